@@ -1,0 +1,205 @@
+//! The command line (SPEC §2): `serve`, `check-config`, `webhook-urls`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use crate::clock::SystemClock;
+use crate::config::Settings;
+use crate::startup::{self, Application};
+use crate::tokens;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ringback",
+    version,
+    about = "Missed-call reminders for Smartflo call centres"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the webhook receiver, API and scheduler.
+    Serve {
+        #[arg(long, default_value = "config.toml")]
+        config: PathBuf,
+    },
+    /// Validate the configuration and exit (non-zero with the key and reason when wrong).
+    CheckConfig {
+        #[arg(long, default_value = "config.toml")]
+        config: PathBuf,
+    },
+    /// Print, per Smartflo trigger, the URL to paste into Smartflo's webhook form.
+    WebhookUrls {
+        #[arg(long, default_value = "config.toml")]
+        config: PathBuf,
+    },
+}
+
+pub async fn run() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { config } => serve(config).await,
+        Command::CheckConfig { config } => check_config(config),
+        Command::WebhookUrls { config } => webhook_urls(config),
+    }
+}
+
+fn load(path: &PathBuf) -> Result<Settings, ExitCode> {
+    Settings::load(path).map_err(|e| {
+        eprintln!("error: {}: {e}", path.display());
+        ExitCode::from(2)
+    })
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,actix_server=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
+}
+
+async fn serve(config: PathBuf) -> ExitCode {
+    init_logging();
+    let settings = match load(&config) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    for warning in warnings(&settings) {
+        tracing::warn!("{warning}");
+    }
+    let public_url = settings.server.public_url.clone();
+    let listen = settings.server.listen.clone();
+    let url_settings = settings.clone();
+    let app = match Application::build(settings, Arc::new(SystemClock)).await {
+        Ok(app) => app,
+        Err(e) => {
+            tracing::error!("cannot start: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    for (kind, token, path) in &app.generated_tokens {
+        // Printed once, on the start that generated it; kept in the data directory.
+        println!(
+            "Generated a {kind} token (kept in {}; set [{kind}].tokens to choose your own):\n  {token}",
+            path.display()
+        );
+    }
+    let host = listen.rsplit_once(':').map_or(listen.as_str(), |(h, _)| h);
+    tracing::info!(address = %format!("{host}:{}", app.port()), %public_url, "Ringback is listening");
+    let masked = "<webhook-token>";
+    for (trigger, url) in startup::webhook_urls(&url_settings, masked) {
+        tracing::info!(trigger = trigger.smartflo_name(), "webhook URL: POST {url}");
+    }
+    match app.run_until_stopped().await {
+        Ok(()) => {
+            tracing::info!("stopped; storage flushed");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!("stopped with an error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Things that are valid but probably not what the operator wants.
+fn warnings(settings: &Settings) -> Vec<String> {
+    let mut out = Vec::new();
+    if settings.email.is_none() && settings.telegram.is_none() {
+        out.push("neither [email].smtp_url nor [telegram].bot_token is set: reminders go to the log only".into());
+    }
+    if settings.agents.is_empty() {
+        out.push(
+            "no [[agents]] configured: every callback is unassigned and goes to escalation".into(),
+        );
+    }
+    if settings.dashboard.users.is_empty() {
+        out.push("no [dashboard].users: the dashboard is off".into());
+    }
+    out
+}
+
+fn check_config(config: PathBuf) -> ExitCode {
+    let settings = match load(&config) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    println!("{}: configuration is valid", config.display());
+    println!("  listen            {}", settings.server.listen);
+    println!("  public_url        {}", settings.server.public_url);
+    println!("  storage           {}", settings.storage.path.display());
+    println!(
+        "  reminders         first after {}, then every {}, business hours {:?} ({})",
+        humantime::format_duration(settings.reminders.first_after),
+        humantime::format_duration(settings.reminders.repeat_every),
+        settings.reminders.business_hours.expression(),
+        settings.reminders.timezone,
+    );
+    println!(
+        "  email             {}",
+        if settings.email.is_some() {
+            "on"
+        } else {
+            "off"
+        }
+    );
+    println!(
+        "  telegram          {}",
+        if settings.telegram.is_some() {
+            "on"
+        } else {
+            "off"
+        }
+    );
+    println!(
+        "  click-to-call     {}",
+        if settings.smartflo.is_some() {
+            "on"
+        } else {
+            "off"
+        }
+    );
+    println!("  agents            {}", settings.agents.len());
+    println!("  supervisors       {}", settings.supervisors.len());
+    println!("  escalation steps  {}", settings.escalation.len());
+    println!("  dashboard users   {}", settings.dashboard.users.len());
+    for warning in warnings(&settings) {
+        println!("warning: {warning}");
+    }
+    ExitCode::SUCCESS
+}
+
+fn webhook_urls(config: PathBuf) -> ExitCode {
+    let settings = match load(&config) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let provisioned =
+        match tokens::provision(&settings.webhook.tokens, &settings.storage.path, "webhook") {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!(
+                    "error: reading the webhook token in {}: {e}",
+                    settings.storage.path.display()
+                );
+                return ExitCode::FAILURE;
+            }
+        };
+    let Some(token) = provisioned.tokens.first() else {
+        eprintln!("error: no webhook token");
+        return ExitCode::FAILURE;
+    };
+    println!("Paste into Smartflo's webhook form (method POST, JSON or form body; GET works too):");
+    for (trigger, url) in startup::webhook_urls(&settings, token.expose()) {
+        println!("  {:<44} POST {url}", trigger.smartflo_name());
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,265 @@
+//! Configuration: `config.toml` layered with `RINGBACK_<SECTION>__<KEY>` environment
+//! variables (figment), validated once into [`Settings`] (SPEC §2, §3).
+//!
+//! Everything a later feature reads is parsed and checked here, so `ringback check-config`
+//! rejects a bad file before anything runs, naming the key and the reason.
+
+mod raw;
+mod secret;
+mod validate;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use lettre::Address;
+use lettre::message::Mailbox;
+use url::Url;
+
+use crate::domain::phone::{CountryCode, PhoneNumber};
+use crate::domain::schedule::BusinessHours;
+pub use secret::Secret;
+
+/// The prefix of environment overrides: `RINGBACK_EMAIL__SMTP_URL` sets `email.smtp_url`.
+pub const ENV_PREFIX: &str = "RINGBACK_";
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The file the settings came from (relative paths are relative to its directory).
+    pub source: PathBuf,
+    pub server: ServerSettings,
+    pub storage: StorageSettings,
+    pub webhook: WebhookSettings,
+    pub api: ApiSettings,
+    pub reminders: ReminderSettings,
+    pub email: Option<EmailSettings>,
+    pub telegram: Option<TelegramSettings>,
+    pub smartflo: Option<SmartfloSettings>,
+    pub agents: Vec<Agent>,
+    pub supervisors: Vec<Supervisor>,
+    pub escalation: Vec<EscalationStep>,
+    pub dashboard: DashboardSettings,
+    pub templates: TemplateSettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub listen: String,
+    /// Without a trailing slash.
+    pub public_url: Url,
+}
+
+#[derive(Debug, Clone)]
+pub struct StorageSettings {
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    /// Empty: a generated token is used (SPEC §2).
+    pub tokens: Vec<Secret>,
+    pub default_country_code: CountryCode,
+    pub min_talk_seconds: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    pub tokens: Vec<Secret>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReminderSettings {
+    pub timezone: Tz,
+    pub business_hours: BusinessHours,
+    pub first_after: Duration,
+    pub repeat_every: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct EmailSettings {
+    pub smtp_url: Secret,
+    pub from: Mailbox,
+}
+
+#[derive(Debug, Clone)]
+pub struct TelegramSettings {
+    pub bot_token: Secret,
+    pub api_url: Url,
+}
+
+#[derive(Debug, Clone)]
+pub struct SmartfloSettings {
+    pub api_url: Url,
+    pub api_token: Secret,
+    pub caller_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Email,
+    Telegram,
+}
+
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Channel::Email => "email",
+            Channel::Telegram => "telegram",
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Agent {
+    pub name: String,
+    pub number: Option<PhoneNumber>,
+    pub smartflo_id: Option<String>,
+    pub email: Option<Address>,
+    pub telegram_chat_id: Option<i64>,
+    /// The channels this agent is reached on (defaults to every channel with an address).
+    pub channels: Vec<Channel>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Supervisor {
+    pub name: String,
+    pub email: Option<Address>,
+    pub telegram_chat_id: Option<i64>,
+    pub channels: Vec<Channel>,
+}
+
+#[derive(Debug, Clone)]
+pub struct EscalationStep {
+    pub after: Duration,
+    pub notify: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DashboardSettings {
+    pub users: Vec<DashboardUser>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DashboardUser {
+    pub name: String,
+    pub password_hash: Secret,
+}
+
+#[derive(Debug, Clone)]
+pub struct TemplateSettings {
+    pub dir: PathBuf,
+}
+
+/// One problem in the configuration: the key and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigIssue {
+    pub key: String,
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.reason)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {0} not found")]
+    NotFound(PathBuf),
+    #[error("{0}")]
+    Parse(String),
+    #[error("{} problem(s) in the configuration:\n{}", .0.len(), .0.iter().map(|i| format!("  - {i}")).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<ConfigIssue>),
+}
+
+impl Settings {
+    /// Loads `path`, applies environment overrides and validates everything.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        Self::load_with_env(path, std::env::vars())
+    }
+
+    /// As [`Settings::load`], with the environment given explicitly (tests).
+    pub fn load_with_env(
+        path: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        if !path.is_file() {
+            return Err(ConfigError::NotFound(path.to_path_buf()));
+        }
+        let overrides: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+            .collect();
+        let raw: raw::RawConfig = figment_for(path, overrides)
+            .extract()
+            .map_err(|e| ConfigError::Parse(describe_figment_error(e)))?;
+        validate::validate(raw, path)
+    }
+
+    /// Everyone escalation can notify: supervisors and agents by name.
+    pub fn person(&self, name: &str) -> Option<Person<'_>> {
+        self.supervisors
+            .iter()
+            .find(|s| s.name.eq_ignore_ascii_case(name))
+            .map(Person::Supervisor)
+            .or_else(|| {
+                self.agents
+                    .iter()
+                    .find(|a| a.name.eq_ignore_ascii_case(name))
+                    .map(Person::Agent)
+            })
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Person<'a> {
+    Agent(&'a Agent),
+    Supervisor(&'a Supervisor),
+}
+
+fn figment_for(path: &Path, overrides: Vec<(String, String)>) -> Figment {
+    // The variables are passed in (not read by figment's `Env`) so tests stay hermetic;
+    // each one is parsed the way `Env` would parse it and merged over the file.
+    let mut figment = Figment::new().merge(Toml::file_exact(path));
+    for (name, value) in overrides {
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        let key = rest.to_ascii_lowercase().replace("__", ".");
+        if key.is_empty() || key.split('.').any(str::is_empty) {
+            continue;
+        }
+        let value: figment::value::Value = value.parse().expect("figment parses any string");
+        figment = figment.merge(Serialized::default(&key, value));
+    }
+    figment
+}
+
+/// figment's errors name the key and the source; they never include values of our secret
+/// fields, which are strings and so cannot fail to parse.
+fn describe_figment_error(error: figment::Error) -> String {
+    error
+        .into_iter()
+        .map(|e| {
+            let key = if e.path.is_empty() {
+                String::from("(top level)")
+            } else {
+                e.path.join(".")
+            };
+            let source = e
+                .metadata
+                .as_ref()
+                .map(|m| match &m.source {
+                    Some(src) => format!(" (from {src})"),
+                    None => format!(" (from {})", m.name),
+                })
+                .unwrap_or_default();
+            format!("{key}: {}{source}", e.kind)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}

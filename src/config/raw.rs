@@ -1,0 +1,285 @@
+//! The shape of `config.toml` (SPEC §3), as read before validation. Defaults here are the
+//! documented defaults; environment variables `RINGBACK_<SECTION>__<KEY>` override the file.
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+
+use super::secret::Secret;
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConfig {
+    pub server: RawServer,
+    pub storage: RawStorage,
+    pub webhook: RawWebhook,
+    pub api: RawApi,
+    pub reminders: RawReminders,
+    pub email: RawEmail,
+    pub telegram: RawTelegram,
+    pub smartflo: RawSmartflo,
+    pub agents: Vec<RawAgent>,
+    pub supervisors: Vec<RawSupervisor>,
+    pub escalation: Vec<RawEscalation>,
+    pub dashboard: RawDashboard,
+    pub templates: RawTemplates,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawServer {
+    pub listen: String,
+    pub public_url: String,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            public_url: "http://127.0.0.1:8080".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawStorage {
+    pub path: String,
+}
+
+impl Default for RawStorage {
+    fn default() -> Self {
+        Self {
+            path: "data".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawWebhook {
+    #[serde(deserialize_with = "secret_list")]
+    pub tokens: Vec<Secret>,
+    #[serde(deserialize_with = "text_or_number")]
+    pub default_country_code: String,
+    pub min_talk_seconds: u32,
+}
+
+impl Default for RawWebhook {
+    fn default() -> Self {
+        Self {
+            tokens: Vec::new(),
+            default_country_code: "91".into(),
+            min_talk_seconds: 0,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawApi {
+    #[serde(deserialize_with = "secret_list")]
+    pub tokens: Vec<Secret>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawReminders {
+    pub timezone: String,
+    pub business_hours: String,
+    pub first_after: String,
+    pub repeat_every: String,
+}
+
+impl Default for RawReminders {
+    fn default() -> Self {
+        Self {
+            timezone: "Asia/Kolkata".into(),
+            business_hours: "* * 9-18 * * Mon-Sat".into(),
+            first_after: "2m".into(),
+            repeat_every: "15m".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawEmail {
+    pub smtp_url: Secret,
+    pub from: String,
+}
+
+impl Default for RawEmail {
+    fn default() -> Self {
+        Self {
+            smtp_url: Secret::default(),
+            from: "Ringback <ringback@example.com>".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawTelegram {
+    pub bot_token: Secret,
+    pub api_url: String,
+}
+
+impl Default for RawTelegram {
+    fn default() -> Self {
+        Self {
+            bot_token: Secret::default(),
+            api_url: "https://api.telegram.org".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawSmartflo {
+    pub api_url: String,
+    pub api_token: Secret,
+    #[serde(deserialize_with = "text_or_number")]
+    pub caller_id: String,
+}
+
+impl Default for RawSmartflo {
+    fn default() -> Self {
+        Self {
+            api_url: "https://api-smartflo.tatateleservices.com".into(),
+            api_token: Secret::default(),
+            caller_id: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAgent {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default, deserialize_with = "opt_text_or_number")]
+    pub number: Option<String>,
+    #[serde(default, deserialize_with = "opt_text_or_number")]
+    pub smartflo_id: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default, deserialize_with = "opt_text_or_number")]
+    pub telegram_chat_id: Option<String>,
+    #[serde(default)]
+    pub channels: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSupervisor {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default, deserialize_with = "opt_text_or_number")]
+    pub telegram_chat_id: Option<String>,
+    #[serde(default)]
+    pub channels: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEscalation {
+    #[serde(default)]
+    pub after: String,
+    #[serde(default)]
+    pub notify: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawDashboard {
+    pub users: Vec<RawDashboardUser>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDashboardUser {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub password_hash: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawTemplates {
+    pub dir: String,
+}
+
+impl Default for RawTemplates {
+    fn default() -> Self {
+        Self {
+            dir: "templates".into(),
+        }
+    }
+}
+
+/// Accepts a string or a number as text: environment overrides arrive untyped, so
+/// `RINGBACK_WEBHOOK__DEFAULT_COUNTRY_CODE=91` is a number to the config loader.
+pub fn text_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    struct TextVisitor;
+    impl Visitor<'_> for TextVisitor {
+        type Value = String;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a string or a number")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_i128<E: de::Error>(self, v: i128) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_u128<E: de::Error>(self, v: u128) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+    }
+    d.deserialize_any(TextVisitor)
+}
+
+fn opt_text_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    text_or_number(d).map(Some)
+}
+
+/// A list of secrets, or one string of comma-separated secrets (handy in the environment).
+fn secret_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Secret>, D::Error> {
+    struct ListVisitor;
+    impl<'de> Visitor<'de> for ListVisitor {
+        type Value = Vec<Secret>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list of strings, or one comma-separated string")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(Secret::new)
+                .collect())
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(vec![Secret::new(v.to_string())])
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(vec![Secret::new(v.to_string())])
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(s) = seq.next_element::<Secret>()? {
+                out.push(s);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_any(ListVisitor)
+}

@@ -1,0 +1,585 @@
+//! Validation of the raw file into [`Settings`]: every key parsed once, every problem
+//! reported with its key (all of them, not just the first).
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use lettre::Address;
+use lettre::message::Mailbox;
+use url::Url;
+
+use super::raw::{RawAgent, RawConfig, RawSupervisor};
+use super::*;
+use crate::domain::phone::{CountryCode, PhoneNumber};
+use crate::domain::schedule::BusinessHours;
+
+const MIN_TOKEN_LEN: usize = 16;
+const MIN_REPEAT: Duration = Duration::from_secs(60);
+
+#[derive(Default)]
+struct Issues(Vec<ConfigIssue>);
+
+impl Issues {
+    fn add(&mut self, key: impl Into<String>, reason: impl Into<String>) {
+        self.0.push(ConfigIssue {
+            key: key.into(),
+            reason: reason.into(),
+        });
+    }
+
+    /// Records the error of a parse and returns its value, if any.
+    fn check<T, E: std::fmt::Display>(&mut self, key: &str, result: Result<T, E>) -> Option<T> {
+        result.map_err(|e| self.add(key, e.to_string())).ok()
+    }
+}
+
+pub(super) fn validate(raw: RawConfig, source: &Path) -> Result<Settings, ConfigError> {
+    let mut issues = Issues::default();
+    let base = source
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+
+    let listen = check_listen(&mut issues, &raw.server.listen);
+    let public_url = issues.check("server.public_url", parse_http_url(&raw.server.public_url));
+    let storage = if raw.storage.path.trim().is_empty() {
+        issues.add("storage.path", "must not be empty");
+        None
+    } else {
+        Some(base.join(raw.storage.path.trim()))
+    };
+
+    let country = issues.check(
+        "webhook.default_country_code",
+        CountryCode::parse(&raw.webhook.default_country_code),
+    );
+    check_tokens(&mut issues, "webhook.tokens", &raw.webhook.tokens);
+    check_tokens(&mut issues, "api.tokens", &raw.api.tokens);
+
+    let timezone = issues.check(
+        "reminders.timezone",
+        raw.reminders
+            .timezone
+            .parse::<chrono_tz::Tz>()
+            .map_err(|_| format!("unknown IANA time zone {:?}", raw.reminders.timezone)),
+    );
+    let business_hours = timezone.and_then(|tz| {
+        issues.check(
+            "reminders.business_hours",
+            BusinessHours::parse(&raw.reminders.business_hours, tz),
+        )
+    });
+    let first_after = issues.check(
+        "reminders.first_after",
+        parse_duration(&raw.reminders.first_after),
+    );
+    let repeat_every = issues
+        .check(
+            "reminders.repeat_every",
+            parse_duration(&raw.reminders.repeat_every),
+        )
+        .filter(|d| {
+            let ok = *d >= MIN_REPEAT;
+            if !ok {
+                issues.add(
+                    "reminders.repeat_every",
+                    "must be at least 1m (a reminder every few seconds is spam)",
+                );
+            }
+            ok
+        });
+
+    let email = check_email(&mut issues, &raw);
+    let telegram = check_telegram(&mut issues, &raw);
+    let smartflo = check_smartflo(&mut issues, &raw);
+
+    let mut names = HashSet::new();
+    let agents: Vec<Agent> = raw
+        .agents
+        .iter()
+        .enumerate()
+        .filter_map(|(i, a)| {
+            check_agent(&mut issues, &format!("agents[{i}]"), a, country, &mut names)
+        })
+        .collect();
+    let supervisors: Vec<Supervisor> = raw
+        .supervisors
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| {
+            check_supervisor(&mut issues, &format!("supervisors[{i}]"), s, &mut names)
+        })
+        .collect();
+    let escalation = check_escalation(&mut issues, &raw, &names);
+    let dashboard = check_dashboard(&mut issues, &raw);
+
+    let templates_dir = base.join(raw.templates.dir.trim());
+    if templates_dir.exists() && !templates_dir.is_dir() {
+        issues.add(
+            "templates.dir",
+            format!("{} is not a directory", templates_dir.display()),
+        );
+    }
+
+    if !issues.0.is_empty() {
+        return Err(ConfigError::Invalid(issues.0));
+    }
+    // Every Option below is Some: a None always came with an issue.
+    let missing = "validated above";
+    Ok(Settings {
+        source: source.to_path_buf(),
+        server: ServerSettings {
+            listen: listen.expect(missing),
+            public_url: public_url.expect(missing),
+        },
+        storage: StorageSettings {
+            path: storage.expect(missing),
+        },
+        webhook: WebhookSettings {
+            tokens: raw.webhook.tokens,
+            default_country_code: country.expect(missing),
+            min_talk_seconds: raw.webhook.min_talk_seconds,
+        },
+        api: ApiSettings {
+            tokens: raw.api.tokens,
+        },
+        reminders: ReminderSettings {
+            timezone: timezone.expect(missing),
+            business_hours: business_hours.expect(missing),
+            first_after: first_after.expect(missing),
+            repeat_every: repeat_every.expect(missing),
+        },
+        email,
+        telegram,
+        smartflo,
+        agents,
+        supervisors,
+        escalation,
+        dashboard,
+        templates: TemplateSettings { dir: templates_dir },
+    })
+}
+
+/// Humane durations (`"90s"`, `"2m"`, `"1h30m"`), via humantime.
+pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Err("missing duration (e.g. \"2m\", \"1h30m\")".into());
+    }
+    humantime::parse_duration(raw).map_err(|e| {
+        format!("{raw:?} is not a duration ({e}); write e.g. \"90s\", \"2m\", \"1h30m\"")
+    })
+}
+
+fn check_listen(issues: &mut Issues, listen: &str) -> Option<String> {
+    let listen = listen.trim();
+    let valid = listen
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+    if valid {
+        Some(listen.to_string())
+    } else {
+        issues.add(
+            "server.listen",
+            format!("{listen:?} is not host:port (e.g. \"127.0.0.1:8080\")"),
+        );
+        None
+    }
+}
+
+fn parse_http_url(raw: &str) -> Result<Url, String> {
+    let url = Url::parse(raw.trim()).map_err(|e| format!("{raw:?} is not a URL ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(format!("{raw:?} must be an http:// or https:// URL"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("{raw:?} must not have a query or fragment"));
+    }
+    Ok(url)
+}
+
+fn check_tokens(issues: &mut Issues, key: &str, tokens: &[Secret]) {
+    for (i, t) in tokens.iter().enumerate() {
+        let t = t.expose();
+        if t.chars().count() < MIN_TOKEN_LEN {
+            issues.add(
+                format!("{key}[{i}]"),
+                format!("too short: use at least {MIN_TOKEN_LEN} characters"),
+            );
+        } else if t
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '/')
+        {
+            issues.add(
+                format!("{key}[{i}]"),
+                "must not contain spaces, control characters or '/'",
+            );
+        }
+    }
+}
+
+fn check_email(issues: &mut Issues, raw: &RawConfig) -> Option<EmailSettings> {
+    let from = issues.check(
+        "email.from",
+        Mailbox::from_str(raw.email.from.trim()).map_err(|e| {
+            format!(
+                "{:?} is not a mailbox like \"Ringback <ringback@example.com>\" ({e})",
+                raw.email.from
+            )
+        }),
+    );
+    let url = raw.email.smtp_url.expose().trim();
+    if url.is_empty() {
+        return None;
+    }
+    // The URL may hold a password: the messages below never repeat it.
+    let valid = Url::parse(url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "smtp" | "smtps") && u.host().is_some());
+    if valid.is_none() {
+        issues.add(
+            "email.smtp_url",
+            "not a valid SMTP URL: use smtp://host:port (plain or STARTTLS) or smtps://user:pass@host:465",
+        );
+        return None;
+    }
+    Some(EmailSettings {
+        smtp_url: Secret::new(url),
+        from: from?,
+    })
+}
+
+fn check_telegram(issues: &mut Issues, raw: &RawConfig) -> Option<TelegramSettings> {
+    let api_url = issues.check("telegram.api_url", parse_http_url(&raw.telegram.api_url));
+    let token = raw.telegram.bot_token.expose().trim();
+    if token.is_empty() {
+        return None;
+    }
+    let well_formed = token.split_once(':').is_some_and(|(id, secret)| {
+        !id.is_empty()
+            && id.bytes().all(|b| b.is_ascii_digit())
+            && secret.len() >= 20
+            && secret
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    });
+    if !well_formed {
+        issues.add(
+            "telegram.bot_token",
+            "not a Bot API token (expected <digits>:<35 letters, digits, _ or ->)",
+        );
+        return None;
+    }
+    Some(TelegramSettings {
+        bot_token: Secret::new(token),
+        api_url: api_url?,
+    })
+}
+
+fn check_smartflo(issues: &mut Issues, raw: &RawConfig) -> Option<SmartfloSettings> {
+    let api_url = issues.check("smartflo.api_url", parse_http_url(&raw.smartflo.api_url));
+    let caller_id = raw.smartflo.caller_id.trim();
+    if !caller_id.is_empty()
+        && !caller_id
+            .trim_start_matches('+')
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+    {
+        issues.add(
+            "smartflo.caller_id",
+            "must be a phone number (digits, optional leading +)",
+        );
+    }
+    if raw.smartflo.api_token.expose().trim().is_empty() {
+        return None;
+    }
+    Some(SmartfloSettings {
+        api_url: api_url?,
+        api_token: Secret::new(raw.smartflo.api_token.expose().trim()),
+        caller_id: (!caller_id.is_empty()).then(|| caller_id.to_string()),
+    })
+}
+
+fn check_name(
+    issues: &mut Issues,
+    key: &str,
+    name: &str,
+    names: &mut HashSet<String>,
+) -> Option<String> {
+    let name = name.trim();
+    if name.is_empty() {
+        issues.add(format!("{key}.name"), "is required");
+        return None;
+    }
+    if !names.insert(name.to_lowercase()) {
+        issues.add(
+            format!("{key}.name"),
+            format!("{name:?} is used twice (names are unique across agents and supervisors)"),
+        );
+        return None;
+    }
+    Some(name.to_string())
+}
+
+/// Contact details shared by agents and supervisors.
+struct Contact {
+    email: Option<Address>,
+    telegram_chat_id: Option<i64>,
+    channels: Vec<Channel>,
+}
+
+fn check_contact(
+    issues: &mut Issues,
+    key: &str,
+    email: &Option<String>,
+    chat: &Option<String>,
+    channels: &Option<Vec<String>>,
+) -> Option<Contact> {
+    let mut ok = true;
+    let email = match email.as_deref().map(str::trim).filter(|e| !e.is_empty()) {
+        None => None,
+        Some(e) => match Address::from_str(e) {
+            Ok(a) => Some(a),
+            Err(err) => {
+                issues.add(
+                    format!("{key}.email"),
+                    format!("{e:?} is not an email address ({err})"),
+                );
+                ok = false;
+                None
+            }
+        },
+    };
+    let chat = match chat.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+        None => None,
+        Some(c) => match c.parse::<i64>() {
+            Ok(id) if id != 0 => Some(id),
+            _ => {
+                issues.add(
+                    format!("{key}.telegram_chat_id"),
+                    format!("{c:?} is not a Telegram chat id (an integer)"),
+                );
+                ok = false;
+                None
+            }
+        },
+    };
+    let channels = match channels {
+        None => {
+            let mut all = Vec::new();
+            if email.is_some() {
+                all.push(Channel::Email);
+            }
+            if chat.is_some() {
+                all.push(Channel::Telegram);
+            }
+            all
+        }
+        Some(list) => {
+            let mut out = Vec::new();
+            for (i, c) in list.iter().enumerate() {
+                let channel = match c.trim().to_ascii_lowercase().as_str() {
+                    "email" => Channel::Email,
+                    "telegram" => Channel::Telegram,
+                    other => {
+                        issues.add(
+                            format!("{key}.channels[{i}]"),
+                            format!(
+                                "unknown channel {other:?} (expected \"email\" or \"telegram\")"
+                            ),
+                        );
+                        ok = false;
+                        continue;
+                    }
+                };
+                let has_address = match channel {
+                    Channel::Email => email.is_some(),
+                    Channel::Telegram => chat.is_some(),
+                };
+                if !has_address {
+                    issues.add(
+                        format!("{key}.channels[{i}]"),
+                        format!(
+                            "{channel} is listed but no {} is set",
+                            if channel == Channel::Email {
+                                "email"
+                            } else {
+                                "telegram_chat_id"
+                            }
+                        ),
+                    );
+                    ok = false;
+                }
+                if !out.contains(&channel) {
+                    out.push(channel);
+                }
+            }
+            out
+        }
+    };
+    ok.then_some(Contact {
+        email,
+        telegram_chat_id: chat,
+        channels,
+    })
+}
+
+fn check_agent(
+    issues: &mut Issues,
+    key: &str,
+    raw: &RawAgent,
+    country: Option<CountryCode>,
+    names: &mut HashSet<String>,
+) -> Option<Agent> {
+    let name = check_name(issues, key, &raw.name, names);
+    let number = match (
+        raw.number
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty()),
+        country,
+    ) {
+        (Some(n), Some(cc)) => match PhoneNumber::parse(n, cc) {
+            Ok(p) => Some(Some(p)),
+            Err(e) => {
+                issues.add(format!("{key}.number"), format!("{n:?}: {e}"));
+                None
+            }
+        },
+        (Some(_), None) => None,
+        (None, _) => Some(None),
+    };
+    let smartflo_id = raw
+        .smartflo_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    if let Some(id) = smartflo_id
+        && !id.bytes().all(|b| b.is_ascii_digit())
+    {
+        issues.add(
+            format!("{key}.smartflo_id"),
+            format!("{id:?} is not a Smartflo agent id (digits, e.g. 0507297260061)"),
+        );
+    }
+    if matches!(number, Some(None)) && smartflo_id.is_none() {
+        issues.add(
+            format!("{key}.number"),
+            "an agent needs a number or a smartflo_id, so webhooks can be matched to them",
+        );
+    }
+    let contact = check_contact(
+        issues,
+        key,
+        &raw.email,
+        &raw.telegram_chat_id,
+        &raw.channels,
+    );
+    Some(Agent {
+        name: name?,
+        number: number?,
+        smartflo_id: smartflo_id.map(str::to_string),
+        email: contact.as_ref()?.email.clone(),
+        telegram_chat_id: contact.as_ref()?.telegram_chat_id,
+        channels: contact?.channels,
+    })
+}
+
+fn check_supervisor(
+    issues: &mut Issues,
+    key: &str,
+    raw: &RawSupervisor,
+    names: &mut HashSet<String>,
+) -> Option<Supervisor> {
+    let name = check_name(issues, key, &raw.name, names);
+    let contact = check_contact(
+        issues,
+        key,
+        &raw.email,
+        &raw.telegram_chat_id,
+        &raw.channels,
+    )?;
+    Some(Supervisor {
+        name: name?,
+        email: contact.email,
+        telegram_chat_id: contact.telegram_chat_id,
+        channels: contact.channels,
+    })
+}
+
+fn check_escalation(
+    issues: &mut Issues,
+    raw: &RawConfig,
+    names: &HashSet<String>,
+) -> Vec<EscalationStep> {
+    let mut steps = Vec::new();
+    let mut previous: Option<Duration> = None;
+    for (i, step) in raw.escalation.iter().enumerate() {
+        let key = format!("escalation[{i}]");
+        let after = issues.check(&format!("{key}.after"), parse_duration(&step.after));
+        if let (Some(after), Some(prev)) = (after, previous)
+            && after <= prev
+        {
+            issues.add(
+                format!("{key}.after"),
+                format!(
+                    "steps must be in increasing order of `after`: {} is not after the previous step's {}",
+                    humantime::format_duration(after),
+                    humantime::format_duration(prev)
+                ),
+            );
+        }
+        if step.notify.is_empty() {
+            issues.add(
+                format!("{key}.notify"),
+                "must name at least one supervisor or agent",
+            );
+        }
+        for (j, name) in step.notify.iter().enumerate() {
+            if !names.contains(&name.trim().to_lowercase()) {
+                issues.add(
+                    format!("{key}.notify[{j}]"),
+                    format!("{name:?} is not a configured supervisor or agent"),
+                );
+            }
+        }
+        if let Some(after) = after {
+            previous = Some(after);
+            steps.push(EscalationStep {
+                after,
+                notify: step.notify.iter().map(|n| n.trim().to_string()).collect(),
+            });
+        }
+    }
+    steps
+}
+
+fn check_dashboard(issues: &mut Issues, raw: &RawConfig) -> DashboardSettings {
+    let mut users = Vec::new();
+    let mut seen = HashSet::new();
+    for (i, u) in raw.dashboard.users.iter().enumerate() {
+        let key = format!("dashboard.users[{i}]");
+        let name = u.name.trim();
+        if name.is_empty() {
+            issues.add(format!("{key}.name"), "is required");
+            continue;
+        }
+        if !seen.insert(name.to_lowercase()) {
+            issues.add(format!("{key}.name"), format!("{name:?} is used twice"));
+            continue;
+        }
+        match argon2::PasswordHash::new(u.password_hash.trim()) {
+            Ok(hash) if hash.algorithm.as_str() == "argon2id" => users.push(DashboardUser {
+                name: name.to_string(),
+                password_hash: Secret::new(u.password_hash.trim()),
+            }),
+            _ => issues.add(
+                format!("{key}.password_hash"),
+                "not an argon2id hash; create one with `ringback hash-password`",
+            ),
+        }
+    }
+    DashboardSettings { users }
+}

@@ -1,0 +1,238 @@
+//! Agents as Smartflo reports them, and matching them to the configured `[[agents]]`.
+//!
+//! Smartflo names an agent in several ways at once — a 13-digit agent id (`05…`), an
+//! extension id (`06…`), a follow-me phone number, a display name — and which ones arrive
+//! depends on the trigger and the template. An agent is matched to configuration by any
+//! of: Smartflo id, phone number (compared in E.164), or name (case-insensitive).
+
+use serde::{Deserialize, Serialize};
+
+use super::phone::{CountryCode, PhoneNumber};
+
+/// A configured agent, as recorded on a callback (`assigned_agent` in SPEC §7).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentRef {
+    pub name: String,
+    pub number: Option<PhoneNumber>,
+}
+
+/// An agent as one payload describes it; every field is optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentSeen {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Every number-like value the payload gave for this agent (raw).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub numbers: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smartflo_id: Option<String>,
+}
+
+impl AgentSeen {
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none() && self.numbers.is_empty() && self.smartflo_id.is_none()
+    }
+
+    /// Whether two descriptions plausibly name the same agent (shared id, number or name).
+    pub fn same_agent(&self, other: &AgentSeen) -> bool {
+        let same_id =
+            matches!((&self.smartflo_id, &other.smartflo_id), (Some(a), Some(b)) if a == b);
+        let same_number = self.numbers.iter().any(|n| {
+            other
+                .numbers
+                .iter()
+                .any(|m| digits_tail(n) == digits_tail(m))
+        });
+        let same_name =
+            matches!((&self.name, &other.name), (Some(a), Some(b)) if a.eq_ignore_ascii_case(b));
+        same_id || same_number || same_name
+    }
+
+    /// Fills what `self` lacks from `other` (the same agent described by another field).
+    pub fn absorb(&mut self, other: &AgentSeen) {
+        if self.name.is_none() {
+            self.name.clone_from(&other.name);
+        }
+        if self.smartflo_id.is_none() {
+            self.smartflo_id.clone_from(&other.smartflo_id);
+        }
+        for n in &other.numbers {
+            if !self.numbers.contains(n) {
+                self.numbers.push(n.clone());
+            }
+        }
+    }
+}
+
+/// Compares numbers by their last ten digits, so `+919800000011` and `09800000011` agree
+/// even before normalisation, while ids of different lengths never collide by accident.
+fn digits_tail(raw: &str) -> String {
+    let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
+    let start = digits.len().saturating_sub(10);
+    digits[start..].to_string()
+}
+
+/// A missed agent as kept on a callback (`missed_agents` in the API).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MissedAgent {
+    pub name: Option<String>,
+    pub number: Option<PhoneNumber>,
+    pub smartflo_id: Option<String>,
+    /// The configured agent this was matched to, if any.
+    pub agent: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DirectoryEntry {
+    pub name: String,
+    pub number: Option<PhoneNumber>,
+    pub smartflo_id: Option<String>,
+}
+
+impl DirectoryEntry {
+    pub fn to_ref(&self) -> AgentRef {
+        AgentRef {
+            name: self.name.clone(),
+            number: self.number.clone(),
+        }
+    }
+}
+
+/// The configured agents, looked up by what a payload says about an agent.
+#[derive(Debug, Clone)]
+pub struct AgentDirectory {
+    entries: Vec<DirectoryEntry>,
+    country: CountryCode,
+}
+
+impl AgentDirectory {
+    pub fn new(entries: Vec<DirectoryEntry>, country: CountryCode) -> Self {
+        Self { entries, country }
+    }
+
+    pub fn by_name(&self, name: &str) -> Option<&DirectoryEntry> {
+        self.entries
+            .iter()
+            .find(|e| e.name.eq_ignore_ascii_case(name.trim()))
+    }
+
+    pub fn find(&self, seen: &AgentSeen) -> Option<&DirectoryEntry> {
+        if let Some(id) = &seen.smartflo_id
+            && let Some(e) = self
+                .entries
+                .iter()
+                .find(|e| e.smartflo_id.as_deref() == Some(id.as_str()))
+        {
+            return Some(e);
+        }
+        for raw in &seen.numbers {
+            // Agent numbers sometimes carry the Smartflo id instead of a phone number.
+            if let Some(e) = self
+                .entries
+                .iter()
+                .find(|e| e.smartflo_id.as_deref() == Some(raw.trim()))
+            {
+                return Some(e);
+            }
+            if let Ok(number) = PhoneNumber::parse(raw, self.country)
+                && let Some(e) = self
+                    .entries
+                    .iter()
+                    .find(|e| e.number.as_ref() == Some(&number))
+            {
+                return Some(e);
+            }
+        }
+        seen.name.as_deref().and_then(|n| self.by_name(n))
+    }
+
+    /// Describes a payload's agent for a callback, matched to configuration when possible.
+    pub fn describe(&self, seen: &AgentSeen) -> MissedAgent {
+        let configured = self.find(seen);
+        let number = configured.and_then(|e| e.number.clone()).or_else(|| {
+            seen.numbers
+                .iter()
+                .find_map(|n| PhoneNumber::parse(n, self.country).ok())
+        });
+        MissedAgent {
+            name: configured
+                .map(|e| e.name.clone())
+                .or_else(|| seen.name.clone()),
+            number,
+            smartflo_id: seen
+                .smartflo_id
+                .clone()
+                .or_else(|| configured.and_then(|e| e.smartflo_id.clone())),
+            agent: configured.map(|e| e.name.clone()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn directory() -> AgentDirectory {
+        let cc = CountryCode::parse("91").unwrap();
+        AgentDirectory::new(
+            vec![
+                DirectoryEntry {
+                    name: "Priya".into(),
+                    number: Some(PhoneNumber::parse("+919811100001", cc).unwrap()),
+                    smartflo_id: Some("0507297260061".into()),
+                },
+                DirectoryEntry {
+                    name: "Arjun".into(),
+                    number: Some(PhoneNumber::parse("9811100002", cc).unwrap()),
+                    smartflo_id: None,
+                },
+            ],
+            cc,
+        )
+    }
+
+    fn seen(name: Option<&str>, numbers: &[&str], id: Option<&str>) -> AgentSeen {
+        AgentSeen {
+            name: name.map(Into::into),
+            numbers: numbers.iter().map(|s| s.to_string()).collect(),
+            smartflo_id: id.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn agents_match_by_id_number_or_name() {
+        let dir = directory();
+        assert_eq!(
+            dir.find(&seen(None, &[], Some("0507297260061")))
+                .unwrap()
+                .name,
+            "Priya"
+        );
+        assert_eq!(
+            dir.find(&seen(None, &["09811100002"], None)).unwrap().name,
+            "Arjun"
+        );
+        assert_eq!(
+            dir.find(&seen(Some("arjun"), &[], None)).unwrap().name,
+            "Arjun"
+        );
+        assert_eq!(
+            dir.find(&seen(None, &["0507297260061"], None))
+                .unwrap()
+                .name,
+            "Priya"
+        );
+        assert!(
+            dir.find(&seen(Some("Kapil"), &["0607000000001"], Some("0500")))
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn the_same_agent_is_recognised_across_fields() {
+        let a = seen(None, &["+919800000011"], None);
+        let b = seen(Some("Meera"), &["9800000011"], Some("0507000000011"));
+        assert!(a.same_agent(&b));
+        assert!(!a.same_agent(&seen(Some("Meera"), &["9800000012"], None)));
+    }
+}

@@ -1,0 +1,167 @@
+//! The pending callback and its timeline (SPEC §5, §7).
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use ulid::Ulid;
+
+use super::agent::{AgentRef, MissedAgent};
+use super::phone::PhoneNumber;
+use super::schedule::BusinessHours;
+
+/// A callback's id: a ULID, so ids sort by creation time and are safe in URLs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CallbackId(Ulid);
+
+impl CallbackId {
+    pub fn new(ulid: Ulid) -> Self {
+        Self(ulid)
+    }
+
+    pub fn to_bytes(self) -> [u8; 16] {
+        self.0.to_bytes()
+    }
+
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        Self(Ulid::from_bytes(bytes))
+    }
+}
+
+impl fmt::Display for CallbackId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl FromStr for CallbackId {
+    type Err = ulid::DecodeError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ulid::from_string(s).map(Self)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Pending,
+    Resolved,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResolutionKind {
+    /// The customer called in again and an agent answered.
+    AnsweredInbound,
+    /// An agent called the customer back (outbound, click-to-call or dialer) and they answered.
+    AnsweredOutbound,
+    /// Resolved by a person (API, dashboard, reminder action).
+    Manual,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resolution {
+    pub kind: ResolutionKind,
+    pub call_id: Option<String>,
+    pub agent: Option<String>,
+    /// When the resolving call started (or the manual resolution happened).
+    pub at: DateTime<Utc>,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Callback {
+    pub id: CallbackId,
+    pub customer_number: PhoneNumber,
+    pub status: Status,
+    /// Distinct missed calls (a call that fires several triggers counts once).
+    pub missed_calls: u32,
+    /// Start of the earliest / latest missed call (`start_stamp`, else receipt time).
+    pub first_missed_at: DateTime<Utc>,
+    pub last_missed_at: DateTime<Utc>,
+    /// When Ringback received the first / latest missed call: timers run from these (§5.1).
+    pub first_received_at: DateTime<Utc>,
+    pub last_received_at: DateTime<Utc>,
+    pub assigned_agent: Option<AgentRef>,
+    pub missed_agents: Vec<MissedAgent>,
+    pub department: Option<String>,
+    pub attempts: u32,
+    pub reminders_sent: u32,
+    pub escalation_level: u32,
+    /// When the next reminder falls due, before business hours and snoozing are applied.
+    pub reminder_due_at: Option<DateTime<Utc>>,
+    pub snoozed_until: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub resolution: Option<Resolution>,
+    /// Number of timeline entries written so far (the next entry's sequence number).
+    pub timeline_len: u32,
+}
+
+impl Callback {
+    pub fn is_pending(&self) -> bool {
+        self.status == Status::Pending
+    }
+
+    /// When the next reminder will really go out: the due time, pushed past a snooze and
+    /// then to the next business moment (SPEC §7 `next_reminder_at`).
+    pub fn next_reminder_at(&self, hours: &BusinessHours) -> Option<DateTime<Utc>> {
+        if !self.is_pending() {
+            return None;
+        }
+        let due = self.reminder_due_at?;
+        let due = self.snoozed_until.map_or(due, |s| due.max(s));
+        hours.next_open(due)
+    }
+
+    /// Adds a missed agent unless the same agent is already listed.
+    pub fn add_missed_agent(&mut self, agent: MissedAgent) {
+        let already = self.missed_agents.iter().any(|a| {
+            (a.smartflo_id.is_some() && a.smartflo_id == agent.smartflo_id)
+                || (a.number.is_some() && a.number == agent.number)
+                || (a.agent.is_some() && a.agent == agent.agent)
+                || (a.smartflo_id.is_none()
+                    && a.number.is_none()
+                    && a.name.is_some()
+                    && a.name == agent.name)
+        });
+        if !already {
+            self.missed_agents.push(agent);
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimelineKind {
+    /// A missed call counted on the callback (the first one opens it).
+    MissedCall,
+    /// A further trigger of a call already counted: its details were added.
+    MissedCallDetails,
+    /// The callback was assigned to an agent.
+    Assigned,
+    /// An answered call resolved the callback.
+    Answered,
+    /// An answered call that does not resolve it (too short, or older than a later miss).
+    AnsweredNotCleared,
+    /// A call-back attempt the customer did not answer.
+    Attempt,
+    /// A dialer disposition set by an agent.
+    Disposition,
+    /// The department that received the call became known.
+    Department,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    pub at: DateTime<Utc>,
+    pub kind: TimelineKind,
+    pub event_id: Option<String>,
+    pub trigger: Option<String>,
+    pub call_id: Option<String>,
+    pub agent: Option<String>,
+    /// Who did it, for changes made by people (API, dashboard).
+    pub who: Option<String>,
+    pub detail: Option<String>,
+}

@@ -1,0 +1,586 @@
+//! The pending-callback lifecycle rules (SPEC §5), as a pure function.
+//!
+//! [`decide`] takes one call event, what storage knows about its call and customer
+//! ([`Snapshot`]) and returns a [`Decision`]: the effect to report and every state change to
+//! write. It does no I/O, so the store can run it inside a transaction (which may retry it)
+//! and tests can exercise every rule without a database.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::agent::{AgentRef, MissedAgent};
+use super::callback::{
+    Callback, CallbackId, Resolution, ResolutionKind, Status, TimelineEntry, TimelineKind,
+};
+use super::phone::PhoneNumber;
+
+/// What an event means for callbacks, decided from its trigger and fields (SPEC §4.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Intent {
+    /// An inbound call was missed: open or update the customer's callback.
+    Missed,
+    /// The customer and an agent spoke: clear the callback.
+    Answered(ResolutionKind),
+    /// An agent tried to call back and the customer did not answer.
+    Attempt,
+    /// A dialer disposition: noted on the pending callback's timeline.
+    Disposition(String),
+    /// The department that received the call: kept for the call.
+    Department,
+    /// Informational only.
+    Record,
+}
+
+/// The reply effect of SPEC §4.1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Effect {
+    Opened,
+    Updated,
+    Resolved,
+    Attempt,
+    Recorded,
+    Duplicate,
+}
+
+impl Effect {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Effect::Opened => "opened",
+            Effect::Updated => "updated",
+            Effect::Resolved => "resolved",
+            Effect::Attempt => "attempt",
+            Effect::Recorded => "recorded",
+            Effect::Duplicate => "duplicate",
+        }
+    }
+}
+
+/// The facts of one call event that the lifecycle rules look at.
+#[derive(Debug, Clone)]
+pub struct CallFacts {
+    pub call_id: Option<String>,
+    /// The customer, or why there is none (`Err` holds a human reason).
+    pub customer: Result<PhoneNumber, String>,
+    /// When the call started (`start_stamp`, else receipt time).
+    pub started_at: DateTime<Utc>,
+    pub billsec: Option<u32>,
+    /// Agents who missed the call, first missed first.
+    pub missed_agents: Vec<MissedAgent>,
+    /// The configured agent a new callback is assigned to (first missed agent, §5.1).
+    pub assignee: Option<AgentRef>,
+    /// Who answered, for the resolution record.
+    pub answered_by: Option<String>,
+    pub department: Option<String>,
+}
+
+/// Identity and timing of the event being applied.
+#[derive(Debug, Clone)]
+pub struct EventMeta {
+    pub event_id: String,
+    pub trigger: String,
+    pub received_at: DateTime<Utc>,
+    /// The id a callback gets if this event opens one (chosen before any retry).
+    pub new_callback_id: CallbackId,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallRole {
+    Seen,
+    Missed,
+    Answered,
+    Attempt,
+}
+
+/// What Ringback remembers about one Smartflo `call_id` across its triggers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallRecord {
+    pub customer: Option<PhoneNumber>,
+    pub role: CallRole,
+    pub callback: Option<CallbackId>,
+    pub department: Option<String>,
+    pub started_at: DateTime<Utc>,
+}
+
+/// What storage knows that the rules need.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// The customer's pending callback, if any.
+    pub pending: Option<Callback>,
+    /// This call's record, when the event has a `call_id` seen before.
+    pub call: Option<CallRecord>,
+    /// Start of the latest answered call with this customer (the out-of-order rule).
+    pub last_answered_at: Option<DateTime<Utc>>,
+}
+
+/// Timing rules the lifecycle needs from configuration.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    pub min_talk_seconds: u32,
+    pub first_after: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub effect: Effect,
+    /// The callback's new state, when it changed (opened, updated, resolved, timeline grew).
+    pub callback: Option<Callback>,
+    /// Timeline entries to append to `callback`, in order.
+    pub timeline: Vec<TimelineEntry>,
+    /// The call's new record, when it changed.
+    pub call: Option<CallRecord>,
+    /// The customer's new latest-answered start, when it changed.
+    pub last_answered_at: Option<DateTime<Utc>>,
+    /// A short explanation for the webhook reply and the event log.
+    pub note: Option<String>,
+}
+
+impl Decision {
+    fn recorded(note: impl Into<String>) -> Self {
+        Self {
+            effect: Effect::Recorded,
+            callback: None,
+            timeline: Vec::new(),
+            call: None,
+            last_answered_at: None,
+            note: Some(note.into()),
+        }
+    }
+
+    fn with_call(mut self, call: CallRecord) -> Self {
+        self.call = Some(call);
+        self
+    }
+
+    /// The callback this event was applied to, if any.
+    pub fn callback_id(&self) -> Option<CallbackId> {
+        self.callback.as_ref().map(|c| c.id)
+    }
+}
+
+/// The customer an event is about: its own number, else the one its call was seen with.
+pub fn customer_of(facts: &CallFacts, call: Option<&CallRecord>) -> Option<PhoneNumber> {
+    facts
+        .customer
+        .as_ref()
+        .ok()
+        .cloned()
+        .or_else(|| call.and_then(|c| c.customer.clone()))
+}
+
+pub fn decide(
+    intent: &Intent,
+    facts: &CallFacts,
+    meta: &EventMeta,
+    snapshot: &Snapshot,
+    rules: &Rules,
+) -> Decision {
+    let ctx = Ctx {
+        facts,
+        meta,
+        snapshot,
+        rules,
+    };
+    match intent {
+        Intent::Missed => ctx.missed(),
+        Intent::Answered(kind) => ctx.answered(*kind),
+        Intent::Attempt => ctx.attempt(),
+        Intent::Disposition(text) => ctx.disposition(text),
+        Intent::Department => ctx.department_known(),
+        Intent::Record => ctx.record(),
+    }
+}
+
+struct Ctx<'a> {
+    facts: &'a CallFacts,
+    meta: &'a EventMeta,
+    snapshot: &'a Snapshot,
+    rules: &'a Rules,
+}
+
+impl Ctx<'_> {
+    fn entry(
+        &self,
+        kind: TimelineKind,
+        agent: Option<String>,
+        detail: Option<String>,
+    ) -> TimelineEntry {
+        TimelineEntry {
+            at: self.meta.received_at,
+            kind,
+            event_id: Some(self.meta.event_id.clone()),
+            trigger: Some(self.meta.trigger.clone()),
+            call_id: self.facts.call_id.clone(),
+            agent,
+            who: None,
+            detail,
+        }
+    }
+
+    fn call_record(
+        &self,
+        role: CallRole,
+        customer: &PhoneNumber,
+        callback: Option<CallbackId>,
+    ) -> Option<CallRecord> {
+        self.facts.call_id.as_ref()?;
+        let previous = self.snapshot.call.as_ref();
+        Some(CallRecord {
+            customer: Some(customer.clone()),
+            role,
+            callback: callback.or_else(|| previous.and_then(|c| c.callback)),
+            department: self
+                .facts
+                .department
+                .clone()
+                .or_else(|| previous.and_then(|c| c.department.clone())),
+            started_at: self.facts.started_at,
+        })
+    }
+
+    fn customer(&self) -> Result<PhoneNumber, String> {
+        customer_of(self.facts, self.snapshot.call.as_ref()).ok_or_else(|| {
+            match &self.facts.customer {
+                Err(why) => format!("no usable customer number ({why})"),
+                Ok(_) => "no usable customer number".to_string(),
+            }
+        })
+    }
+
+    fn department_name(&self) -> String {
+        self.facts
+            .department
+            .clone()
+            .or_else(|| {
+                self.snapshot
+                    .call
+                    .as_ref()
+                    .and_then(|c| c.department.clone())
+            })
+            .unwrap_or_default()
+    }
+
+    fn missed(&self) -> Decision {
+        let customer = match self.customer() {
+            Ok(c) => c,
+            Err(why) => return Decision::recorded(why),
+        };
+        if let Some(call) = &self.snapshot.call {
+            match call.role {
+                CallRole::Answered => {
+                    return Decision::recorded("this call was answered; nothing to call back");
+                }
+                CallRole::Missed => return self.missed_again(call),
+                CallRole::Seen | CallRole::Attempt => {}
+            }
+        }
+        if let Some(answered) = self.snapshot.last_answered_at
+            && self.facts.started_at <= answered
+        {
+            return Decision::recorded(
+                "the call started before the latest answered call with this customer; nothing reopened",
+            );
+        }
+        let department = Some(self.department_name()).filter(|d| !d.is_empty());
+        let mut entries = vec![
+            self.entry(
+                TimelineKind::MissedCall,
+                self.facts
+                    .missed_agents
+                    .first()
+                    .and_then(|a| a.name.clone()),
+                None,
+            ),
+        ];
+        let (callback, effect) = match &self.snapshot.pending {
+            Some(pending) => {
+                let mut cb = pending.clone();
+                cb.missed_calls += 1;
+                cb.first_missed_at = cb.first_missed_at.min(self.facts.started_at);
+                cb.last_missed_at = cb.last_missed_at.max(self.facts.started_at);
+                cb.last_received_at = self.meta.received_at;
+                cb.reminder_due_at = Some(self.meta.received_at + self.rules.first_after);
+                (cb, Effect::Updated)
+            }
+            None => (
+                Callback {
+                    id: self.meta.new_callback_id,
+                    customer_number: customer.clone(),
+                    status: Status::Pending,
+                    missed_calls: 1,
+                    first_missed_at: self.facts.started_at,
+                    last_missed_at: self.facts.started_at,
+                    first_received_at: self.meta.received_at,
+                    last_received_at: self.meta.received_at,
+                    assigned_agent: None,
+                    missed_agents: Vec::new(),
+                    department: None,
+                    attempts: 0,
+                    reminders_sent: 0,
+                    escalation_level: 0,
+                    reminder_due_at: Some(self.meta.received_at + self.rules.first_after),
+                    snoozed_until: None,
+                    resolved_at: None,
+                    resolution: None,
+                    timeline_len: 0,
+                },
+                Effect::Opened,
+            ),
+        };
+        let mut cb = callback;
+        self.merge_details(&mut cb, department, &mut entries);
+        let call = self.call_record(CallRole::Missed, &customer, Some(cb.id));
+        Decision {
+            effect,
+            callback: Some(cb),
+            timeline: entries,
+            call,
+            last_answered_at: None,
+            note: None,
+        }
+    }
+
+    /// A further trigger for a call that was already counted (SPEC §5.1 "a call counts once").
+    fn missed_again(&self, call: &CallRecord) -> Decision {
+        let pending = self
+            .snapshot
+            .pending
+            .as_ref()
+            .filter(|p| Some(p.id) == call.callback);
+        let Some(pending) = pending else {
+            return Decision::recorded(
+                "this call was already counted on a callback that is no longer pending",
+            );
+        };
+        let mut cb = pending.clone();
+        let mut entries = vec![
+            self.entry(
+                TimelineKind::MissedCallDetails,
+                self.facts
+                    .missed_agents
+                    .first()
+                    .and_then(|a| a.name.clone()),
+                None,
+            ),
+        ];
+        let department = Some(self.department_name()).filter(|d| !d.is_empty());
+        self.merge_details(&mut cb, department, &mut entries);
+        let customer = cb.customer_number.clone();
+        Decision {
+            effect: Effect::Updated,
+            call: self.call_record(CallRole::Missed, &customer, Some(cb.id)),
+            callback: Some(cb),
+            timeline: entries,
+            last_answered_at: None,
+            note: Some("call already counted; details added".into()),
+        }
+    }
+
+    /// Adds missed agents, department and (if nobody has it yet) the assignment.
+    fn merge_details(
+        &self,
+        cb: &mut Callback,
+        department: Option<String>,
+        entries: &mut Vec<TimelineEntry>,
+    ) {
+        for agent in &self.facts.missed_agents {
+            cb.add_missed_agent(agent.clone());
+        }
+        if cb.department.is_none()
+            && let Some(d) = department
+        {
+            cb.department = Some(d.clone());
+            entries.push(self.entry(TimelineKind::Department, None, Some(d)));
+        }
+        if cb.assigned_agent.is_none()
+            && let Some(agent) = &self.facts.assignee
+        {
+            cb.assigned_agent = Some(agent.clone());
+            entries.push(self.entry(
+                TimelineKind::Assigned,
+                Some(agent.name.clone()),
+                Some("first agent who missed the call".into()),
+            ));
+        }
+    }
+
+    fn answered(&self, kind: ResolutionKind) -> Decision {
+        let customer = match self.customer() {
+            Ok(c) => c,
+            Err(why) => return Decision::recorded(why),
+        };
+        let started = self.facts.started_at;
+        if let Some(billsec) = self.facts.billsec
+            && billsec < self.rules.min_talk_seconds
+        {
+            let note = format!(
+                "answered for {billsec}s, under min_talk_seconds ({}s); does not clear",
+                self.rules.min_talk_seconds
+            );
+            return self.note_on_pending(TimelineKind::AnsweredNotCleared, note);
+        }
+        let last_answered_at = match self.snapshot.last_answered_at {
+            Some(previous) if previous >= started => None,
+            _ => Some(started),
+        };
+        let call = self.call_record(CallRole::Answered, &customer, None);
+        let mut decision = match &self.snapshot.pending {
+            None => Decision::recorded("nothing pending for this customer"),
+            Some(cb) if started < cb.first_missed_at => Decision::recorded(
+                "the answered call started before the first missed call; still pending",
+            ),
+            Some(cb) if started < cb.last_missed_at => {
+                let note =
+                    "a missed call after this answered call still needs a call-back".to_string();
+                let mut d = self.note_on(cb, TimelineKind::AnsweredNotCleared, note.clone());
+                d.note = Some(note);
+                d
+            }
+            Some(pending) => {
+                let mut cb = pending.clone();
+                cb.status = Status::Resolved;
+                cb.resolved_at = Some(self.meta.received_at);
+                cb.reminder_due_at = None;
+                cb.snoozed_until = None;
+                cb.resolution = Some(Resolution {
+                    kind,
+                    call_id: self.facts.call_id.clone(),
+                    agent: self.facts.answered_by.clone(),
+                    at: started,
+                    reason: None,
+                });
+                let entry =
+                    self.entry(TimelineKind::Answered, self.facts.answered_by.clone(), None);
+                Decision {
+                    effect: Effect::Resolved,
+                    callback: Some(cb),
+                    timeline: vec![entry],
+                    call: None,
+                    last_answered_at: None,
+                    note: None,
+                }
+            }
+        };
+        decision.last_answered_at = last_answered_at;
+        decision.call = call.map(|mut c| {
+            c.callback = decision.callback_id().or(c.callback);
+            c
+        });
+        decision
+    }
+
+    fn attempt(&self) -> Decision {
+        let customer = match self.customer() {
+            Ok(c) => c,
+            Err(why) => return Decision::recorded(why),
+        };
+        if matches!(&self.snapshot.call, Some(c) if c.role == CallRole::Attempt) {
+            return Decision::recorded("this call-back attempt was already counted");
+        }
+        let call = self.call_record(CallRole::Attempt, &customer, None);
+        let decision = match &self.snapshot.pending {
+            None => Decision::recorded("nothing pending for this customer"),
+            Some(cb) if self.facts.started_at < cb.first_missed_at => Decision::recorded(
+                "the call started before the first missed call; not a call-back attempt",
+            ),
+            Some(pending) => {
+                let mut cb = pending.clone();
+                cb.attempts += 1;
+                let entry = self.entry(
+                    TimelineKind::Attempt,
+                    self.facts.answered_by.clone(),
+                    Some("the customer did not answer".into()),
+                );
+                Decision {
+                    effect: Effect::Attempt,
+                    callback: Some(cb),
+                    timeline: vec![entry],
+                    call: None,
+                    last_answered_at: None,
+                    note: None,
+                }
+            }
+        };
+        match call {
+            Some(mut c) => {
+                c.callback = decision.callback_id().or(c.callback);
+                decision.with_call(c)
+            }
+            None => decision,
+        }
+    }
+
+    fn disposition(&self, text: &str) -> Decision {
+        let mut d = self.note_on_pending(TimelineKind::Disposition, text.to_string());
+        d.note = Some(if d.callback.is_some() {
+            "disposition noted on the pending callback".into()
+        } else {
+            "nothing pending for this customer".into()
+        });
+        d
+    }
+
+    fn department_known(&self) -> Decision {
+        let Some(department) = self.facts.department.clone() else {
+            return Decision::recorded("no department name in the event");
+        };
+        let mut decision =
+            Decision::recorded(format!("department {department:?} kept for the call"));
+        if self.facts.call_id.is_some() {
+            let previous = self.snapshot.call.clone();
+            let customer = customer_of(self.facts, previous.as_ref());
+            decision.call = Some(CallRecord {
+                customer,
+                role: previous.as_ref().map_or(CallRole::Seen, |c| c.role),
+                callback: previous.as_ref().and_then(|c| c.callback),
+                department: Some(department.clone()),
+                started_at: previous
+                    .as_ref()
+                    .map_or(self.facts.started_at, |c| c.started_at),
+            });
+            if let Some(pending) = &self.snapshot.pending
+                && previous.as_ref().and_then(|c| c.callback) == Some(pending.id)
+                && pending.department.is_none()
+            {
+                let mut cb = pending.clone();
+                cb.department = Some(department.clone());
+                decision.timeline =
+                    vec![self.entry(TimelineKind::Department, None, Some(department))];
+                decision.callback = Some(cb);
+            }
+        }
+        decision
+    }
+
+    fn record(&self) -> Decision {
+        Decision::recorded("informational event")
+    }
+
+    /// A timeline note on the customer's pending callback, effect `recorded`.
+    fn note_on_pending(&self, kind: TimelineKind, detail: String) -> Decision {
+        match &self.snapshot.pending {
+            Some(cb) => {
+                let mut d = self.note_on(cb, kind, detail.clone());
+                d.note = Some(detail);
+                d
+            }
+            None => Decision::recorded(detail),
+        }
+    }
+
+    fn note_on(&self, cb: &Callback, kind: TimelineKind, detail: String) -> Decision {
+        Decision {
+            effect: Effect::Recorded,
+            callback: Some(cb.clone()),
+            timeline: vec![self.entry(kind, self.facts.answered_by.clone(), Some(detail))],
+            call: None,
+            last_answered_at: None,
+            note: None,
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "lifecycle_tests.rs"]
+mod tests;

@@ -1,0 +1,217 @@
+//! Phone numbers, normalised once to E.164 (SPEC §4.4).
+//!
+//! Smartflo sends the same customer as `9876543210`, `09876543210`, `919876543210` or
+//! `+91 98765-43210` depending on the trigger and the operator's template. Pending callbacks
+//! are keyed by the E.164 form, so every spelling of one number must collapse to one key.
+//! Parsing and validation are done by the `phonenumber` crate (a port of Google's
+//! libphonenumber), not by hand: national prefixes, trunk zeros and lengths differ per
+//! country and a hand-written rule would be wrong for the first foreign caller.
+
+use std::fmt;
+
+use phonenumber::{Mode, country};
+use serde::{Deserialize, Serialize};
+
+/// A country calling code (`91` for India) used for numbers written without one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CountryCode {
+    code: u16,
+    region: country::Id,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PhoneError {
+    #[error("no phone number given")]
+    Empty,
+    #[error("looks like a Smartflo agent or extension id, not a phone number")]
+    AgentId,
+    #[error("not a phone number")]
+    NotANumber,
+    #[error("not a valid phone number for country code +{0}")]
+    Invalid(u16),
+    #[error("unknown country calling code {0:?}")]
+    UnknownCountryCode(String),
+}
+
+impl CountryCode {
+    /// Parses `"91"` or `"+91"`.
+    pub fn parse(raw: &str) -> Result<Self, PhoneError> {
+        let digits = raw.trim().trim_start_matches('+');
+        let unknown = || PhoneError::UnknownCountryCode(raw.to_string());
+        let code: u16 = digits.parse().map_err(|_| unknown())?;
+        let region = phonenumber::metadata::DATABASE
+            .by_code(&code)
+            .and_then(|regions| regions.first().map(|m| m.id().to_string()))
+            .and_then(|id| id.parse::<country::Id>().ok())
+            .ok_or_else(unknown)?;
+        Ok(Self { code, region })
+    }
+
+    pub fn code(&self) -> u16 {
+        self.code
+    }
+}
+
+/// A phone number in E.164 form (`+919876543210`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PhoneNumber(String);
+
+impl PhoneNumber {
+    /// Normalises any of the spellings Smartflo uses to E.164, reading numbers without a
+    /// country code as numbers of `default`.
+    pub fn parse(raw: &str, default: CountryCode) -> Result<Self, PhoneError> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Err(PhoneError::Empty);
+        }
+        if looks_like_agent_id(trimmed) {
+            return Err(PhoneError::AgentId);
+        }
+        if !trimmed
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '(' | ')' | '.'))
+        {
+            return Err(PhoneError::NotANumber);
+        }
+        let parsed = phonenumber::parse(Some(default.region), trimmed)
+            .map_err(|_| PhoneError::NotANumber)?;
+        if !phonenumber::is_valid(&parsed) {
+            return Err(PhoneError::Invalid(default.code));
+        }
+        Ok(Self(parsed.format().mode(Mode::E164).to_string()))
+    }
+
+    /// Trusts a value that was produced by [`PhoneNumber::parse`] (read back from storage).
+    pub fn from_e164_unchecked(e164: impl Into<String>) -> Self {
+        Self(e164.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The national significant number (for India, the 10 digits without `+91`).
+    pub fn national(&self) -> String {
+        phonenumber::parse(None, &self.0)
+            .map(|n| n.national().value().to_string())
+            .unwrap_or_else(|_| self.0.trim_start_matches('+').to_string())
+    }
+
+    /// A form safe for logs: keeps the country code and the last two digits.
+    pub fn masked(&self) -> String {
+        let digits: Vec<char> = self.0.chars().collect();
+        let keep_tail = 2;
+        let keep_head = 3.min(digits.len().saturating_sub(keep_tail));
+        digits
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if i < keep_head || i >= digits.len() - keep_tail {
+                    *c
+                } else {
+                    '•'
+                }
+            })
+            .collect()
+    }
+}
+
+impl fmt::Display for PhoneNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Smartflo agent ids are 13 digits starting `05`; extension ids start `06` and may be
+/// written `Extension-06…`. Both can appear in number fields and must never become a
+/// customer (payload-notes "Numbers, ids, times").
+fn looks_like_agent_id(raw: &str) -> bool {
+    let lower = raw.to_ascii_lowercase();
+    if lower.starts_with("extension") {
+        return true;
+    }
+    raw.len() == 13
+        && raw.bytes().all(|b| b.is_ascii_digit())
+        && (raw.starts_with("05") || raw.starts_with("06"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn india() -> CountryCode {
+        CountryCode::parse("91").unwrap()
+    }
+
+    #[test]
+    fn every_indian_spelling_collapses_to_one_e164_number() {
+        for raw in [
+            "9876543210",
+            "09876543210",
+            "919876543210",
+            "+919876543210",
+            "+91 98765-43210",
+            "0091 98765 43210",
+        ] {
+            assert_eq!(
+                PhoneNumber::parse(raw, india()).unwrap().as_str(),
+                "+919876543210",
+                "{raw}"
+            );
+        }
+    }
+
+    #[test]
+    fn foreign_numbers_keep_their_own_country_code() {
+        assert_eq!(
+            PhoneNumber::parse("+14155552671", india())
+                .unwrap()
+                .as_str(),
+            "+14155552671"
+        );
+    }
+
+    #[test]
+    fn agent_and_extension_ids_are_not_phone_numbers() {
+        for raw in ["0507297260061", "0607297260058", "Extension-0602141810347"] {
+            assert_eq!(
+                PhoneNumber::parse(raw, india()),
+                Err(PhoneError::AgentId),
+                "{raw}"
+            );
+        }
+    }
+
+    #[test]
+    fn junk_is_rejected() {
+        assert_eq!(PhoneNumber::parse("", india()), Err(PhoneError::Empty));
+        assert_eq!(
+            PhoneNumber::parse("anonymous", india()),
+            Err(PhoneError::NotANumber)
+        );
+        assert_eq!(
+            PhoneNumber::parse("12345", india()),
+            Err(PhoneError::Invalid(91))
+        );
+    }
+
+    #[test]
+    fn unknown_country_codes_are_refused() {
+        assert!(CountryCode::parse("999").is_err());
+        assert!(CountryCode::parse("abc").is_err());
+        assert_eq!(CountryCode::parse("+44").unwrap().code(), 44);
+    }
+
+    #[test]
+    fn national_form_drops_the_country_code() {
+        let n = PhoneNumber::parse("+919876543210", india()).unwrap();
+        assert_eq!(n.national(), "9876543210");
+    }
+
+    #[test]
+    fn masked_form_hides_the_middle_digits() {
+        let n = PhoneNumber::parse("+919876543210", india()).unwrap();
+        assert_eq!(n.masked(), "+91••••••••10");
+    }
+}

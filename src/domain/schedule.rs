@@ -1,0 +1,141 @@
+//! Business hours: when reminders and escalations may go out (SPEC §3 `business_hours`, §6).
+//!
+//! The expression is the `cron` crate's six-field form (`sec min hour dom month dow`),
+//! evaluated in the configured IANA zone: `* * 9-18 * * Mon-Sat` is open every second from
+//! 09:00:00 to 18:59:59, Monday to Saturday, local time.
+
+use std::str::FromStr;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use chrono_tz::Tz;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ScheduleError {
+    #[error("expected 6 fields (sec min hour day-of-month month day-of-week), found {0}")]
+    FieldCount(usize),
+    #[error(
+        "day-of-week {0:?} uses numbers; write day names (Mon-Sat): the cron crate counts Sunday as 1, which is easy to get wrong"
+    )]
+    NumericWeekday(String),
+    #[error("{0}")]
+    Syntax(String),
+    #[error("never matches any moment in the coming years")]
+    NeverOpen,
+}
+
+#[derive(Debug, Clone)]
+pub struct BusinessHours {
+    expression: String,
+    schedule: cron::Schedule,
+    zone: Tz,
+}
+
+impl BusinessHours {
+    pub fn parse(expression: &str, zone: Tz) -> Result<Self, ScheduleError> {
+        let fields: Vec<&str> = expression.split_whitespace().collect();
+        if !(6..=7).contains(&fields.len()) {
+            return Err(ScheduleError::FieldCount(fields.len()));
+        }
+        let weekday = fields[5];
+        if weekday.chars().any(|c| c.is_ascii_digit()) && !weekday.contains('/') {
+            return Err(ScheduleError::NumericWeekday(weekday.to_string()));
+        }
+        let schedule = cron::Schedule::from_str(&fields.join(" "))
+            .map_err(|e| ScheduleError::Syntax(e.to_string().replace('\n', " ")))?;
+        let hours = Self {
+            expression: expression.to_string(),
+            schedule,
+            zone,
+        };
+        if hours.next_open(Utc::now()).is_none() {
+            return Err(ScheduleError::NeverOpen);
+        }
+        Ok(hours)
+    }
+
+    pub fn expression(&self) -> &str {
+        &self.expression
+    }
+
+    pub fn zone(&self) -> Tz {
+        self.zone
+    }
+
+    /// Whether `at` falls inside business hours.
+    pub fn is_open(&self, at: DateTime<Utc>) -> bool {
+        self.schedule
+            .includes(at.trunc_subsecs(0).with_timezone(&self.zone))
+    }
+
+    /// `at` itself when it is inside business hours, else the next business moment.
+    pub fn next_open(&self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if self.is_open(at) {
+            return Some(at);
+        }
+        self.schedule
+            .after(&at.with_timezone(&self.zone))
+            .next()
+            .map(|t| t.with_timezone(&Utc))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn kolkata() -> Tz {
+        "Asia/Kolkata".parse().unwrap()
+    }
+
+    fn ist(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
+        kolkata()
+            .with_ymd_and_hms(y, mo, d, h, mi, 0)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn a_moment_inside_business_hours_is_open() {
+        let hours = BusinessHours::parse("* * 9-18 * * Mon-Sat", kolkata()).unwrap();
+        // 2026-11-30 is a Monday.
+        let monday_ten = ist(2026, 11, 30, 10, 0);
+        assert!(hours.is_open(monday_ten));
+        assert_eq!(hours.next_open(monday_ten), Some(monday_ten));
+    }
+
+    #[test]
+    fn after_hours_waits_for_the_next_morning() {
+        let hours = BusinessHours::parse("* * 9-18 * * Mon-Sat", kolkata()).unwrap();
+        let monday_night = ist(2026, 11, 30, 19, 30);
+        assert!(!hours.is_open(monday_night));
+        assert_eq!(hours.next_open(monday_night), Some(ist(2026, 12, 1, 9, 0)));
+    }
+
+    #[test]
+    fn sunday_waits_for_monday() {
+        let hours = BusinessHours::parse("* * 9-18 * * Mon-Sat", kolkata()).unwrap();
+        let sunday_noon = ist(2026, 11, 29, 12, 0);
+        assert_eq!(hours.next_open(sunday_noon), Some(ist(2026, 11, 30, 9, 0)));
+    }
+
+    #[test]
+    fn numeric_weekdays_and_bad_syntax_are_refused() {
+        assert!(matches!(
+            BusinessHours::parse("* * 9-18 * * 1-6", kolkata()),
+            Err(ScheduleError::NumericWeekday(_))
+        ));
+        assert!(matches!(
+            BusinessHours::parse("* * 9-18 * *", kolkata()),
+            Err(ScheduleError::FieldCount(5))
+        ));
+        assert!(matches!(
+            BusinessHours::parse("* * 25 * * Mon", kolkata()),
+            Err(ScheduleError::Syntax(_))
+        ));
+        assert_eq!(
+            BusinessHours::parse("0 0 0 31 Feb *", kolkata()).unwrap_err(),
+            ScheduleError::NeverOpen
+        );
+    }
+}

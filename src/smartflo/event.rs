@@ -1,0 +1,489 @@
+//! Reads the call facts out of [`Fields`]: ids, direction, status, customer, times, agents,
+//! department. Each field is read the tolerant way `payload-notes.md` calls for; nothing
+//! here decides what the event means for callbacks (that is `classify` and the domain).
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde_json::Value;
+
+use super::payload::{Fields, structured_value, value_text};
+use super::time;
+use crate::domain::agent::AgentSeen;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Inbound,
+    Outbound,
+    ClickToCall,
+    DialerInbound,
+    DialerOutbound,
+}
+
+impl Direction {
+    pub fn parse(raw: &str) -> Option<Self> {
+        let norm: String = raw
+            .trim()
+            .to_ascii_lowercase()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .collect();
+        match norm.as_str() {
+            "inbound" | "incoming" => Some(Direction::Inbound),
+            "outbound" | "outgoing" => Some(Direction::Outbound),
+            "clicktocall" | "c2c" => Some(Direction::ClickToCall),
+            "dialerinbound" => Some(Direction::DialerInbound),
+            "dialeroutbound" | "dialer" => Some(Direction::DialerOutbound),
+            _ => None,
+        }
+    }
+
+    /// Calls the call centre placed (the customer is the called party).
+    pub fn is_outgoing(self) -> bool {
+        matches!(
+            self,
+            Direction::Outbound | Direction::ClickToCall | Direction::DialerOutbound
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallStatus {
+    Missed,
+    Answered,
+    AnsweredByAgent,
+    AnsweredByCustomer,
+    Other(String),
+}
+
+impl CallStatus {
+    pub fn parse(raw: &str) -> Self {
+        let norm = raw.trim().to_ascii_lowercase().replace(['_', '-'], " ");
+        let norm = norm.split_whitespace().collect::<Vec<_>>().join(" ");
+        match norm.as_str() {
+            "missed" | "noanswer" | "no answer" | "not answered" | "unanswered" | "busy"
+            | "failed" | "cancel" | "cancelled" | "canceled" => CallStatus::Missed,
+            "answered" => CallStatus::Answered,
+            "answered by agent" => CallStatus::AnsweredByAgent,
+            "answered by customer" => CallStatus::AnsweredByCustomer,
+            _ => CallStatus::Other(raw.trim().to_string()),
+        }
+    }
+
+    pub fn is_answered(&self) -> bool {
+        matches!(
+            self,
+            CallStatus::Answered | CallStatus::AnsweredByAgent | CallStatus::AnsweredByCustomer
+        )
+    }
+}
+
+/// The facts of one Smartflo event, read from its fields.
+#[derive(Debug, Clone, Default)]
+pub struct SmartfloEvent {
+    pub call_id: Option<String>,
+    pub uuid: Option<String>,
+    pub direction: Option<Direction>,
+    pub status: Option<CallStatus>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub billsec: Option<u32>,
+    /// The explicit customer fields, first present of SPEC §4.4's list.
+    pub customer_field: Option<String>,
+    pub caller_id_number: Option<String>,
+    pub call_to_number: Option<String>,
+    /// Agents who missed the call, in call order (the first missed agent first).
+    pub missed_agents: Vec<AgentSeen>,
+    pub answered_agent: Option<AgentSeen>,
+    pub department: Option<String>,
+    pub disposition: Option<String>,
+    pub custom_identifier: Option<String>,
+}
+
+impl SmartfloEvent {
+    pub fn read(fields: &Fields, zone: Tz) -> Self {
+        let call_flow = fields
+            .structured("call_flow")
+            .map(flow_steps)
+            .unwrap_or_default();
+        let call_id = fields.text("call_id").or_else(|| {
+            call_flow
+                .iter()
+                .find(|s| step_type(s).as_deref() == Some("init"))
+                .and_then(|s| s.get("value").and_then(value_text))
+        });
+        Self {
+            call_id,
+            uuid: fields.text("uuid"),
+            direction: fields.text("direction").and_then(|d| Direction::parse(&d)),
+            status: fields.text("call_status").map(|s| CallStatus::parse(&s)),
+            started_at: started_at(fields, &call_flow, zone),
+            billsec: fields.text("billsec").and_then(|b| parse_seconds(&b)),
+            customer_field: fields.first_text(&[
+                "customer_no_with_prefix",
+                "customer_number_with_prefix",
+                "customer_number",
+            ]),
+            caller_id_number: fields.text("caller_id_number"),
+            call_to_number: fields.text("call_to_number"),
+            missed_agents: missed_agents(fields, &call_flow),
+            answered_agent: answered_agent(fields),
+            department: department(fields),
+            disposition: disposition(fields),
+            custom_identifier: fields.text("custom_identifier"),
+        }
+    }
+
+    /// The raw customer number (SPEC §4.4): the explicit customer fields, else the caller
+    /// for incoming calls and the called number for outgoing ones.
+    pub fn customer_raw(&self, direction: Direction) -> Option<&str> {
+        self.customer_field
+            .as_deref()
+            .or(if direction.is_outgoing() {
+                self.call_to_number.as_deref()
+            } else {
+                self.caller_id_number.as_deref()
+            })
+    }
+}
+
+fn parse_seconds(raw: &str) -> Option<u32> {
+    let secs: f64 = raw.trim().parse().ok()?;
+    (secs.is_finite() && secs >= 0.0).then(|| secs.min(u32::MAX as f64) as u32)
+}
+
+fn started_at(fields: &Fields, call_flow: &[Value], zone: Tz) -> Option<DateTime<Utc>> {
+    for key in ["start_stamp", "date", "start_time_stamp"] {
+        if let Some(t) = fields.text(key).and_then(|s| time::parse_stamp(&s, zone)) {
+            return Some(t);
+        }
+    }
+    if let (Some(d), Some(t)) = (fields.text("start_date"), fields.text("start_time"))
+        && let Some(at) = time::parse_date_and_time(&d, &t, zone)
+    {
+        return Some(at);
+    }
+    call_flow
+        .iter()
+        .find(|s| step_type(s).as_deref() == Some("init"))
+        .and_then(|s| s.get("time").and_then(value_text))
+        .and_then(|t| time::parse_epoch(&t))
+}
+
+/// `call_flow` as a list of step objects, whatever shape it came in.
+fn flow_steps(value: Value) -> Vec<Value> {
+    match value {
+        Value::Array(items) => items
+            .iter()
+            .filter_map(structured_value)
+            .filter(Value::is_object)
+            .collect(),
+        obj @ Value::Object(_) => vec![obj],
+        _ => Vec::new(),
+    }
+}
+
+fn step_type(step: &Value) -> Option<String> {
+    step.get("type")
+        .and_then(value_text)
+        .map(|t| t.to_ascii_lowercase())
+}
+
+fn text_at(obj: &Value, key: &str) -> Option<String> {
+    obj.get(key).and_then(value_text)
+}
+
+/// One agent described by a JSON value: an object with any of Smartflo's agent keys, or a
+/// bare string (an id, a number or a name).
+fn agent_from_value(value: &Value) -> Option<AgentSeen> {
+    let agent = match value {
+        Value::Object(_) => AgentSeen {
+            name: text_at(value, "name").or_else(|| text_at(value, "agent_name")),
+            numbers: [
+                "number",
+                "agent_number",
+                "follow_me_number",
+                "num",
+                "extension",
+            ]
+            .iter()
+            .filter_map(|k| text_at(value, k))
+            .fold(Vec::new(), |mut acc, n| {
+                if !acc.contains(&n) {
+                    acc.push(n);
+                }
+                acc
+            }),
+            smartflo_id: text_at(value, "id").or_else(|| text_at(value, "agent_id")),
+        },
+        other => agent_from_text(&value_text(other)?),
+    };
+    (!agent.is_empty()).then_some(agent)
+}
+
+fn agent_from_text(text: &str) -> AgentSeen {
+    let digits = text.bytes().filter(u8::is_ascii_digit).count();
+    if text.len() == 13 && digits == 13 && text.starts_with("05") {
+        AgentSeen {
+            smartflo_id: Some(text.to_string()),
+            ..AgentSeen::default()
+        }
+    } else if digits >= 6 && digits * 2 >= text.len() {
+        AgentSeen {
+            numbers: vec![text.to_string()],
+            ..AgentSeen::default()
+        }
+    } else {
+        AgentSeen {
+            name: Some(text.to_string()),
+            ..AgentSeen::default()
+        }
+    }
+}
+
+fn agents_from(value: Option<Value>) -> Vec<AgentSeen> {
+    match value {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|v| structured_value(v).and_then(|v| agent_from_value(&v)))
+            .collect(),
+        Some(v) => agent_from_value(&v).into_iter().collect(),
+        None => Vec::new(),
+    }
+}
+
+/// Missed agents in call order: `missed_agent`, else the `call_flow` agent legs that were
+/// dialled and never answered. `first_missed_agent_number` moves its agent to the front.
+fn missed_agents(fields: &Fields, call_flow: &[Value]) -> Vec<AgentSeen> {
+    let mut agents = agents_from(fields.structured("missed_agent"));
+    if agents.is_empty() {
+        agents = flow_missed_agents(call_flow);
+    }
+    let first = AgentSeen {
+        numbers: [
+            "first_missed_agent_number",
+            "first_missed_agent_follow_me_number",
+        ]
+        .iter()
+        .filter_map(|k| fields.text(k))
+        .collect(),
+        ..AgentSeen::default()
+    };
+    if !first.is_empty() {
+        match agents.iter().position(|a| a.same_agent(&first)) {
+            Some(i) => {
+                let mut a = agents.remove(i);
+                a.absorb(&first);
+                agents.insert(0, a);
+            }
+            None => agents.insert(0, first),
+        }
+    }
+    agents
+}
+
+fn flow_missed_agents(call_flow: &[Value]) -> Vec<AgentSeen> {
+    let mut steps: Vec<(&Value, f64)> = call_flow
+        .iter()
+        .filter(|s| step_type(s).as_deref() == Some("agent"))
+        .map(|s| {
+            let t = text_at(s, "time")
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(0.0);
+            (s, t)
+        })
+        .collect();
+    steps.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let answered: Vec<AgentSeen> = steps
+        .iter()
+        .filter(|(s, _)| text_at(s, "dialst").is_some_and(|d| d.eq_ignore_ascii_case("answered")))
+        .filter_map(|(s, _)| agent_from_value(s))
+        .collect();
+    let mut out: Vec<AgentSeen> = Vec::new();
+    for (step, _) in steps {
+        let Some(agent) = agent_from_value(step) else {
+            continue;
+        };
+        if answered.iter().any(|a| a.same_agent(&agent)) || out.iter().any(|a| a.same_agent(&agent))
+        {
+            continue;
+        }
+        out.push(agent);
+    }
+    out
+}
+
+/// Who answered: `answered_agent` (object, or a list on dialer calls), the flat
+/// `answered_agent_*` fields (the number may itself be an object on click-to-call), the
+/// live click-to-call `answer_agent_number`, or the dialer's `agent_*` fields.
+fn answered_agent(fields: &Fields) -> Option<AgentSeen> {
+    let mut agent = agents_from(fields.structured("answered_agent"))
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    for key in ["answered_agent_number", "answer_agent_number"] {
+        if let Some(v) = fields.structured(key)
+            && let Some(a) = agent_from_value(&v)
+        {
+            agent.absorb(&a);
+        }
+    }
+    let flat = AgentSeen {
+        name: fields.first_text(&["answered_agent_name", "agent_name", "agent"]),
+        numbers: fields.text("agent_number").into_iter().collect(),
+        smartflo_id: None,
+    };
+    agent.absorb(&flat);
+    (!agent.is_empty()).then_some(agent)
+}
+
+fn department(fields: &Fields) -> Option<String> {
+    for key in ["dept_name", "department", "department_name"] {
+        match fields.structured(key) {
+            Some(Value::Array(items)) => {
+                if let Some(name) = items.iter().find_map(value_text) {
+                    return Some(name);
+                }
+            }
+            Some(v) => {
+                if let Some(name) = value_text(&v) {
+                    return Some(name);
+                }
+            }
+            None => {}
+        }
+    }
+    None
+}
+
+fn disposition(fields: &Fields) -> Option<String> {
+    let main = fields.text("disposition")?;
+    let sub = fields.first_text(&["sub_disposition", "sub_dispositon"]);
+    Some(match sub {
+        Some(sub) => format!("{main} / {sub}"),
+        None => main,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kolkata() -> Tz {
+        "Asia/Kolkata".parse().unwrap()
+    }
+
+    fn read(json: &str) -> SmartfloEvent {
+        SmartfloEvent::read(&Fields::from_json(json.as_bytes()).unwrap(), kolkata())
+    }
+
+    #[test]
+    fn directions_and_statuses_in_every_vocabulary() {
+        for (raw, d) in [
+            ("inbound", Direction::Inbound),
+            ("outbound", Direction::Outbound),
+            ("clicktocall", Direction::ClickToCall),
+            ("click_to_call", Direction::ClickToCall),
+            ("Dialer (inbound)", Direction::DialerInbound),
+            ("Dialer (outbound)", Direction::DialerOutbound),
+        ] {
+            assert_eq!(Direction::parse(raw), Some(d), "{raw}");
+        }
+        assert_eq!(CallStatus::parse("MISSED"), CallStatus::Missed);
+        assert_eq!(
+            CallStatus::parse("Answered by agent"),
+            CallStatus::AnsweredByAgent
+        );
+        assert_eq!(
+            CallStatus::parse("answered by Customer"),
+            CallStatus::AnsweredByCustomer
+        );
+        assert_eq!(CallStatus::parse("answered"), CallStatus::Answered);
+        assert!(matches!(CallStatus::parse("weird"), CallStatus::Other(_)));
+    }
+
+    #[test]
+    fn first_missed_agent_number_moves_its_agent_first() {
+        let ev = read(
+            r#"{"missed_agent":[{"id":"0507000000011","name":"Meera","number":"+919800000011"},
+                                {"id":"0507000000012","name":"Arjun","number":"+919800000012"}],
+                "first_missed_agent_number":"09800000012"}"#,
+        );
+        let names: Vec<_> = ev
+            .missed_agents
+            .iter()
+            .map(|a| a.name.clone().unwrap())
+            .collect();
+        assert_eq!(names, ["Arjun", "Meera"]);
+    }
+
+    #[test]
+    fn a_single_missed_agent_object_is_a_list_of_one() {
+        let ev = read(r#"{"missed_agent":{"id":"0507000000011","name":"Meera"}}"#);
+        assert_eq!(ev.missed_agents.len(), 1);
+        assert_eq!(
+            ev.missed_agents[0].smartflo_id.as_deref(),
+            Some("0507000000011")
+        );
+    }
+
+    #[test]
+    fn call_flow_agent_legs_stand_in_for_a_missing_missed_agent() {
+        let ev = read(
+            r#"{"call_flow":[{"type":"init","value":"1780000000.1","time":"1780000000"},
+                {"type":"Agent","id":"0507000000012","name":"Arjun","num":"+919800000012","dialst":"Dialed","time":1780000009},
+                {"type":"Agent","id":"0507000000011","name":"Meera","num":"+919800000011","dialst":"Dialed","time":1780000008},
+                {"type":"Agent","id":"0507000000013","name":"Kapil","dialst":"Dialed","time":1780000010},
+                {"type":"Agent","id":"0507000000013","name":"Kapil","dialst":"Answered","time":1780000011}]}"#,
+        );
+        let names: Vec<_> = ev
+            .missed_agents
+            .iter()
+            .map(|a| a.name.clone().unwrap())
+            .collect();
+        assert_eq!(names, ["Meera", "Arjun"]);
+        assert_eq!(ev.call_id.as_deref(), Some("1780000000.1"));
+    }
+
+    #[test]
+    fn click_to_call_answered_agent_number_may_be_an_object() {
+        let ev = read(
+            r#"{"answered_agent_number":{"follow_me_number":"+919800000011","id":"0507000000011","name":"Kapil"}}"#,
+        );
+        let a = ev.answered_agent.unwrap();
+        assert_eq!(a.name.as_deref(), Some("Kapil"));
+        assert_eq!(a.smartflo_id.as_deref(), Some("0507000000011"));
+    }
+
+    #[test]
+    fn empty_billsec_is_unknown_not_zero() {
+        assert_eq!(read(r#"{"billsec":""}"#).billsec, None);
+        assert_eq!(read(r#"{"billsec":"0"}"#).billsec, Some(0));
+        assert_eq!(read(r#"{"billsec":"12"}"#).billsec, Some(12));
+    }
+
+    #[test]
+    fn department_names_may_be_lists() {
+        assert_eq!(
+            read(r#"{"dept_name":["Sales","Support"]}"#)
+                .department
+                .as_deref(),
+            Some("Sales")
+        );
+        assert_eq!(
+            read(r#"{"dept_name":"Sales"}"#).department.as_deref(),
+            Some("Sales")
+        );
+    }
+
+    #[test]
+    fn the_customer_is_the_caller_inbound_and_the_called_party_outbound() {
+        let ev = read(r#"{"caller_id_number":"9876500001","call_to_number":"9876500002"}"#);
+        assert_eq!(ev.customer_raw(Direction::Inbound), Some("9876500001"));
+        assert_eq!(
+            ev.customer_raw(Direction::DialerOutbound),
+            Some("9876500002")
+        );
+        let ev =
+            read(r#"{"customer_no_with_prefix ":"919876500003","caller_id_number":"9876500001"}"#);
+        assert_eq!(ev.customer_raw(Direction::Inbound), Some("919876500003"));
+    }
+}

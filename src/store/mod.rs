@@ -1,0 +1,151 @@
+//! Storage. The web and domain layers talk to a [`Store`]; how it keeps data is the
+//! backend's business. Today the backend is sled ([`sled::SledStore`]); the trait is kept
+//! narrow — one atomic "apply this event" write, a probe, and reads — so a PostgreSQL
+//! backend could sit beside it without touching callers.
+
+pub mod sled;
+
+use chrono::{DateTime, Utc};
+use futures_util::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use ulid::Ulid;
+
+use crate::domain::callback::{Callback, CallbackId, TimelineEntry};
+use crate::domain::lifecycle::{CallFacts, Effect, Intent, Rules};
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage I/O failed: {0}")]
+    Io(String),
+    #[error("a stored record could not be read: {0}")]
+    Corrupt(String),
+    #[error("flushing to stable storage failed: {0}")]
+    Flush(String),
+    #[error("storage is closed")]
+    Closed,
+}
+
+impl From<::sled::Error> for StoreError {
+    fn from(e: ::sled::Error) -> Self {
+        StoreError::Io(e.to_string())
+    }
+}
+
+/// The request as received, kept verbatim in the event log (SPEC §4.1).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RawEvent {
+    pub method: String,
+    pub content_type: Option<String>,
+    /// The query string (the token is never in it: it travels in the path or a header).
+    pub query: String,
+    /// Headers that help an audit (user agent, forwarding); never the token headers.
+    pub headers: Vec<(String, String)>,
+    #[serde(skip)]
+    pub body: Vec<u8>,
+}
+
+/// What identifies a redelivery: the same (`trigger`, `call_id`, `uuid`) a second time.
+/// Without a `uuid`, a digest of the body stands in for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DedupKey {
+    pub trigger: String,
+    pub call_id: String,
+    pub leg: String,
+}
+
+/// One webhook, interpreted and ready to apply.
+#[derive(Debug, Clone)]
+pub struct Ingest {
+    pub event_id: Ulid,
+    pub received_at: DateTime<Utc>,
+    pub trigger: String,
+    pub trigger_inferred: bool,
+    pub intent: Intent,
+    pub facts: CallFacts,
+    pub rules: Rules,
+    /// The id a callback gets if this event opens one.
+    pub new_callback_id: CallbackId,
+    pub dedup: DedupKey,
+    pub uuid: Option<String>,
+    /// Why the event is only recorded, when the payload is the reason (for the reply).
+    pub note: Option<String>,
+    pub raw: RawEvent,
+}
+
+/// The outcome of a durable ingest: what the webhook replies.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Receipt {
+    /// This event's id, or for a duplicate the id of the event it repeats.
+    pub event_id: Ulid,
+    pub effect: Effect,
+    pub callback_id: Option<CallbackId>,
+    pub note: Option<String>,
+}
+
+/// An event log entry, without its body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    pub id: Ulid,
+    pub received_at: DateTime<Utc>,
+    pub trigger: String,
+    pub trigger_inferred: bool,
+    pub effect: Effect,
+    pub note: Option<String>,
+    pub callback_id: Option<CallbackId>,
+    pub call_id: Option<String>,
+    pub uuid: Option<String>,
+    pub raw: RawEvent,
+    pub body_len: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StatusFilter {
+    #[default]
+    Pending,
+    Resolved,
+    All,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub status: StatusFilter,
+    pub limit: usize,
+    /// Opaque cursor from a previous page's `next`.
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    /// Pending ones oldest first, then resolved ones newest first.
+    pub callbacks: Vec<Callback>,
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CallbackDetail {
+    pub callback: Callback,
+    pub timeline: Vec<TimelineEntry>,
+}
+
+/// The storage boundary. Writes are async and return once durable (an fsync covered them);
+/// reads are blocking and callers run them off the async workers.
+pub trait Store: Send + Sync + 'static {
+    /// Applies one event atomically (dedup check, lifecycle decision, state, event log) and
+    /// resolves once the result is on stable storage.
+    fn ingest(&self, ingest: Ingest) -> BoxFuture<'static, Result<Receipt, StoreError>>;
+
+    /// A durable write round-trip, for readiness checks.
+    fn probe(&self) -> BoxFuture<'static, Result<(), StoreError>>;
+
+    fn list_callbacks(&self, query: &ListQuery) -> Result<Page, StoreError>;
+
+    fn callback(&self, id: CallbackId) -> Result<Option<CallbackDetail>, StoreError>;
+
+    fn event(&self, id: Ulid) -> Result<Option<(EventRecord, Vec<u8>)>, StoreError>;
+
+    /// Events in receive order, oldest first, starting after `after`.
+    fn events(&self, after: Option<Ulid>, limit: usize) -> Result<Vec<EventRecord>, StoreError>;
+
+    /// Stops the writer after the queued work and makes everything durable.
+    fn close(&self) -> Result<(), StoreError>;
+}

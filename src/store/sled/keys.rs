@@ -1,0 +1,137 @@
+//! Every sled tree and key layout, in one place.
+//!
+//! Integers in keys are big-endian so that sled's byte order is numeric order; times are
+//! milliseconds since the Unix epoch as `i64` with the sign bit flipped (so pre-1970 times,
+//! which never occur, would still sort first). Values are JSON unless noted — readable with
+//! any sled tool and tolerant of added fields.
+//!
+//! | tree                  | key                                              | value                          |
+//! |-----------------------|--------------------------------------------------|--------------------------------|
+//! | `events`              | event id (16 B ULID: ms time, then random)       | `EventRecord` (no body)        |
+//! | `event_bodies`        | event id (16 B) ++ chunk number (u32)            | ≤ 4 KiB slice of the raw body  |
+//! | `event_dedup`         | len-prefixed trigger ++ call_id ++ leg (u16 each)| event id (16 B)                |
+//! | `callbacks`           | callback id (16 B ULID)                          | `Callback`                     |
+//! | `timeline`            | callback id (16 B) ++ sequence (u32)             | `TimelineEntry`                |
+//! | `pending_by_customer` | customer E.164 (UTF-8)                           | callback id (16 B)             |
+//! | `pending_by_age`      | first_missed_at (time) ++ callback id            | empty                          |
+//! | `resolved_by_time`    | resolved_at (time) ++ callback id                | empty                          |
+//! | `calls`               | Smartflo call_id (UTF-8)                         | `CallRecord`                   |
+//! | `last_answered`       | customer E.164 (UTF-8)                           | start of latest answered call (time, 8 B) |
+//! | `meta`                | name (UTF-8)                                     | UTF-8 text                     |
+//!
+//! Raw bodies are split into 4 KiB chunks because sled 0.34 writes any log item larger
+//! than a quarter segment (~128 KiB) to a separate blob file that it never fsyncs; a leaf
+//! node holds up to 16 entries, so small values keep every node inline in the fsynced log.
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::callback::CallbackId;
+use crate::store::DedupKey;
+
+pub const EVENTS: &str = "events";
+pub const EVENT_BODIES: &str = "event_bodies";
+pub const EVENT_DEDUP: &str = "event_dedup";
+pub const CALLBACKS: &str = "callbacks";
+pub const TIMELINE: &str = "timeline";
+pub const PENDING_BY_CUSTOMER: &str = "pending_by_customer";
+pub const PENDING_BY_AGE: &str = "pending_by_age";
+pub const RESOLVED_BY_TIME: &str = "resolved_by_time";
+pub const CALLS: &str = "calls";
+pub const LAST_ANSWERED: &str = "last_answered";
+pub const META: &str = "meta";
+
+/// Trees written by the writer, in the order of the transaction's view.
+pub const WRITTEN_TREES: [&str; 11] = [
+    EVENTS,
+    EVENT_BODIES,
+    EVENT_DEDUP,
+    CALLBACKS,
+    TIMELINE,
+    PENDING_BY_CUSTOMER,
+    PENDING_BY_AGE,
+    RESOLVED_BY_TIME,
+    CALLS,
+    LAST_ANSWERED,
+    META,
+];
+
+pub const BODY_CHUNK: usize = 4096;
+pub const SCHEMA_VERSION: &str = "1";
+
+pub fn time(t: DateTime<Utc>) -> [u8; 8] {
+    ((t.timestamp_millis() as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+pub fn time_from(bytes: &[u8]) -> Option<DateTime<Utc>> {
+    let raw: [u8; 8] = bytes.get(..8)?.try_into().ok()?;
+    DateTime::from_timestamp_millis((u64::from_be_bytes(raw) ^ (1 << 63)) as i64)
+}
+
+pub fn body_chunk(event: [u8; 16], chunk: u32) -> [u8; 20] {
+    let mut key = [0u8; 20];
+    key[..16].copy_from_slice(&event);
+    key[16..].copy_from_slice(&chunk.to_be_bytes());
+    key
+}
+
+pub fn dedup(key: &DedupKey) -> Vec<u8> {
+    let mut out = Vec::with_capacity(6 + key.trigger.len() + key.call_id.len() + key.leg.len());
+    for part in [&key.trigger, &key.call_id, &key.leg] {
+        let bytes = part.as_bytes();
+        let len = u16::try_from(bytes.len()).unwrap_or(u16::MAX);
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(&bytes[..usize::from(len)]);
+    }
+    out
+}
+
+pub fn timeline(callback: CallbackId, seq: u32) -> [u8; 20] {
+    let mut key = [0u8; 20];
+    key[..16].copy_from_slice(&callback.to_bytes());
+    key[16..].copy_from_slice(&seq.to_be_bytes());
+    key
+}
+
+/// An index key ordering callbacks by a time: `time ++ callback id`.
+pub fn by_time(t: DateTime<Utc>, callback: CallbackId) -> [u8; 24] {
+    let mut key = [0u8; 24];
+    key[..8].copy_from_slice(&time(t));
+    key[8..].copy_from_slice(&callback.to_bytes());
+    key
+}
+
+pub fn callback_from_index(key: &[u8]) -> Option<CallbackId> {
+    let raw: [u8; 16] = key.get(8..24)?.try_into().ok()?;
+    Some(CallbackId::from_bytes(raw))
+}
+
+pub fn callback_id_from(bytes: &[u8]) -> Option<CallbackId> {
+    let raw: [u8; 16] = bytes.try_into().ok()?;
+    Some(CallbackId::from_bytes(raw))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn time_keys_sort_like_times() {
+        let a = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let b = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 1).unwrap();
+        assert!(time(a) < time(b));
+        assert_eq!(time_from(&time(a)), Some(a));
+    }
+
+    #[test]
+    fn dedup_keys_cannot_be_confused_by_separators() {
+        let k = |t: &str, c: &str, l: &str| {
+            dedup(&DedupKey {
+                trigger: t.into(),
+                call_id: c.into(),
+                leg: l.into(),
+            })
+        };
+        assert_ne!(k("a", "b\0c", ""), k("a", "b", "c"));
+    }
+}

@@ -1,0 +1,167 @@
+//! The sled backend: trees and keys in `keys`, the single writer in `writer`, group commit
+//! in `flusher`, reads in `read`.
+
+mod apply;
+mod codec;
+mod flusher;
+pub mod keys;
+mod read;
+mod writer;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use futures_util::future::BoxFuture;
+use tokio::sync::{mpsc, oneshot};
+use ulid::Ulid;
+
+use super::{CallbackDetail, EventRecord, Ingest, ListQuery, Page, Receipt, Store, StoreError};
+use crate::domain::callback::CallbackId;
+use flusher::{Flusher, wait_durable};
+use writer::Command;
+
+/// sled's page cache; the default (1 GiB) is far more than a call centre's working set.
+const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+pub struct SledStore {
+    path: PathBuf,
+    db: sled::Db,
+    trees: read::Trees,
+    queue: Mutex<Option<mpsc::Sender<Command>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    flusher: Arc<Flusher>,
+}
+
+impl SledStore {
+    /// Opens (creating if needed) the store under `path`, a directory only Ringback reads.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        crate::data_dir::create_private(path)
+            .map_err(|e| StoreError::Io(format!("creating {}: {e}", path.display())))?;
+        let db = sled::Config::new()
+            .path(path.join("sled"))
+            .cache_capacity(CACHE_BYTES)
+            .open()?;
+        check_schema(&db)?;
+        let data_path = path.join("sled").join("db");
+        let data_file = File::open(&data_path)
+            .map_err(|e| StoreError::Io(format!("opening {}: {e}", data_path.display())))?;
+        // Make the files' directory entries durable once, so fdatasync of the data file
+        // is enough from here on.
+        for dir in [path.join("sled"), path.to_path_buf()] {
+            File::open(&dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| StoreError::Io(format!("syncing {}: {e}", dir.display())))?;
+        }
+        let written: Vec<sled::Tree> = keys::WRITTEN_TREES
+            .iter()
+            .map(|name| db.open_tree(name))
+            .collect::<Result<_, _>>()?;
+        let trees = read::Trees::new(&written);
+        let flusher = Arc::new(Flusher::start(db.clone(), data_file));
+        let (queue, rx) = mpsc::channel(writer::QUEUE);
+        let writer = writer::spawn(written, Arc::clone(&flusher), rx);
+        Ok(Self {
+            path: path.to_path_buf(),
+            db,
+            trees,
+            queue: Mutex::new(Some(queue)),
+            writer: Mutex::new(Some(writer)),
+            flusher,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn sender(&self) -> Result<mpsc::Sender<Command>, StoreError> {
+        self.queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or(StoreError::Closed)
+    }
+}
+
+fn check_schema(db: &sled::Db) -> Result<(), StoreError> {
+    let meta = db.open_tree(keys::META)?;
+    match meta.get("schema_version")? {
+        None => {
+            meta.insert("schema_version", keys::SCHEMA_VERSION)?;
+            db.flush()?;
+            Ok(())
+        }
+        Some(v) if v.as_ref() == keys::SCHEMA_VERSION.as_bytes() => Ok(()),
+        Some(v) => Err(StoreError::Corrupt(format!(
+            "data was written by an incompatible version (schema {}, this build reads {})",
+            String::from_utf8_lossy(&v),
+            keys::SCHEMA_VERSION
+        ))),
+    }
+}
+
+impl Store for SledStore {
+    fn ingest(&self, ingest: Ingest) -> BoxFuture<'static, Result<Receipt, StoreError>> {
+        let queue = self.sender();
+        let durable = self.flusher.subscribe();
+        Box::pin(async move {
+            let (tx, rx) = oneshot::channel();
+            queue?
+                .send(Command::Ingest(Box::new(ingest), tx))
+                .await
+                .map_err(|_| StoreError::Closed)?;
+            let (receipt, generation) = rx.await.map_err(|_| StoreError::Closed)??;
+            wait_durable(durable, generation).await?;
+            Ok(receipt)
+        })
+    }
+
+    fn probe(&self) -> BoxFuture<'static, Result<(), StoreError>> {
+        let queue = self.sender();
+        let durable = self.flusher.subscribe();
+        Box::pin(async move {
+            let (tx, rx) = oneshot::channel();
+            queue?
+                .send(Command::Probe(chrono::Utc::now(), tx))
+                .await
+                .map_err(|_| StoreError::Closed)?;
+            let generation = rx.await.map_err(|_| StoreError::Closed)??;
+            wait_durable(durable, generation).await
+        })
+    }
+
+    fn list_callbacks(&self, query: &ListQuery) -> Result<Page, StoreError> {
+        self.trees.list(query)
+    }
+
+    fn callback(&self, id: CallbackId) -> Result<Option<CallbackDetail>, StoreError> {
+        self.trees.detail(id)
+    }
+
+    fn event(&self, id: Ulid) -> Result<Option<(EventRecord, Vec<u8>)>, StoreError> {
+        self.trees.event(id)
+    }
+
+    fn events(&self, after: Option<Ulid>, limit: usize) -> Result<Vec<EventRecord>, StoreError> {
+        self.trees.events(after, limit)
+    }
+
+    fn close(&self) -> Result<(), StoreError> {
+        // Dropping the sender lets the writer drain its queue and exit.
+        self.queue.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(writer) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = writer.join();
+        }
+        self.flusher.stop();
+        self.db.flush()?;
+        Ok(())
+    }
+}
+
+impl Drop for SledStore {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}

@@ -1,0 +1,90 @@
+//! HTTP: the Smartflo webhook, the JSON API and health endpoints.
+
+mod api;
+mod error;
+mod health;
+mod webhook;
+
+use std::sync::{Arc, Mutex};
+
+use actix_web::web;
+use chrono::{DateTime, Utc};
+
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::domain::lifecycle::Rules;
+use crate::smartflo::Interpreter;
+use crate::store::Store;
+use crate::tokens::TokenSet;
+pub use error::WebError;
+
+/// Everything request handlers share.
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub store: Arc<dyn Store>,
+    pub interpreter: Interpreter,
+    pub rules: Rules,
+    pub clock: Arc<dyn Clock>,
+    pub webhook_tokens: TokenSet,
+    pub api_tokens: TokenSet,
+    ids: Mutex<ulid::Generator>,
+}
+
+impl AppState {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        settings: Arc<Settings>,
+        store: Arc<dyn Store>,
+        interpreter: Interpreter,
+        rules: Rules,
+        clock: Arc<dyn Clock>,
+        webhook_tokens: TokenSet,
+        api_tokens: TokenSet,
+    ) -> Self {
+        Self {
+            settings,
+            store,
+            interpreter,
+            rules,
+            clock,
+            webhook_tokens,
+            api_tokens,
+            ids: Mutex::new(ulid::Generator::new()),
+        }
+    }
+
+    /// A fresh id stamped with `at`, ordered after every id handed out before (one
+    /// monotonic ULID generator, so even a clock that steps back keeps ids in order).
+    pub fn next_id(&self, at: DateTime<Utc>) -> ulid::Ulid {
+        let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
+        let at = std::time::SystemTime::from(at);
+        ids.generate_from_datetime(at)
+            .unwrap_or_else(|_| ulid::Ulid::from_datetime(at))
+    }
+}
+
+/// Registers every route.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/webhooks/smartflo")
+            .route(web::get().to(webhook::with_header_token))
+            .route(web::post().to(webhook::with_header_token)),
+    )
+    .service(
+        web::resource("/webhooks/smartflo/{token}")
+            .route(web::get().to(webhook::with_path_token))
+            .route(web::post().to(webhook::with_path_token)),
+    )
+    .service(
+        web::scope("/api/v1")
+            .route("/callbacks", web::get().to(api::list_callbacks))
+            .route("/callbacks/{id}", web::get().to(api::get_callback)),
+    )
+    .route("/healthz", web::get().to(health::healthz))
+    .route("/readyz", web::get().to(health::readyz))
+    .default_service(web::to(not_found));
+}
+
+async fn not_found() -> Result<actix_web::HttpResponse, WebError> {
+    Err(WebError::NotFound("no such endpoint".into()))
+}
