@@ -1,6 +1,6 @@
 //! The command line (SPEC §2): `serve`, `check-config`, `webhook-urls`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -50,7 +50,7 @@ pub async fn run() -> ExitCode {
     }
 }
 
-fn load(path: &PathBuf) -> Result<Settings, ExitCode> {
+fn load(path: &Path) -> Result<Settings, ExitCode> {
     Settings::load(path).map_err(|e| {
         eprintln!("error: {}: {e}", path.display());
         ExitCode::from(2)

@@ -65,12 +65,14 @@ pub(super) fn validate(raw: RawConfig, source: &Path) -> Result<Settings, Config
             .parse::<chrono_tz::Tz>()
             .map_err(|_| format!("unknown IANA time zone {:?}", raw.reminders.timezone)),
     );
-    let business_hours = timezone.and_then(|tz| {
-        issues.check(
-            "reminders.business_hours",
-            BusinessHours::parse(&raw.reminders.business_hours, tz),
-        )
-    });
+    // Checked even when the zone is wrong (against UTC), so both problems are reported.
+    let business_hours = issues.check(
+        "reminders.business_hours",
+        BusinessHours::parse(
+            &raw.reminders.business_hours,
+            timezone.unwrap_or(chrono_tz::UTC),
+        ),
+    );
     let first_after = issues.check(
         "reminders.first_after",
         parse_duration(&raw.reminders.first_after),

@@ -128,10 +128,10 @@ pub fn structured_value(value: &Value) -> Option<Value> {
     match value {
         Value::String(s) => {
             let s = s.trim();
-            if s.starts_with('{') || s.starts_with('[') {
-                if let Ok(parsed) = serde_json::from_str::<Value>(s) {
-                    return (!is_absent(&parsed)).then_some(parsed);
-                }
+            if (s.starts_with('{') || s.starts_with('['))
+                && let Ok(parsed) = serde_json::from_str::<Value>(s)
+            {
+                return (!is_absent(&parsed)).then_some(parsed);
             }
             if let Some(parsed) = gofmt::parse(s) {
                 return (!is_absent(&parsed)).then_some(parsed);

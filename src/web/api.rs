@@ -10,7 +10,7 @@ use super::webhook::bearer_token;
 use super::{AppState, WebError};
 use crate::domain::callback::{Callback, CallbackId, TimelineEntry};
 use crate::domain::schedule::BusinessHours;
-use crate::store::{ListQuery, StatusFilter};
+use crate::store::{EventRecord, ListQuery, StatusFilter, StoreError};
 
 const DEFAULT_LIMIT: usize = 1000;
 
@@ -64,9 +64,7 @@ pub async fn list_callbacks(
         after: params.cursor,
     };
     let store = state.store.clone();
-    let page = web::block(move || store.list_callbacks(&query))
-        .await
-        .map_err(|e| WebError::Unavailable(crate::store::StoreError::Io(e.to_string())))??;
+    let page = blocking(move || store.list_callbacks(&query)).await?;
     let view = View::new(&state);
     Ok(HttpResponse::Ok().json(json!({
         "callbacks": page.callbacks.iter().map(|c| view.callback(c)).collect::<Vec<_>>(),
@@ -83,14 +81,87 @@ pub async fn get_callback(
     let not_found = || WebError::NotFound(format!("no callback with id {:?}", id.as_str()));
     let parsed: CallbackId = id.trim().parse().map_err(|_| not_found())?;
     let store = state.store.clone();
-    let detail = web::block(move || store.callback(parsed))
-        .await
-        .map_err(|e| WebError::Unavailable(crate::store::StoreError::Io(e.to_string())))??
+    let detail = blocking(move || store.callback(parsed))
+        .await?
         .ok_or_else(not_found)?;
     let view = View::new(&state);
     let mut body = view.callback(&detail.callback);
     body["events"] = detail.timeline.iter().map(|e| view.entry(e)).collect();
     Ok(HttpResponse::Ok().json(body))
+}
+
+#[derive(serde::Deserialize)]
+pub struct EventParams {
+    after: Option<String>,
+    limit: Option<String>,
+}
+
+/// `GET /api/v1/events?after=<event id>&limit=N`: the event log in receive order (audit).
+pub async fn list_events(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, WebError> {
+    authorize(&state, &req)?;
+    let params: EventParams = serde_urlencoded_params(req.query_string())?;
+    let after = match params
+        .after
+        .as_deref()
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+    {
+        Some(a) => Some(
+            ulid::Ulid::from_string(a)
+                .map_err(|_| WebError::BadRequest(format!("after {a:?} is not an event id")))?,
+        ),
+        None => None,
+    };
+    let limit = parse_limit(params.limit.as_deref())?;
+    let store = state.store.clone();
+    let events = blocking(move || store.events(after, limit)).await?;
+    let view = View::new(&state);
+    Ok(HttpResponse::Ok().json(json!({
+        "events": events.iter().map(|e| view.event(e, None)).collect::<Vec<_>>(),
+    })))
+}
+
+/// `GET /api/v1/events/{id}`: one event with its raw body.
+pub async fn get_event(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
+    authorize(&state, &req)?;
+    let not_found = || WebError::NotFound(format!("no event with id {:?}", id.as_str()));
+    let parsed = ulid::Ulid::from_string(id.trim()).map_err(|_| not_found())?;
+    let store = state.store.clone();
+    let (record, body) = blocking(move || store.event(parsed))
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(HttpResponse::Ok().json(View::new(&state).event(&record, Some(&body))))
+}
+
+/// Runs a blocking store read on actix's blocking pool.
+async fn blocking<T: Send + 'static>(
+    read: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, WebError> {
+    web::block(read)
+        .await
+        .map_err(|e| WebError::Unavailable(StoreError::Io(e.to_string())))?
+        .map_err(WebError::from)
+}
+
+fn parse_limit(raw: Option<&str>) -> Result<usize, WebError> {
+    match raw {
+        None => Ok(DEFAULT_LIMIT),
+        Some(l) => l
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|l| (1..=10_000).contains(l))
+            .ok_or_else(|| {
+                WebError::BadRequest(format!("limit {l:?} is not a number from 1 to 10000"))
+            }),
+    }
 }
 
 fn serde_urlencoded_params<T: serde::de::DeserializeOwned>(query: &str) -> Result<T, WebError> {
@@ -162,6 +233,29 @@ impl<'a> View<'a> {
                 "reason": r.reason,
             })),
         })
+    }
+
+    fn event(&self, e: &EventRecord, body: Option<&[u8]>) -> Value {
+        let mut v = json!({
+            "id": e.id.to_string(),
+            "received_at": self.time(e.received_at),
+            "trigger": e.trigger,
+            "trigger_inferred": e.trigger_inferred,
+            "effect": e.effect,
+            "note": e.note,
+            "callback_id": e.callback_id.map(|c| c.to_string()),
+            "call_id": e.call_id,
+            "uuid": e.uuid,
+            "method": e.raw.method,
+            "content_type": e.raw.content_type,
+            "query": e.raw.query,
+            "headers": e.raw.headers.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
+            "body_bytes": e.body_len,
+        });
+        if let Some(body) = body {
+            v["body"] = json!(String::from_utf8_lossy(body));
+        }
+        v
     }
 
     fn entry(&self, e: &TimelineEntry) -> Value {

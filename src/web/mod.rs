@@ -78,7 +78,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(
         web::scope("/api/v1")
             .route("/callbacks", web::get().to(api::list_callbacks))
-            .route("/callbacks/{id}", web::get().to(api::get_callback)),
+            .route("/callbacks/{id}", web::get().to(api::get_callback))
+            .route("/events", web::get().to(api::list_events))
+            .route("/events/{id}", web::get().to(api::get_event)),
     )
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz))

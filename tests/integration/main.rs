@@ -1,1 +1,11 @@
-//! Integration tests (filled in next commit).
+//! Integration tests: the real server on `127.0.0.1:0`, real HTTP, real sled on disk.
+//! One test binary (CI has two cores; one link step).
+
+mod api;
+mod bad_input;
+mod config;
+mod corpus;
+mod helpers;
+mod quirks;
+mod restart;
+mod triggers;

@@ -1,0 +1,264 @@
+//! `ringback check-config`, `webhook-urls` and configuration loading (SPEC §2, §3).
+
+use std::process::Command;
+
+use ringback::config::Settings;
+
+use crate::helpers::*;
+
+fn ringback(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ringback"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run ringback");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn write_config(dir: &tempfile::TempDir, text: &str) -> String {
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, text).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn the_shipped_config_is_valid() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config.toml");
+    let (ok, stdout, stderr) = ringback(&["check-config", "--config", path]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("configuration is valid"));
+}
+
+#[test]
+fn check_config_names_the_key_of_a_bad_cron_duration_or_agent_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    for (from, to, key) in [
+        (
+            "business_hours = \"* * 9-18 * * Mon-Sat\"",
+            "business_hours = \"* * 9-25 * * Mon-Sat\"",
+            "reminders.business_hours",
+        ),
+        (
+            "business_hours = \"* * 9-18 * * Mon-Sat\"",
+            "business_hours = \"* * 9-18 * * 1-6\"",
+            "reminders.business_hours",
+        ),
+        (
+            "first_after = \"2m\"",
+            "first_after = \"two minutes\"",
+            "reminders.first_after",
+        ),
+        (
+            "repeat_every = \"15m\"",
+            "repeat_every = \"5s\"",
+            "reminders.repeat_every",
+        ),
+        (
+            "notify = [\"Asha\"]",
+            "notify = [\"Ashaa\"]",
+            "escalation[0].notify[0]",
+        ),
+        ("after = \"30m\"", "after = \"soon\"", "escalation[0].after"),
+        (
+            "timezone = \"Asia/Kolkata\"",
+            "timezone = \"India/Delhi\"",
+            "reminders.timezone",
+        ),
+        (
+            "number = \"9800000012\"",
+            "number = \"98\"",
+            "agents[1].number",
+        ),
+        (
+            "email = \"meera@example.in\"",
+            "email = \"meera-at-example\"",
+            "agents[0].email",
+        ),
+        (
+            "listen = \"127.0.0.1:0\"",
+            "listen = \"localhost\"",
+            "server.listen",
+        ),
+        (
+            "default_country_code = \"91\"",
+            "default_country_code = \"999\"",
+            "webhook.default_country_code",
+        ),
+    ] {
+        assert!(BASE_CONFIG.contains(from), "{from}");
+        let path = write_config(&dir, &BASE_CONFIG.replace(from, to));
+        let (ok, _, stderr) = ringback(&["check-config", "--config", &path]);
+        assert!(!ok, "{to} should be refused");
+        assert!(
+            stderr.contains(&format!("{key}:")),
+            "{to}: expected {key} in {stderr}"
+        );
+    }
+}
+
+#[test]
+fn unknown_keys_and_steps_out_of_order_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        &dir,
+        &format!("{BASE_CONFIG}\n[[escalation]]\nafter = \"10m\"\nnotify = [\"Meera\"]\n"),
+    );
+    let (ok, _, stderr) = ringback(&["check-config", "--config", &path]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("escalation[1].after") && stderr.contains("increasing order"),
+        "{stderr}"
+    );
+
+    let path = write_config(
+        &dir,
+        &BASE_CONFIG.replace("[server]", "[server]\nlisten_port = 1"),
+    );
+    let (ok, _, stderr) = ringback(&["check-config", "--config", &path]);
+    assert!(!ok);
+    assert!(stderr.contains("listen_port"), "{stderr}");
+
+    let (ok, _, stderr) = ringback(&["check-config", "--config", "/nonexistent/config.toml"]);
+    assert!(!ok);
+    assert!(stderr.contains("not found"), "{stderr}");
+}
+
+#[test]
+fn secrets_never_appear_in_check_config_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = BASE_CONFIG.to_string()
+        + "\n[email]\nsmtp_url = \"http://mailer:hunter2secret@mail.example.com\"\n[telegram]\nbot_token = \"hunter3secret\"\n";
+    let path = write_config(&dir, &text);
+    let (ok, stdout, stderr) = ringback(&["check-config", "--config", &path]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("email.smtp_url") && stderr.contains("telegram.bot_token"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2") && !stdout.contains("hunter2"));
+    assert!(!stderr.contains("hunter3") && !stdout.contains("hunter3"));
+}
+
+#[test]
+fn environment_variables_override_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(&dir, BASE_CONFIG);
+    let settings = Settings::load_with_env(
+        std::path::Path::new(&path),
+        [
+            (
+                "RINGBACK_REMINDERS__FIRST_AFTER".to_string(),
+                "5m".to_string(),
+            ),
+            (
+                "RINGBACK_WEBHOOK__TOKENS".to_string(),
+                "env-token-aaaaaaaaaaaa,env-token-bbbbbbbbbbbb".to_string(),
+            ),
+            (
+                "RINGBACK_WEBHOOK__DEFAULT_COUNTRY_CODE".to_string(),
+                "44".to_string(),
+            ),
+            (
+                "RINGBACK_EMAIL__SMTP_URL".to_string(),
+                "smtp://127.0.0.1:2525".to_string(),
+            ),
+            ("UNRELATED".to_string(), "x".to_string()),
+        ],
+    )
+    .expect("valid");
+    assert_eq!(
+        settings.reminders.first_after,
+        std::time::Duration::from_secs(300)
+    );
+    assert_eq!(settings.webhook.tokens.len(), 2);
+    assert_eq!(
+        settings.webhook.tokens[1].expose(),
+        "env-token-bbbbbbbbbbbb"
+    );
+    assert_eq!(settings.webhook.default_country_code.code(), 44);
+    assert!(settings.email.is_some());
+
+    let err = Settings::load_with_env(
+        std::path::Path::new(&path),
+        [(
+            "RINGBACK_REMINDERS__REPEAT_EVERY".to_string(),
+            "nope".to_string(),
+        )],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("reminders.repeat_every"), "{err}");
+}
+
+#[test]
+fn webhook_urls_prints_one_url_per_trigger_with_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(&dir, BASE_CONFIG);
+    let (ok, stdout, stderr) = ringback(&["webhook-urls", "--config", &path]);
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        stdout
+            .matches("http://ringback.test/webhooks/smartflo/")
+            .count(),
+        17
+    );
+    assert!(stdout.contains(&format!(
+        "/webhooks/smartflo/{WEBHOOK_TOKEN}?trigger=call_hangup_missed"
+    )));
+    assert!(stdout.contains("Call missed by Agent (Hangup)"));
+}
+
+#[tokio::test]
+async fn without_configured_tokens_one_is_generated_once_and_works() {
+    let config = BASE_CONFIG
+        .replace(
+            "tokens = [\"test-webhook-token-0123456789\"]",
+            "tokens = []",
+        )
+        .replace(
+            "tokens = [\"test-api-token-0123456789abcdef\"]",
+            "tokens = []",
+        );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, config).unwrap();
+    let settings = Settings::load_with_env(&path, Vec::new()).unwrap();
+    let clock = std::sync::Arc::new(ringback::clock::ManualClock::new(start_time()));
+    let app = ringback::startup::Application::build(settings.clone(), clock.clone())
+        .await
+        .unwrap();
+    let generated: Vec<_> = app
+        .generated_tokens
+        .iter()
+        .map(|(kind, token, _)| (*kind, token.clone()))
+        .collect();
+    assert_eq!(
+        generated.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
+        ["webhook", "api"]
+    );
+    let token = generated[0].1.clone();
+    let port = app.port();
+    let handle = app.handle();
+    let running = tokio::spawn(app.run_until_stopped());
+    let r = reqwest::Client::new()
+        .post(format!(
+            "http://127.0.0.1:{port}/webhooks/smartflo/{token}?trigger=call_hangup_missed"
+        ))
+        .header("content-type", "application/json")
+        .body(fixture_text("call_hangup_missed.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    handle.stop(true).await;
+    running.await.unwrap().unwrap();
+
+    let again = ringback::startup::Application::build(settings, clock)
+        .await
+        .unwrap();
+    assert!(again.generated_tokens.is_empty(), "kept, not regenerated");
+}
