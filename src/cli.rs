@@ -87,15 +87,19 @@ async fn serve(config: PathBuf) -> ExitCode {
     };
     for (kind, token, path) in &app.generated_tokens {
         // Printed once, on the start that generated it; kept in the data directory.
+        let label = if *kind == "api" {
+            "an API"
+        } else {
+            "a webhook"
+        };
         println!(
-            "Generated a {kind} token (kept in {}; set [{kind}].tokens to choose your own):\n  {token}",
+            "Generated {label} token (kept in {}; set [{kind}].tokens to choose your own):\n  {token}",
             path.display()
         );
     }
     let host = listen.rsplit_once(':').map_or(listen.as_str(), |(h, _)| h);
     tracing::info!(address = %format!("{host}:{}", app.port()), %public_url, "Ringback is listening");
-    let masked = "<webhook-token>";
-    for (trigger, url) in startup::webhook_urls(&url_settings, masked) {
+    for (trigger, url) in startup::webhook_urls(&url_settings, &app.webhook_token_hint) {
         tracing::info!(trigger = trigger.smartflo_name(), "webhook URL: POST {url}");
     }
     match app.run_until_stopped().await {

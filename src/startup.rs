@@ -27,6 +27,8 @@ pub struct Application {
     store: Arc<SledStore>,
     /// Tokens generated on this start (to be printed once), by kind.
     pub generated_tokens: Vec<(&'static str, String, std::path::PathBuf)>,
+    /// The first webhook token, masked, for startup logs.
+    pub webhook_token_hint: String,
 }
 
 impl Application {
@@ -39,9 +41,17 @@ impl Application {
         );
 
         let mut generated_tokens = Vec::new();
+        let mut hint = String::new();
         let mut token_set = |configured, name: &'static str| -> anyhow::Result<TokenSet> {
             let provisioned = tokens::provision(configured, &data_dir, name)
                 .with_context(|| format!("provisioning the {name} token"))?;
+            if hint.is_empty() {
+                hint = provisioned
+                    .tokens
+                    .first()
+                    .map(|t| t.masked())
+                    .unwrap_or_default();
+            }
             if let Some((token, path)) = provisioned.generated {
                 generated_tokens.push((name, token.expose().to_string(), path));
             }
@@ -49,6 +59,7 @@ impl Application {
         };
         let webhook_tokens = token_set(&settings.webhook.tokens, "webhook")?;
         let api_tokens = token_set(&settings.api.tokens, "api")?;
+        let webhook_token_hint = hint;
 
         let interpreter = interpreter_for(&settings);
         let rules = Rules {
@@ -83,6 +94,7 @@ impl Application {
             server,
             store,
             generated_tokens,
+            webhook_token_hint,
         })
     }
 

@@ -117,6 +117,8 @@ async fn handle(
     }
     let bytes = read_body(body).await?;
     let kind = match declared_kind {
+        // Some templates put the variables in the URL even on a POST.
+        _ if bytes.is_empty() && !query_fields.is_empty() => BodyKind::Query,
         // A POST without a content type is fine only when the variables are in the URL.
         BodyKind::Query if !is_get && !bytes.is_empty() => {
             return Err(WebError::UnsupportedMediaType(
