@@ -5,6 +5,9 @@
 //! depends on the trigger and the template. An agent is matched to configuration by any
 //! of: Smartflo id, phone number (compared in E.164), or name (case-insensitive).
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use serde::{Deserialize, Serialize};
 
 use super::phone::{CountryCode, PhoneNumber};
@@ -103,11 +106,34 @@ impl DirectoryEntry {
 pub struct AgentDirectory {
     entries: Vec<DirectoryEntry>,
     country: CountryCode,
+    /// Agent number spellings already parsed. The same few agents appear on every
+    /// webhook, and a phonenumber parse costs ~10 µs; the memo keeps that off the hot path.
+    parsed: Arc<Mutex<HashMap<String, Option<PhoneNumber>>>>,
 }
+
+/// Bound on remembered spellings (the memo is cleared when it fills up).
+const MEMO_LIMIT: usize = 4096;
 
 impl AgentDirectory {
     pub fn new(entries: Vec<DirectoryEntry>, country: CountryCode) -> Self {
-        Self { entries, country }
+        Self {
+            entries,
+            country,
+            parsed: Arc::default(),
+        }
+    }
+
+    fn parse_number(&self, raw: &str) -> Option<PhoneNumber> {
+        let mut memo = self.parsed.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(hit) = memo.get(raw) {
+            return hit.clone();
+        }
+        if memo.len() >= MEMO_LIMIT {
+            memo.clear();
+        }
+        let parsed = PhoneNumber::parse(raw, self.country).ok();
+        memo.insert(raw.to_string(), parsed.clone());
+        parsed
     }
 
     pub fn by_name(&self, name: &str) -> Option<&DirectoryEntry> {
@@ -134,7 +160,7 @@ impl AgentDirectory {
             {
                 return Some(e);
             }
-            if let Ok(number) = PhoneNumber::parse(raw, self.country)
+            if let Some(number) = self.parse_number(raw)
                 && let Some(e) = self
                     .entries
                     .iter()
@@ -146,15 +172,14 @@ impl AgentDirectory {
         seen.name.as_deref().and_then(|n| self.by_name(n))
     }
 
-    /// Describes a payload's agent for a callback, matched to configuration when possible.
-    pub fn describe(&self, seen: &AgentSeen) -> MissedAgent {
+    /// Describes a payload's agent for a callback, matched to configuration when possible;
+    /// also returns the configured agent it matched.
+    pub fn describe(&self, seen: &AgentSeen) -> (MissedAgent, Option<&DirectoryEntry>) {
         let configured = self.find(seen);
-        let number = configured.and_then(|e| e.number.clone()).or_else(|| {
-            seen.numbers
-                .iter()
-                .find_map(|n| PhoneNumber::parse(n, self.country).ok())
-        });
-        MissedAgent {
+        let number = configured
+            .and_then(|e| e.number.clone())
+            .or_else(|| seen.numbers.iter().find_map(|n| self.parse_number(n)));
+        let described = MissedAgent {
             name: configured
                 .map(|e| e.name.clone())
                 .or_else(|| seen.name.clone()),
@@ -164,7 +189,8 @@ impl AgentDirectory {
                 .clone()
                 .or_else(|| configured.and_then(|e| e.smartflo_id.clone())),
             agent: configured.map(|e| e.name.clone()),
-        }
+        };
+        (described, configured)
     }
 }
 

@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use phonenumber::{Mode, country};
+use phonenumber::country;
 use serde::{Deserialize, Serialize};
 
 /// A country calling code (`91` for India) used for numbers written without one.
@@ -79,7 +79,7 @@ impl PhoneNumber {
         if !phonenumber::is_valid(&parsed) {
             return Err(PhoneError::Invalid(default.code));
         }
-        Ok(Self(parsed.format().mode(Mode::E164).to_string()))
+        Ok(Self(e164(&parsed)))
     }
 
     /// Trusts a value that was produced by [`PhoneNumber::parse`] (read back from storage).
@@ -121,6 +121,15 @@ impl fmt::Display for PhoneNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// E.164 from the parsed parts: `+`, country code, the national number with any leading
+/// zeros it carries. (The same as `format().mode(E164)`, which costs ~15 µs a call in
+/// phonenumber 0.3 because it goes through the formatting rules.)
+fn e164(parsed: &phonenumber::PhoneNumber) -> String {
+    let national = parsed.national();
+    let zeros = "0".repeat(usize::from(national.zeros()));
+    format!("+{}{zeros}{}", parsed.code().value(), national.value())
 }
 
 /// Smartflo agent ids are 13 digits starting `05`; extension ids start `06` and may be
@@ -201,6 +210,24 @@ mod tests {
         assert!(CountryCode::parse("999").is_err());
         assert!(CountryCode::parse("abc").is_err());
         assert_eq!(CountryCode::parse("+44").unwrap().code(), 44);
+    }
+
+    #[test]
+    fn e164_matches_the_librarys_own_formatting() {
+        for raw in [
+            "+14155552671",
+            "+390612345678",
+            "+442079460958",
+            "09876543210",
+            "+61 2 9876 5432",
+        ] {
+            let parsed = phonenumber::parse(Some(country::Id::IN), raw).unwrap();
+            assert_eq!(
+                e164(&parsed),
+                parsed.format().mode(phonenumber::Mode::E164).to_string(),
+                "{raw}"
+            );
+        }
     }
 
     #[test]

@@ -72,21 +72,19 @@ impl Interpreter {
             .customer_raw(direction)
             .ok_or_else(|| "no customer number field".to_string())
             .and_then(|raw| PhoneNumber::parse(raw, self.country).map_err(|e| e.to_string()));
+        let described: Vec<_> = event
+            .missed_agents
+            .iter()
+            .map(|a| self.agents.describe(a))
+            .collect();
+        let assignee = described.iter().find_map(|(_, e)| e.map(|e| e.to_ref()));
         let facts = CallFacts {
             call_id: event.call_id.clone(),
             customer,
             started_at: event.started_at.unwrap_or(received_at),
             billsec: event.billsec,
-            missed_agents: event
-                .missed_agents
-                .iter()
-                .map(|a| self.agents.describe(a))
-                .collect(),
-            assignee: event
-                .missed_agents
-                .iter()
-                .find_map(|a| self.agents.find(a))
-                .map(|e| e.to_ref()),
+            missed_agents: described.into_iter().map(|(a, _)| a).collect(),
+            assignee,
             answered_by: event.answered_agent.as_ref().and_then(|a| {
                 self.agents
                     .find(a)

@@ -31,7 +31,7 @@ impl From<::sled::Error> for StoreError {
     }
 }
 
-/// The request as received, kept verbatim in the event log (SPEC §4.1).
+/// How the request arrived, kept with its verbatim body in the event log (SPEC §4.1).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RawEvent {
     pub method: String,
@@ -40,8 +40,6 @@ pub struct RawEvent {
     pub query: String,
     /// Headers that help an audit (user agent, forwarding); never the token headers.
     pub headers: Vec<(String, String)>,
-    #[serde(skip)]
-    pub body: Vec<u8>,
 }
 
 /// What identifies a redelivery: the same (`trigger`, `call_id`, `uuid`) a second time.
@@ -70,6 +68,8 @@ pub struct Ingest {
     /// Why the event is only recorded, when the payload is the reason (for the reply).
     pub note: Option<String>,
     pub raw: RawEvent,
+    /// The body exactly as received (the query string for a GET).
+    pub body: Vec<u8>,
 }
 
 /// The outcome of a durable ingest: what the webhook replies.

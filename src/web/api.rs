@@ -2,15 +2,13 @@
 //! `Authorization: Bearer <api token>`.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::{DateTime, SecondsFormat, Utc};
-use chrono_tz::Tz;
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use super::views::{CallbackList, EventList, Renderer};
 use super::webhook::bearer_token;
 use super::{AppState, WebError};
-use crate::domain::callback::{Callback, CallbackId, TimelineEntry};
-use crate::domain::schedule::BusinessHours;
-use crate::store::{EventRecord, ListQuery, StatusFilter, StoreError};
+use crate::domain::callback::CallbackId;
+use crate::store::{ListQuery, StatusFilter, StoreError};
 
 const DEFAULT_LIMIT: usize = 1000;
 
@@ -65,11 +63,15 @@ pub async fn list_callbacks(
     };
     let store = state.store.clone();
     let page = blocking(move || store.list_callbacks(&query)).await?;
-    let view = View::new(&state);
-    Ok(HttpResponse::Ok().json(json!({
-        "callbacks": page.callbacks.iter().map(|c| view.callback(c)).collect::<Vec<_>>(),
-        "next_cursor": page.next,
-    })))
+    let view = renderer(&state);
+    Ok(HttpResponse::Ok().json(CallbackList {
+        callbacks: page
+            .callbacks
+            .iter()
+            .map(|c| view.callback(c, None))
+            .collect(),
+        next_cursor: page.next,
+    }))
 }
 
 pub async fn get_callback(
@@ -84,10 +86,8 @@ pub async fn get_callback(
     let detail = blocking(move || store.callback(parsed))
         .await?
         .ok_or_else(not_found)?;
-    let view = View::new(&state);
-    let mut body = view.callback(&detail.callback);
-    body["events"] = detail.timeline.iter().map(|e| view.entry(e)).collect();
-    Ok(HttpResponse::Ok().json(body))
+    let view = renderer(&state);
+    Ok(HttpResponse::Ok().json(view.callback(&detail.callback, Some(&detail.timeline))))
 }
 
 #[derive(serde::Deserialize)]
@@ -118,10 +118,10 @@ pub async fn list_events(
     let limit = parse_limit(params.limit.as_deref())?;
     let store = state.store.clone();
     let events = blocking(move || store.events(after, limit)).await?;
-    let view = View::new(&state);
-    Ok(HttpResponse::Ok().json(json!({
-        "events": events.iter().map(|e| view.event(e, None)).collect::<Vec<_>>(),
-    })))
+    let view = renderer(&state);
+    Ok(HttpResponse::Ok().json(EventList {
+        events: events.iter().map(|e| view.event(e, None)).collect(),
+    }))
 }
 
 /// `GET /api/v1/events/{id}`: one event with its raw body.
@@ -137,7 +137,7 @@ pub async fn get_event(
     let (record, body) = blocking(move || store.event(parsed))
         .await?
         .ok_or_else(not_found)?;
-    Ok(HttpResponse::Ok().json(View::new(&state).event(&record, Some(&body))))
+    Ok(HttpResponse::Ok().json(renderer(&state).event(&record, Some(&body))))
 }
 
 /// Runs a blocking store read on actix's blocking pool.
@@ -177,97 +177,9 @@ fn serde_urlencoded_params<T: serde::de::DeserializeOwned>(query: &str) -> Resul
     serde_json::from_value(value).map_err(|e| WebError::BadRequest(format!("bad query: {e}")))
 }
 
-/// Renders domain values as the API's JSON: times in the configured zone, RFC 3339.
-struct View<'a> {
-    zone: Tz,
-    hours: &'a BusinessHours,
-}
-
-impl<'a> View<'a> {
-    fn new(state: &'a AppState) -> Self {
-        Self {
-            zone: state.settings.reminders.timezone,
-            hours: &state.settings.reminders.business_hours,
-        }
-    }
-
-    fn time(&self, t: DateTime<Utc>) -> String {
-        t.with_timezone(&self.zone)
-            .to_rfc3339_opts(SecondsFormat::Secs, false)
-    }
-
-    fn opt_time(&self, t: Option<DateTime<Utc>>) -> Value {
-        t.map_or(Value::Null, |t| json!(self.time(t)))
-    }
-
-    fn callback(&self, cb: &Callback) -> Value {
-        json!({
-            "id": cb.id.to_string(),
-            "customer_number": cb.customer_number.as_str(),
-            "status": cb.status,
-            "missed_calls": cb.missed_calls,
-            "first_missed_at": self.time(cb.first_missed_at),
-            "last_missed_at": self.time(cb.last_missed_at),
-            "assigned_agent": cb.assigned_agent.as_ref().map(|a| json!({
-                "name": a.name,
-                "number": a.number.as_ref().map(|n| n.as_str()),
-            })),
-            "missed_agents": cb.missed_agents.iter().map(|a| json!({
-                "name": a.name,
-                "number": a.number.as_ref().map(|n| n.as_str()),
-                "smartflo_id": a.smartflo_id,
-                "agent": a.agent,
-            })).collect::<Vec<_>>(),
-            "department": cb.department,
-            "attempts": cb.attempts,
-            "reminders_sent": cb.reminders_sent,
-            "escalation_level": cb.escalation_level,
-            "next_reminder_at": self.opt_time(cb.next_reminder_at(self.hours)),
-            "snoozed_until": self.opt_time(cb.snoozed_until),
-            "resolved_at": self.opt_time(cb.resolved_at),
-            "resolution": cb.resolution.as_ref().map(|r| json!({
-                "kind": r.kind,
-                "call_id": r.call_id,
-                "agent": r.agent,
-                "at": self.time(r.at),
-                "reason": r.reason,
-            })),
-        })
-    }
-
-    fn event(&self, e: &EventRecord, body: Option<&[u8]>) -> Value {
-        let mut v = json!({
-            "id": e.id.to_string(),
-            "received_at": self.time(e.received_at),
-            "trigger": e.trigger,
-            "trigger_inferred": e.trigger_inferred,
-            "effect": e.effect,
-            "note": e.note,
-            "callback_id": e.callback_id.map(|c| c.to_string()),
-            "call_id": e.call_id,
-            "uuid": e.uuid,
-            "method": e.raw.method,
-            "content_type": e.raw.content_type,
-            "query": e.raw.query,
-            "headers": e.raw.headers.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
-            "body_bytes": e.body_len,
-        });
-        if let Some(body) = body {
-            v["body"] = json!(String::from_utf8_lossy(body));
-        }
-        v
-    }
-
-    fn entry(&self, e: &TimelineEntry) -> Value {
-        json!({
-            "at": self.time(e.at),
-            "kind": e.kind,
-            "trigger": e.trigger,
-            "call_id": e.call_id,
-            "event_id": e.event_id,
-            "agent": e.agent,
-            "who": e.who,
-            "detail": e.detail,
-        })
+fn renderer(state: &AppState) -> Renderer<'_> {
+    Renderer {
+        zone: state.settings.reminders.timezone,
+        hours: &state.settings.reminders.business_hours,
     }
 }

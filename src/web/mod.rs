@@ -3,6 +3,7 @@
 mod api;
 mod error;
 mod health;
+mod views;
 mod webhook;
 
 use std::sync::{Arc, Mutex};

@@ -6,9 +6,9 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
-use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use super::views::WebhookReply;
 use super::{AppState, WebError};
 use crate::smartflo::Trigger;
 use crate::smartflo::payload::Fields;
@@ -167,7 +167,6 @@ async fn handle(
         content_type,
         query: req.query_string().to_string(),
         headers: kept_headers(req),
-        body: bytes.to_vec(),
     };
     let customer = interpretation
         .facts
@@ -188,6 +187,7 @@ async fn handle(
         uuid,
         note: interpretation.note.map(str::to_string),
         raw,
+        body: bytes.to_vec(),
     };
     let inferred = ingest.trigger_inferred;
     let receipt = state.store.ingest(ingest).await?;
@@ -201,21 +201,15 @@ async fn handle(
         customer = customer.as_deref().unwrap_or("-"),
         "webhook"
     );
-    let mut reply = json!({
-        "ok": true,
-        "event_id": receipt.event_id.to_string(),
-        "trigger": slug,
-        "effect": receipt.effect.as_str(),
-    });
-    if inferred {
-        reply["trigger_inferred"] = json!(true);
-    }
-    if let Some(id) = receipt.callback_id {
-        reply["callback_id"] = json!(id.to_string());
-    }
-    if let Some(note) = receipt.note {
-        reply["note"] = json!(note);
-    }
+    let reply = WebhookReply {
+        ok: true,
+        event_id: receipt.event_id.to_string(),
+        trigger: &slug,
+        effect: receipt.effect,
+        trigger_inferred: inferred,
+        callback_id: receipt.callback_id.map(|c| c.to_string()),
+        note: receipt.note.as_deref(),
+    };
     Ok(HttpResponse::Ok().json(reply))
 }
 

@@ -51,29 +51,45 @@ async fn a_callback_has_the_documented_shape_and_its_timeline() {
         .await;
     let id = opened["callback_id"].as_str().unwrap();
     let cb = app.callback(id).await;
-    let keys: Vec<&str> = cb.as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(
-        keys,
-        [
-            "id",
-            "customer_number",
-            "status",
-            "missed_calls",
-            "first_missed_at",
-            "last_missed_at",
-            "assigned_agent",
-            "missed_agents",
-            "department",
-            "attempts",
-            "reminders_sent",
-            "escalation_level",
-            "next_reminder_at",
-            "snoozed_until",
-            "resolved_at",
-            "resolution",
-            "events"
-        ]
-    );
+    // Keys in the order SPEC §7 lists them (checked on the raw text: Value sorts keys).
+    let raw = app
+        .client
+        .get(format!("{}/api/v1/callbacks/{id}", app.address))
+        .bearer_auth(API_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let order = [
+        "id",
+        "customer_number",
+        "status",
+        "missed_calls",
+        "first_missed_at",
+        "last_missed_at",
+        "assigned_agent",
+        "missed_agents",
+        "department",
+        "attempts",
+        "reminders_sent",
+        "escalation_level",
+        "next_reminder_at",
+        "snoozed_until",
+        "resolved_at",
+        "resolution",
+        "events",
+    ];
+    let positions: Vec<usize> = order
+        .iter()
+        .map(|k| {
+            raw.find(&format!("\"{k}\":"))
+                .unwrap_or_else(|| panic!("{k} missing in {raw}"))
+        })
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{raw}");
+    assert_eq!(cb.as_object().unwrap().len(), order.len());
     assert_eq!(cb["customer_number"], "+919876500002");
     assert_eq!(cb["reminders_sent"], 0);
     assert_eq!(cb["escalation_level"], 0);

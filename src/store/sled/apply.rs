@@ -209,7 +209,7 @@ impl Tx<'_> {
 
     fn write_event(&self, ing: &Ingest, decision: &Decision, note: Option<String>) -> TxResult<()> {
         let id = ing.event_id.to_bytes();
-        let body = &ing.raw.body;
+        let body = &ing.body;
         let record = EventRecord {
             id: ing.event_id,
             received_at: ing.received_at,
