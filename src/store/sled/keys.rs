@@ -7,19 +7,19 @@
 //!
 //! | tree                  | key                                              | value                          |
 //! |-----------------------|--------------------------------------------------|--------------------------------|
-//! | `events`              | event id (16 B ULID: ms time, then random)       | `EventRecord` (no body)        |
-//! | `event_bodies`        | event id (16 B) ++ chunk number (u32)            | ≤ 4 KiB slice of the raw body  |
-//! | `event_dedup`         | len-prefixed trigger ++ call_id ++ leg (u16 each)| event id (16 B)                |
+//! | `events`              | event id (16 B ULID: ms time, then random)       | header length (u32) ++ `EventRecord` ++ body if ≤ 3 KiB |
+//! | `event_bodies`        | event id (16 B) ++ chunk number (u32)            | ≤ 4 KiB slice of a body over 3 KiB |
+//! | `event_dedup`         | len-prefixed trigger ++ call_id ++ leg (u16 each)| event id (16 B); only events without a call_id |
 //! | `callbacks`           | callback id (16 B ULID)                          | `Callback`                     |
-//! | `timeline`            | callback id (16 B) ++ sequence (u32)             | `TimelineEntry`                |
+//! | `timeline`            | callback id (16 B) ++ sequence (u32)             | `[TimelineEntry]` of one change |
 //! | `pending_by_customer` | customer E.164 (UTF-8)                           | callback id (16 B)             |
 //! | `pending_by_age`      | first_missed_at (time) ++ callback id            | empty                          |
 //! | `resolved_by_time`    | resolved_at (time) ++ callback id                | empty                          |
-//! | `calls`               | Smartflo call_id (UTF-8)                         | `CallRecord`                   |
+//! | `calls`               | Smartflo call_id (UTF-8)                         | `StoredCall`: `CallRecord` + deliveries seen (trigger, leg, event id) |
 //! | `last_answered`       | customer E.164 (UTF-8)                           | start of latest answered call (time, 8 B) |
 //! | `meta`                | name (UTF-8)                                     | UTF-8 text                     |
 //!
-//! Raw bodies are split into 4 KiB chunks because sled 0.34 writes any log item larger
+//! Large raw bodies are split into 4 KiB chunks because sled 0.34 writes any log item larger
 //! than a quarter segment (~128 KiB) to a separate blob file that it never fsyncs; a leaf
 //! node holds up to 16 entries, so small values keep every node inline in the fsynced log.
 
@@ -56,6 +56,8 @@ pub const WRITTEN_TREES: [&str; 11] = [
 ];
 
 pub const BODY_CHUNK: usize = 4096;
+/// Bodies up to this size are stored inside the event's value (one insert, not two).
+pub const BODY_INLINE: usize = 3 * 1024;
 pub const SCHEMA_VERSION: &str = "1";
 
 pub fn time(t: DateTime<Utc>) -> [u8; 8] {

@@ -5,7 +5,7 @@ use std::ops::Bound;
 
 use ulid::Ulid;
 
-use super::codec::decode;
+use super::codec::{decode, decode_event};
 use super::keys;
 use crate::domain::callback::{Callback, CallbackId, TimelineEntry};
 use crate::store::{CallbackDetail, EventRecord, ListQuery, Page, StatusFilter, StoreError};
@@ -58,15 +58,10 @@ impl Trees {
         let Some(callback) = self.load(id)? else {
             return Ok(None);
         };
-        let timeline = self
-            .timeline
-            .scan_prefix(id.to_bytes())
-            .values()
-            .map(|v| {
-                v.map_err(StoreError::from)
-                    .and_then(|b| decode::<TimelineEntry>("timeline entry", &b))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut timeline = Vec::new();
+        for value in self.timeline.scan_prefix(id.to_bytes()).values() {
+            timeline.extend(decode::<Vec<TimelineEntry>>("timeline entry", &value?)?);
+        }
         Ok(Some(CallbackDetail { callback, timeline }))
     }
 
@@ -143,10 +138,12 @@ impl Trees {
         let Some(bytes) = self.events.get(id.to_bytes())? else {
             return Ok(None);
         };
-        let record: EventRecord = decode("event", &bytes)?;
-        let mut body = Vec::with_capacity(record.body_len as usize);
-        for chunk in self.bodies.scan_prefix(id.to_bytes()).values() {
-            body.extend_from_slice(&chunk?);
+        let (record, inline) = decode_event(&bytes)?;
+        let mut body = inline.to_vec();
+        if body.len() < record.body_len as usize {
+            for chunk in self.bodies.scan_prefix(id.to_bytes()).values() {
+                body.extend_from_slice(&chunk?);
+            }
         }
         Ok(Some((record, body)))
     }
@@ -166,7 +163,7 @@ impl Trees {
             .take(limit.clamp(1, MAX_LIMIT))
             .map(|v| {
                 v.map_err(StoreError::from)
-                    .and_then(|b| decode("event", &b))
+                    .and_then(|b| decode_event(&b).map(|(record, _)| record))
             })
             .collect()
     }
