@@ -112,9 +112,19 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let served = self.server.await;
         let store = self.store;
-        tokio::task::spawn_blocking(move || store.close())
-            .await
-            .context("closing storage")??;
+        // The workers drop their copies of the app state as they wind down; wait for them
+        // (briefly) so that when this returns the database is closed and its lock released.
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        while Arc::strong_count(&store) > 1 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        tokio::task::spawn_blocking(move || {
+            let closed = store.close();
+            drop(store);
+            closed
+        })
+        .await
+        .context("closing storage")??;
         served.context("HTTP server")
     }
 }
