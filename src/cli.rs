@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
+use crate::assemble;
 use crate::clock::SystemClock;
 use crate::config::Settings;
-use crate::startup::{self, Application};
+use crate::startup::Application;
 use crate::tokens;
 
 #[derive(Debug, Parser)]
@@ -99,7 +100,7 @@ async fn serve(config: PathBuf) -> ExitCode {
     }
     let host = listen.rsplit_once(':').map_or(listen.as_str(), |(h, _)| h);
     tracing::info!(address = %format!("{host}:{}", app.port()), %public_url, "Ringback is listening");
-    for (trigger, url) in startup::webhook_urls(&url_settings, &app.webhook_token_hint) {
+    for (trigger, url) in assemble::webhook_urls(&url_settings, &app.webhook_token_hint) {
         tracing::info!(trigger = trigger.smartflo_name(), "webhook URL: POST {url}");
     }
     match app.run_until_stopped().await {
@@ -136,6 +137,10 @@ fn check_config(config: PathBuf) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
+    if let Err(e) = assemble::notifier_for(&settings) {
+        eprintln!("error: {}: {e:#}", config.display());
+        return ExitCode::from(2);
+    }
     println!("{}: configuration is valid", config.display());
     println!("  listen            {}", settings.server.listen);
     println!("  public_url        {}", settings.server.public_url);
@@ -175,6 +180,10 @@ fn check_config(config: PathBuf) -> ExitCode {
     println!("  supervisors       {}", settings.supervisors.len());
     println!("  escalation steps  {}", settings.escalation.len());
     println!("  dashboard users   {}", settings.dashboard.users.len());
+    println!(
+        "  templates         {} (built-in unless a file there overrides one)",
+        settings.templates.dir.display()
+    );
     for warning in warnings(&settings) {
         println!("warning: {warning}");
     }
@@ -202,7 +211,7 @@ fn webhook_urls(config: PathBuf) -> ExitCode {
         return ExitCode::FAILURE;
     };
     println!("Paste into Smartflo's webhook form (method POST, JSON or form body; GET works too):");
-    for (trigger, url) in startup::webhook_urls(&settings, token.expose()) {
+    for (trigger, url) in assemble::webhook_urls(&settings, token.expose()) {
         println!("  {:<44} POST {url}", trigger.smartflo_name());
     }
     ExitCode::SUCCESS

@@ -1,13 +1,17 @@
 //! Ringback: makes sure no customer's missed call is forgotten.
 //!
 //! Data flows one way: HTTP ([`web`]) → Smartflo payloads ([`smartflo`]) → lifecycle rules
-//! ([`domain`]) → storage ([`store`]).
+//! ([`domain`]) → storage ([`store`]) → the [`scheduler`] → notifications ([`notify`]).
 
+pub mod assemble;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod data_dir;
 pub mod domain;
+pub mod metrics;
+pub mod notify;
+pub mod scheduler;
 pub mod smartflo;
 pub mod startup;
 pub mod store;

@@ -1,5 +1,5 @@
-//! Wiring: settings → store → HTTP server. Used by `ringback serve` and by the tests, which
-//! build the same application on `127.0.0.1:0` with their own clock.
+//! Wiring: settings → store → scheduler → HTTP server. Used by `ringback serve` and by the
+//! tests, which build the same application on `127.0.0.1:0` with their own clock.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -8,11 +8,15 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer};
 use anyhow::Context;
 
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::assemble::{self, rules_for};
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::domain::agent::{AgentDirectory, DirectoryEntry};
-use crate::domain::lifecycle::Rules;
-use crate::smartflo::{Interpreter, Trigger};
+use crate::metrics::Metrics;
+use crate::scheduler::Scheduler;
 use crate::store::Store;
 use crate::store::sled::SledStore;
 use crate::tokens::{self, TokenSet};
@@ -21,10 +25,29 @@ use crate::web::{self as routes, AppState};
 /// How long a graceful stop waits for in-flight requests.
 const SHUTDOWN_GRACE_SECS: u64 = 30;
 
+/// How the application runs, beyond its settings.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The scheduler loop wakes at least this often (and at each due time); `None` runs no
+    /// loop, for tests that call [`Scheduler::tick`] themselves.
+    pub scheduler_interval: Option<Duration>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            scheduler_interval: Some(Duration::from_secs(1)),
+        }
+    }
+}
+
 pub struct Application {
     port: u16,
     server: Server,
     store: Arc<SledStore>,
+    scheduler: Arc<Scheduler>,
+    stop_scheduler: watch::Sender<bool>,
+    scheduler_task: Option<tokio::task::JoinHandle<()>>,
     /// Tokens generated on this start (to be printed once), by kind.
     pub generated_tokens: Vec<(&'static str, String, std::path::PathBuf)>,
     /// The first webhook token, masked, for startup logs.
@@ -33,10 +56,23 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        Self::build_with(settings, clock, Options::default()).await
+    }
+
+    pub async fn build_with(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+        options: Options,
+    ) -> anyhow::Result<Self> {
         let settings = Arc::new(settings);
+        let notifier = Arc::new(assemble::notifier_for(&settings)?);
+        if !notifier.templates.overridden.is_empty() {
+            tracing::info!(templates = ?notifier.templates.overridden, "using edited templates");
+        }
         let data_dir = settings.storage.path.clone();
+        let rules = Arc::new(rules_for(&settings)?);
         let store = Arc::new(
-            SledStore::open(&data_dir)
+            SledStore::open(&data_dir, &rules)
                 .with_context(|| format!("opening storage in {}", data_dir.display()))?,
         );
 
@@ -61,20 +97,30 @@ impl Application {
         let api_tokens = token_set(&settings.api.tokens, "api")?;
         let webhook_token_hint = hint;
 
-        let interpreter = interpreter_for(&settings);
-        let rules = Rules {
-            min_talk_seconds: settings.webhook.min_talk_seconds,
-            first_after: chrono::Duration::from_std(settings.reminders.first_after)
-                .context("reminders.first_after is out of range")?,
-        };
+        let metrics = Arc::new(Metrics::new());
+        let scheduler = Arc::new(Scheduler::new(
+            store.clone() as Arc<dyn Store>,
+            Arc::clone(&clock),
+            Arc::clone(&rules),
+            Arc::new(assemble::roster_for(&settings)),
+            notifier,
+            Arc::clone(&metrics),
+        ));
+        let (stop_scheduler, stop) = watch::channel(false);
+        let scheduler_task = options
+            .scheduler_interval
+            .map(|every| tokio::spawn(Arc::clone(&scheduler).run(every, stop)));
+
         let state = actix_web::web::Data::new(AppState::new(
             Arc::clone(&settings),
             store.clone() as Arc<dyn Store>,
-            interpreter,
+            assemble::interpreter_for(&settings),
             rules,
             clock,
             webhook_tokens,
             api_tokens,
+            metrics,
+            Arc::clone(&scheduler),
         ));
 
         let listener = TcpListener::bind(&settings.server.listen)
@@ -93,6 +139,9 @@ impl Application {
             port,
             server,
             store,
+            scheduler,
+            stop_scheduler,
+            scheduler_task,
             generated_tokens,
             webhook_token_hint,
         })
@@ -107,10 +156,20 @@ impl Application {
         self.server.handle()
     }
 
+    /// The scheduler, for tests that drive it tick by tick.
+    pub fn scheduler(&self) -> Arc<Scheduler> {
+        Arc::clone(&self.scheduler)
+    }
+
     /// Serves until SIGINT/SIGTERM (or [`ServerHandle::stop`]): stops accepting, finishes
     /// in-flight requests, then flushes storage.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let served = self.server.await;
+        let _ = self.stop_scheduler.send(true);
+        if let Some(task) = self.scheduler_task {
+            let _ = task.await;
+        }
+        drop(self.scheduler);
         let store = self.store;
         // The workers drop their copies of the app state as they wind down; wait for them
         // (briefly) so that when this returns the database is closed and its lock released.
@@ -127,38 +186,4 @@ impl Application {
         .context("closing storage")??;
         served.context("HTTP server")
     }
-}
-
-pub fn interpreter_for(settings: &Settings) -> Interpreter {
-    let country = settings.webhook.default_country_code;
-    Interpreter {
-        zone: settings.reminders.timezone,
-        country,
-        agents: AgentDirectory::new(
-            settings
-                .agents
-                .iter()
-                .map(|a| DirectoryEntry {
-                    name: a.name.clone(),
-                    number: a.number.clone(),
-                    smartflo_id: a.smartflo_id.clone(),
-                })
-                .collect(),
-            country,
-        ),
-    }
-}
-
-/// Per trigger: the method and full URL to paste into Smartflo's webhook form.
-pub fn webhook_urls(settings: &Settings, token: &str) -> Vec<(Trigger, String)> {
-    let base = settings.server.public_url.as_str().trim_end_matches('/');
-    Trigger::ALL
-        .iter()
-        .map(|t| {
-            (
-                *t,
-                format!("{base}/webhooks/smartflo/{token}?trigger={}", t.slug()),
-            )
-        })
-        .collect()
 }

@@ -92,6 +92,13 @@ pub struct Callback {
     pub escalation_level: u32,
     /// When the next reminder falls due, before business hours and snoozing are applied.
     pub reminder_due_at: Option<DateTime<Utc>>,
+    /// When it will really go out: `reminder_due_at` moved past a snooze and into business
+    /// hours (SPEC §7). Kept up to date by [`Callback::reschedule`]; the scheduler's index.
+    #[serde(default)]
+    pub next_reminder_at: Option<DateTime<Utc>>,
+    /// Reminder rounds the scheduler has issued (`reminders_sent` counts delivered ones).
+    #[serde(default)]
+    pub rounds_issued: u32,
     pub snoozed_until: Option<DateTime<Utc>>,
     pub resolved_at: Option<DateTime<Utc>>,
     pub resolution: Option<Resolution>,
@@ -104,15 +111,22 @@ impl Callback {
         self.status == Status::Pending
     }
 
-    /// When the next reminder will really go out: the due time, pushed past a snooze and
-    /// then to the next business moment (SPEC §7 `next_reminder_at`).
-    pub fn next_reminder_at(&self, hours: &BusinessHours) -> Option<DateTime<Utc>> {
-        if !self.is_pending() {
-            return None;
-        }
-        let due = self.reminder_due_at?;
-        let due = self.snoozed_until.map_or(due, |s| due.max(s));
-        hours.next_open(due)
+    /// Recomputes `next_reminder_at`: the due time, pushed past a snooze and then to the
+    /// next business moment; `None` once resolved.
+    pub fn reschedule(&mut self, hours: &BusinessHours) {
+        self.next_reminder_at = if self.is_pending() {
+            self.reminder_due_at.and_then(|due| {
+                let due = self.snoozed_until.map_or(due, |s| due.max(s));
+                hours.next_open(due)
+            })
+        } else {
+            None
+        };
+    }
+
+    /// When the scheduler next has work for this callback.
+    pub fn next_wake(&self) -> Option<DateTime<Utc>> {
+        self.next_reminder_at
     }
 
     /// Adds a missed agent unless the same agent is already listed.
@@ -151,6 +165,10 @@ pub enum TimelineKind {
     Disposition,
     /// The department that received the call became known.
     Department,
+    /// A reminder was delivered (channel and recipient in `agent`/`detail`).
+    ReminderSent,
+    /// A reminder could not be delivered (the reason in `detail`).
+    DeliveryFailed,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,7 +5,7 @@
 //! write. It does no I/O, so the store can run it inside a transaction (which may retry it)
 //! and tests can exercise every rule without a database.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::agent::{AgentRef, MissedAgent};
@@ -13,6 +13,7 @@ use super::callback::{
     Callback, CallbackId, Resolution, ResolutionKind, Status, TimelineEntry, TimelineKind,
 };
 use super::phone::PhoneNumber;
+pub use super::rules::Rules;
 
 /// What an event means for callbacks, decided from its trigger and fields (SPEC §4.2).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,13 +113,6 @@ pub struct Snapshot {
     pub call: Option<CallRecord>,
     /// Start of the latest answered call with this customer (the out-of-order rule).
     pub last_answered_at: Option<DateTime<Utc>>,
-}
-
-/// Timing rules the lifecycle needs from configuration.
-#[derive(Debug, Clone)]
-pub struct Rules {
-    pub min_talk_seconds: u32,
-    pub first_after: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -301,6 +295,7 @@ impl Ctx<'_> {
                 cb.last_missed_at = cb.last_missed_at.max(self.facts.started_at);
                 cb.last_received_at = self.meta.received_at;
                 cb.reminder_due_at = Some(self.meta.received_at + self.rules.first_after);
+                cb.reschedule(&self.rules.business_hours);
                 (cb, Effect::Updated)
             }
             None => (
@@ -320,6 +315,8 @@ impl Ctx<'_> {
                     reminders_sent: 0,
                     escalation_level: 0,
                     reminder_due_at: Some(self.meta.received_at + self.rules.first_after),
+                    next_reminder_at: None,
+                    rounds_issued: 0,
                     snoozed_until: None,
                     resolved_at: None,
                     resolution: None,
@@ -329,6 +326,7 @@ impl Ctx<'_> {
             ),
         };
         let mut cb = callback;
+        cb.reschedule(&self.rules.business_hours);
         self.merge_details(&mut cb, department, &mut entries);
         let call = self.call_record(CallRole::Missed, &customer, Some(cb.id));
         Decision {
@@ -443,6 +441,7 @@ impl Ctx<'_> {
                 cb.resolved_at = Some(self.meta.received_at);
                 cb.reminder_due_at = None;
                 cb.snoozed_until = None;
+                cb.reschedule(&self.rules.business_hours);
                 cb.resolution = Some(Resolution {
                     kind,
                     call_id: self.facts.call_id.clone(),

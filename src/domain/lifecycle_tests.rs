@@ -19,6 +19,12 @@ fn rules() -> Rules {
     Rules {
         min_talk_seconds: 10,
         first_after: Duration::minutes(2),
+        repeat_every: Duration::minutes(15),
+        business_hours: crate::domain::schedule::BusinessHours::parse(
+            "* * * * * *",
+            chrono_tz::UTC,
+        )
+        .unwrap(),
     }
 }
 

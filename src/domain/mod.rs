@@ -5,4 +5,6 @@ pub mod agent;
 pub mod callback;
 pub mod lifecycle;
 pub mod phone;
+pub mod reminder;
+pub mod rules;
 pub mod schedule;

@@ -5,6 +5,8 @@
 
 pub mod sled;
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
@@ -12,6 +14,7 @@ use ulid::Ulid;
 
 use crate::domain::callback::{Callback, CallbackId, TimelineEntry};
 use crate::domain::lifecycle::{CallFacts, Effect, Intent, Rules};
+use crate::domain::reminder::{Delivery, Roster, Settlement};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -60,7 +63,7 @@ pub struct Ingest {
     pub trigger_inferred: bool,
     pub intent: Intent,
     pub facts: CallFacts,
-    pub rules: Rules,
+    pub rules: Arc<Rules>,
     /// The id a callback gets if this event opens one.
     pub new_callback_id: CallbackId,
     pub dedup: DedupKey,
@@ -127,6 +130,16 @@ pub struct CallbackDetail {
     pub timeline: Vec<TimelineEntry>,
 }
 
+/// A request to issue the reminder rounds due at `now`.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub now: DateTime<Utc>,
+    pub rules: Arc<Rules>,
+    pub roster: Arc<Roster>,
+    /// At most this many callbacks per claim (the rest are claimed next time).
+    pub limit: usize,
+}
+
 /// The storage boundary. Writes are async and return once durable (an fsync covered them);
 /// reads are blocking and callers run them off the async workers.
 pub trait Store: Send + Sync + 'static {
@@ -136,6 +149,23 @@ pub trait Store: Send + Sync + 'static {
 
     /// A durable write round-trip, for readiness checks.
     fn probe(&self) -> BoxFuture<'static, Result<(), StoreError>>;
+
+    /// Issues due reminder rounds: schedules advanced and deliveries recorded in the
+    /// outbox, durably, before anything is sent. Returns the new deliveries.
+    fn claim_due(&self, claim: Claim) -> BoxFuture<'static, Result<Vec<Delivery>, StoreError>>;
+
+    /// Records a delivery's result (sent, retry later, failed, dropped), durably.
+    fn settle(
+        &self,
+        delivery: Ulid,
+        settlement: Settlement,
+    ) -> BoxFuture<'static, Result<(), StoreError>>;
+
+    /// Every delivery not yet settled.
+    fn outbox(&self) -> Result<Vec<Delivery>, StoreError>;
+
+    /// The earliest time the scheduler has work for a callback.
+    fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
 
     fn list_callbacks(&self, query: &ListQuery) -> Result<Page, StoreError>;
 

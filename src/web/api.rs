@@ -177,9 +177,8 @@ fn serde_urlencoded_params<T: serde::de::DeserializeOwned>(query: &str) -> Resul
     serde_json::from_value(value).map_err(|e| WebError::BadRequest(format!("bad query: {e}")))
 }
 
-fn renderer(state: &AppState) -> Renderer<'_> {
+fn renderer(state: &AppState) -> Renderer {
     Renderer {
         zone: state.settings.reminders.timezone,
-        hours: &state.settings.reminders.business_hours,
     }
 }

@@ -1,4 +1,5 @@
-//! `/healthz` (the process answers) and `/readyz` (storage takes a durable write).
+//! `/healthz` (the process answers), `/readyz` (storage takes a durable write) and
+//! `/metrics` (Prometheus).
 
 use std::time::Duration;
 
@@ -11,6 +12,12 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(state.metrics.encode())
 }
 
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {

@@ -14,6 +14,8 @@ use chrono::{DateTime, Utc};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::domain::lifecycle::Rules;
+use crate::metrics::Metrics;
+use crate::scheduler::Scheduler;
 use crate::smartflo::Interpreter;
 use crate::store::Store;
 use crate::tokens::TokenSet;
@@ -24,10 +26,12 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub store: Arc<dyn Store>,
     pub interpreter: Interpreter,
-    pub rules: Rules,
+    pub rules: Arc<Rules>,
     pub clock: Arc<dyn Clock>,
     pub webhook_tokens: TokenSet,
     pub api_tokens: TokenSet,
+    pub metrics: Arc<Metrics>,
+    pub scheduler: Arc<Scheduler>,
     ids: Mutex<ulid::Generator>,
 }
 
@@ -37,10 +41,12 @@ impl AppState {
         settings: Arc<Settings>,
         store: Arc<dyn Store>,
         interpreter: Interpreter,
-        rules: Rules,
+        rules: Arc<Rules>,
         clock: Arc<dyn Clock>,
         webhook_tokens: TokenSet,
         api_tokens: TokenSet,
+        metrics: Arc<Metrics>,
+        scheduler: Arc<Scheduler>,
     ) -> Self {
         Self {
             settings,
@@ -50,6 +56,8 @@ impl AppState {
             clock,
             webhook_tokens,
             api_tokens,
+            metrics,
+            scheduler,
             ids: Mutex::new(ulid::Generator::new()),
         }
     }
@@ -84,6 +92,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/events/{id}", web::get().to(api::get_event)),
     )
     .route("/healthz", web::get().to(health::healthz))
+    .route("/metrics", web::get().to(health::metrics))
     .route("/readyz", web::get().to(health::readyz))
     .default_service(web::to(not_found));
 }

@@ -7,16 +7,14 @@ use serde::Serialize;
 
 use crate::domain::callback::{Callback, ResolutionKind, Status, TimelineEntry, TimelineKind};
 use crate::domain::lifecycle::Effect;
-use crate::domain::schedule::BusinessHours;
 use crate::store::EventRecord;
 
-/// Renders times in one zone and knows the business hours (for `next_reminder_at`).
-pub struct Renderer<'a> {
+/// Renders times in one zone.
+pub struct Renderer {
     pub zone: Tz,
-    pub hours: &'a BusinessHours,
 }
 
-impl Renderer<'_> {
+impl Renderer {
     pub fn time(&self, t: DateTime<Utc>) -> String {
         t.with_timezone(&self.zone)
             .to_rfc3339_opts(SecondsFormat::Secs, false)
@@ -56,7 +54,7 @@ impl Renderer<'_> {
             attempts: cb.attempts,
             reminders_sent: cb.reminders_sent,
             escalation_level: cb.escalation_level,
-            next_reminder_at: self.opt_time(cb.next_reminder_at(self.hours)),
+            next_reminder_at: self.opt_time(cb.next_reminder_at),
             snoozed_until: self.opt_time(cb.snoozed_until),
             resolved_at: self.opt_time(cb.resolved_at),
             resolution: cb.resolution.as_ref().map(|r| ResolutionView {

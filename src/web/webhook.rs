@@ -3,6 +3,8 @@
 //! asked for (400 for an unknown `trigger=`), how you sent it (415, 413), what you sent
 //! (400). Only then is anything stored, and the reply waits until it is durable.
 
+use std::sync::Arc;
+
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
@@ -10,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::views::WebhookReply;
 use super::{AppState, WebError};
+use crate::domain::lifecycle::Effect;
 use crate::smartflo::Trigger;
 use crate::smartflo::payload::Fields;
 use crate::store::{DedupKey, Ingest, RawEvent};
@@ -181,7 +184,7 @@ async fn handle(
         trigger_inferred: interpretation.trigger_inferred && interpretation.trigger.is_some(),
         intent: interpretation.intent,
         facts: interpretation.facts,
-        rules: state.rules.clone(),
+        rules: Arc::clone(&state.rules),
         new_callback_id: crate::domain::callback::CallbackId::new(state.next_id(received_at)),
         dedup,
         uuid,
@@ -191,6 +194,10 @@ async fn handle(
     };
     let inferred = ingest.trigger_inferred;
     let receipt = state.store.ingest(ingest).await?;
+    state.metrics.webhook(&slug, receipt.effect.as_str());
+    if matches!(receipt.effect, Effect::Opened | Effect::Updated) {
+        state.scheduler.nudge();
+    }
 
     tracing::info!(
         event_id = %receipt.event_id,

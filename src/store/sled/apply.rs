@@ -17,10 +17,12 @@ use ulid::Ulid;
 
 use super::codec::{self, StoredCall, decode, encode};
 use super::keys;
-use crate::domain::callback::{Callback, TimelineEntry};
+use crate::domain::callback::{Callback, CallbackId, TimelineEntry};
 use crate::domain::lifecycle::{self, Decision, EventMeta, Snapshot};
 use crate::domain::phone::PhoneNumber;
-use crate::store::{EventRecord, Ingest, Receipt, StoreError};
+use crate::domain::reminder::{self, Delivery, Purpose, Settlement};
+use crate::domain::rules::Rules;
+use crate::store::{Claim, EventRecord, Ingest, Receipt, StoreError};
 
 type TxResult<T> = ConflictableTransactionResult<T, StoreError>;
 
@@ -64,6 +66,102 @@ impl Tx<'_> {
     }
     pub fn meta(&self) -> &TransactionalTree {
         &self.0[10]
+    }
+    fn due(&self) -> &TransactionalTree {
+        &self.0[11]
+    }
+    fn outbox(&self) -> &TransactionalTree {
+        &self.0[12]
+    }
+
+    fn callback(&self, id: CallbackId) -> TxResult<Option<Callback>> {
+        match self.callbacks().get(id.to_bytes())? {
+            Some(bytes) => Ok(Some(decode("callback", &bytes).map_err(abort)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Issues the due reminder rounds of `ids`: advances each callback's schedule and puts
+    /// one delivery per recipient and channel in the outbox, before anything is sent.
+    pub fn claim(&self, due_keys: &[sled::IVec], claim: &Claim) -> TxResult<Vec<Delivery>> {
+        let mut deliveries = Vec::new();
+        for key in due_keys {
+            let id = keys::callback_from_index(key)
+                .ok_or_else(|| abort(StoreError::Corrupt("due index key".into())))?;
+            let cb = self.callback(id)?;
+            let planned = cb
+                .as_ref()
+                .and_then(|cb| reminder::plan_round(cb, claim.now, &claim.rules));
+            let (Some(cb), Some((after, round))) = (cb, planned) else {
+                // An entry that does not match its callback's schedule: drop it. (The
+                // callback's own entry, if it has one, is kept by `write_callback`.)
+                if self
+                    .callback(id)?
+                    .and_then(|c| c.next_wake())
+                    .map(|t| keys::by_time(t, id).to_vec())
+                    != Some(key.to_vec())
+                {
+                    self.due().remove(key)?;
+                }
+                continue;
+            };
+            for recipient in claim.roster.for_reminder(&after) {
+                let delivery = Delivery {
+                    id: Ulid::new(),
+                    callback: after.id,
+                    purpose: Purpose::Reminder,
+                    round,
+                    recipient,
+                    attempts: 0,
+                    next_attempt_at: claim.now,
+                    created_at: claim.now,
+                    last_error: None,
+                };
+                self.outbox()
+                    .insert(&delivery.id.to_bytes(), encode(&delivery).map_err(abort)?)?;
+                deliveries.push(delivery);
+            }
+            self.write_callback(Some(&cb), after, &[])?;
+        }
+        Ok(deliveries)
+    }
+
+    /// Recomputes `next_reminder_at` of `ids` under `rules`.
+    pub fn reschedule(&self, ids: &[CallbackId], rules: &Rules) -> TxResult<()> {
+        for id in ids {
+            let Some(cb) = self.callback(*id)? else {
+                continue;
+            };
+            let mut after = cb.clone();
+            after.reschedule(&rules.business_hours);
+            if after != cb {
+                self.write_callback(Some(&cb), after, &[])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies a transport's result to its delivery and callback.
+    pub fn settle(&self, id: Ulid, settlement: &Settlement) -> TxResult<()> {
+        let Some(bytes) = self.outbox().get(id.to_bytes())? else {
+            return Ok(()); // already settled
+        };
+        let delivery: Delivery = decode("delivery", &bytes).map_err(abort)?;
+        let cb = self.callback(delivery.callback)?;
+        let settled = reminder::settle(cb.as_ref(), &delivery, settlement);
+        match &settled.keep {
+            Some(keep) => {
+                self.outbox()
+                    .insert(&id.to_bytes(), encode(keep).map_err(abort)?)?;
+            }
+            None => {
+                self.outbox().remove(&id.to_bytes())?;
+            }
+        }
+        if let Some(after) = settled.callback {
+            self.write_callback(cb.as_ref(), after, &settled.timeline)?;
+        }
+        Ok(())
     }
 
     /// Applies one webhook event: dedup, lifecycle decision, state, event log.
@@ -158,11 +256,9 @@ impl Tx<'_> {
         else {
             return Ok(None);
         };
-        let cb: Option<Callback> = match self.callbacks().get(&id)? {
-            Some(bytes) => Some(decode("callback", &bytes).map_err(abort)?),
-            None => None,
-        };
-        Ok(cb.filter(Callback::is_pending))
+        let id = keys::callback_id_from(&id)
+            .ok_or_else(|| abort(StoreError::Corrupt("pending index value".into())))?;
+        Ok(self.callback(id)?.filter(Callback::is_pending))
     }
 
     /// Writes a callback's new state, appends its timeline entries (one value per change)
@@ -209,6 +305,15 @@ impl Tx<'_> {
         {
             self.resolved_by_time()
                 .insert(&keys::by_time(at, id), &[])?;
+        }
+        let (old_wake, new_wake) = (before.and_then(Callback::next_wake), after.next_wake());
+        if old_wake != new_wake || before.is_none() {
+            if let Some(at) = old_wake {
+                self.due().remove(&keys::by_time(at, id))?;
+            }
+            if let Some(at) = new_wake {
+                self.due().insert(&keys::by_time(at, id), &[])?;
+            }
         }
         self.callbacks()
             .insert(&id.to_bytes(), encode(&after).map_err(abort)?)?;

@@ -17,6 +17,8 @@
 //! | `resolved_by_time`    | resolved_at (time) ++ callback id                | empty                          |
 //! | `calls`               | Smartflo call_id (UTF-8)                         | `StoredCall`: `CallRecord` + deliveries seen (trigger, leg, event id) |
 //! | `last_answered`       | customer E.164 (UTF-8)                           | start of latest answered call (time, 8 B) |
+//! | `due`                 | next wake (time) ++ callback id                  | empty: the scheduler's agenda  |
+//! | `outbox`              | delivery id (16 B ULID)                          | `Delivery` not yet settled     |
 //! | `meta`                | name (UTF-8)                                     | UTF-8 text                     |
 //!
 //! Large raw bodies are split into 4 KiB chunks because sled 0.34 writes any log item larger
@@ -39,9 +41,11 @@ pub const RESOLVED_BY_TIME: &str = "resolved_by_time";
 pub const CALLS: &str = "calls";
 pub const LAST_ANSWERED: &str = "last_answered";
 pub const META: &str = "meta";
+pub const DUE: &str = "due";
+pub const OUTBOX: &str = "outbox";
 
 /// Trees written by the writer, in the order of the transaction's view.
-pub const WRITTEN_TREES: [&str; 11] = [
+pub const WRITTEN_TREES: [&str; 13] = [
     EVENTS,
     EVENT_BODIES,
     EVENT_DEDUP,
@@ -53,7 +57,17 @@ pub const WRITTEN_TREES: [&str; 11] = [
     CALLS,
     LAST_ANSWERED,
     META,
+    DUE,
+    OUTBOX,
 ];
+
+/// A tree's position in [`WRITTEN_TREES`].
+pub fn index_of(name: &str) -> usize {
+    WRITTEN_TREES
+        .iter()
+        .position(|n| *n == name)
+        .expect("tree names come from this file")
+}
 
 pub const BODY_CHUNK: usize = 4096;
 /// Bodies up to this size are stored inside the event's value (one insert, not two).

@@ -14,13 +14,18 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use futures_util::future::BoxFuture;
+use sled::Transactional;
 use tokio::sync::{mpsc, oneshot};
 use ulid::Ulid;
 
-use super::{CallbackDetail, EventRecord, Ingest, ListQuery, Page, Receipt, Store, StoreError};
+use super::{
+    CallbackDetail, Claim, EventRecord, Ingest, ListQuery, Page, Receipt, Store, StoreError,
+};
 use crate::domain::callback::CallbackId;
+use crate::domain::reminder::{Delivery, Settlement};
+use crate::domain::rules::Rules;
 use flusher::{Flusher, wait_durable};
-use writer::Command;
+use writer::{Command, Done, Work};
 
 /// sled's page cache; the default (1 GiB) is far more than a call centre's working set.
 const CACHE_BYTES: u64 = 64 * 1024 * 1024;
@@ -36,7 +41,7 @@ pub struct SledStore {
 
 impl SledStore {
     /// Opens (creating if needed) the store under `path`, a directory only Ringback reads.
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
+    pub fn open(path: &Path, rules: &Rules) -> Result<Self, StoreError> {
         crate::data_dir::create_private(path)
             .map_err(|e| StoreError::Io(format!("creating {}: {e}", path.display())))?;
         let db = sled::Config::new()
@@ -58,6 +63,7 @@ impl SledStore {
             .iter()
             .map(|name| db.open_tree(name))
             .collect::<Result<_, _>>()?;
+        reschedule_if_rules_changed(&db, &written, rules)?;
         let trees = read::Trees::new(&written);
         let flusher = Arc::new(Flusher::start(db.clone(), data_file));
         let (queue, rx) = mpsc::channel(writer::QUEUE);
@@ -102,34 +108,105 @@ fn check_schema(db: &sled::Db) -> Result<(), StoreError> {
     }
 }
 
-impl Store for SledStore {
-    fn ingest(&self, ingest: Ingest) -> BoxFuture<'static, Result<Receipt, StoreError>> {
+/// When the rules that decide `next_reminder_at` differ from those the data was scheduled
+/// with (business hours or intervals edited between runs), every pending callback is
+/// rescheduled before the service starts, in transactions of a thousand.
+fn reschedule_if_rules_changed(
+    db: &sled::Db,
+    trees: &[sled::Tree],
+    rules: &Rules,
+) -> Result<(), StoreError> {
+    let meta = &trees[keys::index_of(keys::META)];
+    let fingerprint = rules.schedule_fingerprint();
+    if meta.get("schedule_rules")?.as_deref() == Some(fingerprint.as_bytes()) {
+        return Ok(());
+    }
+    let ids: Vec<_> = trees[keys::index_of(keys::PENDING_BY_AGE)]
+        .iter()
+        .keys()
+        .filter_map(|k| k.ok().and_then(|k| keys::callback_from_index(&k)))
+        .collect();
+    for chunk in ids.chunks(1000) {
+        trees
+            .transaction(|view| {
+                let tx = apply::Tx(view);
+                tx.reschedule(chunk, rules)
+            })
+            .map_err(|e| match e {
+                sled::transaction::TransactionError::Abort(e) => e,
+                sled::transaction::TransactionError::Storage(e) => StoreError::Io(e.to_string()),
+            })?;
+    }
+    meta.insert("schedule_rules", fingerprint.as_bytes())?;
+    db.flush()?;
+    if !ids.is_empty() {
+        tracing::info!(
+            pending = ids.len(),
+            "reminder rules changed: pending callbacks rescheduled"
+        );
+    }
+    Ok(())
+}
+
+impl SledStore {
+    /// Queues work for the writer and resolves with its result once it is durable.
+    fn submit(&self, work: Work) -> BoxFuture<'static, Result<Done, StoreError>> {
         let queue = self.sender();
         let durable = self.flusher.subscribe();
         Box::pin(async move {
-            let (tx, rx) = oneshot::channel();
+            let (reply, rx) = oneshot::channel();
             queue?
-                .send(Command::Ingest(Box::new(ingest), tx))
+                .send(Command { work, reply })
                 .await
                 .map_err(|_| StoreError::Closed)?;
-            let (receipt, generation) = rx.await.map_err(|_| StoreError::Closed)??;
+            let (done, generation) = rx.await.map_err(|_| StoreError::Closed)??;
             wait_durable(durable, generation).await?;
-            Ok(receipt)
+            Ok(done)
+        })
+    }
+}
+
+impl Store for SledStore {
+    fn ingest(&self, ingest: Ingest) -> BoxFuture<'static, Result<Receipt, StoreError>> {
+        let done = self.submit(Work::Ingest(Box::new(ingest)));
+        Box::pin(async move {
+            match done.await? {
+                Done::Ingest(receipt) => Ok(receipt),
+                _ => unreachable!("the writer answers ingest with a receipt"),
+            }
         })
     }
 
     fn probe(&self) -> BoxFuture<'static, Result<(), StoreError>> {
-        let queue = self.sender();
-        let durable = self.flusher.subscribe();
+        let done = self.submit(Work::Probe(chrono::Utc::now()));
+        Box::pin(async move { done.await.map(|_| ()) })
+    }
+
+    fn claim_due(&self, claim: Claim) -> BoxFuture<'static, Result<Vec<Delivery>, StoreError>> {
+        let done = self.submit(Work::Claim(claim));
         Box::pin(async move {
-            let (tx, rx) = oneshot::channel();
-            queue?
-                .send(Command::Probe(chrono::Utc::now(), tx))
-                .await
-                .map_err(|_| StoreError::Closed)?;
-            let generation = rx.await.map_err(|_| StoreError::Closed)??;
-            wait_durable(durable, generation).await
+            match done.await? {
+                Done::Claimed(deliveries) => Ok(deliveries),
+                _ => unreachable!("the writer answers a claim with deliveries"),
+            }
         })
+    }
+
+    fn settle(
+        &self,
+        delivery: Ulid,
+        settlement: Settlement,
+    ) -> BoxFuture<'static, Result<(), StoreError>> {
+        let done = self.submit(Work::Settle(delivery, settlement));
+        Box::pin(async move { done.await.map(|_| ()) })
+    }
+
+    fn outbox(&self) -> Result<Vec<Delivery>, StoreError> {
+        self.trees.outbox()
+    }
+
+    fn next_due(&self) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
+        self.trees.next_due()
     }
 
     fn list_callbacks(&self, query: &ListQuery) -> Result<Page, StoreError> {

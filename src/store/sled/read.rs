@@ -3,11 +3,13 @@
 
 use std::ops::Bound;
 
+use chrono::{DateTime, Utc};
 use ulid::Ulid;
 
 use super::codec::{decode, decode_event};
 use super::keys;
 use crate::domain::callback::{Callback, CallbackId, TimelineEntry};
+use crate::domain::reminder::Delivery;
 use crate::store::{CallbackDetail, EventRecord, ListQuery, Page, StatusFilter, StoreError};
 
 const MAX_LIMIT: usize = 10_000;
@@ -19,6 +21,8 @@ pub struct Trees {
     timeline: sled::Tree,
     pending_by_age: sled::Tree,
     resolved_by_time: sled::Tree,
+    due: sled::Tree,
+    outbox: sled::Tree,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -30,13 +34,7 @@ enum Phase {
 impl Trees {
     /// Picks the trees reads need out of the writer's list (same order as `WRITTEN_TREES`).
     pub fn new(written: &[sled::Tree]) -> Self {
-        let by_name = |name: &str| {
-            let i = keys::WRITTEN_TREES
-                .iter()
-                .position(|n| *n == name)
-                .expect("tree names come from keys.rs");
-            written[i].clone()
-        };
+        let by_name = |name: &str| written[keys::index_of(name)].clone();
         Self {
             events: by_name(keys::EVENTS),
             bodies: by_name(keys::EVENT_BODIES),
@@ -44,6 +42,8 @@ impl Trees {
             timeline: by_name(keys::TIMELINE),
             pending_by_age: by_name(keys::PENDING_BY_AGE),
             resolved_by_time: by_name(keys::RESOLVED_BY_TIME),
+            due: by_name(keys::DUE),
+            outbox: by_name(keys::OUTBOX),
         }
     }
 
@@ -166,6 +166,25 @@ impl Trees {
                     .and_then(|b| decode_event(&b).map(|(record, _)| record))
             })
             .collect()
+    }
+}
+
+impl Trees {
+    /// Every delivery not yet settled.
+    pub fn outbox(&self) -> Result<Vec<Delivery>, StoreError> {
+        self.outbox
+            .iter()
+            .values()
+            .map(|v| {
+                v.map_err(StoreError::from)
+                    .and_then(|b| decode("delivery", &b))
+            })
+            .collect()
+    }
+
+    /// The earliest time the scheduler has work for a callback.
+    pub fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(self.due.first()?.and_then(|(k, _)| keys::time_from(&k)))
     }
 }
 

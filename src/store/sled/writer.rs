@@ -7,35 +7,42 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use sled::Transactional;
 use sled::transaction::TransactionError;
 use tokio::sync::{mpsc, oneshot};
 
 use super::apply::Tx;
 use super::flusher::Flusher;
-use crate::store::{Ingest, Receipt, StoreError};
+use super::keys;
+use crate::domain::reminder::Delivery;
+use crate::store::{Claim, Receipt, StoreError};
 
 pub const MAX_BATCH: usize = 512;
 pub const QUEUE: usize = 8192;
 
-pub enum Command {
-    Ingest(
-        Box<Ingest>,
-        oneshot::Sender<Result<(Receipt, u64), StoreError>>,
-    ),
+/// One unit of work for the writer.
+pub enum Work {
+    Ingest(Box<crate::store::Ingest>),
     /// A tiny durable write (readiness probe).
-    Probe(DateTime<Utc>, oneshot::Sender<Result<u64, StoreError>>),
+    Probe(chrono::DateTime<chrono::Utc>),
+    /// Issue the reminder rounds due at `claim.now`.
+    Claim(Claim),
+    /// Record what a transport reported for one delivery.
+    Settle(ulid::Ulid, crate::domain::reminder::Settlement),
 }
 
-enum Reply {
-    Ingest(oneshot::Sender<Result<(Receipt, u64), StoreError>>),
-    Probe(oneshot::Sender<Result<u64, StoreError>>),
-}
-
-enum Done {
+/// What a unit of work produced.
+pub enum Done {
     Ingest(Receipt),
     Probe,
+    Claimed(Vec<Delivery>),
+    Settled,
+}
+
+/// Work plus where to send its result and commit generation.
+pub struct Command {
+    pub work: Work,
+    pub reply: oneshot::Sender<Result<(Done, u64), StoreError>>,
 }
 
 pub fn spawn(
@@ -46,6 +53,7 @@ pub fn spawn(
     std::thread::Builder::new()
         .name("ringback-writer".into())
         .spawn(move || {
+            let due = trees[keys::index_of(keys::DUE)].clone();
             let mut generation = 0u64;
             let mut batch = Vec::with_capacity(MAX_BATCH);
             while let Some(first) = queue.blocking_recv() {
@@ -56,35 +64,22 @@ pub fn spawn(
                         Err(_) => break,
                     }
                 }
-                let commands = std::mem::take(&mut batch);
-                let (work, replies): (Vec<_>, Vec<_>) = commands.into_iter().map(split).unzip();
-                match apply(&trees, &work) {
+                let (work, replies): (Vec<_>, Vec<_>) = std::mem::take(&mut batch)
+                    .into_iter()
+                    .map(|c| (c.work, c.reply))
+                    .unzip();
+                match apply(&trees, &due, &work) {
                     Ok(done) => {
                         generation += 1;
                         flusher.request(generation);
                         for (reply, result) in replies.into_iter().zip(done) {
-                            match (reply, result) {
-                                (Reply::Ingest(tx), Done::Ingest(receipt)) => {
-                                    let _ = tx.send(Ok((receipt, generation)));
-                                }
-                                (Reply::Probe(tx), Done::Probe) => {
-                                    let _ = tx.send(Ok(generation));
-                                }
-                                _ => unreachable!("replies and results are zipped in order"),
-                            }
+                            let _ = reply.send(Ok((result, generation)));
                         }
                     }
                     Err(e) => {
                         tracing::error!(error = %e, batch = replies.len(), "storage write failed");
                         for reply in replies {
-                            match reply {
-                                Reply::Ingest(tx) => {
-                                    let _ = tx.send(Err(e.clone()));
-                                }
-                                Reply::Probe(tx) => {
-                                    let _ = tx.send(Err(e.clone()));
-                                }
-                            }
+                            let _ = reply.send(Err(e.clone()));
                         }
                     }
                 }
@@ -93,28 +88,39 @@ pub fn spawn(
         .expect("spawning the writer thread")
 }
 
-enum Work {
-    Ingest(Box<Ingest>),
-    Probe(DateTime<Utc>),
+/// Keys of the `due` index at or before `claim.now`, oldest first. Read outside the
+/// transaction (sled transactions cannot scan); safe because only this thread writes.
+fn due_keys(due: &sled::Tree, claim: &Claim) -> Result<Vec<sled::IVec>, StoreError> {
+    let end = keys::time(claim.now + chrono::Duration::milliseconds(1));
+    due.range(..end.to_vec())
+        .keys()
+        .take(claim.limit)
+        .map(|k| k.map_err(StoreError::from))
+        .collect()
 }
 
-fn split(command: Command) -> (Work, Reply) {
-    match command {
-        Command::Ingest(ing, tx) => (Work::Ingest(ing), Reply::Ingest(tx)),
-        Command::Probe(at, tx) => (Work::Probe(at), Reply::Probe(tx)),
-    }
-}
-
-fn apply(trees: &[sled::Tree], work: &[Work]) -> Result<Vec<Done>, StoreError> {
+fn apply(trees: &[sled::Tree], due: &sled::Tree, work: &[Work]) -> Result<Vec<Done>, StoreError> {
+    let claims: Vec<Vec<sled::IVec>> = work
+        .iter()
+        .map(|w| match w {
+            Work::Claim(c) => due_keys(due, c),
+            _ => Ok(Vec::new()),
+        })
+        .collect::<Result<_, _>>()?;
     trees
         .transaction(|view| {
             let tx = Tx(view);
             work.iter()
-                .map(|w| match w {
+                .zip(&claims)
+                .map(|(w, ids)| match w {
                     Work::Ingest(ing) => tx.ingest(ing).map(Done::Ingest),
                     Work::Probe(at) => {
                         tx.meta().insert("probe", at.to_rfc3339().as_bytes())?;
                         Ok(Done::Probe)
+                    }
+                    Work::Claim(claim) => tx.claim(ids, claim).map(Done::Claimed),
+                    Work::Settle(id, settlement) => {
+                        tx.settle(*id, settlement).map(|()| Done::Settled)
                     }
                 })
                 .collect()

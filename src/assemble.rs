@@ -1,0 +1,129 @@
+//! Builds the running parts from validated [`Settings`]: rules, the payload interpreter,
+//! the roster of people to notify, the notifier with its templates and transports.
+
+use anyhow::Context;
+
+use crate::config::{self, Settings};
+use crate::domain::agent::{AgentDirectory, DirectoryEntry};
+use crate::domain::reminder::{Channel, Contact, Roster};
+use crate::domain::rules::Rules;
+use crate::notify::templates::Templates;
+use crate::notify::{Composer, Notifier, email::EmailSender, telegram::TelegramSender};
+use crate::smartflo::{Interpreter, Trigger};
+
+pub fn rules_for(settings: &Settings) -> anyhow::Result<Rules> {
+    let duration = |d: std::time::Duration, key: &str| {
+        chrono::Duration::from_std(d).with_context(|| format!("{key} is out of range"))
+    };
+    Ok(Rules {
+        min_talk_seconds: settings.webhook.min_talk_seconds,
+        first_after: duration(settings.reminders.first_after, "reminders.first_after")?,
+        repeat_every: duration(settings.reminders.repeat_every, "reminders.repeat_every")?,
+        business_hours: settings.reminders.business_hours.clone(),
+    })
+}
+
+pub fn interpreter_for(settings: &Settings) -> Interpreter {
+    let country = settings.webhook.default_country_code;
+    Interpreter {
+        zone: settings.reminders.timezone,
+        country,
+        agents: AgentDirectory::new(
+            settings
+                .agents
+                .iter()
+                .map(|a| DirectoryEntry {
+                    name: a.name.clone(),
+                    number: a.number.clone(),
+                    smartflo_id: a.smartflo_id.clone(),
+                })
+                .collect(),
+            country,
+        ),
+    }
+}
+
+/// Per trigger: the method and full URL to paste into Smartflo's webhook form.
+pub fn webhook_urls(settings: &Settings, token: &str) -> Vec<(Trigger, String)> {
+    let base = settings.server.public_url.as_str().trim_end_matches('/');
+    Trigger::ALL
+        .iter()
+        .map(|t| {
+            (
+                *t,
+                format!("{base}/webhooks/smartflo/{token}?trigger={}", t.slug()),
+            )
+        })
+        .collect()
+}
+
+fn channels(list: &[config::Channel]) -> Vec<Channel> {
+    list.iter()
+        .map(|c| match c {
+            config::Channel::Email => Channel::Email,
+            config::Channel::Telegram => Channel::Telegram,
+        })
+        .collect()
+}
+
+/// Everyone who can be notified: agents and supervisors, with their channels.
+pub fn roster_for(settings: &Settings) -> Roster {
+    let agents = settings.agents.iter().map(|a| Contact {
+        name: a.name.clone(),
+        email: a.email.as_ref().map(ToString::to_string),
+        telegram_chat_id: a.telegram_chat_id,
+        channels: channels(&a.channels),
+    });
+    let supervisors = settings.supervisors.iter().map(|s| Contact {
+        name: s.name.clone(),
+        email: s.email.as_ref().map(ToString::to_string),
+        telegram_chat_id: s.telegram_chat_id,
+        channels: channels(&s.channels),
+    });
+    Roster {
+        contacts: agents.chain(supervisors).collect(),
+        unassigned: settings
+            .escalation
+            .first()
+            .map(|step| step.notify.clone())
+            .unwrap_or_default(),
+        email_enabled: settings.email.is_some(),
+        telegram_enabled: settings.telegram.is_some(),
+    }
+}
+
+/// Loads the templates (failing on any broken one) and builds the configured transports.
+pub fn notifier_for(settings: &Settings) -> anyhow::Result<Notifier> {
+    let templates = Templates::load(&settings.templates.dir).map_err(|errors| {
+        anyhow::anyhow!(
+            "{}",
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    })?;
+    let email = settings
+        .email
+        .as_ref()
+        .map(EmailSender::new)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let telegram = settings
+        .telegram
+        .as_ref()
+        .map(TelegramSender::new)
+        .transpose()
+        .map_err(anyhow::Error::msg)
+        .context("setting up Telegram")?;
+    Ok(Notifier {
+        email,
+        telegram,
+        templates,
+        composer: Composer {
+            zone: settings.reminders.timezone,
+            public_url: settings.server.public_url.clone(),
+        },
+    })
+}

@@ -1,0 +1,101 @@
+//! Prometheus metrics (`GET /metrics`), with the official `prometheus-client` crate.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ChannelLabels {
+    pub channel: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FailureLabels {
+    pub channel: String,
+    /// `transient` (will be retried) or `permanent` (given up).
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WebhookLabels {
+    pub trigger: String,
+    pub effect: String,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub reminders_sent: Family<ChannelLabels, Counter>,
+    pub reminders_failed: Family<FailureLabels, Counter>,
+    pub webhooks: Family<WebhookLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("ringback");
+        let reminders_sent = Family::<ChannelLabels, Counter>::default();
+        let reminders_failed = Family::<FailureLabels, Counter>::default();
+        let webhooks = Family::<WebhookLabels, Counter>::default();
+        registry.register(
+            "reminders_sent",
+            "Reminder deliveries sent, by channel",
+            reminders_sent.clone(),
+        );
+        registry.register(
+            "reminders_failed",
+            "Reminder delivery failures, by channel and kind (transient: retried; permanent: given up)",
+            reminders_failed.clone(),
+        );
+        registry.register(
+            "webhooks",
+            "Webhooks accepted, by trigger and effect",
+            webhooks.clone(),
+        );
+        Self {
+            registry,
+            reminders_sent,
+            reminders_failed,
+            webhooks,
+        }
+    }
+
+    pub fn sent(&self, channel: &str) {
+        self.reminders_sent
+            .get_or_create(&ChannelLabels {
+                channel: channel.into(),
+            })
+            .inc();
+    }
+
+    pub fn failed(&self, channel: &str, permanent: bool) {
+        self.reminders_failed
+            .get_or_create(&FailureLabels {
+                channel: channel.into(),
+                kind: if permanent { "permanent" } else { "transient" }.into(),
+            })
+            .inc();
+    }
+
+    pub fn webhook(&self, trigger: &str, effect: &str) {
+        self.webhooks
+            .get_or_create(&WebhookLabels {
+                trigger: trigger.into(),
+                effect: effect.into(),
+            })
+            .inc();
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+}

@@ -1,0 +1,77 @@
+//! Email over SMTP with lettre: one pooled async transport built from `smtp_url` at start.
+
+use std::time::Duration;
+
+use lettre::message::{Mailbox, MultiPart};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+
+use super::{Message, SendResult};
+use crate::config::EmailSettings;
+
+const SMTP_TIMEOUT: Duration = Duration::from_secs(20);
+
+pub struct EmailSender {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+}
+
+impl EmailSender {
+    pub fn new(settings: &EmailSettings) -> Result<Self, String> {
+        // The URL may carry a password: errors never repeat it.
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(settings.smtp_url.expose())
+            .map_err(|e| {
+                format!(
+                    "email.smtp_url is not usable: {}",
+                    e.to_string().replace(settings.smtp_url.expose(), "***")
+                )
+            })?
+            .timeout(Some(SMTP_TIMEOUT))
+            .build();
+        Ok(Self {
+            transport,
+            from: settings.from.clone(),
+        })
+    }
+
+    pub async fn send(&self, name: &str, address: &str, message: &Message) -> SendResult {
+        let to = match address.parse() {
+            Ok(addr) => Mailbox::new(Some(name.to_string()), addr),
+            Err(e) => {
+                return SendResult::Permanent(format!("address {address:?} is not valid: {e}"));
+            }
+        };
+        let email = lettre::Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(message.subject.clone())
+            .multipart(MultiPart::alternative_plain_html(
+                message.text.clone(),
+                message.html.clone(),
+            ));
+        let email = match email {
+            Ok(e) => e,
+            Err(e) => return SendResult::Permanent(format!("could not build the email: {e}")),
+        };
+        match self.transport.send(email).await {
+            Ok(_) => SendResult::Sent,
+            // 5xx: the server refused this message or recipient for good.
+            Err(e) if e.is_permanent() => SendResult::Permanent(describe(&e)),
+            // 4xx, connection refused, timeouts, TLS trouble: try again later.
+            Err(e) => SendResult::Transient {
+                reason: describe(&e),
+                retry_after: None,
+            },
+        }
+    }
+}
+
+fn describe(e: &lettre::transport::smtp::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

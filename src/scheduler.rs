@@ -1,0 +1,247 @@
+//! The reminder scheduler (SPEC §6). Each tick, at the clock's "now":
+//!
+//! 1. **claim** — the store issues every due reminder round (found through the time-ordered
+//!    `due` index, so a tick costs what is due, not what is pending), advances each
+//!    callback's schedule and records one delivery per recipient and channel in the
+//!    outbox — durably, before anything is sent;
+//! 2. **deliver** — every outbox delivery whose time has come is sent (concurrently), unless
+//!    it is no longer wanted (the callback was resolved, or a newer round superseded it);
+//! 3. **settle** — each result is recorded: sent (counted, on the timeline), retry later
+//!    (exponential backoff with jitter, or Telegram's `retry_after`), or failed for good.
+//!
+//! A crash between 1 and 3 leaves the delivery in the outbox: it is sent after the restart
+//! (at-least-once). What was settled is never sent again. The clock is injected, so tests
+//! move time and call [`Scheduler::tick`] directly.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use rand::Rng;
+use tokio::sync::{Mutex, Notify, watch};
+
+use crate::clock::Clock;
+use crate::domain::reminder::{self, Delivery, Roster, Settlement};
+use crate::domain::rules::Rules;
+use crate::metrics::Metrics;
+use crate::notify::{Notifier, SendResult};
+use crate::store::{Claim, Store, StoreError};
+
+/// Callbacks claimed per store round-trip.
+const CLAIM_BATCH: usize = 1000;
+/// Deliveries in flight at once.
+const SEND_CONCURRENCY: usize = 16;
+
+/// What one tick did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TickReport {
+    pub claimed: usize,
+    pub sent: usize,
+    pub retrying: usize,
+    pub failed: usize,
+    pub dropped: usize,
+}
+
+pub struct Scheduler {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    rules: Arc<Rules>,
+    roster: Arc<Roster>,
+    notifier: Arc<Notifier>,
+    metrics: Arc<Metrics>,
+    /// One tick at a time: two concurrent ticks could pick the same delivery.
+    ticking: Mutex<()>,
+    /// Woken when something may have become due sooner than the loop expects.
+    nudge: Notify,
+}
+
+impl Scheduler {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        rules: Arc<Rules>,
+        roster: Arc<Roster>,
+        notifier: Arc<Notifier>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            rules,
+            roster,
+            notifier,
+            metrics,
+            ticking: Mutex::new(()),
+            nudge: Notify::new(),
+        }
+    }
+
+    /// Asks the loop to look again now (a webhook changed a schedule).
+    pub fn nudge(&self) {
+        self.nudge.notify_one();
+    }
+
+    pub async fn tick(&self) -> Result<TickReport, StoreError> {
+        let _one_at_a_time = self.ticking.lock().await;
+        let now = self.clock.now();
+        let mut report = TickReport::default();
+        loop {
+            let claimed = self
+                .store
+                .claim_due(Claim {
+                    now,
+                    rules: Arc::clone(&self.rules),
+                    roster: Arc::clone(&self.roster),
+                    limit: CLAIM_BATCH,
+                })
+                .await?;
+            report.claimed += claimed.len();
+            if claimed.is_empty() || !self.more_due(now)? {
+                break;
+            }
+        }
+        let store = Arc::clone(&self.store);
+        let ready: Vec<Delivery> = blocking(move || store.outbox())
+            .await?
+            .into_iter()
+            .filter(|d| d.next_attempt_at <= now)
+            .collect();
+        let outcomes: Vec<Result<Outcome, StoreError>> = futures_util::stream::iter(ready)
+            .map(|d| self.deliver(d))
+            .buffer_unordered(SEND_CONCURRENCY)
+            .collect()
+            .await;
+        for outcome in outcomes {
+            match outcome? {
+                Outcome::Sent => report.sent += 1,
+                Outcome::Retrying => report.retrying += 1,
+                Outcome::Failed => report.failed += 1,
+                Outcome::Dropped => report.dropped += 1,
+            }
+        }
+        if report != TickReport::default() {
+            tracing::debug!(?report, "scheduler tick");
+        }
+        Ok(report)
+    }
+
+    fn more_due(&self, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        Ok(self.store.next_due()?.is_some_and(|t| t <= now))
+    }
+
+    async fn deliver(&self, delivery: Delivery) -> Result<Outcome, StoreError> {
+        let store = Arc::clone(&self.store);
+        let id = delivery.callback;
+        let cb = blocking(move || store.callback(id))
+            .await?
+            .map(|d| d.callback);
+        let cb = match cb {
+            Some(cb) if cb.is_pending() && delivery.round >= cb.rounds_issued => cb,
+            other => {
+                let reason = match other {
+                    None => "the callback no longer exists",
+                    Some(cb) if !cb.is_pending() => "the callback was resolved",
+                    Some(_) => "a newer reminder round replaced it",
+                };
+                self.store
+                    .settle(
+                        delivery.id,
+                        Settlement::Dropped {
+                            reason: reason.into(),
+                        },
+                    )
+                    .await?;
+                return Ok(Outcome::Dropped);
+            }
+        };
+        let channel = delivery.recipient.channel.as_str();
+        let result = self.notifier.send(&cb, &delivery).await;
+        let at = self.clock.now();
+        let (settlement, outcome) = match result {
+            SendResult::Sent => {
+                self.metrics.sent(channel);
+                (Settlement::Sent { at }, Outcome::Sent)
+            }
+            SendResult::Transient {
+                reason,
+                retry_after,
+            } => {
+                self.metrics.failed(channel, false);
+                let wait = match retry_after {
+                    Some(wait) => {
+                        chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::minutes(1))
+                    }
+                    None => reminder::backoff(delivery.attempts, rand::rng().random()),
+                };
+                tracing::warn!(channel, recipient = %delivery.recipient.name, %reason, retry_in = %wait, "reminder delivery failed; will retry");
+                let settlement = Settlement::Retry {
+                    at,
+                    retry_at: at + wait,
+                    reason,
+                };
+                let gives_up = at - delivery.created_at >= reminder::give_up_after();
+                (
+                    settlement,
+                    if gives_up {
+                        Outcome::Failed
+                    } else {
+                        Outcome::Retrying
+                    },
+                )
+            }
+            SendResult::Permanent(reason) => {
+                self.metrics.failed(channel, true);
+                tracing::warn!(channel, recipient = %delivery.recipient.name, %reason, "reminder delivery failed for good");
+                (Settlement::Failed { at, reason }, Outcome::Failed)
+            }
+        };
+        self.store.settle(delivery.id, settlement).await?;
+        Ok(outcome)
+    }
+
+    /// Ticks until `stop` turns true: at the next due time (or retry), when nudged, and at
+    /// least every `max_sleep`.
+    pub async fn run(self: Arc<Self>, max_sleep: Duration, mut stop: watch::Receiver<bool>) {
+        loop {
+            if let Err(e) = self.tick().await {
+                tracing::error!(error = %e, "scheduler tick failed; retrying shortly");
+            }
+            let sleep = self.time_to_next_work().unwrap_or(max_sleep).min(max_sleep);
+            tokio::select! {
+                _ = tokio::time::sleep(sleep) => {}
+                _ = self.nudge.notified() => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+        }
+    }
+
+    fn time_to_next_work(&self) -> Option<Duration> {
+        let now = self.clock.now();
+        let next_due = self.store.next_due().ok().flatten();
+        let next_retry = self
+            .store
+            .outbox()
+            .ok()?
+            .iter()
+            .map(|d| d.next_attempt_at)
+            .min();
+        let next = [next_due, next_retry].into_iter().flatten().min()?;
+        Some((next - now).to_std().unwrap_or(Duration::ZERO))
+    }
+}
+
+enum Outcome {
+    Sent,
+    Retrying,
+    Failed,
+    Dropped,
+}
+
+async fn blocking<T: Send + 'static>(
+    read: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(read)
+        .await
+        .map_err(|e| StoreError::Io(format!("blocking read: {e}")))?
+}
