@@ -82,10 +82,28 @@ impl Scheduler {
         self.nudge.notify_one();
     }
 
+    /// One pass: claim what is due, then deliver what is ready.
     pub async fn tick(&self) -> Result<TickReport, StoreError> {
         let _one_at_a_time = self.ticking.lock().await;
         let now = self.clock.now();
-        let mut report = TickReport::default();
+        let claimed = self.claim_unlocked(now).await?;
+        let mut report = self.deliver_ready(now).await?;
+        report.claimed = claimed;
+        if report != TickReport::default() {
+            tracing::debug!(?report, "scheduler tick");
+        }
+        Ok(report)
+    }
+
+    /// Only the first half of a tick: records the rounds due at `now` in the outbox without
+    /// sending them. Returns the number of deliveries recorded.
+    pub async fn claim(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let _one_at_a_time = self.ticking.lock().await;
+        self.claim_unlocked(now).await
+    }
+
+    async fn claim_unlocked(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let mut total = 0;
         loop {
             let claimed = self
                 .store
@@ -96,11 +114,15 @@ impl Scheduler {
                     limit: CLAIM_BATCH,
                 })
                 .await?;
-            report.claimed += claimed.len();
+            total += claimed.len();
             if claimed.is_empty() || !self.more_due(now)? {
-                break;
+                return Ok(total);
             }
         }
+    }
+
+    async fn deliver_ready(&self, now: DateTime<Utc>) -> Result<TickReport, StoreError> {
+        let mut report = TickReport::default();
         let store = Arc::clone(&self.store);
         let ready: Vec<Delivery> = blocking(move || store.outbox())
             .await?
@@ -119,9 +141,6 @@ impl Scheduler {
                 Outcome::Failed => report.failed += 1,
                 Outcome::Dropped => report.dropped += 1,
             }
-        }
-        if report != TickReport::default() {
-            tracing::debug!(?report, "scheduler tick");
         }
         Ok(report)
     }

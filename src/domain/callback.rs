@@ -169,6 +169,10 @@ pub enum TimelineKind {
     ReminderSent,
     /// A reminder could not be delivered (the reason in `detail`).
     DeliveryFailed,
+    /// Resolved by a person; the reason in `detail`, the person in `who`.
+    ResolvedManually,
+    /// Reminders paused until the time in `detail`.
+    Snoozed,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,6 +1,7 @@
 //! The domain: phone numbers, agents, callbacks and the rules of their lifecycle.
 //! Pure: no I/O, no clock, no configuration files — values in, values out.
 
+pub mod actions;
 pub mod agent;
 pub mod callback;
 pub mod lifecycle;

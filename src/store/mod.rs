@@ -12,6 +12,7 @@ use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use ulid::Ulid;
 
+use crate::domain::actions::{Action, ActionError};
 use crate::domain::callback::{Callback, CallbackId, TimelineEntry};
 use crate::domain::lifecycle::{CallFacts, Effect, Intent, Rules};
 use crate::domain::reminder::{Delivery, Roster, Settlement};
@@ -140,6 +141,23 @@ pub struct Claim {
     pub limit: usize,
 }
 
+/// A person's action on a callback (resolve, snooze, assign).
+#[derive(Debug, Clone)]
+pub struct ActRequest {
+    pub id: CallbackId,
+    pub action: Action,
+    pub who: String,
+    pub now: DateTime<Utc>,
+    pub rules: Arc<Rules>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ActOutcome {
+    Done(Box<Callback>),
+    NotFound,
+    Refused(ActionError),
+}
+
 /// The storage boundary. Writes are async and return once durable (an fsync covered them);
 /// reads are blocking and callers run them off the async workers.
 pub trait Store: Send + Sync + 'static {
@@ -153,6 +171,9 @@ pub trait Store: Send + Sync + 'static {
     /// Issues due reminder rounds: schedules advanced and deliveries recorded in the
     /// outbox, durably, before anything is sent. Returns the new deliveries.
     fn claim_due(&self, claim: Claim) -> BoxFuture<'static, Result<Vec<Delivery>, StoreError>>;
+
+    /// Applies a person's action to a callback, durably.
+    fn act(&self, request: ActRequest) -> BoxFuture<'static, Result<ActOutcome, StoreError>>;
 
     /// Records a delivery's result (sent, retry later, failed, dropped), durably.
     fn settle(

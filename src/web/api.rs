@@ -12,7 +12,7 @@ use crate::store::{ListQuery, StatusFilter, StoreError};
 
 const DEFAULT_LIMIT: usize = 1000;
 
-fn authorize(state: &AppState, req: &HttpRequest) -> Result<(), WebError> {
+pub fn authorize(state: &AppState, req: &HttpRequest) -> Result<(), WebError> {
     match bearer_token(req) {
         Some(t) if state.api_tokens.accepts(&t) => Ok(()),
         Some(_) => Err(WebError::Unauthorized("unknown API token")),
@@ -177,7 +177,7 @@ fn serde_urlencoded_params<T: serde::de::DeserializeOwned>(query: &str) -> Resul
     serde_json::from_value(value).map_err(|e| WebError::BadRequest(format!("bad query: {e}")))
 }
 
-fn renderer(state: &AppState) -> Renderer {
+pub fn renderer(state: &AppState) -> Renderer {
     Renderer {
         zone: state.settings.reminders.timezone,
     }

@@ -1,5 +1,6 @@
 //! HTTP: the Smartflo webhook, the JSON API and health endpoints.
 
+mod actions;
 mod api;
 mod error;
 mod health;
@@ -88,6 +89,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::scope("/api/v1")
             .route("/callbacks", web::get().to(api::list_callbacks))
             .route("/callbacks/{id}", web::get().to(api::get_callback))
+            .route("/callbacks/{id}/resolve", web::post().to(actions::resolve))
+            .route("/callbacks/{id}/snooze", web::post().to(actions::snooze))
+            .route("/callbacks/{id}/assign", web::post().to(actions::assign))
             .route("/events", web::get().to(api::list_events))
             .route("/events/{id}", web::get().to(api::get_event)),
     )

@@ -8,7 +8,8 @@ use actix_web::dev::ServerHandle;
 use chrono::{DateTime, TimeZone, Utc};
 use ringback::clock::ManualClock;
 use ringback::config::Settings;
-use ringback::startup::Application;
+use ringback::scheduler::{Scheduler, TickReport};
+use ringback::startup::{Application, Options};
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -43,6 +44,7 @@ name = "Meera"
 number = "+919800000011"
 smartflo_id = "0507000000011"
 email = "meera@example.in"
+telegram_chat_id = 1001
 
 [[agents]]
 name = "Arjun"
@@ -68,6 +70,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub clock: Arc<ManualClock>,
     pub dir: Arc<TempDir>,
+    pub scheduler: Arc<Scheduler>,
+    options: Options,
     config_path: PathBuf,
     handle: ServerHandle,
     running: tokio::task::JoinHandle<anyhow::Result<()>>,
@@ -83,19 +87,36 @@ pub async fn spawn_app_with(extra: &str) -> TestApp {
     spawn_app_with_config(&format!("{BASE_CONFIG}\n{extra}")).await
 }
 
+/// Tests drive the scheduler with [`TestApp::tick`]; no background loop unless asked for.
+pub fn manual_scheduler() -> Options {
+    Options {
+        scheduler_interval: None,
+    }
+}
+
 pub async fn spawn_app_with_config(config: &str) -> TestApp {
+    spawn_app_with_options(config, manual_scheduler()).await
+}
+
+pub async fn spawn_app_with_options(config: &str, options: Options) -> TestApp {
     let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
     let config_path = dir.path().join("config.toml");
     std::fs::write(&config_path, config).expect("writing config");
     let clock = Arc::new(ManualClock::new(start_time()));
-    start(dir, config_path, clock).await
+    start(dir, config_path, clock, options).await
 }
 
-async fn start(dir: Arc<TempDir>, config_path: PathBuf, clock: Arc<ManualClock>) -> TestApp {
+async fn start(
+    dir: Arc<TempDir>,
+    config_path: PathBuf,
+    clock: Arc<ManualClock>,
+    options: Options,
+) -> TestApp {
     let settings = Settings::load_with_env(&config_path, Vec::new()).expect("test config is valid");
-    let app = Application::build(settings, clock.clone())
+    let app = Application::build_with(settings, clock.clone(), options.clone())
         .await
         .expect("app builds");
+    let scheduler = app.scheduler();
     let address = format!("http://127.0.0.1:{}", app.port());
     let handle = app.handle();
     let running = tokio::spawn(app.run_until_stopped());
@@ -104,6 +125,8 @@ async fn start(dir: Arc<TempDir>, config_path: PathBuf, clock: Arc<ManualClock>)
         client: reqwest::Client::new(),
         clock,
         dir,
+        scheduler,
+        options,
         config_path,
         handle,
         running,
@@ -119,14 +142,40 @@ impl TestApp {
             clock,
             handle,
             running,
+            options,
+            scheduler,
             ..
         } = self;
+        drop(scheduler);
         handle.stop(true).await;
         running
             .await
             .expect("server task")
             .expect("server stopped cleanly");
-        start(dir, config_path, clock).await
+        start(dir, config_path, clock, options).await
+    }
+
+    /// One scheduler tick at the clock's current time.
+    pub async fn tick(&self) -> TickReport {
+        self.scheduler.tick().await.expect("tick")
+    }
+
+    /// Moves the clock by `by` and ticks.
+    pub async fn advance(&self, by: chrono::Duration) -> TickReport {
+        self.clock.advance(by);
+        self.tick().await
+    }
+
+    pub async fn api_post(&self, path: &str, body: serde_json::Value) -> (u16, Value) {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.address))
+            .bearer_auth(API_TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        reply(response).await
     }
 
     pub fn webhook_url(&self, trigger: Option<&str>) -> String {

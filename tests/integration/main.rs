@@ -1,11 +1,14 @@
 //! Integration tests: the real server on `127.0.0.1:0`, real HTTP, real sled on disk.
 //! One test binary (CI has two cores; one link step).
 
+mod actions;
 mod api;
 mod bad_input;
 mod config;
 mod corpus;
+mod fakes;
 mod helpers;
 mod quirks;
+mod reminders;
 mod restart;
 mod triggers;

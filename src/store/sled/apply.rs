@@ -17,12 +17,13 @@ use ulid::Ulid;
 
 use super::codec::{self, StoredCall, decode, encode};
 use super::keys;
+use crate::domain::actions;
 use crate::domain::callback::{Callback, CallbackId, TimelineEntry};
 use crate::domain::lifecycle::{self, Decision, EventMeta, Snapshot};
 use crate::domain::phone::PhoneNumber;
 use crate::domain::reminder::{self, Delivery, Purpose, Settlement};
 use crate::domain::rules::Rules;
-use crate::store::{Claim, EventRecord, Ingest, Receipt, StoreError};
+use crate::store::{ActOutcome, ActRequest, Claim, EventRecord, Ingest, Receipt, StoreError};
 
 type TxResult<T> = ConflictableTransactionResult<T, StoreError>;
 
@@ -124,6 +125,26 @@ impl Tx<'_> {
             self.write_callback(Some(&cb), after, &[])?;
         }
         Ok(deliveries)
+    }
+
+    /// Applies a person's action (SPEC §5.2).
+    pub fn act(&self, request: &ActRequest) -> TxResult<ActOutcome> {
+        let Some(cb) = self.callback(request.id)? else {
+            return Ok(ActOutcome::NotFound);
+        };
+        match actions::apply(
+            &cb,
+            &request.action,
+            &request.who,
+            request.now,
+            &request.rules,
+        ) {
+            Ok((after, timeline)) => {
+                self.write_callback(Some(&cb), after.clone(), &timeline)?;
+                Ok(ActOutcome::Done(Box::new(after)))
+            }
+            Err(refused) => Ok(ActOutcome::Refused(refused)),
+        }
     }
 
     /// Recomputes `next_reminder_at` of `ids` under `rules`.

@@ -19,7 +19,8 @@ use tokio::sync::{mpsc, oneshot};
 use ulid::Ulid;
 
 use super::{
-    CallbackDetail, Claim, EventRecord, Ingest, ListQuery, Page, Receipt, Store, StoreError,
+    ActOutcome, ActRequest, CallbackDetail, Claim, EventRecord, Ingest, ListQuery, Page, Receipt,
+    Store, StoreError,
 };
 use crate::domain::callback::CallbackId;
 use crate::domain::reminder::{Delivery, Settlement};
@@ -188,6 +189,16 @@ impl Store for SledStore {
             match done.await? {
                 Done::Claimed(deliveries) => Ok(deliveries),
                 _ => unreachable!("the writer answers a claim with deliveries"),
+            }
+        })
+    }
+
+    fn act(&self, request: ActRequest) -> BoxFuture<'static, Result<ActOutcome, StoreError>> {
+        let done = self.submit(Work::Act(request));
+        Box::pin(async move {
+            match done.await? {
+                Done::Acted(outcome) => Ok(outcome),
+                _ => unreachable!("the writer answers an action with its outcome"),
             }
         })
     }

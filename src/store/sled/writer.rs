@@ -29,6 +29,8 @@ pub enum Work {
     Claim(Claim),
     /// Record what a transport reported for one delivery.
     Settle(ulid::Ulid, crate::domain::reminder::Settlement),
+    /// A person's action on a callback.
+    Act(crate::store::ActRequest),
 }
 
 /// What a unit of work produced.
@@ -37,6 +39,7 @@ pub enum Done {
     Probe,
     Claimed(Vec<Delivery>),
     Settled,
+    Acted(crate::store::ActOutcome),
 }
 
 /// Work plus where to send its result and commit generation.
@@ -122,6 +125,7 @@ fn apply(trees: &[sled::Tree], due: &sled::Tree, work: &[Work]) -> Result<Vec<Do
                     Work::Settle(id, settlement) => {
                         tx.settle(*id, settlement).map(|()| Done::Settled)
                     }
+                    Work::Act(request) => tx.act(request).map(Done::Acted),
                 })
                 .collect()
         })
