@@ -20,6 +20,7 @@ use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use rand::Rng;
 use tokio::sync::{Mutex, Notify, watch};
+use ulid::Ulid;
 
 use crate::clock::Clock;
 use crate::domain::reminder::{self, Delivery, Roster, Settlement};
@@ -129,11 +130,42 @@ impl Scheduler {
             .into_iter()
             .filter(|d| d.next_attempt_at <= now)
             .collect();
-        let outcomes: Vec<Result<Outcome, StoreError>> = futures_util::stream::iter(ready)
-            .map(|d| self.deliver(d))
-            .buffer_unordered(SEND_CONCURRENCY)
-            .collect()
-            .await;
+        // Sends run SEND_CONCURRENCY at a time; each result is handed to the store as soon
+        // as it is known, without holding a send slot while it waits for its fsync, so the
+        // writer settles many deliveries per transaction and flush.
+        let (results, mut settled) = tokio::sync::mpsc::unbounded_channel();
+        let sending = async move {
+            futures_util::stream::iter(ready)
+                .for_each_concurrent(SEND_CONCURRENCY, |d| {
+                    let results = results.clone();
+                    async move {
+                        let _ = results.send(self.attempt(d).await);
+                    }
+                })
+                .await;
+        };
+        let settling = async {
+            let mut waiting = futures_util::stream::FuturesUnordered::new();
+            let mut outcomes = Vec::new();
+            loop {
+                tokio::select! {
+                    next = settled.recv() => match next {
+                        Some(Ok((id, settlement, outcome))) => {
+                            let done = self.store.settle(id, settlement);
+                            waiting.push(async move { done.await.map(|()| outcome) });
+                        }
+                        Some(Err(e)) => outcomes.push(Err(e)),
+                        None => break,
+                    },
+                    Some(done) = waiting.next(), if !waiting.is_empty() => outcomes.push(done),
+                }
+            }
+            while let Some(done) = waiting.next().await {
+                outcomes.push(done);
+            }
+            outcomes
+        };
+        let ((), outcomes) = tokio::join!(sending, settling);
         for outcome in outcomes {
             match outcome? {
                 Outcome::Sent => report.sent += 1,
@@ -149,12 +181,11 @@ impl Scheduler {
         Ok(self.store.next_due()?.is_some_and(|t| t <= now))
     }
 
-    async fn deliver(&self, delivery: Delivery) -> Result<Outcome, StoreError> {
+    /// Sends one delivery (unless it is no longer wanted) and says how to settle it.
+    async fn attempt(&self, delivery: Delivery) -> Result<(Ulid, Settlement, Outcome), StoreError> {
         let store = Arc::clone(&self.store);
         let id = delivery.callback;
-        let cb = blocking(move || store.callback(id))
-            .await?
-            .map(|d| d.callback);
+        let cb = blocking(move || store.callback(id)).await?;
         let cb = match cb {
             Some(cb) if cb.is_pending() && delivery.round >= cb.rounds_issued => cb,
             other => {
@@ -163,15 +194,10 @@ impl Scheduler {
                     Some(cb) if !cb.is_pending() => "the callback was resolved",
                     Some(_) => "a newer reminder round replaced it",
                 };
-                self.store
-                    .settle(
-                        delivery.id,
-                        Settlement::Dropped {
-                            reason: reason.into(),
-                        },
-                    )
-                    .await?;
-                return Ok(Outcome::Dropped);
+                let dropped = Settlement::Dropped {
+                    reason: reason.into(),
+                };
+                return Ok((delivery.id, dropped, Outcome::Dropped));
             }
         };
         let channel = delivery.recipient.channel.as_str();
@@ -215,8 +241,7 @@ impl Scheduler {
                 (Settlement::Failed { at, reason }, Outcome::Failed)
             }
         };
-        self.store.settle(delivery.id, settlement).await?;
-        Ok(outcome)
+        Ok((delivery.id, settlement, outcome))
     }
 
     /// Ticks until `stop` turns true: at the next due time (or retry), when nudged, and at

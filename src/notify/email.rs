@@ -5,7 +5,7 @@ use std::time::Duration;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
-use super::{Message, SendResult};
+use super::SendResult;
 use crate::config::EmailSettings;
 
 const SMTP_TIMEOUT: Duration = Duration::from_secs(20);
@@ -33,7 +33,14 @@ impl EmailSender {
         })
     }
 
-    pub async fn send(&self, name: &str, address: &str, message: &Message) -> SendResult {
+    pub async fn send(
+        &self,
+        name: &str,
+        address: &str,
+        subject: String,
+        text: String,
+        html: String,
+    ) -> SendResult {
         let to = match address.parse() {
             Ok(addr) => Mailbox::new(Some(name.to_string()), addr),
             Err(e) => {
@@ -43,11 +50,8 @@ impl EmailSender {
         let email = lettre::Message::builder()
             .from(self.from.clone())
             .to(to)
-            .subject(message.subject.clone())
-            .multipart(MultiPart::alternative_plain_html(
-                message.text.clone(),
-                message.html.clone(),
-            ));
+            .subject(subject)
+            .multipart(MultiPart::alternative_plain_html(text, html));
         let email = match email {
             Ok(e) => e,
             Err(e) => return SendResult::Permanent(format!("could not build the email: {e}")),

@@ -6,16 +6,22 @@ use url::Url;
 
 use super::templates::{MessageContext, TemplateError, Templates};
 use crate::domain::callback::Callback;
-use crate::domain::reminder::Delivery;
+use crate::domain::reminder::{Channel, Delivery};
 
-/// A reminder rendered for every channel.
+/// A reminder rendered for one channel (only what that channel sends is rendered).
 #[derive(Debug, Clone)]
-pub struct Message {
-    pub subject: String,
-    pub text: String,
-    pub html: String,
-    pub telegram_html: String,
-    pub log_line: String,
+pub enum Message {
+    Email {
+        subject: String,
+        text: String,
+        html: String,
+    },
+    Telegram {
+        html: String,
+    },
+    Log {
+        line: String,
+    },
 }
 
 /// Renders callbacks into messages: local times, links under `public_url`.
@@ -64,12 +70,18 @@ impl Composer {
         delivery: &Delivery,
     ) -> Result<Message, TemplateError> {
         let ctx = self.context(cb, delivery);
-        Ok(Message {
-            subject: templates.render("reminder.subject.txt", &ctx)?,
-            text: templates.render("reminder.txt", &ctx)?,
-            html: templates.render("reminder.html", &ctx)?,
-            telegram_html: templates.render("reminder.telegram.html", &ctx)?,
-            log_line: templates.render("reminder.log.txt", &ctx)?,
+        Ok(match delivery.recipient.channel {
+            Channel::Email => Message::Email {
+                subject: templates.render("reminder.subject.txt", &ctx)?,
+                text: templates.render("reminder.txt", &ctx)?,
+                html: templates.render("reminder.html", &ctx)?,
+            },
+            Channel::Telegram => Message::Telegram {
+                html: templates.render("reminder.telegram.html", &ctx)?,
+            },
+            Channel::Log => Message::Log {
+                line: templates.render("reminder.log.txt", &ctx)?,
+            },
         })
     }
 }

@@ -10,7 +10,7 @@ pub mod templates;
 use std::time::Duration;
 
 use crate::domain::callback::Callback;
-use crate::domain::reminder::{Channel, Delivery};
+use crate::domain::reminder::Delivery;
 pub use message::{Composer, Message};
 use templates::Templates;
 
@@ -41,25 +41,28 @@ impl Notifier {
             Err(e) => return SendResult::Permanent(e.to_string()),
         };
         let recipient = &delivery.recipient;
-        match recipient.channel {
-            Channel::Email => match &self.email {
+        match message {
+            Message::Email {
+                subject,
+                text,
+                html,
+            } => match &self.email {
                 Some(sender) => {
                     sender
-                        .send(&recipient.name, &recipient.address, &message)
+                        .send(&recipient.name, &recipient.address, subject, text, html)
                         .await
                 }
                 None => SendResult::Permanent("email is not configured".into()),
             },
-            Channel::Telegram => match &self.telegram {
-                Some(sender) => sender.send(&recipient.address, &message).await,
+            Message::Telegram { html } => match &self.telegram {
+                Some(sender) => sender.send(&recipient.address, html).await,
                 None => SendResult::Permanent("Telegram is not configured".into()),
             },
-            Channel::Log => {
+            Message::Log { line } => {
                 tracing::warn!(
                     target: "ringback::reminder",
-                    "REMINDER via log (no email or Telegram reaches {}): {}",
-                    recipient.name,
-                    message.log_line
+                    "REMINDER via log (no email or Telegram reaches {}): {line}",
+                    recipient.name
                 );
                 SendResult::Sent
             }

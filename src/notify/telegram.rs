@@ -7,7 +7,7 @@ use teloxide::RequestError;
 use teloxide::prelude::*;
 use teloxide::types::{ChatId, LinkPreviewOptions, ParseMode};
 
-use super::{Message, SendResult};
+use super::SendResult;
 use crate::config::TelegramSettings;
 
 pub struct TelegramSender {
@@ -25,13 +25,13 @@ impl TelegramSender {
         Ok(Self { bot })
     }
 
-    pub async fn send(&self, chat: &str, message: &Message) -> SendResult {
+    pub async fn send(&self, chat: &str, html: String) -> SendResult {
         let Ok(chat) = chat.parse::<i64>() else {
             return SendResult::Permanent(format!("{chat:?} is not a Telegram chat id"));
         };
         let result = self
             .bot
-            .send_message(ChatId(chat), message.telegram_html.clone())
+            .send_message(ChatId(chat), html)
             .parse_mode(ParseMode::Html)
             .link_preview_options(LinkPreviewOptions {
                 is_disabled: true,

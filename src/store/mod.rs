@@ -190,7 +190,11 @@ pub trait Store: Send + Sync + 'static {
 
     fn list_callbacks(&self, query: &ListQuery) -> Result<Page, StoreError>;
 
-    fn callback(&self, id: CallbackId) -> Result<Option<CallbackDetail>, StoreError>;
+    /// A callback's current state.
+    fn callback(&self, id: CallbackId) -> Result<Option<Callback>, StoreError>;
+
+    /// A callback with its timeline.
+    fn callback_detail(&self, id: CallbackId) -> Result<Option<CallbackDetail>, StoreError>;
 
     fn event(&self, id: Ulid) -> Result<Option<(EventRecord, Vec<u8>)>, StoreError>;
 

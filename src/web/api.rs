@@ -83,7 +83,7 @@ pub async fn get_callback(
     let not_found = || WebError::NotFound(format!("no callback with id {:?}", id.as_str()));
     let parsed: CallbackId = id.trim().parse().map_err(|_| not_found())?;
     let store = state.store.clone();
-    let detail = blocking(move || store.callback(parsed))
+    let detail = blocking(move || store.callback_detail(parsed))
         .await?
         .ok_or_else(not_found)?;
     let view = renderer(&state);

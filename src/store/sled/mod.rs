@@ -22,7 +22,7 @@ use super::{
     ActOutcome, ActRequest, CallbackDetail, Claim, EventRecord, Ingest, ListQuery, Page, Receipt,
     Store, StoreError,
 };
-use crate::domain::callback::CallbackId;
+use crate::domain::callback::{Callback, CallbackId};
 use crate::domain::reminder::{Delivery, Settlement};
 use crate::domain::rules::Rules;
 use flusher::{Flusher, wait_durable};
@@ -224,7 +224,11 @@ impl Store for SledStore {
         self.trees.list(query)
     }
 
-    fn callback(&self, id: CallbackId) -> Result<Option<CallbackDetail>, StoreError> {
+    fn callback(&self, id: CallbackId) -> Result<Option<Callback>, StoreError> {
+        self.trees.load(id)
+    }
+
+    fn callback_detail(&self, id: CallbackId) -> Result<Option<CallbackDetail>, StoreError> {
         self.trees.detail(id)
     }
 

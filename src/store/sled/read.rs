@@ -47,7 +47,7 @@ impl Trees {
         }
     }
 
-    fn load(&self, id: CallbackId) -> Result<Option<Callback>, StoreError> {
+    pub fn load(&self, id: CallbackId) -> Result<Option<Callback>, StoreError> {
         match self.callbacks.get(id.to_bytes())? {
             Some(bytes) => decode("callback", &bytes).map(Some),
             None => Ok(None),
