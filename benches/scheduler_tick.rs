@@ -36,6 +36,7 @@ fn rules(first_after: chrono::Duration) -> Rules {
         first_after,
         repeat_every: chrono::Duration::minutes(15),
         business_hours: BusinessHours::parse("* * * * * *", chrono_tz::UTC).unwrap(),
+        escalation: Vec::new(),
     }
 }
 

@@ -6,7 +6,7 @@ use anyhow::Context;
 use crate::config::{self, Settings};
 use crate::domain::agent::{AgentDirectory, DirectoryEntry};
 use crate::domain::reminder::{Channel, Contact, Roster};
-use crate::domain::rules::Rules;
+use crate::domain::rules::{EscalationStep, Rules};
 use crate::notify::templates::Templates;
 use crate::notify::{Composer, Notifier, email::EmailSender, telegram::TelegramSender};
 use crate::smartflo::{Interpreter, Trigger};
@@ -20,6 +20,16 @@ pub fn rules_for(settings: &Settings) -> anyhow::Result<Rules> {
         first_after: duration(settings.reminders.first_after, "reminders.first_after")?,
         repeat_every: duration(settings.reminders.repeat_every, "reminders.repeat_every")?,
         business_hours: settings.reminders.business_hours.clone(),
+        escalation: settings
+            .escalation
+            .iter()
+            .map(|step| {
+                Ok(EscalationStep {
+                    after: duration(step.after, "escalation.after")?,
+                    notify: step.notify.clone(),
+                })
+            })
+            .collect::<anyhow::Result<_>>()?,
     })
 }
 
@@ -82,11 +92,6 @@ pub fn roster_for(settings: &Settings) -> Roster {
     });
     Roster {
         contacts: agents.chain(supervisors).collect(),
-        unassigned: settings
-            .escalation
-            .first()
-            .map(|step| step.notify.clone())
-            .unwrap_or_default(),
         email_enabled: settings.email.is_some(),
         telegram_enabled: settings.telegram.is_some(),
     }

@@ -5,6 +5,8 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 
+use crate::domain::reminder::Purpose;
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ChannelLabels {
     pub channel: String,
@@ -26,6 +28,7 @@ pub struct WebhookLabels {
 pub struct Metrics {
     registry: Registry,
     pub reminders_sent: Family<ChannelLabels, Counter>,
+    pub escalations_sent: Family<ChannelLabels, Counter>,
     pub reminders_failed: Family<FailureLabels, Counter>,
     pub webhooks: Family<WebhookLabels, Counter>,
 }
@@ -40,12 +43,18 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("ringback");
         let reminders_sent = Family::<ChannelLabels, Counter>::default();
+        let escalations_sent = Family::<ChannelLabels, Counter>::default();
         let reminders_failed = Family::<FailureLabels, Counter>::default();
         let webhooks = Family::<WebhookLabels, Counter>::default();
         registry.register(
             "reminders_sent",
             "Reminder deliveries sent, by channel",
             reminders_sent.clone(),
+        );
+        registry.register(
+            "escalations_sent",
+            "Escalation message deliveries sent, by channel",
+            escalations_sent.clone(),
         );
         registry.register(
             "reminders_failed",
@@ -60,13 +69,18 @@ impl Metrics {
         Self {
             registry,
             reminders_sent,
+            escalations_sent,
             reminders_failed,
             webhooks,
         }
     }
 
-    pub fn sent(&self, channel: &str) {
-        self.reminders_sent
+    pub fn sent(&self, purpose: Purpose, channel: &str) {
+        let family = match purpose {
+            Purpose::Reminder => &self.reminders_sent,
+            Purpose::Escalation => &self.escalations_sent,
+        };
+        family
             .get_or_create(&ChannelLabels {
                 channel: channel.into(),
             })

@@ -23,7 +23,7 @@ use tokio::sync::{Mutex, Notify, watch};
 use ulid::Ulid;
 
 use crate::clock::Clock;
-use crate::domain::reminder::{self, Delivery, Roster, Settlement};
+use crate::domain::reminder::{self, Delivery, Purpose, Roster, Settlement};
 use crate::domain::rules::Rules;
 use crate::metrics::Metrics;
 use crate::notify::{Notifier, SendResult};
@@ -187,7 +187,7 @@ impl Scheduler {
         let id = delivery.callback;
         let cb = blocking(move || store.callback(id)).await?;
         let cb = match cb {
-            Some(cb) if cb.is_pending() && delivery.round >= cb.rounds_issued => cb,
+            Some(cb) if cb.is_pending() && !superseded(&delivery, &cb) => cb,
             other => {
                 let reason = match other {
                     None => "the callback no longer exists",
@@ -201,11 +201,11 @@ impl Scheduler {
             }
         };
         let channel = delivery.recipient.channel.as_str();
-        let result = self.notifier.send(&cb, &delivery).await;
+        let result = self.notifier.send(&cb, &delivery, self.clock.now()).await;
         let at = self.clock.now();
         let (settlement, outcome) = match result {
             SendResult::Sent => {
-                self.metrics.sent(channel);
+                self.metrics.sent(delivery.purpose, channel);
                 (Settlement::Sent { at }, Outcome::Sent)
             }
             SendResult::Transient {
@@ -273,6 +273,12 @@ impl Scheduler {
         let next = [next_due, next_retry].into_iter().flatten().min()?;
         Some((next - now).to_std().unwrap_or(Duration::ZERO))
     }
+}
+
+/// A reminder round that a newer round replaced before it went out (escalation messages
+/// are never superseded: each level is its own news).
+fn superseded(delivery: &Delivery, cb: &crate::domain::callback::Callback) -> bool {
+    delivery.purpose == Purpose::Reminder && delivery.round < cb.rounds_issued
 }
 
 enum Outcome {

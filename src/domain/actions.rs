@@ -84,6 +84,6 @@ pub fn apply(
             )]
         }
     };
-    after.reschedule(&rules.business_hours);
+    after.reschedule(rules);
     Ok((after, timeline))
 }

@@ -9,7 +9,7 @@ use ulid::Ulid;
 
 use super::agent::{AgentRef, MissedAgent};
 use super::phone::PhoneNumber;
-use super::schedule::BusinessHours;
+use super::rules::Rules;
 
 /// A callback's id: a ULID, so ids sort by creation time and are safe in URLs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -99,6 +99,9 @@ pub struct Callback {
     /// Reminder rounds the scheduler has issued (`reminders_sent` counts delivered ones).
     #[serde(default)]
     pub rounds_issued: u32,
+    /// When the next escalation step fires (business hours and snooze applied), if any.
+    #[serde(default)]
+    pub next_escalation_at: Option<DateTime<Utc>>,
     pub snoozed_until: Option<DateTime<Utc>>,
     pub resolved_at: Option<DateTime<Utc>>,
     pub resolution: Option<Resolution>,
@@ -111,22 +114,40 @@ impl Callback {
         self.status == Status::Pending
     }
 
-    /// Recomputes `next_reminder_at`: the due time, pushed past a snooze and then to the
-    /// next business moment; `None` once resolved.
-    pub fn reschedule(&mut self, hours: &BusinessHours) {
-        self.next_reminder_at = if self.is_pending() {
-            self.reminder_due_at.and_then(|due| {
-                let due = self.snoozed_until.map_or(due, |s| due.max(s));
-                hours.next_open(due)
-            })
-        } else {
-            None
+    /// Recomputes `next_reminder_at` and `next_escalation_at` under `rules`: due times
+    /// pushed past a snooze and then to the next business moment; `None` once resolved.
+    pub fn reschedule(&mut self, rules: &Rules) {
+        let hours = &rules.business_hours;
+        let gate = |due: DateTime<Utc>| {
+            let due = self.snoozed_until.map_or(due, |s| due.max(s));
+            hours.next_open(due)
         };
+        if !self.is_pending() {
+            self.next_reminder_at = None;
+            self.next_escalation_at = None;
+            return;
+        }
+        self.next_reminder_at = self.reminder_due_at.and_then(gate);
+        self.next_escalation_at = rules
+            .escalation
+            .get(self.escalation_level as usize)
+            .and_then(|step| {
+                // Nobody to remind: the first step's people hear at once (SPEC §5.1).
+                let due = if self.escalation_level == 0 && self.assigned_agent.is_none() {
+                    self.first_received_at
+                } else {
+                    self.first_received_at + step.after
+                };
+                gate(due)
+            });
     }
 
     /// When the scheduler next has work for this callback.
     pub fn next_wake(&self) -> Option<DateTime<Utc>> {
-        self.next_reminder_at
+        match (self.next_reminder_at, self.next_escalation_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Adds a missed agent unless the same agent is already listed.
@@ -173,6 +194,10 @@ pub enum TimelineKind {
     ResolvedManually,
     /// Reminders paused until the time in `detail`.
     Snoozed,
+    /// An escalation step fired (`detail` names the level and who is notified).
+    Escalated,
+    /// An escalation message was delivered.
+    EscalationSent,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -295,7 +295,6 @@ impl Ctx<'_> {
                 cb.last_missed_at = cb.last_missed_at.max(self.facts.started_at);
                 cb.last_received_at = self.meta.received_at;
                 cb.reminder_due_at = Some(self.meta.received_at + self.rules.first_after);
-                cb.reschedule(&self.rules.business_hours);
                 (cb, Effect::Updated)
             }
             None => (
@@ -317,6 +316,7 @@ impl Ctx<'_> {
                     reminder_due_at: Some(self.meta.received_at + self.rules.first_after),
                     next_reminder_at: None,
                     rounds_issued: 0,
+                    next_escalation_at: None,
                     snoozed_until: None,
                     resolved_at: None,
                     resolution: None,
@@ -326,7 +326,6 @@ impl Ctx<'_> {
             ),
         };
         let mut cb = callback;
-        cb.reschedule(&self.rules.business_hours);
         self.merge_details(&mut cb, department, &mut entries);
         let call = self.call_record(CallRole::Missed, &customer, Some(cb.id));
         Decision {
@@ -401,6 +400,7 @@ impl Ctx<'_> {
                 Some("first agent who missed the call".into()),
             ));
         }
+        cb.reschedule(self.rules);
     }
 
     fn answered(&self, kind: ResolutionKind) -> Decision {
@@ -441,7 +441,7 @@ impl Ctx<'_> {
                 cb.resolved_at = Some(self.meta.received_at);
                 cb.reminder_due_at = None;
                 cb.snoozed_until = None;
-                cb.reschedule(&self.rules.business_hours);
+                cb.reschedule(self.rules);
                 cb.resolution = Some(Resolution {
                     kind,
                     call_id: self.facts.call_id.clone(),

@@ -25,6 +25,7 @@ fn rules() -> Rules {
             chrono_tz::UTC,
         )
         .unwrap(),
+        escalation: Vec::new(),
     }
 }
 

@@ -63,8 +63,6 @@ pub struct Contact {
 #[derive(Debug, Clone, Default)]
 pub struct Roster {
     pub contacts: Vec<Contact>,
-    /// Who hears about callbacks nobody is assigned to (the first escalation step).
-    pub unassigned: Vec<String>,
     pub email_enabled: bool,
     pub telegram_enabled: bool,
 }
@@ -122,11 +120,13 @@ impl Roster {
         out
     }
 
-    /// Who a reminder for `cb` goes to: its agent, else the escalation recipients.
-    pub fn for_reminder(&self, cb: &Callback) -> Vec<Recipient> {
+    /// Who a reminder for `cb` goes to: its agent, else the first escalation step's people.
+    pub fn for_reminder(&self, cb: &Callback, rules: &Rules) -> Vec<Recipient> {
         match &cb.assigned_agent {
             Some(agent) => self.recipients(std::slice::from_ref(&agent.name)),
-            None if !self.unassigned.is_empty() => self.recipients(&self.unassigned),
+            None if !rules.unassigned_recipients().is_empty() => {
+                self.recipients(rules.unassigned_recipients())
+            }
             None => vec![Recipient {
                 name: "nobody assigned".into(),
                 channel: Channel::Log,
@@ -140,6 +140,7 @@ impl Roster {
 #[serde(rename_all = "snake_case")]
 pub enum Purpose {
     Reminder,
+    Escalation,
 }
 
 /// One message to one recipient on one channel: the outbox's unit of work.
@@ -148,7 +149,8 @@ pub struct Delivery {
     pub id: Ulid,
     pub callback: CallbackId,
     pub purpose: Purpose,
-    /// The reminder round it belongs to (1 for the first reminder).
+    /// The reminder round it belongs to (1 for the first reminder), or for an escalation
+    /// its level (1 for the first step).
     pub round: u32,
     pub recipient: Recipient,
     /// Failed attempts so far.
@@ -174,9 +176,96 @@ pub fn plan_round(cb: &Callback, now: DateTime<Utc>, rules: &Rules) -> Option<(C
     }
     next.rounds_issued += 1;
     next.reminder_due_at = Some(following);
-    next.reschedule(&rules.business_hours);
+    next.reschedule(rules);
     let round = next.rounds_issued;
     Some((next, round))
+}
+
+/// One escalation step that fired: its level (1 for the first step) and who hears of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Escalation {
+    pub level: u32,
+    pub notify: Vec<String>,
+}
+
+/// Fires every escalation step of `cb` that is due at `now` (each once: the level rises
+/// past it). Returns the callback with its level and schedule advanced, the steps fired and
+/// their timeline entries; `None` when nothing is due.
+pub fn plan_escalations(
+    cb: &Callback,
+    now: DateTime<Utc>,
+    rules: &Rules,
+) -> Option<(Callback, Vec<Escalation>, Vec<TimelineEntry>)> {
+    let mut next = cb.clone();
+    let mut fired = Vec::new();
+    let mut entries = Vec::new();
+    while next.next_escalation_at.is_some_and(|at| at <= now) {
+        let Some(step) = rules.escalation.get(next.escalation_level as usize) else {
+            break;
+        };
+        next.escalation_level += 1;
+        entries.push(TimelineEntry {
+            at: now,
+            kind: TimelineKind::Escalated,
+            event_id: None,
+            trigger: None,
+            call_id: None,
+            agent: None,
+            who: None,
+            detail: Some(format!(
+                "escalation level {}: notifying {}",
+                next.escalation_level,
+                step.notify.join(", ")
+            )),
+        });
+        fired.push(Escalation {
+            level: next.escalation_level,
+            notify: step.notify.clone(),
+        });
+        next.reschedule(rules);
+    }
+    (!fired.is_empty()).then_some((next, fired, entries))
+}
+
+/// What falls due for one callback at one moment: its advanced state, the messages to send
+/// (purpose, round or level, recipient) and the timeline entries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DueWork {
+    pub callback: Callback,
+    pub sends: Vec<(Purpose, u32, Recipient)>,
+    pub timeline: Vec<TimelineEntry>,
+}
+
+/// Everything due for `cb` at `now`: escalation steps, then the reminder round.
+pub fn take_due(
+    cb: &Callback,
+    now: DateTime<Utc>,
+    rules: &Rules,
+    roster: &Roster,
+) -> Option<DueWork> {
+    let mut current = cb.clone();
+    let mut sends = Vec::new();
+    let mut timeline = Vec::new();
+    if let Some((after, fired, entries)) = plan_escalations(&current, now, rules) {
+        for step in fired {
+            for recipient in roster.recipients(&step.notify) {
+                sends.push((Purpose::Escalation, step.level, recipient));
+            }
+        }
+        timeline.extend(entries);
+        current = after;
+    }
+    if let Some((after, round)) = plan_round(&current, now, rules) {
+        for recipient in roster.for_reminder(&after, rules) {
+            sends.push((Purpose::Reminder, round, recipient));
+        }
+        current = after;
+    }
+    (current != *cb).then_some(DueWork {
+        callback: current,
+        sends,
+        timeline,
+    })
 }
 
 /// What a transport reported for one delivery.
@@ -238,19 +327,34 @@ pub fn settle(cb: Option<&Callback>, delivery: &Delivery, settlement: &Settlemen
         who: None,
         detail: Some(detail),
     };
-    let what = format!(
-        "reminder {} by {}",
-        delivery.round,
-        delivery.recipient.describe()
-    );
+    let (what, sent_kind) = match delivery.purpose {
+        Purpose::Reminder => (
+            format!(
+                "reminder {} by {}",
+                delivery.round,
+                delivery.recipient.describe()
+            ),
+            TimelineKind::ReminderSent,
+        ),
+        Purpose::Escalation => (
+            format!(
+                "escalation level {} by {}",
+                delivery.round,
+                delivery.recipient.describe()
+            ),
+            TimelineKind::EscalationSent,
+        ),
+    };
     match settlement {
         Settlement::Sent { at } => {
             let callback = cb.map(|cb| {
                 let mut cb = cb.clone();
-                cb.reminders_sent = cb.reminders_sent.max(delivery.round);
+                if delivery.purpose == Purpose::Reminder {
+                    cb.reminders_sent = cb.reminders_sent.max(delivery.round);
+                }
                 cb
             });
-            let timeline = vec![entry(*at, TimelineKind::ReminderSent, what)];
+            let timeline = vec![entry(*at, sent_kind, what)];
             Settled {
                 timeline: if callback.is_some() {
                     timeline

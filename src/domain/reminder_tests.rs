@@ -6,6 +6,7 @@ use super::*;
 use crate::domain::agent::AgentRef;
 use crate::domain::callback::{Callback, CallbackId, Status};
 use crate::domain::phone::PhoneNumber;
+use crate::domain::rules::EscalationStep;
 use crate::domain::schedule::BusinessHours;
 
 fn ist(d: u32, h: u32, m: u32) -> DateTime<Utc> {
@@ -25,6 +26,16 @@ fn rules() -> Rules {
             "Asia/Kolkata".parse().unwrap(),
         )
         .unwrap(),
+        escalation: vec![
+            EscalationStep {
+                after: Duration::minutes(30),
+                notify: vec!["Asha".into()],
+            },
+            EscalationStep {
+                after: Duration::hours(2),
+                notify: vec!["Asha".into(), "Arjun".into()],
+            },
+        ],
     }
 }
 
@@ -51,12 +62,13 @@ fn callback(opened: DateTime<Utc>, agent: Option<&str>) -> Callback {
         reminder_due_at: Some(opened + Duration::minutes(2)),
         next_reminder_at: None,
         rounds_issued: 0,
+        next_escalation_at: None,
         snoozed_until: None,
         resolved_at: None,
         resolution: None,
         timeline_len: 0,
     };
-    cb.reschedule(&rules().business_hours);
+    cb.reschedule(&rules());
     cb
 }
 
@@ -82,7 +94,6 @@ fn roster() -> Roster {
                 channels: Vec::new(),
             },
         ],
-        unassigned: vec!["Asha".into()],
         email_enabled: true,
         telegram_enabled: true,
     }
@@ -130,7 +141,7 @@ fn an_overdue_round_after_downtime_is_sent_once() {
 fn a_snoozed_callback_is_silent_until_the_snooze_ends() {
     let mut cb = callback(ist(1, 10, 0), Some("Priya"));
     cb.snoozed_until = Some(ist(1, 11, 0));
-    cb.reschedule(&rules().business_hours);
+    cb.reschedule(&rules());
     assert_eq!(cb.next_reminder_at, Some(ist(1, 11, 0)));
     assert!(plan_round(&cb, ist(1, 10, 30), &rules()).is_none());
     assert!(plan_round(&cb, ist(1, 11, 0), &rules()).is_some());
@@ -140,7 +151,7 @@ fn a_snoozed_callback_is_silent_until_the_snooze_ends() {
 fn a_resolved_callback_has_no_next_reminder() {
     let mut cb = callback(ist(1, 10, 0), Some("Priya"));
     cb.status = Status::Resolved;
-    cb.reschedule(&rules().business_hours);
+    cb.reschedule(&rules());
     assert_eq!(cb.next_reminder_at, None);
     assert!(plan_round(&cb, ist(1, 12, 0), &rules()).is_none());
 }
@@ -174,7 +185,7 @@ fn without_transports_reminders_go_to_the_log() {
 #[test]
 fn unassigned_callbacks_go_to_the_escalation_recipients() {
     let cb = callback(ist(1, 10, 0), None);
-    let got = roster().for_reminder(&cb);
+    let got = roster().for_reminder(&cb, &rules());
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].name, "Asha");
     assert_eq!(got[0].channel, Channel::Email);
@@ -280,4 +291,57 @@ fn backoff_grows_and_is_capped() {
     assert_eq!(backoff(1, 0.5), Duration::seconds(30));
     assert_eq!(backoff(20, 0.5), Duration::minutes(15));
     assert!(backoff(0, 0.0) < backoff(0, 0.99));
+}
+
+#[test]
+fn each_escalation_step_fires_once_when_the_callback_reaches_its_age() {
+    let cb = callback(ist(1, 10, 0), Some("Priya"));
+    assert_eq!(cb.next_escalation_at, Some(ist(1, 10, 30)));
+    assert!(plan_escalations(&cb, ist(1, 10, 29), &rules()).is_none());
+    let (cb, fired, entries) = plan_escalations(&cb, ist(1, 10, 30), &rules()).unwrap();
+    assert_eq!(
+        fired,
+        [Escalation {
+            level: 1,
+            notify: vec!["Asha".into()]
+        }]
+    );
+    assert_eq!(cb.escalation_level, 1);
+    assert_eq!(entries[0].kind, TimelineKind::Escalated);
+    assert_eq!(cb.next_escalation_at, Some(ist(1, 12, 0)));
+    assert!(
+        plan_escalations(&cb, ist(1, 11, 0), &rules()).is_none(),
+        "once only"
+    );
+    let (cb, fired, _) = plan_escalations(&cb, ist(1, 12, 0), &rules()).unwrap();
+    assert_eq!(fired[0].level, 2);
+    assert_eq!(cb.next_escalation_at, None, "no more steps");
+}
+
+#[test]
+fn an_unassigned_callback_escalates_at_once() {
+    let cb = callback(ist(1, 10, 0), None);
+    assert_eq!(cb.next_escalation_at, Some(ist(1, 10, 0)));
+}
+
+#[test]
+fn escalation_waits_for_business_hours_and_snooze() {
+    let cb = callback(ist(1, 18, 45), Some("Priya"));
+    assert_eq!(
+        cb.next_escalation_at,
+        Some(ist(2, 9, 0)),
+        "18:45 + 30 min is after hours"
+    );
+    let mut snoozed = callback(ist(1, 10, 0), Some("Priya"));
+    snoozed.snoozed_until = Some(ist(1, 11, 0));
+    snoozed.reschedule(&rules());
+    assert_eq!(snoozed.next_escalation_at, Some(ist(1, 11, 0)));
+}
+
+#[test]
+fn overdue_steps_all_fire_when_the_service_comes_back() {
+    let cb = callback(ist(1, 10, 0), Some("Priya"));
+    let (cb, fired, _) = plan_escalations(&cb, ist(1, 15, 0), &rules()).unwrap();
+    assert_eq!(fired.len(), 2);
+    assert_eq!(cb.escalation_level, 2);
 }

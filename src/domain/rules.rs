@@ -1,10 +1,21 @@
-//! The timing rules in force (SPEC §3 `[webhook]`, `[reminders]`), as the domain needs them.
-//! Built from configuration at startup; passed with every write so a later change of rules
-//! applies to what happens next.
+//! The rules in force (SPEC §3 `[webhook]`, `[reminders]`, `[[escalation]]`), as the
+//! domain needs them. Built from configuration at startup; supervisors may edit the
+//! reminder timing and escalation from the dashboard, so the current rules live behind
+//! [`LiveRules`] and every write takes the rules of its moment.
+
+use std::sync::{Arc, RwLock};
 
 use chrono::Duration;
 
 use super::schedule::BusinessHours;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EscalationStep {
+    /// Age of the pending callback (from its first missed call's receipt) at which it fires.
+    pub after: Duration,
+    /// Names of supervisors or agents.
+    pub notify: Vec<String>,
+}
 
 #[derive(Debug, Clone)]
 pub struct Rules {
@@ -14,20 +25,55 @@ pub struct Rules {
     pub first_after: Duration,
     /// Then again at this interval.
     pub repeat_every: Duration,
-    /// When reminders may go out.
+    /// When reminders and escalations may go out.
     pub business_hours: BusinessHours,
+    /// In increasing order of `after`.
+    pub escalation: Vec<EscalationStep>,
 }
 
 impl Rules {
-    /// A fingerprint of what decides `next_reminder_at`; when it changes between runs,
-    /// pending callbacks are rescheduled.
+    /// A fingerprint of what decides `next_reminder_at` and `next_escalation_at`; when it
+    /// changes, pending callbacks are rescheduled.
     pub fn schedule_fingerprint(&self) -> String {
+        let steps: Vec<String> = self
+            .escalation
+            .iter()
+            .map(|s| format!("{}:{}", s.after.num_seconds(), s.notify.join(",")))
+            .collect();
         format!(
-            "{}|{}|{}|{}",
+            "{}|{}|{}|{}|{}",
             self.business_hours.expression(),
             self.business_hours.zone(),
             self.first_after.num_seconds(),
-            self.repeat_every.num_seconds()
+            self.repeat_every.num_seconds(),
+            steps.join(";")
         )
+    }
+
+    /// Who hears about a callback nobody is assigned to: the first escalation step.
+    pub fn unassigned_recipients(&self) -> &[String] {
+        self.escalation.first().map_or(&[], |s| s.notify.as_slice())
+    }
+}
+
+/// The rules in force now; replaced as a whole when a supervisor edits them.
+#[derive(Debug)]
+pub struct LiveRules {
+    current: RwLock<Arc<Rules>>,
+}
+
+impl LiveRules {
+    pub fn new(rules: Rules) -> Self {
+        Self {
+            current: RwLock::new(Arc::new(rules)),
+        }
+    }
+
+    pub fn get(&self) -> Arc<Rules> {
+        Arc::clone(&self.current.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    pub fn set(&self, rules: Rules) {
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(rules);
     }
 }

@@ -6,7 +6,7 @@ use url::Url;
 
 use super::templates::{MessageContext, TemplateError, Templates};
 use crate::domain::callback::Callback;
-use crate::domain::reminder::{Channel, Delivery};
+use crate::domain::reminder::{Channel, Delivery, Purpose};
 
 /// A reminder rendered for one channel (only what that channel sends is rendered).
 #[derive(Debug, Clone)]
@@ -46,7 +46,12 @@ impl Composer {
             .to_string()
     }
 
-    pub fn context(&self, cb: &Callback, delivery: &Delivery) -> MessageContext {
+    pub fn context(
+        &self,
+        cb: &Callback,
+        delivery: &Delivery,
+        now: DateTime<Utc>,
+    ) -> MessageContext {
         MessageContext {
             customer: cb.customer_number.to_string(),
             customer_national: cb.customer_number.national(),
@@ -58,6 +63,11 @@ impl Composer {
             department: cb.department.clone(),
             attempts: cb.attempts,
             round: delivery.round,
+            level: match delivery.purpose {
+                Purpose::Escalation => delivery.round,
+                Purpose::Reminder => 0,
+            },
+            age: humane_age(now - cb.first_received_at),
             link: self.link(cb),
             callback_id: cb.id.to_string(),
         }
@@ -68,20 +78,36 @@ impl Composer {
         templates: &Templates,
         cb: &Callback,
         delivery: &Delivery,
+        now: DateTime<Utc>,
     ) -> Result<Message, TemplateError> {
-        let ctx = self.context(cb, delivery);
+        let ctx = self.context(cb, delivery, now);
+        let kind = match delivery.purpose {
+            Purpose::Reminder => "reminder",
+            Purpose::Escalation => "escalation",
+        };
+        let render = |part: &str| templates.render(&format!("{kind}.{part}"), &ctx);
         Ok(match delivery.recipient.channel {
             Channel::Email => Message::Email {
-                subject: templates.render("reminder.subject.txt", &ctx)?,
-                text: templates.render("reminder.txt", &ctx)?,
-                html: templates.render("reminder.html", &ctx)?,
+                subject: render("subject.txt")?,
+                text: render("txt")?,
+                html: render("html")?,
             },
             Channel::Telegram => Message::Telegram {
-                html: templates.render("reminder.telegram.html", &ctx)?,
+                html: render("telegram.html")?,
             },
             Channel::Log => Message::Log {
-                line: templates.render("reminder.log.txt", &ctx)?,
+                line: render("log.txt")?,
             },
         })
+    }
+}
+
+/// "45 min", "2 h 05 min", "3 d 4 h".
+pub fn humane_age(age: chrono::Duration) -> String {
+    let minutes = age.num_minutes().max(0);
+    match minutes {
+        m if m < 60 => format!("{m} min"),
+        m if m < 24 * 60 => format!("{} h {:02} min", m / 60, m % 60),
+        m => format!("{} d {} h", m / (24 * 60), (m / 60) % 24),
     }
 }

@@ -35,8 +35,13 @@ pub struct Notifier {
 }
 
 impl Notifier {
-    pub async fn send(&self, cb: &Callback, delivery: &Delivery) -> SendResult {
-        let message = match self.composer.compose(&self.templates, cb, delivery) {
+    pub async fn send(
+        &self,
+        cb: &Callback,
+        delivery: &Delivery,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> SendResult {
+        let message = match self.composer.compose(&self.templates, cb, delivery, now) {
             Ok(m) => m,
             Err(e) => return SendResult::Permanent(e.to_string()),
         };

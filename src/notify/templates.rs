@@ -26,6 +26,26 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "reminder.log.txt",
         include_str!("../../templates/reminder.log.txt"),
     ),
+    (
+        "escalation.subject.txt",
+        include_str!("../../templates/escalation.subject.txt"),
+    ),
+    (
+        "escalation.txt",
+        include_str!("../../templates/escalation.txt"),
+    ),
+    (
+        "escalation.html",
+        include_str!("../../templates/escalation.html"),
+    ),
+    (
+        "escalation.telegram.html",
+        include_str!("../../templates/escalation.telegram.html"),
+    ),
+    (
+        "escalation.log.txt",
+        include_str!("../../templates/escalation.log.txt"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +77,10 @@ pub struct MessageContext {
     pub department: Option<String>,
     pub attempts: u32,
     pub round: u32,
+    /// Escalation level of this message (0 for reminders).
+    pub level: u32,
+    /// How long the customer has waited, since the first missed call ("1 h 05 min").
+    pub age: String,
     pub link: String,
     pub callback_id: String,
 }
@@ -75,6 +99,8 @@ impl MessageContext {
             department: Some("Sales".into()),
             attempts: 1,
             round: 3,
+            level: 1,
+            age: "35 min".into(),
             link: "https://ringback.example/callbacks/01J0000000000000000000000".into(),
             callback_id: "01J0000000000000000000000".into(),
         }

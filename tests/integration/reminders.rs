@@ -188,7 +188,15 @@ async fn nothing_goes_out_after_hours_and_exactly_one_reminder_at_the_next_busin
             .into(),
     );
     let report = w.app.tick().await;
-    assert_eq!(report.claimed, 2, "one round: email and telegram");
+    // One reminder round (email and Telegram to Meera), plus the 30-minute escalation to
+    // Asha, which also fell due in the night and waited for the same moment.
+    assert_eq!(report.claimed, 3, "{report:?}");
+    assert_eq!(
+        w.smtp.mails_to("asha@example.in").len(),
+        1,
+        "{report:?} {}",
+        w.app.callback(&id).await
+    );
     w.app.advance(Duration::minutes(1)).await;
     assert_eq!(
         w.smtp.mails_to(MEERA_EMAIL).len(),
@@ -230,7 +238,7 @@ async fn a_snoozed_callback_is_silent_until_the_snooze_ends() {
 }
 
 #[tokio::test]
-async fn an_unassigned_callback_reminds_the_escalation_recipients() {
+async fn an_unassigned_callback_goes_to_the_escalation_recipients_at_once_and_then_as_reminders() {
     let w = world().await;
     let mut body = missed_call("9876500705", "1780070005.1", "2026-05-28 11:29:00");
     body["missed_agent"] = "".into();
@@ -239,10 +247,23 @@ async fn an_unassigned_callback_reminds_the_escalation_recipients() {
         .post_json(Some("call_hangup_missed"), &body.to_string())
         .await;
     assert_eq!(reply["effect"], "opened");
-    w.app.advance(Duration::minutes(2)).await;
+    // At once: the first escalation step's people hear of it (SPEC §5.1).
+    w.app.tick().await;
     let mails = w.smtp.mails_to("asha@example.in");
     assert_eq!(mails.len(), 1);
+    assert!(
+        mails[0]
+            .text()
+            .contains("Subject: Escalation 1: +919876500705"),
+        "{}",
+        mails[0].text()
+    );
     assert!(mails[0].text().contains("nobody assigned"));
+    // Then the reminders go to them too, since no agent has the callback.
+    w.app.advance(Duration::minutes(2)).await;
+    let mails = w.smtp.mails_to("asha@example.in");
+    assert_eq!(mails.len(), 2);
+    assert!(mails[1].text().contains("Subject: Call back +919876500705"));
     assert!(w.smtp.mails_to(MEERA_EMAIL).is_empty());
 }
 

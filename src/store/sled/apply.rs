@@ -21,7 +21,7 @@ use crate::domain::actions;
 use crate::domain::callback::{Callback, CallbackId, TimelineEntry};
 use crate::domain::lifecycle::{self, Decision, EventMeta, Snapshot};
 use crate::domain::phone::PhoneNumber;
-use crate::domain::reminder::{self, Delivery, Purpose, Settlement};
+use crate::domain::reminder::{self, Delivery, Settlement};
 use crate::domain::rules::Rules;
 use crate::store::{ActOutcome, ActRequest, Claim, EventRecord, Ingest, Receipt, StoreError};
 
@@ -90,10 +90,10 @@ impl Tx<'_> {
             let id = keys::callback_from_index(key)
                 .ok_or_else(|| abort(StoreError::Corrupt("due index key".into())))?;
             let cb = self.callback(id)?;
-            let planned = cb
+            let work = cb
                 .as_ref()
-                .and_then(|cb| reminder::plan_round(cb, claim.now, &claim.rules));
-            let (Some(cb), Some((after, round))) = (cb, planned) else {
+                .and_then(|cb| reminder::take_due(cb, claim.now, &claim.rules, &claim.roster));
+            let (Some(cb), Some(work)) = (cb, work) else {
                 // An entry that does not match its callback's schedule: drop it. (The
                 // callback's own entry, if it has one, is kept by `write_callback`.)
                 if self
@@ -106,11 +106,11 @@ impl Tx<'_> {
                 }
                 continue;
             };
-            for recipient in claim.roster.for_reminder(&after) {
+            for (purpose, round, recipient) in work.sends {
                 let delivery = Delivery {
                     id: Ulid::new(),
-                    callback: after.id,
-                    purpose: Purpose::Reminder,
+                    callback: id,
+                    purpose,
                     round,
                     recipient,
                     attempts: 0,
@@ -122,7 +122,7 @@ impl Tx<'_> {
                     .insert(&delivery.id.to_bytes(), encode(&delivery).map_err(abort)?)?;
                 deliveries.push(delivery);
             }
-            self.write_callback(Some(&cb), after, &[])?;
+            self.write_callback(Some(&cb), work.callback, &work.timeline)?;
         }
         Ok(deliveries)
     }
@@ -154,7 +154,7 @@ impl Tx<'_> {
                 continue;
             };
             let mut after = cb.clone();
-            after.reschedule(&rules.business_hours);
+            after.reschedule(rules);
             if after != cb {
                 self.write_callback(Some(&cb), after, &[])?;
             }
