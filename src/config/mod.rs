@@ -5,6 +5,7 @@
 //! rejects a bad file before anything runs, naming the key and the reason.
 
 mod raw;
+pub mod rules;
 mod secret;
 mod validate;
 
@@ -41,6 +42,8 @@ pub struct Settings {
     pub agents: Vec<Agent>,
     pub supervisors: Vec<Supervisor>,
     pub escalation: Vec<EscalationStep>,
+    /// The editable rules as the file wrote them (the dashboard compares stored edits to it).
+    pub rules_text: crate::domain::rules::RulesText,
     pub dashboard: DashboardSettings,
     pub templates: TemplateSettings,
 }

@@ -4,19 +4,18 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::time::Duration;
 
 use lettre::Address;
 use lettre::message::Mailbox;
 use url::Url;
 
 use super::raw::{RawAgent, RawConfig, RawSupervisor};
+use super::rules::validate_rules;
 use super::*;
 use crate::domain::phone::{CountryCode, PhoneNumber};
-use crate::domain::schedule::BusinessHours;
+use crate::domain::rules::{RulesText, StepText};
 
 const MIN_TOKEN_LEN: usize = 16;
-const MIN_REPEAT: Duration = Duration::from_secs(60);
 
 #[derive(Default)]
 struct Issues(Vec<ConfigIssue>);
@@ -65,34 +64,6 @@ pub(super) fn validate(raw: RawConfig, source: &Path) -> Result<Settings, Config
             .parse::<chrono_tz::Tz>()
             .map_err(|_| format!("unknown IANA time zone {:?}", raw.reminders.timezone)),
     );
-    // Checked even when the zone is wrong (against UTC), so both problems are reported.
-    let business_hours = issues.check(
-        "reminders.business_hours",
-        BusinessHours::parse(
-            &raw.reminders.business_hours,
-            timezone.unwrap_or(chrono_tz::UTC),
-        ),
-    );
-    let first_after = issues.check(
-        "reminders.first_after",
-        parse_duration(&raw.reminders.first_after),
-    );
-    let repeat_every = issues
-        .check(
-            "reminders.repeat_every",
-            parse_duration(&raw.reminders.repeat_every),
-        )
-        .filter(|d| {
-            let ok = *d >= MIN_REPEAT;
-            if !ok {
-                issues.add(
-                    "reminders.repeat_every",
-                    "must be at least 1m (a reminder every few seconds is spam)",
-                );
-            }
-            ok
-        });
-
     let email = check_email(&mut issues, &raw);
     let telegram = check_telegram(&mut issues, &raw);
     let smartflo = check_smartflo(&mut issues, &raw);
@@ -114,7 +85,26 @@ pub(super) fn validate(raw: RawConfig, source: &Path) -> Result<Settings, Config
             check_supervisor(&mut issues, &format!("supervisors[{i}]"), s, &mut names)
         })
         .collect();
-    let escalation = check_escalation(&mut issues, &raw, &names);
+    let rules_text = RulesText {
+        first_after: raw.reminders.first_after.trim().to_string(),
+        repeat_every: raw.reminders.repeat_every.trim().to_string(),
+        business_hours: raw.reminders.business_hours.trim().to_string(),
+        escalation: raw
+            .escalation
+            .iter()
+            .map(|step| StepText {
+                after: step.after.trim().to_string(),
+                notify: step.notify.iter().map(|n| n.trim().to_string()).collect(),
+            })
+            .collect(),
+    };
+    let rules = match validate_rules(&rules_text, timezone, &names) {
+        Ok(rules) => Some(rules),
+        Err(found) => {
+            issues.0.extend(found);
+            None
+        }
+    };
     let dashboard = check_dashboard(&mut issues, &raw);
 
     let templates_dir = base.join(raw.templates.dir.trim());
@@ -130,6 +120,7 @@ pub(super) fn validate(raw: RawConfig, source: &Path) -> Result<Settings, Config
     }
     // Every Option below is Some: a None always came with an issue.
     let missing = "validated above";
+    let rules = rules.expect(missing);
     Ok(Settings {
         source: source.to_path_buf(),
         server: ServerSettings {
@@ -149,29 +140,19 @@ pub(super) fn validate(raw: RawConfig, source: &Path) -> Result<Settings, Config
         },
         reminders: ReminderSettings {
             timezone: timezone.expect(missing),
-            business_hours: business_hours.expect(missing),
-            first_after: first_after.expect(missing),
-            repeat_every: repeat_every.expect(missing),
+            business_hours: rules.business_hours,
+            first_after: rules.first_after,
+            repeat_every: rules.repeat_every,
         },
         email,
         telegram,
         smartflo,
         agents,
         supervisors,
-        escalation,
+        escalation: rules.escalation,
+        rules_text,
         dashboard,
         templates: TemplateSettings { dir: templates_dir },
-    })
-}
-
-/// Humane durations (`"90s"`, `"2m"`, `"1h30m"`), via humantime.
-pub fn parse_duration(raw: &str) -> Result<Duration, String> {
-    let raw = raw.trim();
-    if raw.is_empty() {
-        return Err("missing duration (e.g. \"2m\", \"1h30m\")".into());
-    }
-    humantime::parse_duration(raw).map_err(|e| {
-        format!("{raw:?} is not a duration ({e}); write e.g. \"90s\", \"2m\", \"1h30m\"")
     })
 }
 
@@ -509,53 +490,6 @@ fn check_supervisor(
         telegram_chat_id: contact.telegram_chat_id,
         channels: contact.channels,
     })
-}
-
-fn check_escalation(
-    issues: &mut Issues,
-    raw: &RawConfig,
-    names: &HashSet<String>,
-) -> Vec<EscalationStep> {
-    let mut steps = Vec::new();
-    let mut previous: Option<Duration> = None;
-    for (i, step) in raw.escalation.iter().enumerate() {
-        let key = format!("escalation[{i}]");
-        let after = issues.check(&format!("{key}.after"), parse_duration(&step.after));
-        if let (Some(after), Some(prev)) = (after, previous)
-            && after <= prev
-        {
-            issues.add(
-                format!("{key}.after"),
-                format!(
-                    "steps must be in increasing order of `after`: {} is not after the previous step's {}",
-                    humantime::format_duration(after),
-                    humantime::format_duration(prev)
-                ),
-            );
-        }
-        if step.notify.is_empty() {
-            issues.add(
-                format!("{key}.notify"),
-                "must name at least one supervisor or agent",
-            );
-        }
-        for (j, name) in step.notify.iter().enumerate() {
-            if !names.contains(&name.trim().to_lowercase()) {
-                issues.add(
-                    format!("{key}.notify[{j}]"),
-                    format!("{name:?} is not a configured supervisor or agent"),
-                );
-            }
-        }
-        if let Some(after) = after {
-            previous = Some(after);
-            steps.push(EscalationStep {
-                after,
-                notify: step.notify.iter().map(|n| n.trim().to_string()).collect(),
-            });
-        }
-    }
-    steps
 }
 
 fn check_dashboard(issues: &mut Issues, raw: &RawConfig) -> DashboardSettings {

@@ -6,6 +6,7 @@
 use std::sync::{Arc, RwLock};
 
 use chrono::Duration;
+use serde::{Deserialize, Serialize};
 
 use super::schedule::BusinessHours;
 
@@ -76,4 +77,20 @@ impl LiveRules {
     pub fn set(&self, rules: Rules) {
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(rules);
     }
+}
+
+/// The editable rules as people write them (`config.toml`, the dashboard's rules page):
+/// kept in this form so that what is stored and audited reads like what was typed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RulesText {
+    pub first_after: String,
+    pub repeat_every: String,
+    pub business_hours: String,
+    pub escalation: Vec<StepText>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepText {
+    pub after: String,
+    pub notify: Vec<String>,
 }
