@@ -18,7 +18,7 @@ use ringback::domain::callback::CallbackId;
 use ringback::domain::lifecycle::{CallFacts, Intent};
 use ringback::domain::phone::PhoneNumber;
 use ringback::domain::reminder::Roster;
-use ringback::domain::rules::Rules;
+use ringback::domain::rules::{LiveRules, Rules};
 use ringback::domain::schedule::BusinessHours;
 use ringback::metrics::Metrics;
 use ringback::notify::templates::Templates;
@@ -104,7 +104,7 @@ async fn measure(total: usize) -> Duration {
     let t0 = Utc.with_ymd_and_hms(2026, 6, 1, 6, 0, 0).unwrap();
     let due_rules = Arc::new(rules(chrono::Duration::zero()));
     let later_rules = Arc::new(rules(chrono::Duration::days(365)));
-    let store = Arc::new(SledStore::open(&dir.path().join("data"), &due_rules).unwrap());
+    let store = Arc::new(SledStore::open(&dir.path().join("data")).unwrap());
     let filling = Instant::now();
     fill(&store, 0..DUE, t0, &due_rules).await;
     fill(&store, DUE..total, t0, &later_rules).await;
@@ -124,7 +124,7 @@ async fn measure(total: usize) -> Duration {
     let scheduler = Scheduler::new(
         store.clone() as Arc<dyn Store>,
         clock.clone() as Arc<dyn Clock>,
-        due_rules,
+        Arc::new(LiveRules::new((*due_rules).clone())),
         Arc::new(Roster::default()),
         Arc::new(notifier),
         Arc::new(Metrics::new()),

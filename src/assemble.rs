@@ -3,33 +3,65 @@
 
 use anyhow::Context;
 
-use crate::config::{self, Settings};
+use std::collections::HashSet;
+
+use crate::config::rules::validate_rules;
+use crate::config::{self, ConfigIssue, Settings};
 use crate::domain::agent::{AgentDirectory, DirectoryEntry};
 use crate::domain::reminder::{Channel, Contact, Roster};
-use crate::domain::rules::{EscalationStep, Rules};
+use crate::domain::rules::{EscalationStep, Rules, RulesText};
 use crate::notify::templates::Templates;
 use crate::notify::{Composer, Notifier, email::EmailSender, telegram::TelegramSender};
 use crate::smartflo::{Interpreter, Trigger};
 
+/// The rules the configuration file sets.
 pub fn rules_for(settings: &Settings) -> anyhow::Result<Rules> {
+    rules_from_text(settings, &settings.rules_text).map_err(|issues| {
+        anyhow::anyhow!(
+            "{}",
+            issues
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    })
+}
+
+/// Rules from their written form, validated exactly as `check-config` validates the file
+/// (the dashboard's rules page goes through here).
+pub fn rules_from_text(settings: &Settings, text: &RulesText) -> Result<Rules, Vec<ConfigIssue>> {
+    let names: HashSet<String> = settings
+        .agents
+        .iter()
+        .map(|a| a.name.to_lowercase())
+        .chain(settings.supervisors.iter().map(|s| s.name.to_lowercase()))
+        .collect();
+    let valid = validate_rules(text, Some(settings.reminders.timezone), &names)?;
     let duration = |d: std::time::Duration, key: &str| {
-        chrono::Duration::from_std(d).with_context(|| format!("{key} is out of range"))
+        chrono::Duration::from_std(d).map_err(|_| ConfigIssue {
+            key: key.to_string(),
+            reason: "is out of range".into(),
+        })
     };
     Ok(Rules {
         min_talk_seconds: settings.webhook.min_talk_seconds,
-        first_after: duration(settings.reminders.first_after, "reminders.first_after")?,
-        repeat_every: duration(settings.reminders.repeat_every, "reminders.repeat_every")?,
-        business_hours: settings.reminders.business_hours.clone(),
-        escalation: settings
+        first_after: duration(valid.first_after, "reminders.first_after").map_err(|e| vec![e])?,
+        repeat_every: duration(valid.repeat_every, "reminders.repeat_every")
+            .map_err(|e| vec![e])?,
+        business_hours: valid.business_hours,
+        escalation: valid
             .escalation
             .iter()
-            .map(|step| {
+            .enumerate()
+            .map(|(i, step)| {
                 Ok(EscalationStep {
-                    after: duration(step.after, "escalation.after")?,
+                    after: duration(step.after, &format!("escalation[{i}].after"))?,
                     notify: step.notify.clone(),
                 })
             })
-            .collect::<anyhow::Result<_>>()?,
+            .collect::<Result<_, ConfigIssue>>()
+            .map_err(|e| vec![e])?,
     })
 }
 

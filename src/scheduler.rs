@@ -24,7 +24,7 @@ use ulid::Ulid;
 
 use crate::clock::Clock;
 use crate::domain::reminder::{self, Delivery, Purpose, Roster, Settlement};
-use crate::domain::rules::Rules;
+use crate::domain::rules::LiveRules;
 use crate::metrics::Metrics;
 use crate::notify::{Notifier, SendResult};
 use crate::store::{Claim, Store, StoreError};
@@ -47,7 +47,7 @@ pub struct TickReport {
 pub struct Scheduler {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
-    rules: Arc<Rules>,
+    rules: Arc<LiveRules>,
     roster: Arc<Roster>,
     notifier: Arc<Notifier>,
     metrics: Arc<Metrics>,
@@ -61,7 +61,7 @@ impl Scheduler {
     pub fn new(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
-        rules: Arc<Rules>,
+        rules: Arc<LiveRules>,
         roster: Arc<Roster>,
         notifier: Arc<Notifier>,
         metrics: Arc<Metrics>,
@@ -110,7 +110,7 @@ impl Scheduler {
                 .store
                 .claim_due(Claim {
                     now,
-                    rules: Arc::clone(&self.rules),
+                    rules: self.rules.get(),
                     roster: Arc::clone(&self.roster),
                     limit: CLAIM_BATCH,
                 })

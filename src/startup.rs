@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use crate::assemble::{self, rules_for};
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::domain::rules::{LiveRules, Rules};
 use crate::metrics::Metrics;
 use crate::scheduler::Scheduler;
 use crate::store::Store;
@@ -70,11 +71,15 @@ impl Application {
             tracing::info!(templates = ?notifier.templates.overridden, "using edited templates");
         }
         let data_dir = settings.storage.path.clone();
-        let rules = Arc::new(rules_for(&settings)?);
         let store = Arc::new(
-            SledStore::open(&data_dir, &rules)
+            SledStore::open(&data_dir)
                 .with_context(|| format!("opening storage in {}", data_dir.display()))?,
         );
+        let rules = Arc::new(LiveRules::new(rules_in_force(&settings, store.as_ref())?));
+        store
+            .align_schedule(rules.get())
+            .await
+            .context("rescheduling pending callbacks under the rules in force")?;
 
         let mut generated_tokens = Vec::new();
         let mut hint = String::new();
@@ -185,5 +190,25 @@ impl Application {
         .await
         .context("closing storage")??;
         served.context("HTTP server")
+    }
+}
+
+/// The file's rules, unless a supervisor saved edited ones from the dashboard — those stay
+/// in force across restarts while they are still valid with this configuration.
+fn rules_in_force(settings: &Settings, store: &dyn Store) -> anyhow::Result<Rules> {
+    let from_file = rules_for(settings)?;
+    let Some(change) = store.stored_rules().context("reading stored rules")? else {
+        return Ok(from_file);
+    };
+    match assemble::rules_from_text(settings, &change.after) {
+        Ok(rules) => {
+            tracing::info!(by = %change.who, at = %change.at, "using the rules saved from the dashboard");
+            Ok(rules)
+        }
+        Err(issues) => {
+            let why: Vec<String> = issues.iter().map(ToString::to_string).collect();
+            tracing::warn!(problems = %why.join("; "), "the rules saved from the dashboard no longer fit this configuration; using the file's");
+            Ok(from_file)
+        }
     }
 }

@@ -16,6 +16,7 @@ use crate::domain::actions::{Action, ActionError};
 use crate::domain::callback::{Callback, CallbackId, TimelineEntry};
 use crate::domain::lifecycle::{CallFacts, Effect, Intent, Rules};
 use crate::domain::reminder::{Delivery, Roster, Settlement};
+use crate::domain::rules::RulesText;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -158,6 +159,23 @@ pub enum ActOutcome {
     Refused(ActionError),
 }
 
+/// An edit of the rules from the dashboard (SPEC §8 rules page): who, when, before, after.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RulesChange {
+    pub id: Ulid,
+    pub at: DateTime<Utc>,
+    pub who: String,
+    pub before: RulesText,
+    pub after: RulesText,
+}
+
+/// How many callbacks are pending, and the oldest of them.
+#[derive(Debug, Clone, Default)]
+pub struct PendingStats {
+    pub count: u64,
+    pub oldest: Option<Callback>,
+}
+
 /// The storage boundary. Writes are async and return once durable (an fsync covered them);
 /// reads are blocking and callers run them off the async workers.
 pub trait Store: Send + Sync + 'static {
@@ -184,6 +202,21 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every delivery not yet settled.
     fn outbox(&self) -> Result<Vec<Delivery>, StoreError>;
+
+    /// Recomputes every pending callback's schedule under `rules` unless they were
+    /// scheduled with the same rules already; returns how many were looked at.
+    fn align_schedule(&self, rules: Arc<Rules>) -> BoxFuture<'static, Result<usize, StoreError>>;
+
+    /// The rules last saved from the dashboard, if any.
+    fn stored_rules(&self) -> Result<Option<RulesChange>, StoreError>;
+
+    /// Saves edited rules and their audit entry, durably.
+    fn save_rules(&self, change: RulesChange) -> BoxFuture<'static, Result<(), StoreError>>;
+
+    /// Rule edits, newest first.
+    fn rules_audit(&self, limit: usize) -> Result<Vec<RulesChange>, StoreError>;
+
+    fn pending_stats(&self) -> Result<PendingStats, StoreError>;
 
     /// The earliest time the scheduler has work for a callback.
     fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;

@@ -1,8 +1,6 @@
 //! `POST /api/v1/callbacks/{id}/resolve|snooze|assign` (SPEC §7): a person's action, as a
 //! timeline entry with who did it. Unknown id 404, bad body 400, already resolved 409.
 
-use std::sync::Arc;
-
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
@@ -137,7 +135,7 @@ async fn act(
             action,
             who,
             now: state.clock.now(),
-            rules: Arc::clone(&state.rules),
+            rules: state.rules.get(),
         })
         .await?;
     match outcome {

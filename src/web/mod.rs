@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::domain::lifecycle::Rules;
+use crate::domain::rules::LiveRules;
 use crate::metrics::Metrics;
 use crate::scheduler::Scheduler;
 use crate::smartflo::Interpreter;
@@ -27,7 +27,7 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub store: Arc<dyn Store>,
     pub interpreter: Interpreter,
-    pub rules: Arc<Rules>,
+    pub rules: Arc<LiveRules>,
     pub clock: Arc<dyn Clock>,
     pub webhook_tokens: TokenSet,
     pub api_tokens: TokenSet,
@@ -42,7 +42,7 @@ impl AppState {
         settings: Arc<Settings>,
         store: Arc<dyn Store>,
         interpreter: Interpreter,
-        rules: Arc<Rules>,
+        rules: Arc<LiveRules>,
         clock: Arc<dyn Clock>,
         webhook_tokens: TokenSet,
         api_tokens: TokenSet,

@@ -3,8 +3,6 @@
 //! asked for (400 for an unknown `trigger=`), how you sent it (415, 413), what you sent
 //! (400). Only then is anything stored, and the reply waits until it is durable.
 
-use std::sync::Arc;
-
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
@@ -184,7 +182,7 @@ async fn handle(
         trigger_inferred: interpretation.trigger_inferred && interpretation.trigger.is_some(),
         intent: interpretation.intent,
         facts: interpretation.facts,
-        rules: Arc::clone(&state.rules),
+        rules: state.rules.get(),
         new_callback_id: crate::domain::callback::CallbackId::new(state.next_id(received_at)),
         dedup,
         uuid,

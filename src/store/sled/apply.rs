@@ -10,6 +10,8 @@
 //! for duplicate detection), and — only when something changed — the callback, one
 //! timeline value and the indexes.
 
+use std::cell::Cell;
+
 use sled::transaction::{
     ConflictableTransactionError, ConflictableTransactionResult, TransactionalTree,
 };
@@ -23,7 +25,9 @@ use crate::domain::lifecycle::{self, Decision, EventMeta, Snapshot};
 use crate::domain::phone::PhoneNumber;
 use crate::domain::reminder::{self, Delivery, Settlement};
 use crate::domain::rules::Rules;
-use crate::store::{ActOutcome, ActRequest, Claim, EventRecord, Ingest, Receipt, StoreError};
+use crate::store::{
+    ActOutcome, ActRequest, Claim, EventRecord, Ingest, Receipt, RulesChange, StoreError,
+};
 
 type TxResult<T> = ConflictableTransactionResult<T, StoreError>;
 
@@ -32,47 +36,88 @@ fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
 }
 
 /// The trees of one transaction, by name (indices follow `keys::WRITTEN_TREES`).
-pub struct Tx<'a>(pub &'a [TransactionalTree]);
+pub struct Tx<'a> {
+    trees: &'a [TransactionalTree],
+    /// Callbacks opened minus callbacks resolved in this transaction; written once at the
+    /// end (`finish`) rather than per event.
+    pending_delta: Cell<i64>,
+}
 
-impl Tx<'_> {
+impl<'a> Tx<'a> {
+    pub fn new(trees: &'a [TransactionalTree]) -> Self {
+        Self {
+            trees,
+            pending_delta: Cell::new(0),
+        }
+    }
+
+    /// Writes what the transaction accumulated (the pending count).
+    pub fn finish(&self) -> TxResult<()> {
+        let delta = self.pending_delta.get();
+        if delta != 0 {
+            let count = keys::count_from(self.meta().get(keys::PENDING_COUNT)?.as_deref());
+            let count = count.saturating_add_signed(delta);
+            self.meta()
+                .insert(keys::PENDING_COUNT, &count.to_be_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// Replaces the stored editable rules and appends the change to the audit trail.
+    pub fn save_rules(&self, change: &RulesChange) -> TxResult<()> {
+        self.meta()
+            .insert(keys::STORED_RULES, encode(change).map_err(abort)?)?;
+        let key = keys::by_time(change.at, CallbackId::new(change.id));
+        self.rules_audit()
+            .insert(&key, encode(change).map_err(abort)?)?;
+        Ok(())
+    }
+
+    pub fn set_meta(&self, key: &str, value: &[u8]) -> TxResult<()> {
+        self.meta().insert(key, value)?;
+        Ok(())
+    }
     fn events(&self) -> &TransactionalTree {
-        &self.0[0]
+        &self.trees[0]
     }
     fn bodies(&self) -> &TransactionalTree {
-        &self.0[1]
+        &self.trees[1]
     }
     fn dedup(&self) -> &TransactionalTree {
-        &self.0[2]
+        &self.trees[2]
     }
     fn callbacks(&self) -> &TransactionalTree {
-        &self.0[3]
+        &self.trees[3]
     }
     fn timeline(&self) -> &TransactionalTree {
-        &self.0[4]
+        &self.trees[4]
     }
     fn pending_by_customer(&self) -> &TransactionalTree {
-        &self.0[5]
+        &self.trees[5]
     }
     fn pending_by_age(&self) -> &TransactionalTree {
-        &self.0[6]
+        &self.trees[6]
     }
     fn resolved_by_time(&self) -> &TransactionalTree {
-        &self.0[7]
+        &self.trees[7]
     }
     fn calls(&self) -> &TransactionalTree {
-        &self.0[8]
+        &self.trees[8]
     }
     fn last_answered(&self) -> &TransactionalTree {
-        &self.0[9]
+        &self.trees[9]
     }
     pub fn meta(&self) -> &TransactionalTree {
-        &self.0[10]
+        &self.trees[10]
     }
     fn due(&self) -> &TransactionalTree {
-        &self.0[11]
+        &self.trees[11]
     }
     fn outbox(&self) -> &TransactionalTree {
-        &self.0[12]
+        &self.trees[12]
+    }
+    fn rules_audit(&self) -> &TransactionalTree {
+        &self.trees[13]
     }
 
     fn callback(&self, id: CallbackId) -> TxResult<Option<Callback>> {
@@ -301,6 +346,7 @@ impl Tx<'_> {
         let was_pending = before.filter(|b| b.is_pending());
         match (was_pending, after.is_pending()) {
             (None, true) => {
+                self.pending_delta.set(self.pending_delta.get() + 1);
                 self.pending_by_age()
                     .insert(&keys::by_time(after.first_missed_at, id), &[])?;
                 self.pending_by_customer()
@@ -313,6 +359,7 @@ impl Tx<'_> {
                     .insert(&keys::by_time(after.first_missed_at, id), &[])?;
             }
             (Some(b), false) => {
+                self.pending_delta.set(self.pending_delta.get() - 1);
                 self.pending_by_age()
                     .remove(&keys::by_time(b.first_missed_at, id))?;
                 self.pending_by_customer()

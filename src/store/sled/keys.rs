@@ -19,6 +19,11 @@
 //! | `last_answered`       | customer E.164 (UTF-8)                           | start of latest answered call (time, 8 B) |
 //! | `due`                 | next wake (time) ++ callback id                  | empty: the scheduler's agenda  |
 //! | `outbox`              | delivery id (16 B ULID)                          | `Delivery` not yet settled     |
+//! | `rules_audit`         | time of the edit ++ change id (16 B)             | `RulesChange`: who, when, before, after |
+//!
+//! `meta` keys: `schema_version`; `schedule_rules` (fingerprint of the rules the pending
+//! callbacks were scheduled with); `stored_rules` (the last `RulesChange` from the
+//! dashboard, whose `after` is in force); `pending_count` (u64, big-endian); `probe`.
 //! | `meta`                | name (UTF-8)                                     | UTF-8 text                     |
 //!
 //! Large raw bodies are split into 4 KiB chunks because sled 0.34 writes any log item larger
@@ -43,9 +48,14 @@ pub const LAST_ANSWERED: &str = "last_answered";
 pub const META: &str = "meta";
 pub const DUE: &str = "due";
 pub const OUTBOX: &str = "outbox";
+pub const RULES_AUDIT: &str = "rules_audit";
+
+pub const PENDING_COUNT: &str = "pending_count";
+pub const STORED_RULES: &str = "stored_rules";
+pub const SCHEDULE_RULES: &str = "schedule_rules";
 
 /// Trees written by the writer, in the order of the transaction's view.
-pub const WRITTEN_TREES: [&str; 13] = [
+pub const WRITTEN_TREES: [&str; 14] = [
     EVENTS,
     EVENT_BODIES,
     EVENT_DEDUP,
@@ -59,7 +69,15 @@ pub const WRITTEN_TREES: [&str; 13] = [
     META,
     DUE,
     OUTBOX,
+    RULES_AUDIT,
 ];
+
+/// A stored count (u64, big-endian); absent or malformed reads as 0.
+pub fn count_from(bytes: Option<&[u8]>) -> u64 {
+    bytes
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map_or(0, u64::from_be_bytes)
+}
 
 /// A tree's position in [`WRITTEN_TREES`].
 pub fn index_of(name: &str) -> usize {

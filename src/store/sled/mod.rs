@@ -14,13 +14,12 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use futures_util::future::BoxFuture;
-use sled::Transactional;
 use tokio::sync::{mpsc, oneshot};
 use ulid::Ulid;
 
 use super::{
-    ActOutcome, ActRequest, CallbackDetail, Claim, EventRecord, Ingest, ListQuery, Page, Receipt,
-    Store, StoreError,
+    ActOutcome, ActRequest, CallbackDetail, Claim, EventRecord, Ingest, ListQuery, Page,
+    PendingStats, Receipt, RulesChange, Store, StoreError,
 };
 use crate::domain::callback::{Callback, CallbackId};
 use crate::domain::reminder::{Delivery, Settlement};
@@ -42,7 +41,7 @@ pub struct SledStore {
 
 impl SledStore {
     /// Opens (creating if needed) the store under `path`, a directory only Ringback reads.
-    pub fn open(path: &Path, rules: &Rules) -> Result<Self, StoreError> {
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
         crate::data_dir::create_private(path)
             .map_err(|e| StoreError::Io(format!("creating {}: {e}", path.display())))?;
         let db = sled::Config::new()
@@ -64,7 +63,7 @@ impl SledStore {
             .iter()
             .map(|name| db.open_tree(name))
             .collect::<Result<_, _>>()?;
-        reschedule_if_rules_changed(&db, &written, rules)?;
+        count_pending_once(&written)?;
         let trees = read::Trees::new(&written);
         let flusher = Arc::new(Flusher::start(db.clone(), data_file));
         let (queue, rx) = mpsc::channel(writer::QUEUE);
@@ -92,6 +91,16 @@ impl SledStore {
     }
 }
 
+/// Stores written before the pending counter existed get it counted once.
+fn count_pending_once(trees: &[sled::Tree]) -> Result<(), StoreError> {
+    let meta = &trees[keys::index_of(keys::META)];
+    if meta.get(keys::PENDING_COUNT)?.is_none() {
+        let count = trees[keys::index_of(keys::PENDING_BY_AGE)].len() as u64;
+        meta.insert(keys::PENDING_COUNT, &count.to_be_bytes())?;
+    }
+    Ok(())
+}
+
 fn check_schema(db: &sled::Db) -> Result<(), StoreError> {
     let meta = db.open_tree(keys::META)?;
     match meta.get("schema_version")? {
@@ -107,46 +116,6 @@ fn check_schema(db: &sled::Db) -> Result<(), StoreError> {
             keys::SCHEMA_VERSION
         ))),
     }
-}
-
-/// When the rules that decide `next_reminder_at` differ from those the data was scheduled
-/// with (business hours or intervals edited between runs), every pending callback is
-/// rescheduled before the service starts, in transactions of a thousand.
-fn reschedule_if_rules_changed(
-    db: &sled::Db,
-    trees: &[sled::Tree],
-    rules: &Rules,
-) -> Result<(), StoreError> {
-    let meta = &trees[keys::index_of(keys::META)];
-    let fingerprint = rules.schedule_fingerprint();
-    if meta.get("schedule_rules")?.as_deref() == Some(fingerprint.as_bytes()) {
-        return Ok(());
-    }
-    let ids: Vec<_> = trees[keys::index_of(keys::PENDING_BY_AGE)]
-        .iter()
-        .keys()
-        .filter_map(|k| k.ok().and_then(|k| keys::callback_from_index(&k)))
-        .collect();
-    for chunk in ids.chunks(1000) {
-        trees
-            .transaction(|view| {
-                let tx = apply::Tx(view);
-                tx.reschedule(chunk, rules)
-            })
-            .map_err(|e| match e {
-                sled::transaction::TransactionError::Abort(e) => e,
-                sled::transaction::TransactionError::Storage(e) => StoreError::Io(e.to_string()),
-            })?;
-    }
-    meta.insert("schedule_rules", fingerprint.as_bytes())?;
-    db.flush()?;
-    if !ids.is_empty() {
-        tracing::info!(
-            pending = ids.len(),
-            "reminder rules changed: pending callbacks rescheduled"
-        );
-    }
-    Ok(())
 }
 
 impl SledStore {
@@ -214,6 +183,61 @@ impl Store for SledStore {
 
     fn outbox(&self) -> Result<Vec<Delivery>, StoreError> {
         self.trees.outbox()
+    }
+
+    fn align_schedule(&self, rules: Arc<Rules>) -> BoxFuture<'static, Result<usize, StoreError>> {
+        let fingerprint = rules.schedule_fingerprint();
+        let ids = match self.trees.meta(keys::SCHEDULE_RULES) {
+            Ok(Some(stored)) if stored == fingerprint.as_bytes() => {
+                return Box::pin(async { Ok(0) });
+            }
+            Ok(_) => self.trees.pending_ids(),
+            Err(e) => Err(e),
+        };
+        let ids = match ids {
+            Ok(ids) => ids,
+            Err(e) => return Box::pin(async move { Err(e) }),
+        };
+        // In writer transactions of a thousand, then the fingerprint, in that order.
+        let chunks: Vec<_> = ids
+            .chunks(1000)
+            .map(|c| self.submit(Work::Reschedule(c.to_vec(), Arc::clone(&rules))))
+            .collect();
+        let mark = self.submit(Work::SetMeta(
+            keys::SCHEDULE_RULES,
+            fingerprint.into_bytes(),
+        ));
+        let total = ids.len();
+        Box::pin(async move {
+            for chunk in chunks {
+                chunk.await?;
+            }
+            mark.await?;
+            if total > 0 {
+                tracing::info!(
+                    pending = total,
+                    "schedule rules changed: pending callbacks rescheduled"
+                );
+            }
+            Ok(total)
+        })
+    }
+
+    fn stored_rules(&self) -> Result<Option<RulesChange>, StoreError> {
+        self.trees.stored_rules()
+    }
+
+    fn save_rules(&self, change: RulesChange) -> BoxFuture<'static, Result<(), StoreError>> {
+        let done = self.submit(Work::SaveRules(change));
+        Box::pin(async move { done.await.map(|_| ()) })
+    }
+
+    fn rules_audit(&self, limit: usize) -> Result<Vec<RulesChange>, StoreError> {
+        self.trees.rules_audit(limit)
+    }
+
+    fn pending_stats(&self) -> Result<PendingStats, StoreError> {
+        self.trees.pending_stats()
     }
 
     fn next_due(&self) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {

@@ -10,7 +10,10 @@ use super::codec::{decode, decode_event};
 use super::keys;
 use crate::domain::callback::{Callback, CallbackId, TimelineEntry};
 use crate::domain::reminder::Delivery;
-use crate::store::{CallbackDetail, EventRecord, ListQuery, Page, StatusFilter, StoreError};
+use crate::store::{
+    CallbackDetail, EventRecord, ListQuery, Page, PendingStats, RulesChange, StatusFilter,
+    StoreError,
+};
 
 const MAX_LIMIT: usize = 10_000;
 
@@ -23,6 +26,8 @@ pub struct Trees {
     resolved_by_time: sled::Tree,
     due: sled::Tree,
     outbox: sled::Tree,
+    meta: sled::Tree,
+    rules_audit: sled::Tree,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -44,6 +49,8 @@ impl Trees {
             resolved_by_time: by_name(keys::RESOLVED_BY_TIME),
             due: by_name(keys::DUE),
             outbox: by_name(keys::OUTBOX),
+            meta: by_name(keys::META),
+            rules_audit: by_name(keys::RULES_AUDIT),
         }
     }
 
@@ -180,6 +187,58 @@ impl Trees {
                     .and_then(|b| decode("delivery", &b))
             })
             .collect()
+    }
+
+    pub fn meta(&self, key: &str) -> Result<Option<sled::IVec>, StoreError> {
+        Ok(self.meta.get(key)?)
+    }
+
+    /// Every pending callback's id, oldest first.
+    pub fn pending_ids(&self) -> Result<Vec<CallbackId>, StoreError> {
+        self.pending_by_age
+            .iter()
+            .keys()
+            .map(|k| {
+                k.map_err(StoreError::from).and_then(|k| {
+                    keys::callback_from_index(&k)
+                        .ok_or_else(|| StoreError::Corrupt("pending index key".into()))
+                })
+            })
+            .collect()
+    }
+
+    pub fn stored_rules(&self) -> Result<Option<RulesChange>, StoreError> {
+        match self.meta.get(keys::STORED_RULES)? {
+            Some(bytes) => decode("stored rules", &bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    pub fn rules_audit(&self, limit: usize) -> Result<Vec<RulesChange>, StoreError> {
+        self.rules_audit
+            .iter()
+            .rev()
+            .take(limit)
+            .map(|kv| {
+                kv.map_err(StoreError::from)
+                    .and_then(|(_, v)| decode("rules change", &v))
+            })
+            .collect()
+    }
+
+    pub fn pending_stats(&self) -> Result<PendingStats, StoreError> {
+        let count = keys::count_from(self.meta.get(keys::PENDING_COUNT)?.as_deref());
+        let mut oldest = None;
+        for key in self.pending_by_age.iter().keys() {
+            let key = key?;
+            let id = keys::callback_from_index(&key)
+                .ok_or_else(|| StoreError::Corrupt("pending index key".into()))?;
+            if let Some(cb) = self.load(id)?.filter(Callback::is_pending) {
+                oldest = Some(cb);
+                break;
+            }
+        }
+        Ok(PendingStats { count, oldest })
     }
 
     /// The earliest time the scheduler has work for a callback.

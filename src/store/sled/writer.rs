@@ -14,7 +14,9 @@ use tokio::sync::{mpsc, oneshot};
 use super::apply::Tx;
 use super::flusher::Flusher;
 use super::keys;
+use crate::domain::callback::CallbackId;
 use crate::domain::reminder::Delivery;
+use crate::domain::rules::Rules;
 use crate::store::{Claim, Receipt, StoreError};
 
 pub const MAX_BATCH: usize = 512;
@@ -31,6 +33,10 @@ pub enum Work {
     Settle(ulid::Ulid, crate::domain::reminder::Settlement),
     /// A person's action on a callback.
     Act(crate::store::ActRequest),
+    /// Recompute these callbacks' schedules under new rules.
+    Reschedule(Vec<CallbackId>, Arc<Rules>),
+    SaveRules(crate::store::RulesChange),
+    SetMeta(&'static str, Vec<u8>),
 }
 
 /// What a unit of work produced.
@@ -40,6 +46,7 @@ pub enum Done {
     Claimed(Vec<Delivery>),
     Settled,
     Acted(crate::store::ActOutcome),
+    Written,
 }
 
 /// Work plus where to send its result and commit generation.
@@ -112,7 +119,7 @@ fn apply(trees: &[sled::Tree], due: &sled::Tree, work: &[Work]) -> Result<Vec<Do
         .collect::<Result<_, _>>()?;
     trees
         .transaction(|view| {
-            let tx = Tx(view);
+            let tx = Tx::new(view);
             work.iter()
                 .zip(&claims)
                 .map(|(w, ids)| match w {
@@ -126,8 +133,14 @@ fn apply(trees: &[sled::Tree], due: &sled::Tree, work: &[Work]) -> Result<Vec<Do
                         tx.settle(*id, settlement).map(|()| Done::Settled)
                     }
                     Work::Act(request) => tx.act(request).map(Done::Acted),
+                    Work::Reschedule(ids, rules) => {
+                        tx.reschedule(ids, rules).map(|()| Done::Written)
+                    }
+                    Work::SaveRules(change) => tx.save_rules(change).map(|()| Done::Written),
+                    Work::SetMeta(key, value) => tx.set_meta(key, value).map(|()| Done::Written),
                 })
-                .collect()
+                .collect::<Result<Vec<_>, _>>()
+                .and_then(|done| tx.finish().map(|()| done))
         })
         .map_err(|e| match e {
             TransactionError::Abort(e) => e,
