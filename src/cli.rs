@@ -40,6 +40,9 @@ enum Command {
         #[arg(long, default_value = "config.toml")]
         config: PathBuf,
     },
+    /// Read a password from standard input and print its argon2id hash, for
+    /// `[dashboard].users` (prompts without echo on a terminal).
+    HashPassword,
 }
 
 pub async fn run() -> ExitCode {
@@ -48,6 +51,7 @@ pub async fn run() -> ExitCode {
         Command::Serve { config } => serve(config).await,
         Command::CheckConfig { config } => check_config(config),
         Command::WebhookUrls { config } => webhook_urls(config),
+        Command::HashPassword => hash_password(),
     }
 }
 
@@ -215,4 +219,48 @@ fn webhook_urls(config: PathBuf) -> ExitCode {
         println!("  {:<44} POST {url}", trigger.smartflo_name());
     }
     ExitCode::SUCCESS
+}
+
+fn hash_password() -> ExitCode {
+    use std::io::{BufRead, IsTerminal};
+
+    use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
+
+    let password = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ");
+        let second = rpassword::prompt_password("Again: ");
+        match (first, second) {
+            (Ok(a), Ok(b)) if a == b => a,
+            (Ok(_), Ok(_)) => {
+                eprintln!("error: the two passwords differ");
+                return ExitCode::FAILURE;
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                eprintln!("error: reading the password: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        let mut line = String::new();
+        if let Err(e) = std::io::stdin().lock().read_line(&mut line) {
+            eprintln!("error: reading the password: {e}");
+            return ExitCode::FAILURE;
+        }
+        line.trim_end_matches(['\r', '\n']).to_string()
+    };
+    if password.is_empty() {
+        eprintln!("error: the password is empty");
+        return ExitCode::FAILURE;
+    }
+    let salt = SaltString::generate(&mut OsRng);
+    match argon2::Argon2::default().hash_password(password.as_bytes(), &salt) {
+        Ok(hash) => {
+            println!("{hash}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: hashing failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -21,6 +21,7 @@ use crate::scheduler::Scheduler;
 use crate::store::Store;
 use crate::store::sled::SledStore;
 use crate::tokens::{self, TokenSet};
+use crate::web::dashboard::Dashboard;
 use crate::web::{self as routes, AppState};
 
 /// How long a graceful stop waits for in-flight requests.
@@ -67,8 +68,8 @@ impl Application {
     ) -> anyhow::Result<Self> {
         let settings = Arc::new(settings);
         let notifier = Arc::new(assemble::notifier_for(&settings)?);
-        if !notifier.templates.overridden.is_empty() {
-            tracing::info!(templates = ?notifier.templates.overridden, "using edited templates");
+        if !notifier.templates.overridden().is_empty() {
+            tracing::info!(templates = ?notifier.templates.overridden(), "using edited templates");
         }
         let data_dir = settings.storage.path.clone();
         let store = Arc::new(
@@ -102,6 +103,17 @@ impl Application {
         let api_tokens = token_set(&settings.api.tokens, "api")?;
         let webhook_token_hint = hint;
 
+        let dashboard = Dashboard::load(&settings.templates.dir, settings.dashboard.users.clone())
+            .map_err(|errors| {
+                anyhow::anyhow!(
+                    "{}",
+                    errors
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                )
+            })?;
         let metrics = Arc::new(Metrics::new());
         let scheduler = Arc::new(Scheduler::new(
             store.clone() as Arc<dyn Store>,
@@ -126,8 +138,11 @@ impl Application {
             api_tokens,
             metrics,
             Arc::clone(&scheduler),
+            dashboard,
         ));
 
+        let session_key = tokens::session_key(&data_dir).context("reading the session key")?;
+        let secure_cookies = settings.server.public_url.scheme() == "https";
         let listener = TcpListener::bind(&settings.server.listen)
             .with_context(|| format!("listening on {}", settings.server.listen))?;
         let port = listener.local_addr()?.port();
@@ -136,6 +151,7 @@ impl Application {
                 .app_data(state.clone())
                 .wrap(actix_web::middleware::NormalizePath::trim())
                 .configure(routes::routes)
+                .service(routes::dashboard_scope(session_key.clone(), secure_cookies))
         })
         .shutdown_timeout(SHUTDOWN_GRACE_SECS)
         .listen(listener)?

@@ -87,6 +87,38 @@ pub fn provision(
     })
 }
 
+/// The key that signs and encrypts dashboard session cookies: 64 random bytes kept in
+/// `data_dir/session.key`, so logins survive a restart.
+pub fn session_key(data_dir: &Path) -> std::io::Result<Vec<u8>> {
+    crate::data_dir::create_private(data_dir)?;
+    let path = data_dir.join("session.key");
+    match fs::read_to_string(&path) {
+        Ok(hex) => {
+            let bytes = decode_hex(hex.trim());
+            if let Some(bytes) = bytes.filter(|b| b.len() == 64) {
+                return Ok(bytes);
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let mut bytes = vec![0u8; 64];
+    rand::rng().fill_bytes(&mut bytes);
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    write_private(&path, &hex)?;
+    Ok(bytes)
+}
+
+fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    if !hex.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
 /// 32 random bytes as 64 hex characters (URL-safe, no escaping needed in Smartflo's form).
 pub fn random_token() -> String {
     let mut bytes = [0u8; 32];

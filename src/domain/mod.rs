@@ -9,3 +9,4 @@ pub mod phone;
 pub mod reminder;
 pub mod rules;
 pub mod schedule;
+pub mod stats;

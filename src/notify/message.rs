@@ -5,6 +5,7 @@ use chrono_tz::Tz;
 use url::Url;
 
 use super::templates::{MessageContext, TemplateError, Templates};
+use crate::display::{humane_age, local_time};
 use crate::domain::callback::Callback;
 use crate::domain::reminder::{Channel, Delivery, Purpose};
 
@@ -41,9 +42,7 @@ impl Composer {
     }
 
     fn local(&self, t: DateTime<Utc>) -> String {
-        t.with_timezone(&self.zone)
-            .format("%-d %b %Y, %H:%M")
-            .to_string()
+        local_time(t, self.zone)
     }
 
     pub fn context(
@@ -99,15 +98,5 @@ impl Composer {
                 line: render("log.txt")?,
             },
         })
-    }
-}
-
-/// "45 min", "2 h 05 min", "3 d 4 h".
-pub fn humane_age(age: chrono::Duration) -> String {
-    let minutes = age.num_minutes().max(0);
-    match minutes {
-        m if m < 60 => format!("{m} min"),
-        m if m < 24 * 60 => format!("{} h {:02} min", m / 60, m % 60),
-        m => format!("{} d {} h", m / (24 * 60), (m / 60) % 24),
     }
 }

@@ -1,11 +1,12 @@
-//! Message templates (SPEC §6): built into the binary, overridable by files in
-//! `[templates].dir`, all compiled and test-rendered at startup so a broken template stops
-//! the service (or fails `check-config`) instead of failing a reminder later.
+//! Message templates (SPEC §6): reminders and escalations per channel, each test-rendered
+//! with a sample message at startup.
 
 use std::path::Path;
 
-use minijinja::{Environment, UndefinedBehavior};
 use serde::Serialize;
+
+pub use crate::templating::TemplateError;
+use crate::templating::TemplateSet;
 
 /// Every template, with its built-in text.
 pub const BUILTIN: &[(&str, &str)] = &[
@@ -47,22 +48,6 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../templates/escalation.log.txt"),
     ),
 ];
-
-#[derive(Debug, thiserror::Error)]
-pub enum TemplateError {
-    #[error("template {name}: cannot read {path}: {source}")]
-    Read {
-        name: &'static str,
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("template {name}{origin}: {detail}")]
-    Invalid {
-        name: String,
-        origin: String,
-        detail: String,
-    },
-}
 
 /// The variables every template may use (documented in `templates/README.md`).
 #[derive(Debug, Clone, Serialize)]
@@ -107,82 +92,32 @@ impl MessageContext {
     }
 }
 
-pub struct Templates {
-    env: Environment<'static>,
-    /// Which templates came from the override directory (for the startup log).
-    pub overridden: Vec<&'static str>,
-}
+/// The message templates, each checked by rendering it with [`MessageContext::sample`].
+pub struct Templates(TemplateSet);
 
 impl std::fmt::Debug for Templates {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Templates")
-            .field("overridden", &self.overridden)
-            .finish()
+        self.0.fmt(f)
     }
 }
 
 impl Templates {
-    /// Loads the built-in templates, replaced by same-named files in `dir` if present,
-    /// and checks that each compiles and renders.
     pub fn load(dir: &Path) -> Result<Self, Vec<TemplateError>> {
-        let mut env = Environment::new();
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
-        env.set_keep_trailing_newline(false);
-        let mut errors = Vec::new();
-        let mut overridden = Vec::new();
-        for (name, builtin) in BUILTIN {
-            let path = dir.join(name);
-            let (source, origin) = match std::fs::read_to_string(&path) {
-                Ok(text) if text != *builtin => {
-                    overridden.push(*name);
-                    (text, format!(" ({})", path.display()))
-                }
-                Ok(_) => (builtin.to_string(), String::new()),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    (builtin.to_string(), String::new())
-                }
-                Err(source) => {
-                    errors.push(TemplateError::Read {
-                        name,
-                        path: path.display().to_string(),
-                        source,
-                    });
-                    continue;
-                }
-            };
-            if let Err(e) = env.add_template_owned(*name, source) {
-                errors.push(invalid(name, &origin, &e));
-                continue;
-            }
-            if let Err(e) = env
-                .get_template(name)
-                .and_then(|t| t.render(MessageContext::sample()))
-            {
-                errors.push(invalid(name, &origin, &e));
-            }
-        }
-        if errors.is_empty() {
-            Ok(Self { env, overridden })
-        } else {
-            Err(errors)
-        }
+        TemplateSet::load(dir, BUILTIN, |env, name| {
+            env.get_template(name)?
+                .render(MessageContext::sample())
+                .map(|_| ())
+        })
+        .map(Self)
+    }
+
+    /// Which templates came from the override directory.
+    pub fn overridden(&self) -> &[&'static str] {
+        &self.0.overridden
     }
 
     pub fn render(&self, name: &str, ctx: &MessageContext) -> Result<String, TemplateError> {
-        self.env
-            .get_template(name)
-            .and_then(|t| t.render(ctx))
-            .map(|s| s.trim().to_string())
-            .map_err(|e| invalid(name, "", &e))
-    }
-}
-
-fn invalid(name: &str, origin: &str, e: &minijinja::Error) -> TemplateError {
-    let line = e.line().map(|l| format!(" line {l}")).unwrap_or_default();
-    TemplateError::Invalid {
-        name: name.to_string(),
-        origin: origin.to_string(),
-        detail: format!("{}{line}", e.detail().unwrap_or(&e.kind().to_string())),
+        self.0.render(name, ctx)
     }
 }
 
@@ -197,7 +132,7 @@ mod tests {
         let text = t.render("reminder.txt", &MessageContext::sample()).unwrap();
         assert!(text.contains("+919876543210"));
         assert!(text.contains("28 May 2026, 10:40"));
-        assert!(t.overridden.is_empty());
+        assert!(t.overridden().is_empty());
     }
 
     #[test]
@@ -209,7 +144,7 @@ mod tests {
         )
         .unwrap();
         let t = Templates::load(dir.path()).unwrap();
-        assert_eq!(t.overridden, ["reminder.subject.txt"]);
+        assert_eq!(t.overridden(), ["reminder.subject.txt"]);
         assert_eq!(
             t.render("reminder.subject.txt", &MessageContext::sample())
                 .unwrap(),

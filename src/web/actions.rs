@@ -10,7 +10,7 @@ use super::api::{authorize, renderer};
 use super::{AppState, WebError};
 use crate::domain::actions::{Action, ActionError};
 use crate::domain::callback::CallbackId;
-use crate::store::{ActOutcome, ActRequest};
+use crate::store::{ActOutcome, ActRequest, StoreError};
 
 const MAX_SNOOZE_MINUTES: i64 = 7 * 24 * 60;
 
@@ -75,26 +75,12 @@ pub async fn snooze(
     authorize(&state, &req)?;
     let id = callback_id(&id)?;
     let body: SnoozeBody = parse(&body)?;
-    let now = state.clock.now();
-    let until: DateTime<Utc> = match (body.minutes, body.until) {
-        (Some(m), None) if (1..=MAX_SNOOZE_MINUTES).contains(&m) => now + Duration::minutes(m),
-        (Some(m), None) => {
-            return Err(WebError::BadRequest(format!(
-                "minutes must be from 1 to {MAX_SNOOZE_MINUTES}, not {m}"
-            )));
-        }
-        (None, Some(until)) => until.with_timezone(&Utc),
-        _ => {
-            return Err(WebError::BadRequest(
-                "give either \"minutes\" or \"until\" (RFC 3339)".into(),
-            ));
-        }
-    };
-    if until > now + Duration::minutes(MAX_SNOOZE_MINUTES) {
-        return Err(WebError::BadRequest(
-            "a snooze may last at most 7 days".into(),
-        ));
-    }
+    let until = snooze_until(
+        state.clock.now(),
+        body.minutes,
+        body.until.map(|u| u.with_timezone(&Utc)),
+    )
+    .map_err(WebError::BadRequest)?;
     act(&state, id, Action::Snooze { until }, who(body.who)).await
 }
 
@@ -122,12 +108,37 @@ fn callback_id(raw: &str) -> Result<CallbackId, WebError> {
         .map_err(|_| WebError::NotFound(format!("no callback with id {raw:?}")))
 }
 
-async fn act(
+/// When a snooze of `minutes` (or until `until`) from `now` ends; one of the two, at most
+/// seven days ahead.
+pub fn snooze_until(
+    now: DateTime<Utc>,
+    minutes: Option<i64>,
+    until: Option<DateTime<Utc>>,
+) -> Result<DateTime<Utc>, String> {
+    let until = match (minutes, until) {
+        (Some(m), None) if (1..=MAX_SNOOZE_MINUTES).contains(&m) => now + Duration::minutes(m),
+        (Some(m), None) => {
+            return Err(format!(
+                "minutes must be from 1 to {MAX_SNOOZE_MINUTES}, not {m}"
+            ));
+        }
+        (None, Some(until)) => until,
+        _ => return Err("give either \"minutes\" or \"until\" (RFC 3339)".into()),
+    };
+    if until > now + Duration::minutes(MAX_SNOOZE_MINUTES) {
+        return Err("a snooze may last at most 7 days".into());
+    }
+    Ok(until)
+}
+
+/// Applies a person's action through the store and wakes the scheduler when it changed
+/// something (the API and the dashboard both act through here).
+pub async fn perform(
     state: &AppState,
     id: CallbackId,
     action: Action,
     who: String,
-) -> Result<HttpResponse, WebError> {
+) -> Result<ActOutcome, StoreError> {
     let outcome = state
         .store
         .act(ActRequest {
@@ -138,11 +149,20 @@ async fn act(
             rules: state.rules.get(),
         })
         .await?;
-    match outcome {
-        ActOutcome::Done(cb) => {
-            state.scheduler.nudge();
-            Ok(HttpResponse::Ok().json(renderer(state).callback(&cb, None)))
-        }
+    if matches!(outcome, ActOutcome::Done(_)) {
+        state.scheduler.nudge();
+    }
+    Ok(outcome)
+}
+
+async fn act(
+    state: &AppState,
+    id: CallbackId,
+    action: Action,
+    who: String,
+) -> Result<HttpResponse, WebError> {
+    match perform(state, id, action, who).await? {
+        ActOutcome::Done(cb) => Ok(HttpResponse::Ok().json(renderer(state).callback(&cb, None))),
         ActOutcome::NotFound => Err(WebError::NotFound(format!("no callback with id {id}"))),
         ActOutcome::Refused(e @ ActionError::AlreadyResolved) => {
             Err(WebError::Conflict(e.to_string()))

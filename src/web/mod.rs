@@ -2,6 +2,7 @@
 
 mod actions;
 mod api;
+pub mod dashboard;
 mod error;
 mod health;
 mod views;
@@ -33,6 +34,7 @@ pub struct AppState {
     pub api_tokens: TokenSet,
     pub metrics: Arc<Metrics>,
     pub scheduler: Arc<Scheduler>,
+    pub dashboard: dashboard::Dashboard,
     ids: Mutex<ulid::Generator>,
 }
 
@@ -48,6 +50,7 @@ impl AppState {
         api_tokens: TokenSet,
         metrics: Arc<Metrics>,
         scheduler: Arc<Scheduler>,
+        dashboard: dashboard::Dashboard,
     ) -> Self {
         Self {
             settings,
@@ -59,6 +62,7 @@ impl AppState {
             api_tokens,
             metrics,
             scheduler,
+            dashboard,
             ids: Mutex::new(ulid::Generator::new()),
         }
     }
@@ -93,12 +97,33 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/callbacks/{id}/snooze", web::post().to(actions::snooze))
             .route("/callbacks/{id}/assign", web::post().to(actions::assign))
             .route("/events", web::get().to(api::list_events))
-            .route("/events/{id}", web::get().to(api::get_event)),
+            .route("/events/{id}", web::get().to(api::get_event))
+            .default_service(web::to(not_found)),
     )
     .route("/healthz", web::get().to(health::healthz))
     .route("/metrics", web::get().to(health::metrics))
-    .route("/readyz", web::get().to(health::readyz))
-    .default_service(web::to(not_found));
+    .route("/readyz", web::get().to(health::readyz));
+}
+
+/// The dashboard, in a scope with its session cookie and security headers; registered
+/// last, it also answers unknown paths.
+pub fn dashboard_scope(
+    session_key: Vec<u8>,
+    secure_cookies: bool,
+) -> actix_web::Scope<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    web::scope("")
+        .wrap(dashboard::session_middleware(&session_key, secure_cookies))
+        .wrap(dashboard::security_headers())
+        .configure(dashboard::routes)
+        .default_service(web::to(not_found))
 }
 
 async fn not_found() -> Result<actix_web::HttpResponse, WebError> {

@@ -6,6 +6,7 @@ mod api;
 mod bad_input;
 mod config;
 mod corpus;
+mod dashboard;
 mod escalation;
 mod fakes;
 mod helpers;

@@ -1,0 +1,243 @@
+//! Login, logout, sessions and CSRF tokens for the dashboard.
+
+use std::collections::HashMap;
+
+use actix_session::config::{CookieContentSecurity, PersistentSession};
+use actix_session::storage::CookieSessionStore;
+use actix_session::{Session, SessionMiddleware};
+use actix_web::cookie::{Key, SameSite};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use argon2::{Argon2, PasswordHash, PasswordVerifier};
+use serde_json::{Map, Value, json};
+use subtle::ConstantTimeEq;
+
+use super::{Dashboard, render, see_other};
+use crate::web::AppState;
+
+/// A login lasts this long, then the dashboard asks again.
+const LOGIN_HOURS: i64 = 12;
+const USER: &str = "user";
+const SINCE: &str = "since";
+const CSRF: &str = "csrf";
+
+/// Someone logged in, with the CSRF token their forms must carry.
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    pub name: String,
+    pub csrf: String,
+}
+
+pub fn session_middleware(key: &[u8], secure: bool) -> SessionMiddleware<CookieSessionStore> {
+    SessionMiddleware::builder(CookieSessionStore::default(), Key::from(key))
+        .cookie_name("ringback_session".into())
+        .cookie_secure(secure)
+        .cookie_http_only(true)
+        .cookie_same_site(SameSite::Lax)
+        .cookie_content_security(CookieContentSecurity::Private)
+        .session_lifecycle(
+            PersistentSession::default()
+                .session_ttl(actix_web::cookie::time::Duration::hours(LOGIN_HOURS)),
+        )
+        .build()
+}
+
+/// The session's CSRF token, created on first use.
+pub fn csrf_token(session: &Session) -> String {
+    if let Ok(Some(token)) = session.get::<String>(CSRF) {
+        return token;
+    }
+    let token = crate::tokens::random_token();
+    let _ = session.insert(CSRF, &token);
+    token
+}
+
+/// Whether `presented` is the session's CSRF token (compared in constant time).
+pub fn csrf_ok(session: &Session, presented: Option<&str>) -> bool {
+    match (session.get::<String>(CSRF).ok().flatten(), presented) {
+        (Some(expected), Some(presented)) => expected.as_bytes().ct_eq(presented.as_bytes()).into(),
+        _ => false,
+    }
+}
+
+/// The response to a POST without a valid CSRF token.
+pub fn forbidden() -> HttpResponse {
+    HttpResponse::Forbidden()
+        .content_type("text/plain; charset=utf-8")
+        .body("This form has expired or did not come from Ringback. Go back, reload the page and try again.")
+}
+
+pub fn viewer(session: &Session, dashboard: &Dashboard) -> Option<Viewer> {
+    let name: String = session.get(USER).ok().flatten()?;
+    let since: i64 = session.get(SINCE).ok().flatten()?;
+    let age = chrono::Utc::now().timestamp() - since;
+    let known = dashboard.users.iter().any(|u| u.name == name);
+    if !known || !(0..LOGIN_HOURS * 3600).contains(&age) {
+        session.purge();
+        return None;
+    }
+    Some(Viewer {
+        name,
+        csrf: csrf_token(session),
+    })
+}
+
+/// Reads a form body into a map (first value wins).
+pub fn form_fields(body: &[u8]) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    for (k, v) in form_urlencoded::parse(body) {
+        out.entry(k.into_owned()).or_insert_with(|| v.into_owned());
+    }
+    out
+}
+
+/// Only same-site paths may follow a login (no `//host` or absolute URLs).
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
+        _ => "/".to_string(),
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct NextParam {
+    next: Option<String>,
+}
+
+pub async fn login_page(
+    state: web::Data<AppState>,
+    session: Session,
+    query: web::Query<NextParam>,
+) -> HttpResponse {
+    if !state.dashboard.enabled() {
+        return render(
+            &state,
+            StatusCode::NOT_FOUND,
+            "off.html",
+            None,
+            "off",
+            Map::new(),
+        );
+    }
+    login_form(
+        &state,
+        &session,
+        StatusCode::OK,
+        &safe_next(query.next.as_deref()),
+        "",
+        None,
+    )
+}
+
+fn login_form(
+    state: &AppState,
+    session: &Session,
+    status: StatusCode,
+    next: &str,
+    name: &str,
+    error: Option<&str>,
+) -> HttpResponse {
+    let mut ctx = Map::new();
+    ctx.insert("csrf".into(), csrf_token(session).into());
+    ctx.insert("next".into(), next.into());
+    ctx.insert("name".into(), name.into());
+    ctx.insert("error".into(), error.map_or(Value::Null, Value::from));
+    render(state, status, "login.html", None, "login", ctx)
+}
+
+pub async fn login(state: web::Data<AppState>, session: Session, body: web::Bytes) -> HttpResponse {
+    let dashboard = &state.dashboard;
+    if !dashboard.enabled() {
+        return render(
+            &state,
+            StatusCode::NOT_FOUND,
+            "off.html",
+            None,
+            "off",
+            Map::new(),
+        );
+    }
+    let form = form_fields(&body);
+    if !csrf_ok(&session, form.get("csrf").map(String::as_str)) {
+        return forbidden();
+    }
+    let next = safe_next(form.get("next").map(String::as_str));
+    let name = form
+        .get("name")
+        .map(|n| n.trim().to_string())
+        .unwrap_or_default();
+    let password = form.get("password").cloned().unwrap_or_default();
+    let user = dashboard
+        .users
+        .iter()
+        .find(|u| u.name.eq_ignore_ascii_case(&name))
+        .cloned();
+    // An unknown name still costs one hash check, so timing does not tell names apart.
+    let hash = user
+        .as_ref()
+        .map(|u| u.password_hash.expose().to_string())
+        .unwrap_or_else(|| dashboard.users[0].password_hash.expose().to_string());
+    let verified = web::block(move || {
+        PasswordHash::new(&hash)
+            .map(|parsed| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
+            .unwrap_or(false)
+    })
+    .await
+    .unwrap_or(false);
+    match user.filter(|_| verified) {
+        Some(user) => {
+            session.renew();
+            let _ = session.insert(USER, &user.name);
+            let _ = session.insert(SINCE, chrono::Utc::now().timestamp());
+            let _ = session.insert(CSRF, crate::tokens::random_token());
+            tracing::info!(user = %user.name, "dashboard login");
+            see_other(&next)
+        }
+        None => {
+            tracing::warn!(name = %name.chars().take(64).collect::<String>(), "dashboard login refused");
+            login_form(
+                &state,
+                &session,
+                StatusCode::UNAUTHORIZED,
+                &next,
+                &name,
+                Some("Wrong name or password."),
+            )
+        }
+    }
+}
+
+pub async fn logout(session: Session, body: web::Bytes, _req: HttpRequest) -> HttpResponse {
+    let form = form_fields(&body);
+    if !csrf_ok(&session, form.get("csrf").map(String::as_str)) {
+        return forbidden();
+    }
+    session.purge();
+    see_other("/login")
+}
+
+/// The JSON fragment pages use for "flash" messages passed in the query string.
+pub fn flash(query: &str) -> Value {
+    let text = form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "done")
+        .map(|(_, v)| match v.as_ref() {
+            "resolved" => "Resolved.",
+            "snoozed" => "Snoozed.",
+            "assigned" => "Reassigned.",
+            "rules" => "Rules saved; pending callbacks follow them now.",
+            "unchanged" => "Nothing changed.",
+            "already_resolved" => "Nothing done: this callback is already resolved.",
+            "reason_missing" => "Nothing done: give a reason to resolve.",
+            "unknown_agent" => "Nothing done: that is not a configured agent.",
+            "invalid" => "Nothing done: that was not a valid choice.",
+            _ => "",
+        });
+    match text {
+        Some(t) if !t.is_empty() => json!(t),
+        _ => Value::Null,
+    }
+}

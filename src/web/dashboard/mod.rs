@@ -1,0 +1,194 @@
+//! The supervisors' dashboard (SPEC §8): server-rendered pages behind an HTML login, usable
+//! without JavaScript and on a phone. Pages come from `templates/dashboard/` (editable like
+//! the message templates); everything a caller can influence is HTML-escaped by minijinja.
+//!
+//! Every POST carries the session's CSRF token; sessions live in an encrypted, signed
+//! cookie (`HttpOnly`, `SameSite=Lax`, `Secure` when `public_url` is https) whose key is kept
+//! in the data directory.
+
+mod auth;
+mod forms;
+mod pages;
+mod rules;
+
+use std::path::Path;
+
+use actix_session::Session;
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+use serde_json::{Map, Value};
+
+use super::AppState;
+use crate::config::DashboardUser;
+use crate::templating::{TemplateError, TemplateSet};
+
+pub use auth::session_middleware;
+
+/// Pages, with their built-in texts.
+const BUILTIN: &[(&str, &str)] = &[
+    (
+        "dashboard/layout.html",
+        include_str!("../../../templates/dashboard/layout.html"),
+    ),
+    (
+        "dashboard/login.html",
+        include_str!("../../../templates/dashboard/login.html"),
+    ),
+    (
+        "dashboard/pending.html",
+        include_str!("../../../templates/dashboard/pending.html"),
+    ),
+    (
+        "dashboard/callback.html",
+        include_str!("../../../templates/dashboard/callback.html"),
+    ),
+    (
+        "dashboard/resolved.html",
+        include_str!("../../../templates/dashboard/resolved.html"),
+    ),
+    (
+        "dashboard/summary.html",
+        include_str!("../../../templates/dashboard/summary.html"),
+    ),
+    (
+        "dashboard/rules.html",
+        include_str!("../../../templates/dashboard/rules.html"),
+    ),
+    (
+        "dashboard/off.html",
+        include_str!("../../../templates/dashboard/off.html"),
+    ),
+];
+
+const CSS: &str = include_str!("../../../templates/dashboard/ringback.css");
+
+/// What the dashboard needs beyond the shared state.
+pub struct Dashboard {
+    pages: TemplateSet,
+    users: Vec<DashboardUser>,
+}
+
+impl Dashboard {
+    /// Loads the page templates (from `dir` where overridden); compiled at startup.
+    pub fn load(dir: &Path, users: Vec<DashboardUser>) -> Result<Self, Vec<TemplateError>> {
+        let pages =
+            TemplateSet::load(dir, BUILTIN, |env, name| env.get_template(name).map(|_| ()))?;
+        Ok(Self { pages, users })
+    }
+
+    pub fn enabled(&self) -> bool {
+        !self.users.is_empty()
+    }
+}
+
+/// Registers the dashboard's routes (inside the session-wrapped scope).
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(pages::pending))
+        .route("/assets/ringback.css", web::get().to(stylesheet))
+        .route("/login", web::get().to(auth::login_page))
+        .route("/login", web::post().to(auth::login))
+        .route("/logout", web::post().to(auth::logout))
+        .route("/callbacks/{id}", web::get().to(pages::callback))
+        .route("/callbacks/{id}/resolve", web::post().to(forms::resolve))
+        .route("/callbacks/{id}/snooze", web::post().to(forms::snooze))
+        .route("/callbacks/{id}/assign", web::post().to(forms::assign))
+        .route("/resolved", web::get().to(pages::resolved))
+        .route("/summary", web::get().to(pages::summary))
+        .route("/rules", web::get().to(rules::page))
+        .route("/rules", web::post().to(rules::save))
+        .route("/rules/reset", web::post().to(rules::reset));
+}
+
+async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(CSS)
+}
+
+/// Security headers for every dashboard page.
+pub fn security_headers() -> actix_web::middleware::DefaultHeaders {
+    actix_web::middleware::DefaultHeaders::new()
+        .add((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ))
+        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .add((header::X_FRAME_OPTIONS, "DENY"))
+        .add((header::REFERRER_POLICY, "same-origin"))
+}
+
+/// Renders a page with the common context (who is logged in, the CSRF token, the page).
+fn render(
+    state: &AppState,
+    status: actix_web::http::StatusCode,
+    template: &str,
+    viewer: Option<&auth::Viewer>,
+    page: &str,
+    mut ctx: Map<String, Value>,
+) -> HttpResponse {
+    let dashboard = &state.dashboard;
+    ctx.insert("page".into(), page.into());
+    ctx.entry("flash").or_insert(Value::Null);
+    ctx.entry("refresh").or_insert(Value::Null);
+    match viewer {
+        Some(v) => {
+            ctx.insert("user".into(), v.name.clone().into());
+            ctx.insert("csrf".into(), v.csrf.clone().into());
+        }
+        None => {
+            ctx.insert("user".into(), Value::Null);
+            ctx.entry("csrf").or_insert(Value::Null);
+        }
+    }
+    match dashboard
+        .pages
+        .render(&format!("dashboard/{template}"), Value::Object(ctx))
+    {
+        Ok(html) => HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .body(html),
+        Err(e) => {
+            tracing::error!(error = %e, "rendering a dashboard page failed");
+            HttpResponse::InternalServerError()
+                .content_type("text/plain; charset=utf-8")
+                .body("This page could not be rendered; the log says why.")
+        }
+    }
+}
+
+/// `303 See Other` to `location` (after a form post, or to the login page).
+fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .finish()
+}
+
+/// The logged-in viewer, or the response to send instead: the login page (or a note that
+/// the dashboard is off).
+fn require(
+    state: &AppState,
+    session: &Session,
+    req: &actix_web::HttpRequest,
+) -> Result<auth::Viewer, Box<HttpResponse>> {
+    let dashboard = &state.dashboard;
+    if !dashboard.enabled() {
+        return Err(Box::new(render(
+            state,
+            actix_web::http::StatusCode::NOT_FOUND,
+            "off.html",
+            None,
+            "off",
+            Map::new(),
+        )));
+    }
+    auth::viewer(session, dashboard).ok_or_else(|| {
+        let next = match req.query_string() {
+            "" => req.path().to_string(),
+            q => format!("{}?{q}", req.path()),
+        };
+        let next: String = form_urlencoded::byte_serialize(next.as_bytes()).collect();
+        Box::new(see_other(&format!("/login?next={next}")))
+    })
+}

@@ -1,0 +1,405 @@
+//! The dashboard's pages: pending list, one callback, resolved history, summary.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use serde_json::{Map, Value, json};
+
+use super::auth::flash;
+use super::{render, require};
+use crate::display::{humane_age, local_time};
+use crate::domain::callback::{Callback, CallbackId, ResolutionKind, TimelineEntry, TimelineKind};
+use crate::domain::stats::{self, time_to_callback};
+use crate::store::{ListQuery, StatusFilter, StoreError};
+use crate::web::AppState;
+
+/// The pending list shows at most this many (oldest first).
+const SHOWN: usize = 2000;
+/// Seconds between automatic refreshes of the pending list.
+const REFRESH: u32 = 30;
+/// Callbacks looked at for the summary (pending and resolved each).
+const SUMMARY_SCAN: usize = 100_000;
+
+async fn blocking<T: Send + 'static>(
+    read: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, Box<HttpResponse>> {
+    let failed = |e: &dyn std::fmt::Display| {
+        tracing::error!(error = %e, "dashboard read failed");
+        Box::new(
+            HttpResponse::ServiceUnavailable().body("Storage is unavailable; try again shortly."),
+        )
+    };
+    match web::block(read).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(failed(&e)),
+        Err(e) => Err(failed(&e)),
+    }
+}
+
+fn list(
+    state: &AppState,
+    status: StatusFilter,
+    limit: usize,
+) -> impl FnOnce() -> Result<Vec<Callback>, StoreError> + Send + 'static {
+    let store = state.store.clone();
+    move || {
+        store
+            .list_callbacks(&ListQuery {
+                status,
+                limit,
+                after: None,
+            })
+            .map(|p| p.callbacks)
+    }
+}
+
+fn duration_text(d: Option<Duration>) -> Value {
+    d.map_or(Value::Null, |d| humane_age(d).into())
+}
+
+#[derive(serde::Deserialize)]
+pub struct Filter {
+    agent: Option<String>,
+    department: Option<String>,
+}
+
+pub async fn pending(
+    state: web::Data<AppState>,
+    session: Session,
+    req: HttpRequest,
+    filter: web::Query<Filter>,
+) -> HttpResponse {
+    let viewer = match require(&state, &session, &req) {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    let callbacks = match blocking(list(&state, StatusFilter::Pending, SHOWN)).await {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let store = state.store.clone();
+    let total = match blocking(move || store.pending_stats()).await {
+        Ok(s) => s.count,
+        Err(r) => return *r,
+    };
+    let zone = state.settings.reminders.timezone;
+    let now = state.clock.now();
+    let agent = filter.agent.clone().filter(|a| !a.is_empty());
+    let department = filter.department.clone().filter(|d| !d.is_empty());
+    let mut departments: Vec<String> = callbacks
+        .iter()
+        .filter_map(|c| c.department.clone())
+        .collect();
+    departments.sort();
+    departments.dedup();
+    let rows: Vec<Value> = callbacks
+        .iter()
+        .filter(|c| match agent.as_deref() {
+            None => true,
+            Some("-") => c.assigned_agent.is_none(),
+            Some(name) => c.assigned_agent.as_ref().is_some_and(|a| a.name == name),
+        })
+        .filter(|c| department.is_none() || c.department == department)
+        .map(|c| {
+            json!({
+                "id": c.id.to_string(),
+                "customer": c.customer_number.as_str(),
+                "age": humane_age(now - c.first_missed_at),
+                "missed_calls": c.missed_calls,
+                "agent": c.assigned_agent.as_ref().map(|a| a.name.clone()),
+                "attempts": c.attempts,
+                "reminders_sent": c.reminders_sent,
+                "escalation_level": c.escalation_level,
+                "next_reminder": c.next_reminder_at.map(|t| local_time(t, zone)),
+                "snoozed": c.snoozed_until.is_some_and(|s| s > now),
+                "department": c.department,
+            })
+        })
+        .collect();
+    let mut ctx = Map::new();
+    ctx.insert("total".into(), total.into());
+    ctx.insert("truncated".into(), (callbacks.len() >= SHOWN).into());
+    ctx.insert("rows".into(), rows.into());
+    ctx.insert(
+        "agents".into(),
+        json!(
+            state
+                .settings
+                .agents
+                .iter()
+                .map(|a| &a.name)
+                .collect::<Vec<_>>()
+        ),
+    );
+    ctx.insert("departments".into(), json!(departments));
+    ctx.insert("agent".into(), json!(agent));
+    ctx.insert("department".into(), json!(department));
+    ctx.insert("refresh".into(), REFRESH.into());
+    ctx.insert("flash".into(), flash(req.query_string()));
+    render(
+        &state,
+        StatusCode::OK,
+        "pending.html",
+        Some(&viewer),
+        "pending",
+        ctx,
+    )
+}
+
+fn what(kind: TimelineKind) -> &'static str {
+    match kind {
+        TimelineKind::MissedCall => "Missed call",
+        TimelineKind::MissedCallDetails => "More about a missed call",
+        TimelineKind::Assigned => "Assigned",
+        TimelineKind::Answered => "Answered call: resolved",
+        TimelineKind::AnsweredNotCleared => "Answered call (did not clear)",
+        TimelineKind::Attempt => "Call-back attempt",
+        TimelineKind::Disposition => "Disposition",
+        TimelineKind::Department => "Department",
+        TimelineKind::ReminderSent => "Reminder sent",
+        TimelineKind::DeliveryFailed => "Delivery failed",
+        TimelineKind::ResolvedManually => "Resolved by hand",
+        TimelineKind::Snoozed => "Snoozed",
+        TimelineKind::Escalated => "Escalated",
+        TimelineKind::EscalationSent => "Escalation sent",
+    }
+}
+
+fn how(kind: ResolutionKind) -> &'static str {
+    match kind {
+        ResolutionKind::AnsweredInbound => "customer called again and got through",
+        ResolutionKind::AnsweredOutbound => "called back",
+        ResolutionKind::Manual => "resolved by hand",
+    }
+}
+
+fn entry_row(e: &TimelineEntry, zone: chrono_tz::Tz) -> Value {
+    let mut detail = e.detail.clone().unwrap_or_default();
+    if let Some(call) = &e.call_id {
+        if !detail.is_empty() {
+            detail.push_str(" · ");
+        }
+        detail.push_str(&format!("call {call}"));
+    }
+    json!({
+        "at": local_time(e.at, zone),
+        "what": what(e.kind),
+        "who": e.who.clone().or_else(|| e.agent.clone()),
+        "detail": detail,
+    })
+}
+
+pub async fn callback(
+    state: web::Data<AppState>,
+    session: Session,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> HttpResponse {
+    let viewer = match require(&state, &session, &req) {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    let not_found = || {
+        HttpResponse::NotFound()
+            .content_type("text/plain; charset=utf-8")
+            .body(format!("No callback with id {:?}.", id.as_str()))
+    };
+    let Ok(parsed) = id.trim().parse::<CallbackId>() else {
+        return not_found();
+    };
+    let store = state.store.clone();
+    let detail = match blocking(move || store.callback_detail(parsed)).await {
+        Ok(Some(d)) => d,
+        Ok(None) => return not_found(),
+        Err(r) => return *r,
+    };
+    let zone = state.settings.reminders.timezone;
+    let now = state.clock.now();
+    let cb = &detail.callback;
+    let resolution = cb.resolution.as_ref().map(|r| {
+        let by = r
+            .agent
+            .as_deref()
+            .map(|a| format!(" by {a}"))
+            .unwrap_or_default();
+        let reason = r
+            .reason
+            .as_deref()
+            .map(|x| format!(": {x}"))
+            .unwrap_or_default();
+        format!("{}{by} at {}{reason}", how(r.kind), local_time(r.at, zone))
+    });
+    let view = json!({
+        "id": cb.id.to_string(),
+        "customer": cb.customer_number.as_str(),
+        "status": cb.status,
+        "pending": cb.is_pending(),
+        "missed_calls": cb.missed_calls,
+        "first_missed_at": local_time(cb.first_missed_at, zone),
+        "last_missed_at": local_time(cb.last_missed_at, zone),
+        "age": humane_age(now - cb.first_missed_at),
+        "agent": cb.assigned_agent.as_ref().map(|a| a.name.clone()),
+        "department": cb.department,
+        "attempts": cb.attempts,
+        "reminders_sent": cb.reminders_sent,
+        "escalation_level": cb.escalation_level,
+        "next_reminder": cb.next_reminder_at.map(|t| local_time(t, zone)),
+        "snoozed_until": cb.snoozed_until.filter(|s| *s > now).map(|t| local_time(t, zone)),
+        "resolution": resolution,
+    });
+    let mut ctx = Map::new();
+    ctx.insert("cb".into(), view);
+    ctx.insert(
+        "events".into(),
+        detail
+            .timeline
+            .iter()
+            .rev()
+            .map(|e| entry_row(e, zone))
+            .collect::<Vec<_>>()
+            .into(),
+    );
+    ctx.insert(
+        "agents".into(),
+        json!(
+            state
+                .settings
+                .agents
+                .iter()
+                .map(|a| &a.name)
+                .collect::<Vec<_>>()
+        ),
+    );
+    ctx.insert("flash".into(), flash(req.query_string()));
+    render(
+        &state,
+        StatusCode::OK,
+        "callback.html",
+        Some(&viewer),
+        "callback",
+        ctx,
+    )
+}
+
+pub async fn resolved(
+    state: web::Data<AppState>,
+    session: Session,
+    req: HttpRequest,
+) -> HttpResponse {
+    let viewer = match require(&state, &session, &req) {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    let callbacks = match blocking(list(&state, StatusFilter::Resolved, 500)).await {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let zone = state.settings.reminders.timezone;
+    let rows: Vec<Value> = callbacks
+        .iter()
+        .map(|c| {
+            let r = c.resolution.as_ref();
+            json!({
+                "id": c.id.to_string(),
+                "customer": c.customer_number.as_str(),
+                "resolved_at": c.resolved_at.map(|t| local_time(t, zone)),
+                "time_to_callback": time_to_callback(c).map(humane_age),
+                "how": r.map(|r| how(r.kind)),
+                "by": r.and_then(|r| r.agent.clone()),
+                "missed_calls": c.missed_calls,
+                "reason": r.and_then(|r| r.reason.clone()),
+            })
+        })
+        .collect();
+    let mut ctx = Map::new();
+    ctx.insert("rows".into(), rows.into());
+    render(
+        &state,
+        StatusCode::OK,
+        "resolved.html",
+        Some(&viewer),
+        "resolved",
+        ctx,
+    )
+}
+
+/// Local midnight of `now`'s day in `zone`.
+fn start_of_day(now: DateTime<Utc>, zone: chrono_tz::Tz) -> DateTime<Utc> {
+    let local = now.with_timezone(&zone).date_naive();
+    zone.from_local_datetime(&local.and_hms_opt(0, 0, 0).expect("midnight exists"))
+        .earliest()
+        .map_or(now - Duration::hours(24), |t| t.with_timezone(&Utc))
+}
+
+pub async fn summary(
+    state: web::Data<AppState>,
+    session: Session,
+    req: HttpRequest,
+) -> HttpResponse {
+    let viewer = match require(&state, &session, &req) {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    let zone = state.settings.reminders.timezone;
+    let now = state.clock.now();
+    let today = start_of_day(now, zone);
+    let week = now - Duration::days(7);
+    let (pending, resolved, counts) = match (
+        blocking(list(&state, StatusFilter::Pending, SUMMARY_SCAN)).await,
+        blocking(list(&state, StatusFilter::Resolved, SUMMARY_SCAN)).await,
+        {
+            let store = state.store.clone();
+            blocking(move || store.pending_stats()).await
+        },
+    ) {
+        (Ok(p), Ok(r), Ok(s)) => (p, r, s),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return *e,
+    };
+    let resolved: Vec<Callback> = resolved
+        .into_iter()
+        .take_while(|c| c.resolved_at.is_some_and(|t| t >= week))
+        .collect();
+    let agents: Vec<String> = state
+        .settings
+        .agents
+        .iter()
+        .map(|a| a.name.clone())
+        .collect();
+    let figures = stats::summarize(&pending, &resolved, today, week, &agents);
+    let mut ctx = Map::new();
+    ctx.insert("pending".into(), counts.count.into());
+    ctx.insert(
+        "oldest".into(),
+        duration_text(counts.oldest.map(|c| now - c.first_missed_at)),
+    );
+    ctx.insert("resolved_today".into(), figures.resolved_today.into());
+    ctx.insert("median_today".into(), duration_text(figures.median_today));
+    ctx.insert("p90_today".into(), duration_text(figures.p90_today));
+    ctx.insert("median_week".into(), duration_text(figures.median_week));
+    ctx.insert(
+        "agents".into(),
+        figures
+            .per_agent
+            .iter()
+            .map(|a| {
+                json!({
+                    "name": a.name.clone().unwrap_or_else(|| "nobody assigned".into()),
+                    "pending": a.pending,
+                    "resolved_today": a.resolved_today,
+                    "resolved_week": a.resolved_week,
+                    "median_week": duration_text(a.median_week),
+                })
+            })
+            .collect::<Vec<_>>()
+            .into(),
+    );
+    render(
+        &state,
+        StatusCode::OK,
+        "summary.html",
+        Some(&viewer),
+        "summary",
+        ctx,
+    )
+}

@@ -1,0 +1,281 @@
+//! The rules page (issue 4): the reminder timing and escalation steps in force, editable by
+//! a logged-in supervisor. An edit is validated exactly as `check-config` validates the
+//! file, stored durably with who/when/before/after, and applied to pending callbacks at once.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Map, Value, json};
+
+use super::auth::{csrf_ok, flash, forbidden};
+use super::{render, require, see_other};
+use crate::assemble::rules_from_text;
+use crate::config::ConfigIssue;
+use crate::display::local_time;
+use crate::domain::rules::{RulesText, StepText};
+use crate::store::{RulesChange, StoreError};
+use crate::web::AppState;
+
+/// The rules in force, as written: the last saved edit, else the file's.
+fn current(state: &AppState) -> Result<RulesText, StoreError> {
+    Ok(state
+        .store
+        .stored_rules()?
+        .map_or_else(|| state.settings.rules_text.clone(), |c| c.after))
+}
+
+/// One line describing rules, for the audit table.
+fn describe(text: &RulesText) -> String {
+    let steps: Vec<String> = text
+        .escalation
+        .iter()
+        .map(|s| format!("{} → {}", s.after, s.notify.join(", ")))
+        .collect();
+    format!(
+        "first {}, every {}, hours {}; escalation: {}",
+        text.first_after,
+        text.repeat_every,
+        text.business_hours,
+        if steps.is_empty() {
+            "none".to_string()
+        } else {
+            steps.join("; ")
+        }
+    )
+}
+
+/// The form's values and the errors to show next to each field.
+fn form_context(text: &RulesText, issues: &[ConfigIssue]) -> (Value, Value) {
+    let error = |key: &str| {
+        issues
+            .iter()
+            .filter(|i| {
+                i.key == key
+                    || i.key.starts_with(&format!("{key}["))
+                    || i.key.starts_with(&format!("{key}."))
+            })
+            .map(|i| i.reason.clone())
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let opt = |s: String| {
+        if s.is_empty() {
+            Value::Null
+        } else {
+            Value::from(s)
+        }
+    };
+    let mut steps: Vec<Value> = text
+        .escalation
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            json!({
+                "after": s.after,
+                "notify": s.notify.join(", "),
+                "after_error": opt(error(&format!("escalation[{i}].after"))),
+                "notify_error": opt(error(&format!("escalation[{i}].notify"))),
+            })
+        })
+        .collect();
+    steps.push(json!({"after": "", "notify": "", "after_error": null, "notify_error": null}));
+    let form = json!({
+        "first_after": text.first_after,
+        "repeat_every": text.repeat_every,
+        "business_hours": text.business_hours,
+        "steps": steps,
+    });
+    // Every field is present (null when fine): the templates run with strict undefineds.
+    let mut errors = Map::new();
+    for (field, key) in [
+        ("first_after", "reminders.first_after"),
+        ("repeat_every", "reminders.repeat_every"),
+        ("business_hours", "reminders.business_hours"),
+    ] {
+        errors.insert(field.into(), opt(error(key)));
+    }
+    (form, Value::Object(errors))
+}
+
+async fn show(
+    state: &AppState,
+    viewer: &super::auth::Viewer,
+    text: &RulesText,
+    issues: &[ConfigIssue],
+    flash: Value,
+) -> HttpResponse {
+    let store = state.store.clone();
+    let audit = match web::block(move || store.rules_audit(20)).await {
+        Ok(Ok(a)) => a,
+        _ => Vec::new(),
+    };
+    let zone = state.settings.reminders.timezone;
+    let stored = match current(state) {
+        Ok(t) => t,
+        Err(_) => state.settings.rules_text.clone(),
+    };
+    let (form, errors) = form_context(text, issues);
+    let mut ctx = Map::new();
+    ctx.insert("form".into(), form);
+    ctx.insert("errors".into(), errors);
+    ctx.insert("has_errors".into(), (!issues.is_empty()).into());
+    ctx.insert(
+        "differs".into(),
+        (stored != state.settings.rules_text).into(),
+    );
+    ctx.insert("timezone".into(), zone.to_string().into());
+    ctx.insert(
+        "people".into(),
+        json!(
+            state
+                .settings
+                .supervisors
+                .iter()
+                .map(|s| s.name.clone())
+                .chain(state.settings.agents.iter().map(|a| a.name.clone()))
+                .collect::<Vec<_>>()
+        ),
+    );
+    ctx.insert(
+        "audit".into(),
+        audit
+            .iter()
+            .map(|c| json!({"at": local_time(c.at, zone), "who": c.who, "before": describe(&c.before), "after": describe(&c.after)}))
+            .collect::<Vec<_>>()
+            .into(),
+    );
+    ctx.insert("flash".into(), flash);
+    let status = if issues.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    render(state, status, "rules.html", Some(viewer), "rules", ctx)
+}
+
+pub async fn page(state: web::Data<AppState>, session: Session, req: HttpRequest) -> HttpResponse {
+    let viewer = match require(&state, &session, &req) {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    let text = match current(&state) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(error = %e, "reading the stored rules failed");
+            return HttpResponse::ServiceUnavailable()
+                .body("Storage is unavailable; try again shortly.");
+        }
+    };
+    show(&state, &viewer, &text, &[], flash(req.query_string())).await
+}
+
+/// Reads the form: the three timing fields and the step rows (empty rows dropped).
+fn parse_form(body: &[u8]) -> (Option<String>, RulesText) {
+    let mut csrf = None;
+    let mut text = RulesText {
+        first_after: String::new(),
+        repeat_every: String::new(),
+        business_hours: String::new(),
+        escalation: Vec::new(),
+    };
+    let (mut afters, mut notifies) = (Vec::new(), Vec::new());
+    for (k, v) in form_urlencoded::parse(body) {
+        let v = v.trim().to_string();
+        match k.as_ref() {
+            "csrf" => csrf = Some(v),
+            "first_after" => text.first_after = v,
+            "repeat_every" => text.repeat_every = v,
+            "business_hours" => text.business_hours = v,
+            "step_after" => afters.push(v),
+            "step_notify" => notifies.push(v),
+            _ => {}
+        }
+    }
+    for i in 0..afters.len().max(notifies.len()) {
+        let after = afters.get(i).cloned().unwrap_or_default();
+        let notify: Vec<String> = notifies
+            .get(i)
+            .map(|n| {
+                n.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !after.is_empty() || !notify.is_empty() {
+            text.escalation.push(StepText { after, notify });
+        }
+    }
+    (csrf, text)
+}
+
+async fn apply(state: &AppState, viewer: &super::auth::Viewer, text: RulesText) -> HttpResponse {
+    let before = match current(state) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(error = %e, "reading the stored rules failed");
+            return HttpResponse::ServiceUnavailable()
+                .body("Storage is unavailable; nothing changed.");
+        }
+    };
+    if text == before {
+        return see_other("/rules?done=unchanged");
+    }
+    let rules = match rules_from_text(&state.settings, &text) {
+        Ok(r) => r,
+        Err(issues) => return show(state, viewer, &text, &issues, Value::Null).await,
+    };
+    let change = RulesChange {
+        id: ulid::Ulid::new(),
+        at: state.clock.now(),
+        who: viewer.name.clone(),
+        before,
+        after: text,
+    };
+    if let Err(e) = state.store.save_rules(change).await {
+        tracing::error!(error = %e, "saving rules failed");
+        return HttpResponse::ServiceUnavailable().body("Storage is unavailable; nothing changed.");
+    }
+    state.rules.set(rules);
+    tracing::info!(by = %viewer.name, "rules edited from the dashboard");
+    if let Err(e) = state.store.align_schedule(state.rules.get()).await {
+        tracing::error!(error = %e, "rescheduling after a rules edit failed; it is retried at the next start");
+    }
+    state.scheduler.nudge();
+    see_other("/rules?done=rules")
+}
+
+pub async fn save(
+    state: web::Data<AppState>,
+    session: Session,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let viewer = match require(&state, &session, &req) {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    let (csrf, text) = parse_form(&body);
+    if !csrf_ok(&session, csrf.as_deref()) {
+        return forbidden();
+    }
+    apply(&state, &viewer, text).await
+}
+
+pub async fn reset(
+    state: web::Data<AppState>,
+    session: Session,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let viewer = match require(&state, &session, &req) {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    let (csrf, _) = parse_form(&body);
+    if !csrf_ok(&session, csrf.as_deref()) {
+        return forbidden();
+    }
+    let text = state.settings.rules_text.clone();
+    apply(&state, &viewer, text).await
+}
