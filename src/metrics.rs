@@ -2,8 +2,11 @@
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
+use std::sync::atomic::AtomicU64;
+
 use prometheus_client::metrics::family::Family;
-use prometheus_client::registry::Registry;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::{Registry, Unit};
 
 use crate::domain::reminder::Purpose;
 
@@ -31,6 +34,9 @@ pub struct Metrics {
     pub escalations_sent: Family<ChannelLabels, Counter>,
     pub reminders_failed: Family<FailureLabels, Counter>,
     pub webhooks: Family<WebhookLabels, Counter>,
+    /// Set at each scrape from the store.
+    pub pending: Gauge,
+    pub oldest_pending_age: Gauge<f64, AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -66,12 +72,27 @@ impl Metrics {
             "Webhooks accepted, by trigger and effect",
             webhooks.clone(),
         );
+        let pending = Gauge::default();
+        registry.register(
+            "pending_callbacks",
+            "Callbacks waiting for a call-back",
+            pending.clone(),
+        );
+        let oldest_pending_age = Gauge::<f64, AtomicU64>::default();
+        registry.register_with_unit(
+            "oldest_pending_age",
+            "How long the oldest pending callback's customer has waited (since the first missed call)",
+            Unit::Seconds,
+            oldest_pending_age.clone(),
+        );
         Self {
             registry,
             reminders_sent,
             escalations_sent,
             reminders_failed,
             webhooks,
+            pending,
+            oldest_pending_age,
         }
     }
 

@@ -15,6 +15,20 @@ pub async fn healthz() -> HttpResponse {
 }
 
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let store = state.store.clone();
+    match web::block(move || store.pending_stats()).await {
+        Ok(Ok(stats)) => {
+            state
+                .metrics
+                .pending
+                .set(i64::try_from(stats.count).unwrap_or(i64::MAX));
+            let age = stats.oldest.map_or(0.0, |cb| {
+                (state.clock.now() - cb.first_missed_at).num_milliseconds() as f64 / 1000.0
+            });
+            state.metrics.oldest_pending_age.set(age.max(0.0));
+        }
+        _ => tracing::warn!("metrics: could not read the pending figures"),
+    }
     HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
         .body(state.metrics.encode())

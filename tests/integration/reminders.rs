@@ -436,6 +436,12 @@ async fn metrics_count_reminders_per_channel() {
         text.contains(r#"ringback_webhooks_total{trigger="call_hangup_missed",effect="opened"} 1"#),
         "{text}"
     );
+    assert!(text.contains("ringback_pending_callbacks 1\n"), "{text}");
+    // The customer first called at 11:29; the clock is at 11:32.
+    assert!(
+        text.contains("ringback_oldest_pending_age_seconds 180.0\n"),
+        "{text}"
+    );
 }
 
 /// The issue's "done when": the real service loop (not test ticks), a missed call, email and
