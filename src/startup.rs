@@ -66,6 +66,7 @@ impl Application {
         clock: Arc<dyn Clock>,
         options: Options,
     ) -> anyhow::Result<Self> {
+        install_tls_provider();
         let settings = Arc::new(settings);
         let notifier = Arc::new(assemble::notifier_for(&settings)?);
         if !notifier.templates.overridden().is_empty() {
@@ -227,4 +228,11 @@ fn rules_in_force(settings: &Settings, store: &dyn Store) -> anyhow::Result<Rule
             Ok(from_file)
         }
     }
+}
+
+/// Chooses rustls's crypto provider (ring) for every TLS client in the process — SMTP,
+/// Telegram — so that a build where several providers are linked in (dev tools bring
+/// aws-lc-rs) never fails at the first TLS connection. Later calls are no-ops.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }

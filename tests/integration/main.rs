@@ -4,6 +4,7 @@
 mod actions;
 mod api;
 mod bad_input;
+mod browser;
 mod config;
 mod corpus;
 mod dashboard;
