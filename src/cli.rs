@@ -121,7 +121,15 @@ async fn serve(config: PathBuf) -> ExitCode {
 
 /// Things that are valid but probably not what the operator wants.
 fn warnings(settings: &Settings) -> Vec<String> {
-    let mut out = Vec::new();
+    let mut out: Vec<String> = settings
+        .ignored_env
+        .iter()
+        .map(|name| {
+            format!(
+                "ignoring {name}: overrides are named RINGBACK_<SECTION>__<KEY> (two underscores)"
+            )
+        })
+        .collect();
     if settings.email.is_none() && settings.telegram.is_none() {
         out.push("neither [email].smtp_url nor [telegram].bot_token is set: reminders go to the log only".into());
     }

@@ -44,6 +44,8 @@ pub struct Settings {
     pub escalation: Vec<EscalationStep>,
     /// The editable rules as the file wrote them (the dashboard compares stored edits to it).
     pub rules_text: crate::domain::rules::RulesText,
+    /// `RINGBACK_` variables that are not `RINGBACK_<SECTION>__<KEY>` (ignored; warned about).
+    pub ignored_env: Vec<String>,
     pub dashboard: DashboardSettings,
     pub templates: TemplateSettings,
 }
@@ -193,14 +195,18 @@ impl Settings {
         if !path.is_file() {
             return Err(ConfigError::NotFound(path.to_path_buf()));
         }
-        let overrides: Vec<(String, String)> = env
+        // Only RINGBACK_<SECTION>__<KEY> is a key; other RINGBACK_ variables (a typo with
+        // one underscore, a tool's own setting) are reported, not read.
+        let (overrides, ignored): (Vec<(String, String)>, Vec<(String, String)>) = env
             .into_iter()
             .filter(|(k, _)| k.starts_with(ENV_PREFIX))
-            .collect();
+            .partition(|(k, _)| k[ENV_PREFIX.len()..].contains("__"));
         let raw: raw::RawConfig = figment_for(path, overrides)
             .extract()
             .map_err(|e| ConfigError::Parse(describe_figment_error(e)))?;
-        validate::validate(raw, path)
+        let mut settings = validate::validate(raw, path)?;
+        settings.ignored_env = ignored.into_iter().map(|(k, _)| k).collect();
+        Ok(settings)
     }
 
     /// Everyone escalation can notify: supervisors and agents by name.

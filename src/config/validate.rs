@@ -151,6 +151,7 @@ pub(super) fn validate(raw: RawConfig, source: &Path) -> Result<Settings, Config
         supervisors,
         escalation: rules.escalation,
         rules_text,
+        ignored_env: Vec::new(),
         dashboard,
         templates: TemplateSettings { dir: templates_dir },
     })

@@ -167,9 +167,14 @@ fn environment_variables_override_the_file() {
                 "smtp://127.0.0.1:2525".to_string(),
             ),
             ("UNRELATED".to_string(), "x".to_string()),
+            (
+                "RINGBACK_EMAIL_SMTP_URL".to_string(),
+                "one underscore: not a key".to_string(),
+            ),
         ],
     )
     .expect("valid");
+    assert_eq!(settings.ignored_env, ["RINGBACK_EMAIL_SMTP_URL"]);
     assert_eq!(
         settings.reminders.first_after,
         std::time::Duration::from_secs(300)
