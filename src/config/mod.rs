@@ -197,7 +197,8 @@ impl Settings {
         }
         // Only RINGBACK_<SECTION>__<KEY> is a key; other RINGBACK_ variables (a typo with
         // one underscore, a tool's own setting) are reported, not read.
-        let (overrides, ignored): (Vec<(String, String)>, Vec<(String, String)>) = env
+        type Vars = Vec<(String, String)>;
+        let (overrides, ignored): (Vars, Vars) = env
             .into_iter()
             .filter(|(k, _)| k.starts_with(ENV_PREFIX))
             .partition(|(k, _)| k[ENV_PREFIX.len()..].contains("__"));
