@@ -13,19 +13,11 @@ use crate::domain::rules::{EscalationStep, Rules, RulesText};
 use crate::notify::templates::Templates;
 use crate::notify::{Composer, Notifier, email::EmailSender, telegram::TelegramSender};
 use crate::smartflo::{Interpreter, Trigger};
+use crate::web::dashboard::Dashboard;
 
 /// The rules the configuration file sets.
 pub fn rules_for(settings: &Settings) -> anyhow::Result<Rules> {
-    rules_from_text(settings, &settings.rules_text).map_err(|issues| {
-        anyhow::anyhow!(
-            "{}",
-            issues
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ")
-        )
-    })
+    rules_from_text(settings, &settings.rules_text).map_err(one_error)
 }
 
 /// Rules from their written form, validated exactly as `check-config` validates the file
@@ -131,16 +123,7 @@ pub fn roster_for(settings: &Settings) -> Roster {
 
 /// Loads the templates (failing on any broken one) and builds the configured transports.
 pub fn notifier_for(settings: &Settings) -> anyhow::Result<Notifier> {
-    let templates = Templates::load(&settings.templates.dir).map_err(|errors| {
-        anyhow::anyhow!(
-            "{}",
-            errors
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("\n")
-        )
-    })?;
+    let templates = Templates::load(&settings.templates.dir).map_err(one_error)?;
     let email = settings
         .email
         .as_ref()
@@ -163,4 +146,15 @@ pub fn notifier_for(settings: &Settings) -> anyhow::Result<Notifier> {
             public_url: settings.server.public_url.clone(),
         },
     })
+}
+
+/// The dashboard's pages (failing on any broken template) and its users.
+pub fn dashboard_for(settings: &Settings) -> anyhow::Result<Dashboard> {
+    Dashboard::load(&settings.templates.dir, settings.dashboard.users.clone()).map_err(one_error)
+}
+
+/// Several problems as one error, a line each.
+fn one_error(problems: Vec<impl ToString>) -> anyhow::Error {
+    let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    anyhow::anyhow!("{}", lines.join("\n"))
 }

@@ -149,7 +149,9 @@ fn check_config(config: PathBuf) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
-    if let Err(e) = assemble::notifier_for(&settings) {
+    if let Err(e) =
+        assemble::notifier_for(&settings).and_then(|_| assemble::dashboard_for(&settings))
+    {
         eprintln!("error: {}: {e:#}", config.display());
         return ExitCode::from(2);
     }

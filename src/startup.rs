@@ -21,7 +21,6 @@ use crate::scheduler::Scheduler;
 use crate::store::Store;
 use crate::store::sled::SledStore;
 use crate::tokens::{self, TokenSet};
-use crate::web::dashboard::Dashboard;
 use crate::web::{self as routes, AppState};
 
 /// How long a graceful stop waits for in-flight requests.
@@ -104,17 +103,7 @@ impl Application {
         let api_tokens = token_set(&settings.api.tokens, "api")?;
         let webhook_token_hint = hint;
 
-        let dashboard = Dashboard::load(&settings.templates.dir, settings.dashboard.users.clone())
-            .map_err(|errors| {
-                anyhow::anyhow!(
-                    "{}",
-                    errors
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                )
-            })?;
+        let dashboard = assemble::dashboard_for(&settings)?;
         let metrics = Arc::new(Metrics::new());
         let scheduler = Arc::new(Scheduler::new(
             store.clone() as Arc<dyn Store>,

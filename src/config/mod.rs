@@ -209,26 +209,6 @@ impl Settings {
         settings.ignored_env = ignored.into_iter().map(|(k, _)| k).collect();
         Ok(settings)
     }
-
-    /// Everyone escalation can notify: supervisors and agents by name.
-    pub fn person(&self, name: &str) -> Option<Person<'_>> {
-        self.supervisors
-            .iter()
-            .find(|s| s.name.eq_ignore_ascii_case(name))
-            .map(Person::Supervisor)
-            .or_else(|| {
-                self.agents
-                    .iter()
-                    .find(|a| a.name.eq_ignore_ascii_case(name))
-                    .map(Person::Agent)
-            })
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-pub enum Person<'a> {
-    Agent(&'a Agent),
-    Supervisor(&'a Supervisor),
 }
 
 fn figment_for(path: &Path, overrides: Vec<(String, String)>) -> Figment {

@@ -90,14 +90,6 @@ impl Fields {
         Ok(Self { map })
     }
 
-    pub fn len(&self) -> usize {
-        self.map.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
-    }
-
     /// Whether the key is present with a meaningful value.
     pub fn has(&self, key: &str) -> bool {
         self.map.get(key).is_some_and(|v| !is_absent(v))

@@ -267,3 +267,26 @@ async fn without_configured_tokens_one_is_generated_once_and_works() {
         .unwrap();
     assert!(again.generated_tokens.is_empty(), "kept, not regenerated");
 }
+
+#[test]
+fn check_config_names_a_broken_template() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(&dir, BASE_CONFIG);
+    let templates = dir.path().join("templates");
+    std::fs::create_dir_all(templates.join("dashboard")).unwrap();
+    std::fs::write(templates.join("reminder.txt"), "Call {{ customer }").unwrap();
+    std::fs::write(templates.join("dashboard/pending.html"), "{% for x in %}").unwrap();
+    let (ok, _, stderr) = ringback(&["check-config", "--config", &path]);
+    assert!(!ok);
+    assert!(stderr.contains("template reminder.txt"), "{stderr}");
+    std::fs::remove_file(templates.join("reminder.txt")).unwrap();
+    let (ok, _, stderr) = ringback(&["check-config", "--config", &path]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("template dashboard/pending.html"),
+        "{stderr}"
+    );
+    std::fs::remove_file(templates.join("dashboard/pending.html")).unwrap();
+    let (ok, _, stderr) = ringback(&["check-config", "--config", &path]);
+    assert!(ok, "{stderr}");
+}

@@ -9,7 +9,7 @@ mod read;
 mod writer;
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -31,7 +31,6 @@ use writer::{Command, Done, Work};
 const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 pub struct SledStore {
-    path: PathBuf,
     db: sled::Db,
     trees: read::Trees,
     queue: Mutex<Option<mpsc::Sender<Command>>>,
@@ -69,17 +68,12 @@ impl SledStore {
         let (queue, rx) = mpsc::channel(writer::QUEUE);
         let writer = writer::spawn(written, Arc::clone(&flusher), rx);
         Ok(Self {
-            path: path.to_path_buf(),
             db,
             trees,
             queue: Mutex::new(Some(queue)),
             writer: Mutex::new(Some(writer)),
             flusher,
         })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     fn sender(&self) -> Result<mpsc::Sender<Command>, StoreError> {
