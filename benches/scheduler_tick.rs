@@ -58,6 +58,7 @@ fn missed(i: usize, at: chrono::DateTime<Utc>, rules: &Arc<Rules>) -> Ingest {
             assignee: None,
             answered_by: None,
             department: None,
+            callback_hint: None,
         },
         rules: Arc::clone(rules),
         new_callback_id: CallbackId::new(ulid::Ulid::new()),

@@ -12,6 +12,7 @@ use crate::domain::reminder::{Channel, Contact, Roster};
 use crate::domain::rules::{EscalationStep, Rules, RulesText};
 use crate::notify::templates::Templates;
 use crate::notify::{Composer, Notifier, email::EmailSender, telegram::TelegramSender};
+use crate::smartflo::click_to_call::ClickToCall;
 use crate::smartflo::{Interpreter, Trigger};
 use crate::web::dashboard::Dashboard;
 
@@ -157,4 +158,14 @@ pub fn dashboard_for(settings: &Settings) -> anyhow::Result<Dashboard> {
 fn one_error(problems: Vec<impl ToString>) -> anyhow::Error {
     let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
     anyhow::anyhow!("{}", lines.join("\n"))
+}
+
+/// Smartflo's click-to-call client, when `[smartflo].api_token` is set.
+pub fn click_to_call_for(settings: &Settings) -> anyhow::Result<Option<ClickToCall>> {
+    settings
+        .smartflo
+        .as_ref()
+        .map(ClickToCall::new)
+        .transpose()
+        .map_err(anyhow::Error::msg)
 }

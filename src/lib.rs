@@ -12,6 +12,7 @@ pub mod display;
 pub mod domain;
 pub mod metrics;
 pub mod notify;
+pub mod operations;
 pub mod scheduler;
 pub mod smartflo;
 pub mod startup;

@@ -17,6 +17,7 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::domain::rules::{LiveRules, Rules};
 use crate::metrics::Metrics;
+use crate::operations::Operations;
 use crate::scheduler::Scheduler;
 use crate::store::Store;
 use crate::store::sled::SledStore;
@@ -118,6 +119,14 @@ impl Application {
             .scheduler_interval
             .map(|every| tokio::spawn(Arc::clone(&scheduler).run(every, stop)));
 
+        let ops = Arc::new(Operations {
+            store: store.clone() as Arc<dyn Store>,
+            clock: Arc::clone(&clock),
+            rules: Arc::clone(&rules),
+            scheduler: Arc::clone(&scheduler),
+            agents: assemble::interpreter_for(&settings).agents,
+            click_to_call: assemble::click_to_call_for(&settings)?,
+        });
         let state = actix_web::web::Data::new(AppState::new(
             Arc::clone(&settings),
             store.clone() as Arc<dyn Store>,
@@ -129,6 +138,7 @@ impl Application {
             metrics,
             Arc::clone(&scheduler),
             dashboard,
+            ops,
         ));
 
         let session_key = tokens::session_key(&data_dir).context("reading the session key")?;

@@ -10,9 +10,20 @@ use super::rules::Rules;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Action {
-    Resolve { reason: String },
-    Snooze { until: DateTime<Utc> },
-    Assign { agent: AgentRef },
+    Resolve {
+        reason: String,
+    },
+    Snooze {
+        until: DateTime<Utc>,
+    },
+    Assign {
+        agent: AgentRef,
+    },
+    /// A click-to-call was asked of Smartflo for `agent`: what it answered.
+    CallRequested {
+        agent: String,
+        outcome: Result<String, String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -70,6 +81,25 @@ pub fn apply(
                 None,
                 format!("until {}", until.to_rfc3339()),
             )]
+        }
+        Action::CallRequested { agent, outcome } => {
+            let (kind, detail) = match outcome {
+                Ok(message) => (
+                    TimelineKind::CallRequested,
+                    format!(
+                        "Smartflo is connecting {agent} to {}: {message}",
+                        cb.customer_number
+                    ),
+                ),
+                Err(reason) => (
+                    TimelineKind::CallFailed,
+                    format!(
+                        "the call to {} was not placed: {reason}",
+                        cb.customer_number
+                    ),
+                ),
+            };
+            vec![entry(kind, Some(agent.clone()), detail)]
         }
         Action::Assign { agent } => {
             let from = cb

@@ -198,6 +198,10 @@ pub enum TimelineKind {
     Escalated,
     /// An escalation message was delivered.
     EscalationSent,
+    /// Someone asked Smartflo to place the call-back (click-to-call).
+    CallRequested,
+    /// A click-to-call request failed (the reason in `detail`).
+    CallFailed,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -73,6 +73,9 @@ pub struct CallFacts {
     /// Who answered, for the resolution record.
     pub answered_by: Option<String>,
     pub department: Option<String>,
+    /// The callback this call was placed for, when Smartflo echoed Ringback's
+    /// `custom_identifier` (a click-to-call Ringback asked for).
+    pub callback_hint: Option<CallbackId>,
 }
 
 /// Identity and timing of the event being applied.
@@ -113,6 +116,9 @@ pub struct Snapshot {
     pub call: Option<CallRecord>,
     /// Start of the latest answered call with this customer (the out-of-order rule).
     pub last_answered_at: Option<DateTime<Utc>>,
+    /// `pending` was found through the event's `custom_identifier`, not its number: the
+    /// call is a call-back for exactly that callback.
+    pub by_reference: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -234,6 +240,11 @@ impl Ctx<'_> {
     }
 
     fn customer(&self) -> Result<PhoneNumber, String> {
+        if self.snapshot.by_reference
+            && let Some(pending) = &self.snapshot.pending
+        {
+            return Ok(pending.customer_number.clone());
+        }
         customer_of(self.facts, self.snapshot.call.as_ref()).ok_or_else(|| {
             match &self.facts.customer {
                 Err(why) => format!("no usable customer number ({why})"),
@@ -425,10 +436,13 @@ impl Ctx<'_> {
         let call = self.call_record(CallRole::Answered, &customer, None);
         let mut decision = match &self.snapshot.pending {
             None => Decision::recorded("nothing pending for this customer"),
-            Some(cb) if started < cb.first_missed_at => Decision::recorded(
-                "the answered call started before the first missed call; still pending",
-            ),
-            Some(cb) if started < cb.last_missed_at => {
+            // A call placed for this very callback resolves it whatever the clocks say.
+            Some(cb) if !self.snapshot.by_reference && started < cb.first_missed_at => {
+                Decision::recorded(
+                    "the answered call started before the first missed call; still pending",
+                )
+            }
+            Some(cb) if !self.snapshot.by_reference && started < cb.last_missed_at => {
                 let note =
                     "a missed call after this answered call still needs a call-back".to_string();
                 let mut d = self.note_on(cb, TimelineKind::AnsweredNotCleared, note.clone());
@@ -480,9 +494,13 @@ impl Ctx<'_> {
         let call = self.call_record(CallRole::Attempt, &customer, None);
         let decision = match &self.snapshot.pending {
             None => Decision::recorded("nothing pending for this customer"),
-            Some(cb) if self.facts.started_at < cb.first_missed_at => Decision::recorded(
-                "the call started before the first missed call; not a call-back attempt",
-            ),
+            Some(cb)
+                if !self.snapshot.by_reference && self.facts.started_at < cb.first_missed_at =>
+            {
+                Decision::recorded(
+                    "the call started before the first missed call; not a call-back attempt",
+                )
+            }
             Some(pending) => {
                 let mut cb = pending.clone();
                 cb.attempts += 1;

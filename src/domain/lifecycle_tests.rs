@@ -51,6 +51,7 @@ fn facts(call_id: &str, started: u32) -> CallFacts {
         assignee: Some(priya()),
         answered_by: Some("Arjun".into()),
         department: None,
+        callback_hint: None,
     }
 }
 

@@ -1,6 +1,7 @@
 //! Smartflo's side of ingest: reading payloads, naming triggers, and turning one webhook
 //! into the domain's [`CallFacts`] and [`Intent`].
 
+pub mod click_to_call;
 pub mod event;
 pub mod gofmt;
 pub mod payload;
@@ -11,7 +12,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use crate::domain::agent::AgentDirectory;
-use crate::domain::callback::ResolutionKind;
+use crate::domain::callback::{CallbackId, ResolutionKind};
 use crate::domain::lifecycle::{CallFacts, Intent};
 use crate::domain::phone::{CountryCode, PhoneNumber};
 use event::{CallStatus, Direction, SmartfloEvent};
@@ -93,6 +94,10 @@ impl Interpreter {
                     .or_else(|| a.numbers.first().cloned())
             }),
             department: event.department.clone(),
+            callback_hint: event
+                .custom_identifier
+                .as_deref()
+                .and_then(|c| c.trim().parse::<CallbackId>().ok()),
         };
         Interpretation {
             trigger,

@@ -2,7 +2,7 @@
 //! timeline entry with who did it. Unknown id 404, bad body 400, already resolved 409.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -10,9 +10,8 @@ use super::api::{authorize, renderer};
 use super::{AppState, WebError};
 use crate::domain::actions::{Action, ActionError};
 use crate::domain::callback::CallbackId;
-use crate::store::{ActOutcome, ActRequest, StoreError};
-
-const MAX_SNOOZE_MINUTES: i64 = 7 * 24 * 60;
+use crate::operations::{CallOutcome, snooze_until};
+use crate::store::ActOutcome;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -108,65 +107,63 @@ fn callback_id(raw: &str) -> Result<CallbackId, WebError> {
         .map_err(|_| WebError::NotFound(format!("no callback with id {raw:?}")))
 }
 
-/// When a snooze of `minutes` (or until `until`) from `now` ends; one of the two, at most
-/// seven days ahead.
-pub fn snooze_until(
-    now: DateTime<Utc>,
-    minutes: Option<i64>,
-    until: Option<DateTime<Utc>>,
-) -> Result<DateTime<Utc>, String> {
-    let until = match (minutes, until) {
-        (Some(m), None) if (1..=MAX_SNOOZE_MINUTES).contains(&m) => now + Duration::minutes(m),
-        (Some(m), None) => {
-            return Err(format!(
-                "minutes must be from 1 to {MAX_SNOOZE_MINUTES}, not {m}"
-            ));
-        }
-        (None, Some(until)) => until,
-        _ => return Err("give either \"minutes\" or \"until\" (RFC 3339)".into()),
-    };
-    if until > now + Duration::minutes(MAX_SNOOZE_MINUTES) {
-        return Err("a snooze may last at most 7 days".into());
-    }
-    Ok(until)
-}
-
-/// Applies a person's action through the store and wakes the scheduler when it changed
-/// something (the API and the dashboard both act through here).
-pub async fn perform(
-    state: &AppState,
-    id: CallbackId,
-    action: Action,
-    who: String,
-) -> Result<ActOutcome, StoreError> {
-    let outcome = state
-        .store
-        .act(ActRequest {
-            id,
-            action,
-            who,
-            now: state.clock.now(),
-            rules: state.rules.get(),
-        })
-        .await?;
-    if matches!(outcome, ActOutcome::Done(_)) {
-        state.scheduler.nudge();
-    }
-    Ok(outcome)
-}
-
 async fn act(
     state: &AppState,
     id: CallbackId,
     action: Action,
     who: String,
 ) -> Result<HttpResponse, WebError> {
-    match perform(state, id, action, who).await? {
+    match state.ops.act(id, action, &who).await? {
         ActOutcome::Done(cb) => Ok(HttpResponse::Ok().json(renderer(state).callback(&cb, None))),
         ActOutcome::NotFound => Err(WebError::NotFound(format!("no callback with id {id}"))),
         ActOutcome::Refused(e @ ActionError::AlreadyResolved) => {
             Err(WebError::Conflict(e.to_string()))
         }
         ActOutcome::Refused(e) => Err(WebError::BadRequest(e.to_string())),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CallBody {
+    agent: Option<String>,
+    who: Option<String>,
+}
+
+/// `POST /api/v1/callbacks/{id}/call` `{"agent":"Priya"}` (agent optional: the assigned
+/// one): asks Smartflo to place the call-back. `200` when Smartflo accepted it, `502` with
+/// its reason when it refused, `400`/`404`/`409` when it could not be asked.
+pub async fn call(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
+    authorize(&state, &req)?;
+    let id = callback_id(&id)?;
+    let body: CallBody = if body.is_empty() {
+        CallBody {
+            agent: None,
+            who: None,
+        }
+    } else {
+        parse(&body)?
+    };
+    match state
+        .ops
+        .call_back(id, body.agent.as_deref(), &who(body.who))
+        .await?
+    {
+        CallOutcome::Placed { agent, message } => Ok(HttpResponse::Ok()
+            .json(serde_json::json!({"ok": true, "agent": agent, "message": message}))),
+        CallOutcome::Failed { agent, reason } => Ok(HttpResponse::BadGateway()
+            .json(serde_json::json!({"ok": false, "agent": agent, "error": reason}))),
+        CallOutcome::Refused(why) if why == "no such callback" => {
+            Err(WebError::NotFound(format!("no callback with id {id}")))
+        }
+        CallOutcome::Refused(why) if why.contains("already resolved") => {
+            Err(WebError::Conflict(why))
+        }
+        CallOutcome::Refused(why) => Err(WebError::BadRequest(why)),
     }
 }

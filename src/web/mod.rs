@@ -17,6 +17,7 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::domain::rules::LiveRules;
 use crate::metrics::Metrics;
+use crate::operations::Operations;
 use crate::scheduler::Scheduler;
 use crate::smartflo::Interpreter;
 use crate::store::Store;
@@ -35,6 +36,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub scheduler: Arc<Scheduler>,
     pub dashboard: dashboard::Dashboard,
+    /// What people can do to callbacks (shared with the Telegram bot).
+    pub ops: Arc<Operations>,
     ids: Mutex<ulid::Generator>,
 }
 
@@ -51,6 +54,7 @@ impl AppState {
         metrics: Arc<Metrics>,
         scheduler: Arc<Scheduler>,
         dashboard: dashboard::Dashboard,
+        ops: Arc<Operations>,
     ) -> Self {
         Self {
             settings,
@@ -63,6 +67,7 @@ impl AppState {
             metrics,
             scheduler,
             dashboard,
+            ops,
             ids: Mutex::new(ulid::Generator::new()),
         }
     }
@@ -96,6 +101,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/callbacks/{id}/resolve", web::post().to(actions::resolve))
             .route("/callbacks/{id}/snooze", web::post().to(actions::snooze))
             .route("/callbacks/{id}/assign", web::post().to(actions::assign))
+            .route("/callbacks/{id}/call", web::post().to(actions::call))
             .route("/events", web::get().to(api::list_events))
             .route("/events/{id}", web::get().to(api::get_event))
             .default_service(web::to(not_found)),

@@ -5,6 +5,7 @@ mod actions;
 mod api;
 mod bad_input;
 mod browser;
+mod click_to_call;
 mod config;
 mod corpus;
 mod dashboard;

@@ -257,10 +257,21 @@ impl<'a> Tx<'a> {
             });
         }
 
-        let customer = lifecycle::customer_of(&ing.facts, stored_call.call.as_ref());
-        let pending = match &customer {
-            Some(c) => self.pending_for(c)?,
+        // A click-to-call Ringback placed carries the callback's id back: that callback,
+        // while pending, is the one this call is about (SPEC §6.1).
+        let referenced = match ing.facts.callback_hint {
+            Some(id) => self.callback(id)?.filter(Callback::is_pending),
             None => None,
+        };
+        let by_reference = referenced.is_some();
+        let customer = match &referenced {
+            Some(cb) => Some(cb.customer_number.clone()),
+            None => lifecycle::customer_of(&ing.facts, stored_call.call.as_ref()),
+        };
+        let pending = match (referenced, &customer) {
+            (Some(cb), _) => Some(cb),
+            (None, Some(c)) => self.pending_for(c)?,
+            (None, None) => None,
         };
         let last_answered_at = match &customer {
             Some(c) => self
@@ -273,6 +284,7 @@ impl<'a> Tx<'a> {
             pending,
             call: stored_call.call.clone(),
             last_answered_at,
+            by_reference,
         };
         let meta = EventMeta {
             event_id: ing.event_id.to_string(),

@@ -8,9 +8,9 @@ use super::auth::{csrf_ok, forbidden, form_fields};
 use super::{require, see_other};
 use crate::domain::actions::{Action, ActionError};
 use crate::domain::callback::CallbackId;
+use crate::operations::snooze_until;
 use crate::store::ActOutcome;
 use crate::web::AppState;
-use crate::web::actions::{perform, snooze_until};
 
 async fn act(
     state: web::Data<AppState>,
@@ -40,7 +40,7 @@ async fn act(
         Ok(a) => a,
         Err(code) => return see_other(&format!("{page}?done={code}")),
     };
-    match perform(&state, id, action, viewer.name).await {
+    match state.ops.act(id, action, &viewer.name).await {
         Ok(ActOutcome::Done(_)) => see_other(&format!("{page}?done={done}")),
         Ok(ActOutcome::NotFound) => HttpResponse::NotFound().body("No such callback."),
         Ok(ActOutcome::Refused(ActionError::AlreadyResolved)) => {

@@ -163,6 +163,8 @@ fn what(kind: TimelineKind) -> &'static str {
         TimelineKind::Snoozed => "Snoozed",
         TimelineKind::Escalated => "Escalated",
         TimelineKind::EscalationSent => "Escalation sent",
+        TimelineKind::CallRequested => "Call-back placed through Smartflo",
+        TimelineKind::CallFailed => "Call-back could not be placed",
     }
 }
 
