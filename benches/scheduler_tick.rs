@@ -121,6 +121,7 @@ async fn measure(total: usize) -> Duration {
             zone: chrono_tz::UTC,
             public_url: "http://bench.invalid".parse().unwrap(),
         },
+        click_to_call: false,
     };
     let scheduler = Scheduler::new(
         store.clone() as Arc<dyn Store>,

@@ -5,8 +5,10 @@ use anyhow::Context;
 
 use std::collections::HashSet;
 
+use crate::bot::BotUser;
 use crate::config::rules::validate_rules;
 use crate::config::{self, ConfigIssue, Settings};
+use crate::domain::agent::AgentRef;
 use crate::domain::agent::{AgentDirectory, DirectoryEntry};
 use crate::domain::reminder::{Channel, Contact, Roster};
 use crate::domain::rules::{EscalationStep, Rules, RulesText};
@@ -146,6 +148,7 @@ pub fn notifier_for(settings: &Settings) -> anyhow::Result<Notifier> {
             zone: settings.reminders.timezone,
             public_url: settings.server.public_url.clone(),
         },
+        click_to_call: settings.smartflo.is_some(),
     })
 }
 
@@ -168,4 +171,26 @@ pub fn click_to_call_for(settings: &Settings) -> anyhow::Result<Option<ClickToCa
         .map(ClickToCall::new)
         .transpose()
         .map_err(anyhow::Error::msg)
+}
+
+/// The people the Telegram bot answers: agents and supervisors with a chat id.
+pub fn bot_users_for(settings: &Settings) -> Vec<BotUser> {
+    let agents = settings.agents.iter().filter_map(|a| {
+        Some(BotUser {
+            telegram_id: a.telegram_chat_id?,
+            name: a.name.clone(),
+            agent: Some(AgentRef {
+                name: a.name.clone(),
+                number: a.number.clone(),
+            }),
+        })
+    });
+    let supervisors = settings.supervisors.iter().filter_map(|s| {
+        Some(BotUser {
+            telegram_id: s.telegram_chat_id?,
+            name: s.name.clone(),
+            agent: None,
+        })
+    });
+    agents.chain(supervisors).collect()
 }

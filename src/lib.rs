@@ -4,6 +4,7 @@
 //! ([`domain`]) → storage ([`store`]) → the [`scheduler`] → notifications ([`notify`]).
 
 pub mod assemble;
+pub mod bot;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -100,6 +100,7 @@ impl Metrics {
         let family = match purpose {
             Purpose::Reminder => &self.reminders_sent,
             Purpose::Escalation => &self.escalations_sent,
+            Purpose::Closure => return,
         };
         family
             .get_or_create(&ChannelLabels {

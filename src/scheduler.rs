@@ -187,6 +187,8 @@ impl Scheduler {
         let id = delivery.callback;
         let cb = blocking(move || store.callback(id)).await?;
         let cb = match cb {
+            // Closing edits are for resolved callbacks by definition.
+            Some(cb) if delivery.purpose == Purpose::Closure => cb,
             Some(cb) if cb.is_pending() && !superseded(&delivery, &cb) => cb,
             other => {
                 let reason = match other {
@@ -204,9 +206,9 @@ impl Scheduler {
         let result = self.notifier.send(&cb, &delivery, self.clock.now()).await;
         let at = self.clock.now();
         let (settlement, outcome) = match result {
-            SendResult::Sent => {
+            SendResult::Sent { message } => {
                 self.metrics.sent(delivery.purpose, channel);
-                (Settlement::Sent { at }, Outcome::Sent)
+                (Settlement::Sent { at, message }, Outcome::Sent)
             }
             SendResult::Transient {
                 reason,

@@ -13,6 +13,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::assemble::{self, rules_for};
+use crate::bot::TelegramBot;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::domain::rules::{LiveRules, Rules};
@@ -48,8 +49,10 @@ pub struct Application {
     server: Server,
     store: Arc<SledStore>,
     scheduler: Arc<Scheduler>,
+    /// Stops the scheduler loop and the Telegram bot.
     stop_scheduler: watch::Sender<bool>,
     scheduler_task: Option<tokio::task::JoinHandle<()>>,
+    bot_task: Option<tokio::task::JoinHandle<()>>,
     /// Tokens generated on this start (to be printed once), by kind.
     pub generated_tokens: Vec<(&'static str, String, std::path::PathBuf)>,
     /// The first webhook token, masked, for startup logs.
@@ -111,7 +114,7 @@ impl Application {
             Arc::clone(&clock),
             Arc::clone(&rules),
             Arc::new(assemble::roster_for(&settings)),
-            notifier,
+            Arc::clone(&notifier),
             Arc::clone(&metrics),
         ));
         let (stop_scheduler, stop) = watch::channel(false);
@@ -126,6 +129,17 @@ impl Application {
             scheduler: Arc::clone(&scheduler),
             agents: assemble::interpreter_for(&settings).agents,
             click_to_call: assemble::click_to_call_for(&settings)?,
+        });
+        // The Telegram bot answers buttons and commands whenever Telegram is configured.
+        let bot_task = notifier.telegram.is_some().then(|| {
+            let bot = Arc::new(TelegramBot {
+                notifier: Arc::clone(&notifier),
+                ops: Arc::clone(&ops),
+                store: store.clone() as Arc<dyn Store>,
+                clock: Arc::clone(&clock),
+                users: assemble::bot_users_for(&settings),
+            });
+            tokio::spawn(bot.run(stop_scheduler.subscribe()))
         });
         let state = actix_web::web::Data::new(AppState::new(
             Arc::clone(&settings),
@@ -163,6 +177,7 @@ impl Application {
             scheduler,
             stop_scheduler,
             scheduler_task,
+            bot_task,
             generated_tokens,
             webhook_token_hint,
         })
@@ -187,7 +202,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let served = self.server.await;
         let _ = self.stop_scheduler.send(true);
-        if let Some(task) = self.scheduler_task {
+        for task in [self.scheduler_task, self.bot_task].into_iter().flatten() {
             let _ = task.await;
         }
         drop(self.scheduler);

@@ -43,6 +43,15 @@ impl FromStr for CallbackId {
     }
 }
 
+/// A Telegram message Ringback sent: chat and message id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TelegramMessage {
+    pub chat: i64,
+    pub message: i32,
+}
+
+pub const MAX_MESSAGES_KEPT: usize = 20;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
@@ -102,6 +111,10 @@ pub struct Callback {
     /// When the next escalation step fires (business hours and snooze applied), if any.
     #[serde(default)]
     pub next_escalation_at: Option<DateTime<Utc>>,
+    /// Telegram messages sent about this callback (newest last, at most
+    /// [`MAX_MESSAGES_KEPT`]): edited to show the outcome once it is resolved.
+    #[serde(default)]
+    pub telegram_messages: Vec<TelegramMessage>,
     pub snoozed_until: Option<DateTime<Utc>>,
     pub resolved_at: Option<DateTime<Utc>>,
     pub resolution: Option<Resolution>,
@@ -148,6 +161,18 @@ impl Callback {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
+    }
+
+    /// Remembers a Telegram message sent about this callback.
+    pub fn remember_message(&mut self, message: TelegramMessage) {
+        if !self.telegram_messages.contains(&message) {
+            self.telegram_messages.push(message);
+        }
+        let excess = self
+            .telegram_messages
+            .len()
+            .saturating_sub(MAX_MESSAGES_KEPT);
+        self.telegram_messages.drain(..excess);
     }
 
     /// Adds a missed agent unless the same agent is already listed.

@@ -328,6 +328,7 @@ impl Ctx<'_> {
                     next_reminder_at: None,
                     rounds_issued: 0,
                     next_escalation_at: None,
+                    telegram_messages: Vec::new(),
                     snoozed_until: None,
                     resolved_at: None,
                     resolution: None,

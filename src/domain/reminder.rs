@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use ulid::Ulid;
 
-use super::callback::{Callback, CallbackId, TimelineEntry, TimelineKind};
+use super::callback::{Callback, CallbackId, TelegramMessage, TimelineEntry, TimelineKind};
 use super::rules::Rules;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -141,6 +141,8 @@ impl Roster {
 pub enum Purpose {
     Reminder,
     Escalation,
+    /// Edit a Telegram message sent earlier to show how the callback ended.
+    Closure,
 }
 
 /// One message to one recipient on one channel: the outbox's unit of work.
@@ -158,6 +160,9 @@ pub struct Delivery {
     pub next_attempt_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub last_error: Option<String>,
+    /// For a closure: the Telegram message to edit.
+    #[serde(default)]
+    pub message: Option<i32>,
 }
 
 /// Issues the next reminder round of `cb` if it is due at `now`: returns the callback with
@@ -268,11 +273,35 @@ pub fn take_due(
     })
 }
 
+/// When a callback stops being pending, every Telegram message sent about it is edited to
+/// say so: one closure delivery per message.
+pub fn closure_notices(before: Option<&Callback>, after: &Callback) -> Vec<(Recipient, i32)> {
+    if after.is_pending() || !before.is_some_and(Callback::is_pending) {
+        return Vec::new();
+    }
+    after
+        .telegram_messages
+        .iter()
+        .map(|m| {
+            (
+                Recipient {
+                    name: String::new(),
+                    channel: Channel::Telegram,
+                    address: m.chat.to_string(),
+                },
+                m.message,
+            )
+        })
+        .collect()
+}
+
 /// What a transport reported for one delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Settlement {
+    /// Delivered; `message` is the Telegram message id when the channel gives one.
     Sent {
         at: DateTime<Utc>,
+        message: Option<i32>,
     },
     /// A transient failure at `at`: try again at `retry_at`.
     Retry {
@@ -281,14 +310,9 @@ pub enum Settlement {
         reason: String,
     },
     /// A permanent failure (address rejected, chat not found): never retried.
-    Failed {
-        at: DateTime<Utc>,
-        reason: String,
-    },
+    Failed { at: DateTime<Utc>, reason: String },
     /// Not sent because it is no longer wanted (resolved, or a newer round exists).
-    Dropped {
-        reason: String,
-    },
+    Dropped { reason: String },
 }
 
 /// How long a delivery keeps retrying transient failures before it is given up.
@@ -344,13 +368,41 @@ pub fn settle(cb: Option<&Callback>, delivery: &Delivery, settlement: &Settlemen
             ),
             TimelineKind::EscalationSent,
         ),
+        // Closing edits are housekeeping: they leave no trace on the timeline.
+        Purpose::Closure => {
+            return Settled {
+                callback: None,
+                timeline: Vec::new(),
+                keep: match settlement {
+                    Settlement::Retry {
+                        at,
+                        retry_at,
+                        reason,
+                    } if *at - delivery.created_at < give_up_after() => {
+                        let mut keep = delivery.clone();
+                        keep.attempts += 1;
+                        keep.next_attempt_at = *retry_at;
+                        keep.last_error = Some(reason.clone());
+                        Some(keep)
+                    }
+                    _ => None,
+                },
+            };
+        }
     };
     match settlement {
-        Settlement::Sent { at } => {
+        Settlement::Sent { at, message } => {
             let callback = cb.map(|cb| {
                 let mut cb = cb.clone();
                 if delivery.purpose == Purpose::Reminder {
                     cb.reminders_sent = cb.reminders_sent.max(delivery.round);
+                }
+                if let (Channel::Telegram, Some(id), Ok(chat)) = (
+                    delivery.recipient.channel,
+                    message,
+                    delivery.recipient.address.parse::<i64>(),
+                ) {
+                    cb.remember_message(TelegramMessage { chat, message: *id });
                 }
                 cb
             });

@@ -63,6 +63,7 @@ fn callback(opened: DateTime<Utc>, agent: Option<&str>) -> Callback {
         next_reminder_at: None,
         rounds_issued: 0,
         next_escalation_at: None,
+        telegram_messages: Vec::new(),
         snoozed_until: None,
         resolved_at: None,
         resolution: None,
@@ -202,6 +203,7 @@ fn delivery(round: u32) -> Delivery {
         next_attempt_at: ist(1, 10, 2),
         created_at: ist(1, 10, 2),
         last_error: None,
+        message: None,
     }
 }
 
@@ -211,7 +213,10 @@ fn a_sent_delivery_counts_its_round_and_goes_on_the_timeline() {
     let s = settle(
         Some(&cb),
         &delivery(1),
-        &Settlement::Sent { at: ist(1, 10, 2) },
+        &Settlement::Sent {
+            at: ist(1, 10, 2),
+            message: Some(77),
+        },
     );
     assert_eq!(s.callback.unwrap().reminders_sent, 1);
     assert_eq!(s.timeline[0].kind, TimelineKind::ReminderSent);

@@ -57,7 +57,7 @@ impl EmailSender {
             Err(e) => return SendResult::Permanent(format!("could not build the email: {e}")),
         };
         match self.transport.send(email).await {
-            Ok(_) => SendResult::Sent,
+            Ok(_) => SendResult::Sent { message: None },
             // 5xx: the server refused this message or recipient for good.
             Err(e) if e.is_permanent() => SendResult::Permanent(describe(&e)),
             // 4xx, connection refused, timeouts, TLS trouble: try again later.

@@ -1,4 +1,4 @@
-//! What a reminder says: the template context for one delivery of one callback.
+//! What a message says: the template context for a callback, rendered per channel.
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -6,10 +6,10 @@ use url::Url;
 
 use super::templates::{MessageContext, TemplateError, Templates};
 use crate::display::{humane_age, local_time};
-use crate::domain::callback::Callback;
+use crate::domain::callback::{Callback, ResolutionKind};
 use crate::domain::reminder::{Channel, Delivery, Purpose};
 
-/// A reminder rendered for one channel (only what that channel sends is rendered).
+/// A message rendered for one channel (only what that channel sends is rendered).
 #[derive(Debug, Clone)]
 pub enum Message {
     Email {
@@ -18,6 +18,11 @@ pub enum Message {
         html: String,
     },
     Telegram {
+        html: String,
+    },
+    /// A new text for a Telegram message sent earlier.
+    TelegramEdit {
+        message: i32,
         html: String,
     },
     Log {
@@ -45,10 +50,40 @@ impl Composer {
         local_time(t, self.zone)
     }
 
+    /// How a resolved callback ended, in a sentence ("called back by Priya at …").
+    pub fn resolution_text(&self, cb: &Callback) -> String {
+        let Some(r) = &cb.resolution else {
+            return "resolved".into();
+        };
+        let by = r
+            .agent
+            .as_deref()
+            .map(|a| format!(" by {a}"))
+            .unwrap_or_default();
+        let when = self.local(r.at);
+        match r.kind {
+            ResolutionKind::AnsweredOutbound => format!("called back{by} at {when}"),
+            ResolutionKind::AnsweredInbound => {
+                format!("the customer called again and got through{by} at {when}")
+            }
+            ResolutionKind::Manual => {
+                let reason = r
+                    .reason
+                    .as_deref()
+                    .map(|x| format!(": {x}"))
+                    .unwrap_or_default();
+                format!("resolved{by} at {when}{reason}")
+            }
+        }
+    }
+
+    /// The template variables for `cb`, as `recipient` sees it at `now`.
     pub fn context(
         &self,
         cb: &Callback,
-        delivery: &Delivery,
+        recipient: &str,
+        round: u32,
+        level: u32,
         now: DateTime<Utc>,
     ) -> MessageContext {
         MessageContext {
@@ -58,17 +93,20 @@ impl Composer {
             first_missed_at: self.local(cb.first_missed_at),
             last_missed_at: self.local(cb.last_missed_at),
             agent: cb.assigned_agent.as_ref().map(|a| a.name.clone()),
-            recipient: delivery.recipient.name.clone(),
+            recipient: recipient.to_string(),
             department: cb.department.clone(),
             attempts: cb.attempts,
-            round: delivery.round,
-            level: match delivery.purpose {
-                Purpose::Escalation => delivery.round,
-                Purpose::Reminder => 0,
-            },
+            round,
+            level,
             age: humane_age(now - cb.first_received_at),
             link: self.link(cb),
             callback_id: cb.id.to_string(),
+            outcome: if cb.is_pending() {
+                String::new()
+            } else {
+                self.resolution_text(cb)
+            },
+            next_reminder: cb.next_reminder_at.map(|t| self.local(t)),
         }
     }
 
@@ -79,10 +117,26 @@ impl Composer {
         delivery: &Delivery,
         now: DateTime<Utc>,
     ) -> Result<Message, TemplateError> {
-        let ctx = self.context(cb, delivery, now);
+        let level = if delivery.purpose == Purpose::Escalation {
+            delivery.round
+        } else {
+            0
+        };
+        let ctx = self.context(cb, &delivery.recipient.name, delivery.round, level, now);
         let kind = match delivery.purpose {
             Purpose::Reminder => "reminder",
             Purpose::Escalation => "escalation",
+            Purpose::Closure => {
+                return Ok(match (delivery.recipient.channel, delivery.message) {
+                    (Channel::Telegram, Some(message)) => Message::TelegramEdit {
+                        message,
+                        html: templates.render("closure.telegram.html", &ctx)?,
+                    },
+                    _ => Message::Log {
+                        line: format!("{} {}", ctx.customer, ctx.outcome),
+                    },
+                });
+            }
         };
         let render = |part: &str| templates.render(&format!("{kind}.{part}"), &ctx);
         Ok(match delivery.recipient.channel {
@@ -98,5 +152,22 @@ impl Composer {
                 line: render("log.txt")?,
             },
         })
+    }
+
+    /// A Telegram message's new text after a button press: the callback now, and `outcome`.
+    pub fn status(
+        &self,
+        templates: &Templates,
+        cb: &Callback,
+        outcome: &str,
+        now: DateTime<Utc>,
+    ) -> Result<String, TemplateError> {
+        let mut ctx = self.context(cb, "", 0, 0, now);
+        if cb.is_pending() {
+            ctx.outcome = outcome.to_string();
+            templates.render("status.telegram.html", &ctx)
+        } else {
+            templates.render("closure.telegram.html", &ctx)
+        }
     }
 }

@@ -47,6 +47,14 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "escalation.log.txt",
         include_str!("../../templates/escalation.log.txt"),
     ),
+    (
+        "status.telegram.html",
+        include_str!("../../templates/status.telegram.html"),
+    ),
+    (
+        "closure.telegram.html",
+        include_str!("../../templates/closure.telegram.html"),
+    ),
 ];
 
 /// The variables every template may use (documented in `templates/README.md`).
@@ -68,6 +76,10 @@ pub struct MessageContext {
     pub age: String,
     pub link: String,
     pub callback_id: String,
+    /// What happened (after a button press), or how it ended once resolved; empty otherwise.
+    pub outcome: String,
+    /// When the next reminder goes out (local time), if one is scheduled.
+    pub next_reminder: Option<String>,
 }
 
 impl MessageContext {
@@ -88,6 +100,8 @@ impl MessageContext {
             age: "35 min".into(),
             link: "https://ringback.example/callbacks/01J0000000000000000000000".into(),
             callback_id: "01J0000000000000000000000".into(),
+            outcome: "called back by Priya at 28 May 2026, 11:40".into(),
+            next_reminder: Some("28 May 2026, 11:10".into()),
         }
     }
 }

@@ -169,6 +169,19 @@ pub struct RulesChange {
     pub after: RulesText,
 }
 
+/// Someone who wrote to the Telegram bot without being a configured agent or supervisor,
+/// listed for admins on the dashboard (SPEC §6.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnknownChat {
+    pub chat_id: i64,
+    pub name: String,
+    pub username: Option<String>,
+    pub last_text: String,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    pub messages: u32,
+}
+
 /// How many callbacks are pending, and the oldest of them.
 #[derive(Debug, Clone, Default)]
 pub struct PendingStats {
@@ -217,6 +230,17 @@ pub trait Store: Send + Sync + 'static {
     fn rules_audit(&self, limit: usize) -> Result<Vec<RulesChange>, StoreError>;
 
     fn pending_stats(&self) -> Result<PendingStats, StoreError>;
+
+    /// The next Telegram update to ask for (0 before the first).
+    fn telegram_offset(&self) -> Result<i64, StoreError>;
+
+    fn save_telegram_offset(&self, offset: i64) -> BoxFuture<'static, Result<(), StoreError>>;
+
+    /// Records (or counts again) a chat that wrote to the bot without being configured.
+    fn note_unknown_chat(&self, chat: UnknownChat) -> BoxFuture<'static, Result<(), StoreError>>;
+
+    /// Unknown chats, most recent first.
+    fn unknown_chats(&self) -> Result<Vec<UnknownChat>, StoreError>;
 
     /// The earliest time the scheduler has work for a callback.
     fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;

@@ -193,7 +193,10 @@ async fn handle(
     let inferred = ingest.trigger_inferred;
     let receipt = state.store.ingest(ingest).await?;
     state.metrics.webhook(&slug, receipt.effect.as_str());
-    if matches!(receipt.effect, Effect::Opened | Effect::Updated) {
+    if matches!(
+        receipt.effect,
+        Effect::Opened | Effect::Updated | Effect::Resolved
+    ) {
         state.scheduler.nudge();
     }
 

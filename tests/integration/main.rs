@@ -15,4 +15,5 @@ mod helpers;
 mod quirks;
 mod reminders;
 mod restart;
+mod telegram_bot;
 mod triggers;

@@ -27,6 +27,7 @@ use crate::domain::reminder::{self, Delivery, Settlement};
 use crate::domain::rules::Rules;
 use crate::store::{
     ActOutcome, ActRequest, Claim, EventRecord, Ingest, Receipt, RulesChange, StoreError,
+    UnknownChat,
 };
 
 type TxResult<T> = ConflictableTransactionResult<T, StoreError>;
@@ -119,6 +120,23 @@ impl<'a> Tx<'a> {
     fn rules_audit(&self) -> &TransactionalTree {
         &self.trees[13]
     }
+    fn unknown_chats(&self) -> &TransactionalTree {
+        &self.trees[14]
+    }
+
+    /// Records a message from an unknown Telegram chat, keeping when it was first seen.
+    pub fn note_chat(&self, chat: &UnknownChat) -> TxResult<()> {
+        let key = keys::signed(chat.chat_id);
+        let mut record = chat.clone();
+        if let Some(bytes) = self.unknown_chats().get(key)? {
+            let previous: UnknownChat = decode("unknown chat", &bytes).map_err(abort)?;
+            record.first_seen = previous.first_seen;
+            record.messages = previous.messages.saturating_add(1);
+        }
+        self.unknown_chats()
+            .insert(&key, encode(&record).map_err(abort)?)?;
+        Ok(())
+    }
 
     fn callback(&self, id: CallbackId) -> TxResult<Option<Callback>> {
         match self.callbacks().get(id.to_bytes())? {
@@ -162,6 +180,7 @@ impl<'a> Tx<'a> {
                     next_attempt_at: claim.now,
                     created_at: claim.now,
                     last_error: None,
+                    message: None,
                 };
                 self.outbox()
                     .insert(&delivery.id.to_bytes(), encode(&delivery).map_err(abort)?)?;
@@ -394,6 +413,24 @@ impl<'a> Tx<'a> {
             if let Some(at) = new_wake {
                 self.due().insert(&keys::by_time(at, id), &[])?;
             }
+        }
+        // Resolved: the Telegram messages sent about it are edited to say so.
+        let closed_at = after.resolved_at.unwrap_or_else(chrono::Utc::now);
+        for (recipient, message) in reminder::closure_notices(before, &after) {
+            let delivery = Delivery {
+                id: Ulid::new(),
+                callback: id,
+                purpose: reminder::Purpose::Closure,
+                round: 0,
+                recipient,
+                attempts: 0,
+                next_attempt_at: closed_at,
+                created_at: closed_at,
+                last_error: None,
+                message: Some(message),
+            };
+            self.outbox()
+                .insert(&delivery.id.to_bytes(), encode(&delivery).map_err(abort)?)?;
         }
         self.callbacks()
             .insert(&id.to_bytes(), encode(&after).map_err(abort)?)?;

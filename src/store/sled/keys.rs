@@ -20,10 +20,12 @@
 //! | `due`                 | next wake (time) ++ callback id                  | empty: the scheduler's agenda  |
 //! | `outbox`              | delivery id (16 B ULID)                          | `Delivery` not yet settled     |
 //! | `rules_audit`         | time of the edit ++ change id (16 B)             | `RulesChange`: who, when, before, after |
+//! | `unknown_chats`       | Telegram chat id (i64, sign-flipped big-endian)  | `UnknownChat`: who wrote, what, when |
 //!
 //! `meta` keys: `schema_version`; `schedule_rules` (fingerprint of the rules the pending
 //! callbacks were scheduled with); `stored_rules` (the last `RulesChange` from the
-//! dashboard, whose `after` is in force); `pending_count` (u64, big-endian); `probe`.
+//! dashboard, whose `after` is in force); `pending_count` (u64, big-endian);
+//! `telegram_offset` (i64, big-endian: the next Telegram update to ask for); `probe`.
 //! | `meta`                | name (UTF-8)                                     | UTF-8 text                     |
 //!
 //! Large raw bodies are split into 4 KiB chunks because sled 0.34 writes any log item larger
@@ -49,13 +51,15 @@ pub const META: &str = "meta";
 pub const DUE: &str = "due";
 pub const OUTBOX: &str = "outbox";
 pub const RULES_AUDIT: &str = "rules_audit";
+pub const UNKNOWN_CHATS: &str = "unknown_chats";
 
 pub const PENDING_COUNT: &str = "pending_count";
 pub const STORED_RULES: &str = "stored_rules";
 pub const SCHEDULE_RULES: &str = "schedule_rules";
+pub const TELEGRAM_OFFSET: &str = "telegram_offset";
 
 /// Trees written by the writer, in the order of the transaction's view.
-pub const WRITTEN_TREES: [&str; 14] = [
+pub const WRITTEN_TREES: [&str; 15] = [
     EVENTS,
     EVENT_BODIES,
     EVENT_DEDUP,
@@ -70,7 +74,13 @@ pub const WRITTEN_TREES: [&str; 14] = [
     DUE,
     OUTBOX,
     RULES_AUDIT,
+    UNKNOWN_CHATS,
 ];
+
+/// A signed id as an order-preserving key.
+pub fn signed(v: i64) -> [u8; 8] {
+    ((v as u64) ^ (1 << 63)).to_be_bytes()
+}
 
 /// A stored count (u64, big-endian); absent or malformed reads as 0.
 pub fn count_from(bytes: Option<&[u8]>) -> u64 {

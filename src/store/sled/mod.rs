@@ -24,6 +24,7 @@ use super::{
 use crate::domain::callback::{Callback, CallbackId};
 use crate::domain::reminder::{Delivery, Settlement};
 use crate::domain::rules::Rules;
+use crate::store::UnknownChat;
 use flusher::{Flusher, wait_durable};
 use writer::{Command, Done, Work};
 
@@ -232,6 +233,31 @@ impl Store for SledStore {
 
     fn pending_stats(&self) -> Result<PendingStats, StoreError> {
         self.trees.pending_stats()
+    }
+
+    fn telegram_offset(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .trees
+            .meta(keys::TELEGRAM_OFFSET)?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+            .map_or(0, i64::from_be_bytes))
+    }
+
+    fn save_telegram_offset(&self, offset: i64) -> BoxFuture<'static, Result<(), StoreError>> {
+        let done = self.submit(Work::SetMeta(
+            keys::TELEGRAM_OFFSET,
+            offset.to_be_bytes().to_vec(),
+        ));
+        Box::pin(async move { done.await.map(|_| ()) })
+    }
+
+    fn note_unknown_chat(&self, chat: UnknownChat) -> BoxFuture<'static, Result<(), StoreError>> {
+        let done = self.submit(Work::NoteChat(chat));
+        Box::pin(async move { done.await.map(|_| ()) })
+    }
+
+    fn unknown_chats(&self) -> Result<Vec<UnknownChat>, StoreError> {
+        self.trees.unknown_chats()
     }
 
     fn next_due(&self) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {

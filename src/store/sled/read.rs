@@ -12,7 +12,7 @@ use crate::domain::callback::{Callback, CallbackId, TimelineEntry};
 use crate::domain::reminder::Delivery;
 use crate::store::{
     CallbackDetail, EventRecord, ListQuery, Page, PendingStats, RulesChange, StatusFilter,
-    StoreError,
+    StoreError, UnknownChat,
 };
 
 const MAX_LIMIT: usize = 10_000;
@@ -28,6 +28,7 @@ pub struct Trees {
     outbox: sled::Tree,
     meta: sled::Tree,
     rules_audit: sled::Tree,
+    unknown_chats: sled::Tree,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -51,6 +52,7 @@ impl Trees {
             outbox: by_name(keys::OUTBOX),
             meta: by_name(keys::META),
             rules_audit: by_name(keys::RULES_AUDIT),
+            unknown_chats: by_name(keys::UNKNOWN_CHATS),
         }
     }
 
@@ -224,6 +226,20 @@ impl Trees {
                     .and_then(|(_, v)| decode("rules change", &v))
             })
             .collect()
+    }
+
+    pub fn unknown_chats(&self) -> Result<Vec<UnknownChat>, StoreError> {
+        let mut chats: Vec<UnknownChat> = self
+            .unknown_chats
+            .iter()
+            .values()
+            .map(|v| {
+                v.map_err(StoreError::from)
+                    .and_then(|b| decode("unknown chat", &b))
+            })
+            .collect::<Result<_, _>>()?;
+        chats.sort_by_key(|c| std::cmp::Reverse(c.last_seen));
+        Ok(chats)
     }
 
     pub fn pending_stats(&self) -> Result<PendingStats, StoreError> {

@@ -36,6 +36,7 @@ pub enum Work {
     /// Recompute these callbacks' schedules under new rules.
     Reschedule(Vec<CallbackId>, Arc<Rules>),
     SaveRules(crate::store::RulesChange),
+    NoteChat(crate::store::UnknownChat),
     SetMeta(&'static str, Vec<u8>),
 }
 
@@ -137,6 +138,7 @@ fn apply(trees: &[sled::Tree], due: &sled::Tree, work: &[Work]) -> Result<Vec<Do
                         tx.reschedule(ids, rules).map(|()| Done::Written)
                     }
                     Work::SaveRules(change) => tx.save_rules(change).map(|()| Done::Written),
+                    Work::NoteChat(chat) => tx.note_chat(chat).map(|()| Done::Written),
                     Work::SetMeta(key, value) => tx.set_meta(key, value).map(|()| Done::Written),
                 })
                 .collect::<Result<Vec<_>, _>>()

@@ -58,6 +58,10 @@ const BUILTIN: &[(&str, &str)] = &[
         "dashboard/off.html",
         include_str!("../../../templates/dashboard/off.html"),
     ),
+    (
+        "dashboard/telegram.html",
+        include_str!("../../../templates/dashboard/telegram.html"),
+    ),
 ];
 
 const CSS: &str = include_str!("../../../templates/dashboard/ringback.css");
@@ -96,7 +100,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/summary", web::get().to(pages::summary))
         .route("/rules", web::get().to(rules::page))
         .route("/rules", web::post().to(rules::save))
-        .route("/rules/reset", web::post().to(rules::reset));
+        .route("/rules/reset", web::post().to(rules::reset))
+        .route("/telegram", web::get().to(pages::telegram));
 }
 
 async fn stylesheet() -> HttpResponse {

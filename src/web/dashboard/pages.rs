@@ -405,3 +405,47 @@ pub async fn summary(
         ctx,
     )
 }
+
+/// Telegram chats that wrote to the bot without being configured (SPEC §6.1).
+pub async fn telegram(
+    state: web::Data<AppState>,
+    session: Session,
+    req: HttpRequest,
+) -> HttpResponse {
+    let viewer = match require(&state, &session, &req) {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    let store = state.store.clone();
+    let chats = match blocking(move || store.unknown_chats()).await {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let zone = state.settings.reminders.timezone;
+    let mut ctx = Map::new();
+    ctx.insert(
+        "chats".into(),
+        chats
+            .iter()
+            .map(|c| {
+                json!({
+                    "chat_id": c.chat_id,
+                    "name": c.name,
+                    "username": c.username,
+                    "last_text": c.last_text,
+                    "last_seen": local_time(c.last_seen, zone),
+                    "messages": c.messages,
+                })
+            })
+            .collect::<Vec<_>>()
+            .into(),
+    );
+    render(
+        &state,
+        StatusCode::OK,
+        "telegram.html",
+        Some(&viewer),
+        "telegram",
+        ctx,
+    )
+}

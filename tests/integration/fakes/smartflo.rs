@@ -56,6 +56,17 @@ impl FakeSmartflo {
         self.shared.requests.lock().unwrap().clone()
     }
 
+    /// Waits (up to 5 s) until at least `n` requests arrived.
+    pub async fn wait_for_requests(&self, n: usize) -> bool {
+        for _ in 0..250 {
+            if self.requests().len() >= n {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        false
+    }
+
     /// The next request gets this answer instead of a success.
     pub fn answer_next(&self, status: u16, body: Value) {
         self.shared
