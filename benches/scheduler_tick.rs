@@ -120,8 +120,9 @@ async fn measure(total: usize) -> Duration {
         composer: Composer {
             zone: chrono_tz::UTC,
             public_url: "http://bench.invalid".parse().unwrap(),
+            links: None,
+            click_to_call: false,
         },
-        click_to_call: false,
     };
     let scheduler = Scheduler::new(
         store.clone() as Arc<dyn Store>,

@@ -4,6 +4,7 @@
 use anyhow::Context;
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use crate::bot::BotUser;
 use crate::config::rules::validate_rules;
@@ -12,6 +13,7 @@ use crate::domain::agent::AgentRef;
 use crate::domain::agent::{AgentDirectory, DirectoryEntry};
 use crate::domain::reminder::{Channel, Contact, Roster};
 use crate::domain::rules::{EscalationStep, Rules, RulesText};
+use crate::links::LinkSigner;
 use crate::notify::templates::Templates;
 use crate::notify::{Composer, Notifier, email::EmailSender, telegram::TelegramSender};
 use crate::smartflo::click_to_call::ClickToCall;
@@ -125,7 +127,10 @@ pub fn roster_for(settings: &Settings) -> Roster {
 }
 
 /// Loads the templates (failing on any broken one) and builds the configured transports.
-pub fn notifier_for(settings: &Settings) -> anyhow::Result<Notifier> {
+pub fn notifier_for(
+    settings: &Settings,
+    links: Option<Arc<LinkSigner>>,
+) -> anyhow::Result<Notifier> {
     let templates = Templates::load(&settings.templates.dir).map_err(one_error)?;
     let email = settings
         .email
@@ -147,8 +152,9 @@ pub fn notifier_for(settings: &Settings) -> anyhow::Result<Notifier> {
         composer: Composer {
             zone: settings.reminders.timezone,
             public_url: settings.server.public_url.clone(),
+            links,
+            click_to_call: settings.smartflo.is_some(),
         },
-        click_to_call: settings.smartflo.is_some(),
     })
 }
 

@@ -22,10 +22,10 @@ use tokio::sync::watch;
 
 use crate::clock::Clock;
 use crate::display::{humane_age, local_time};
-use crate::domain::actions::{Action, ActionError};
+use crate::domain::actions::{Action, ActionError, QuickAction};
 use crate::domain::agent::AgentRef;
 use crate::domain::callback::{Callback, CallbackId};
-use crate::notify::{ButtonAction, Notifier};
+use crate::notify::Notifier;
 use crate::operations::{CallOutcome, Operations};
 use crate::store::{ActOutcome, ListQuery, StatusFilter, Store, UnknownChat};
 
@@ -143,7 +143,7 @@ impl TelegramBot {
             .await;
             return;
         };
-        let Some((action, id)) = query.data.as_deref().and_then(ButtonAction::parse) else {
+        let Some((action, id)) = query.data.as_deref().and_then(QuickAction::parse) else {
             telegram
                 .answer(&query.id.0, "This button is no longer understood.", false)
                 .await;
@@ -161,14 +161,14 @@ impl TelegramBot {
     /// on the message.
     async fn perform(
         &self,
-        action: ButtonAction,
+        action: QuickAction,
         id: CallbackId,
         user: &BotUser,
     ) -> (String, String) {
         let now = self.clock.now();
         let act = |action: Action| async move { self.ops.act(id, action, &user.name).await };
         let result = match action {
-            ButtonAction::Snooze => {
+            QuickAction::Snooze => {
                 let until = now + Age::minutes(SNOOZE_MINUTES);
                 act(Action::Snooze { until }).await.map(|o| {
                     let until = local_time(until, self.notifier.composer.zone);
@@ -179,7 +179,7 @@ impl TelegramBot {
                     )
                 })
             }
-            ButtonAction::Take => match &user.agent {
+            QuickAction::Take => match &user.agent {
                 None => return ("Only agents can take a callback.".into(), String::new()),
                 Some(agent) => act(Action::Assign {
                     agent: agent.clone(),
@@ -193,12 +193,12 @@ impl TelegramBot {
                     )
                 }),
             },
-            ButtonAction::CalledBack => act(Action::Resolve {
+            QuickAction::CalledBack => act(Action::Resolve {
                 reason: "called back (Telegram)".into(),
             })
             .await
             .map(|o| (o, "Marked as called back.".to_string(), String::new())),
-            ButtonAction::CallBack => {
+            QuickAction::CallBack => {
                 let agent = user.agent.as_ref().map(|a| a.name.as_str());
                 return match self.ops.call_back(id, agent, &user.name).await {
                     Ok(CallOutcome::Placed { agent, .. }) => (

@@ -150,7 +150,7 @@ fn check_config(config: PathBuf) -> ExitCode {
         Err(code) => return code,
     };
     if let Err(e) =
-        assemble::notifier_for(&settings).and_then(|_| assemble::dashboard_for(&settings))
+        assemble::notifier_for(&settings, None).and_then(|_| assemble::dashboard_for(&settings))
     {
         eprintln!("error: {}: {e:#}", config.display());
         return ExitCode::from(2);

@@ -11,6 +11,7 @@ pub mod config;
 pub mod data_dir;
 pub mod display;
 pub mod domain;
+pub mod links;
 pub mod metrics;
 pub mod notify;
 pub mod operations;

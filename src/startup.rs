@@ -17,6 +17,7 @@ use crate::bot::TelegramBot;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::domain::rules::{LiveRules, Rules};
+use crate::links::LinkSigner;
 use crate::metrics::Metrics;
 use crate::operations::Operations;
 use crate::scheduler::Scheduler;
@@ -71,11 +72,18 @@ impl Application {
     ) -> anyhow::Result<Self> {
         install_tls_provider();
         let settings = Arc::new(settings);
-        let notifier = Arc::new(assemble::notifier_for(&settings)?);
+        let data_dir = settings.storage.path.clone();
+        let links = Arc::new(LinkSigner::new(
+            tokens::link_key(
+                settings.email.as_ref().and_then(|e| e.link_secret.as_ref()),
+                &data_dir,
+            )
+            .context("reading the link key")?,
+        ));
+        let notifier = Arc::new(assemble::notifier_for(&settings, Some(Arc::clone(&links)))?);
         if !notifier.templates.overridden().is_empty() {
             tracing::info!(templates = ?notifier.templates.overridden(), "using edited templates");
         }
-        let data_dir = settings.storage.path.clone();
         let store = Arc::new(
             SledStore::open(&data_dir)
                 .with_context(|| format!("opening storage in {}", data_dir.display()))?,
@@ -153,6 +161,7 @@ impl Application {
             Arc::clone(&scheduler),
             dashboard,
             ops,
+            links,
         ));
 
         let session_key = tokens::session_key(&data_dir).context("reading the session key")?;

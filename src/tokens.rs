@@ -109,6 +109,16 @@ pub fn session_key(data_dir: &Path) -> std::io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// The key that signs emailed action links: the configured secret, else 32 random bytes
+/// kept in `data_dir/links.key`.
+pub fn link_key(configured: Option<&Secret>, data_dir: &Path) -> std::io::Result<Vec<u8>> {
+    if let Some(secret) = configured {
+        return Ok(secret.expose().as_bytes().to_vec());
+    }
+    let provisioned = provision(&[], data_dir, "links")?;
+    Ok(provisioned.tokens[0].expose().as_bytes().to_vec())
+}
+
 fn decode_hex(hex: &str) -> Option<Vec<u8>> {
     if !hex.len().is_multiple_of(2) {
         return None;

@@ -87,6 +87,8 @@ pub struct ReminderSettings {
 pub struct EmailSettings {
     pub smtp_url: Secret,
     pub from: Mailbox,
+    /// Signs the action links in emails; `None`: a key generated in the data directory.
+    pub link_secret: Option<Secret>,
 }
 
 #[derive(Debug, Clone)]

@@ -106,6 +106,7 @@ impl Default for RawReminders {
 pub struct RawEmail {
     pub smtp_url: Secret,
     pub from: String,
+    pub link_secret: Secret,
 }
 
 impl Default for RawEmail {
@@ -113,6 +114,7 @@ impl Default for RawEmail {
         Self {
             smtp_url: Secret::default(),
             from: "Ringback <ringback@example.com>".into(),
+            link_secret: Secret::default(),
         }
     }
 }

@@ -229,9 +229,18 @@ fn check_email(issues: &mut Issues, raw: &RawConfig) -> Option<EmailSettings> {
         );
         return None;
     }
+    let link_secret = raw.email.link_secret.expose().trim();
+    if !link_secret.is_empty() && link_secret.len() < 32 {
+        issues.add(
+            "email.link_secret",
+            "too short: use at least 32 characters (or leave it empty to have one generated)",
+        );
+        return None;
+    }
     Some(EmailSettings {
         smtp_url: Secret::new(url),
         from: from?,
+        link_secret: (!link_secret.is_empty()).then(|| Secret::new(link_secret)),
     })
 }
 

@@ -5,7 +5,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::agent::AgentRef;
-use super::callback::{Callback, Resolution, ResolutionKind, Status, TimelineEntry, TimelineKind};
+use super::callback::{
+    Callback, CallbackId, Resolution, ResolutionKind, Status, TimelineEntry, TimelineKind,
+};
 use super::rules::Rules;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,6 +26,47 @@ pub enum Action {
         agent: String,
         outcome: Result<String, String>,
     },
+}
+
+/// What a message offers its reader in one tap (Telegram buttons, email links): its code
+/// travels as `<code>:<callback id>` in button data and inside signed links.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuickAction {
+    /// Have Smartflo place the call-back.
+    CallBack,
+    /// Snooze 30 minutes.
+    Snooze,
+    /// Take the callback (an agent reassigns it to themselves).
+    Take,
+    /// Mark it called back.
+    CalledBack,
+}
+
+impl QuickAction {
+    pub const ALL: [QuickAction; 4] = [Self::CallBack, Self::Snooze, Self::Take, Self::CalledBack];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::CallBack => "call",
+            Self::Snooze => "snooze",
+            Self::Take => "take",
+            Self::CalledBack => "done",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.code() == code)
+    }
+
+    /// `<code>:<callback id>`.
+    pub fn data(self, id: CallbackId) -> String {
+        format!("{}:{id}", self.code())
+    }
+
+    pub fn parse(data: &str) -> Option<(Self, CallbackId)> {
+        let (code, id) = data.split_once(':')?;
+        Some((Self::from_code(code)?, id.parse().ok()?))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -4,10 +4,14 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use url::Url;
 
-use super::templates::{MessageContext, TemplateError, Templates};
+use std::sync::Arc;
+
+use super::templates::{ActionLinks, MessageContext, TemplateError, Templates};
 use crate::display::{humane_age, local_time};
+use crate::domain::actions::QuickAction;
 use crate::domain::callback::{Callback, ResolutionKind};
 use crate::domain::reminder::{Channel, Delivery, Purpose};
+use crate::links::{ActionLink, LinkSigner, link_lifetime};
 
 /// A message rendered for one channel (only what that channel sends is rendered).
 #[derive(Debug, Clone)]
@@ -35,6 +39,10 @@ pub enum Message {
 pub struct Composer {
     pub zone: Tz,
     pub public_url: Url,
+    /// Signs the one-tap links in emails.
+    pub links: Option<Arc<LinkSigner>>,
+    /// Whether "call back now" can be offered (click-to-call is configured).
+    pub click_to_call: bool,
 }
 
 impl Composer {
@@ -107,7 +115,29 @@ impl Composer {
                 self.resolution_text(cb)
             },
             next_reminder: cb.next_reminder_at.map(|t| self.local(t)),
+            links: None,
         }
+    }
+
+    /// Signed one-tap links for `who` about `cb`, valid from `now` for three days.
+    fn action_links(&self, cb: &Callback, who: &str, now: DateTime<Utc>) -> Option<ActionLinks> {
+        let signer = self.links.as_ref()?;
+        let base = self.public_url.as_str().trim_end_matches('/');
+        let url = |action: QuickAction| {
+            let token = signer.sign(&ActionLink {
+                action,
+                callback: cb.id,
+                who: who.to_string(),
+                expires: now + link_lifetime(),
+            });
+            format!("{base}/a/{token}")
+        };
+        Some(ActionLinks {
+            call: self.click_to_call.then(|| url(QuickAction::CallBack)),
+            snooze: url(QuickAction::Snooze),
+            take: url(QuickAction::Take),
+            done: url(QuickAction::CalledBack),
+        })
     }
 
     pub fn compose(
@@ -122,7 +152,10 @@ impl Composer {
         } else {
             0
         };
-        let ctx = self.context(cb, &delivery.recipient.name, delivery.round, level, now);
+        let mut ctx = self.context(cb, &delivery.recipient.name, delivery.round, level, now);
+        if delivery.recipient.channel == Channel::Email {
+            ctx.links = self.action_links(cb, &delivery.recipient.name, now);
+        }
         let kind = match delivery.purpose {
             Purpose::Reminder => "reminder",
             Purpose::Escalation => "escalation",

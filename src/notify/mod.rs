@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::actions::QuickAction;
 use crate::domain::callback::{Callback, CallbackId};
 use crate::domain::reminder::Delivery;
 pub use message::{Composer, Message};
@@ -36,66 +37,28 @@ pub struct Notifier {
     pub telegram: Option<telegram::TelegramSender>,
     pub templates: Templates,
     pub composer: Composer,
-    /// Whether "Call back now" can be offered (Smartflo click-to-call is configured).
-    pub click_to_call: bool,
 }
 
-/// What a button asks for; its data is `<action>:<callback id>`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ButtonAction {
-    CallBack,
-    Snooze,
-    Take,
-    CalledBack,
-}
-
-impl ButtonAction {
-    const ALL: [ButtonAction; 4] = [Self::CallBack, Self::Snooze, Self::Take, Self::CalledBack];
-
-    fn code(self) -> &'static str {
-        match self {
-            Self::CallBack => "call",
-            Self::Snooze => "snooze",
-            Self::Take => "take",
-            Self::CalledBack => "done",
-        }
-    }
-
-    /// The label; SPEC §6.1 fixes how each starts after the emoji.
-    fn label(self) -> &'static str {
-        match self {
-            Self::CallBack => "📞 Call back now",
-            Self::Snooze => "😴 Snooze 30 min",
-            Self::Take => "🙋 I'll take it",
-            Self::CalledBack => "✅ Called back",
-        }
-    }
-
-    pub fn data(self, id: CallbackId) -> String {
-        format!("{}:{id}", self.code())
-    }
-
-    /// Reads a button's data back.
-    pub fn parse(data: &str) -> Option<(Self, CallbackId)> {
-        let (code, id) = data.split_once(':')?;
-        let action = Self::ALL.into_iter().find(|a| a.code() == code)?;
-        Some((action, id.parse().ok()?))
+/// A button's label; SPEC §6.1 fixes how each starts after the emoji.
+pub fn button_label(action: QuickAction) -> &'static str {
+    match action {
+        QuickAction::CallBack => "📞 Call back now",
+        QuickAction::Snooze => "😴 Snooze 30 min",
+        QuickAction::Take => "🙋 I'll take it",
+        QuickAction::CalledBack => "✅ Called back",
     }
 }
 
 impl Notifier {
     /// The buttons under a Telegram message about a pending callback.
     pub fn buttons(&self, id: CallbackId) -> Vec<Vec<Button>> {
-        let button = |a: ButtonAction| (a.label().to_string(), a.data(id));
+        let button = |a: QuickAction| (button_label(a).to_string(), a.data(id));
         let mut rows = Vec::new();
-        if self.click_to_call {
-            rows.push(vec![button(ButtonAction::CallBack)]);
+        if self.composer.click_to_call {
+            rows.push(vec![button(QuickAction::CallBack)]);
         }
-        rows.push(vec![
-            button(ButtonAction::Snooze),
-            button(ButtonAction::Take),
-        ]);
-        rows.push(vec![button(ButtonAction::CalledBack)]);
+        rows.push(vec![button(QuickAction::Snooze), button(QuickAction::Take)]);
+        rows.push(vec![button(QuickAction::CalledBack)]);
         rows
     }
 
@@ -160,12 +123,12 @@ mod tests {
     #[test]
     fn button_data_round_trips_and_fits_telegrams_64_bytes() {
         let id: CallbackId = "01M8MKQFH12E6PMJQ6D48WEJRS".parse().unwrap();
-        for action in ButtonAction::ALL {
+        for action in QuickAction::ALL {
             let data = action.data(id);
             assert!(data.len() <= 64, "{data}");
-            assert_eq!(ButtonAction::parse(&data), Some((action, id)));
+            assert_eq!(QuickAction::parse(&data), Some((action, id)));
         }
-        assert_eq!(ButtonAction::parse("nope:01M8MKQFH12E6PMJQ6D48WEJRS"), None);
-        assert_eq!(ButtonAction::parse("take:not-an-id"), None);
+        assert_eq!(QuickAction::parse("nope:01M8MKQFH12E6PMJQ6D48WEJRS"), None);
+        assert_eq!(QuickAction::parse("take:not-an-id"), None);
     }
 }

@@ -80,6 +80,17 @@ pub struct MessageContext {
     pub outcome: String,
     /// When the next reminder goes out (local time), if one is scheduled.
     pub next_reminder: Option<String>,
+    /// Signed one-tap action links (emails only).
+    pub links: Option<ActionLinks>,
+}
+
+/// The URLs of an email's action links (`call` only when click-to-call is configured).
+#[derive(Debug, Clone, Serialize)]
+pub struct ActionLinks {
+    pub call: Option<String>,
+    pub snooze: String,
+    pub take: String,
+    pub done: String,
 }
 
 impl MessageContext {
@@ -102,6 +113,12 @@ impl MessageContext {
             callback_id: "01J0000000000000000000000".into(),
             outcome: "called back by Priya at 28 May 2026, 11:40".into(),
             next_reminder: Some("28 May 2026, 11:10".into()),
+            links: Some(ActionLinks {
+                call: Some("https://ringback.example/a/call-token".into()),
+                snooze: "https://ringback.example/a/snooze-token".into(),
+                take: "https://ringback.example/a/take-token".into(),
+                done: "https://ringback.example/a/done-token".into(),
+            }),
         }
     }
 }

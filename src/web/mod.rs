@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::domain::rules::LiveRules;
+use crate::links::LinkSigner;
 use crate::metrics::Metrics;
 use crate::operations::Operations;
 use crate::scheduler::Scheduler;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub dashboard: dashboard::Dashboard,
     /// What people can do to callbacks (shared with the Telegram bot).
     pub ops: Arc<Operations>,
+    /// Checks the signed action links in emails.
+    pub links: Arc<LinkSigner>,
     ids: Mutex<ulid::Generator>,
 }
 
@@ -55,6 +58,7 @@ impl AppState {
         scheduler: Arc<Scheduler>,
         dashboard: dashboard::Dashboard,
         ops: Arc<Operations>,
+        links: Arc<LinkSigner>,
     ) -> Self {
         Self {
             settings,
@@ -68,6 +72,7 @@ impl AppState {
             scheduler,
             dashboard,
             ops,
+            links,
             ids: Mutex::new(ulid::Generator::new()),
         }
     }

@@ -202,3 +202,30 @@ async fn a_call_cannot_be_placed_when_it_makes_no_sense() {
         "{reply}"
     );
 }
+
+#[tokio::test]
+async fn a_supervisor_can_call_back_from_the_dashboard() {
+    let smartflo = FakeSmartflo::start().await;
+    let config = format!(
+        "{}\n{}",
+        smartflo_config(&smartflo),
+        crate::dashboard::DASHBOARD
+    );
+    let app = spawn_app_with_config(&config).await;
+    let id = open(&app, "9876501208").await;
+    let v = crate::dashboard::Visitor::new(&app);
+    v.login("asha", crate::dashboard::PASSWORD).await;
+    let page = format!("/callbacks/{id}");
+    let csrf = v.csrf(&page).await;
+    let (_, html, _) = v.get(&page).await;
+    assert!(html.contains("Call back now"), "{html}");
+    let (status, _, headers) = v.post(&format!("{page}/call"), &[("csrf", &csrf)]).await;
+    assert_eq!(status, reqwest::StatusCode::SEE_OTHER);
+    assert_eq!(headers["location"], format!("{page}?done=calling").as_str());
+    assert_eq!(smartflo.requests()[0].body["agent_number"], "0507000000011");
+    let cb = app.callback(&id).await;
+    assert_eq!(
+        cb["events"].as_array().unwrap().last().unwrap()["who"],
+        "asha"
+    );
+}

@@ -155,6 +155,12 @@ impl TestApp {
         start(dir, config_path, clock, options).await
     }
 
+    /// The test clock's time.
+    pub fn clock_now(&self) -> DateTime<Utc> {
+        use ringback::clock::Clock;
+        self.clock.now()
+    }
+
     /// One scheduler tick at the clock's current time.
     pub async fn tick(&self) -> TickReport {
         self.scheduler.tick().await.expect("tick")

@@ -9,6 +9,7 @@ mod click_to_call;
 mod config;
 mod corpus;
 mod dashboard;
+mod email_links;
 mod escalation;
 mod fakes;
 mod helpers;

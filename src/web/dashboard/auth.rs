@@ -234,6 +234,9 @@ pub fn flash(query: &str) -> Value {
             "reason_missing" => "Nothing done: give a reason to resolve.",
             "unknown_agent" => "Nothing done: that is not a configured agent.",
             "invalid" => "Nothing done: that was not a valid choice.",
+            "calling" => "Smartflo is placing the call: the agent's phone rings first.",
+            "call_failed" => "The call could not be placed; the timeline says why.",
+            "call_refused" => "The call was not placed (nobody assigned with a Smartflo id, or click-to-call is off).",
             _ => "",
         });
     match text {

@@ -8,7 +8,7 @@ use super::auth::{csrf_ok, forbidden, form_fields};
 use super::{require, see_other};
 use crate::domain::actions::{Action, ActionError};
 use crate::domain::callback::CallbackId;
-use crate::operations::snooze_until;
+use crate::operations::{CallOutcome, snooze_until};
 use crate::store::ActOutcome;
 use crate::web::AppState;
 
@@ -109,4 +109,36 @@ pub async fn assign(
             .ok_or("unknown_agent")
     };
     act(state, session, req, id, body, action, "assigned").await
+}
+
+/// "Call back now" from the callback page: Smartflo rings the assigned agent, then the
+/// customer; recorded as the supervisor who asked.
+pub async fn call(
+    state: web::Data<AppState>,
+    session: Session,
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let viewer = match require(&state, &session, &req) {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    let form = form_fields(&body);
+    if !csrf_ok(&session, form.get("csrf").map(String::as_str)) {
+        return forbidden();
+    }
+    let Ok(id) = id.trim().parse::<CallbackId>() else {
+        return HttpResponse::NotFound().body("No such callback.");
+    };
+    let page = format!("/callbacks/{id}");
+    match state.ops.call_back(id, None, &viewer.name).await {
+        Ok(CallOutcome::Placed { .. }) => see_other(&format!("{page}?done=calling")),
+        Ok(CallOutcome::Failed { .. }) => see_other(&format!("{page}?done=call_failed")),
+        Ok(CallOutcome::Refused(_)) => see_other(&format!("{page}?done=call_refused")),
+        Err(e) => {
+            tracing::error!(error = %e, "dashboard call-back failed on storage");
+            HttpResponse::ServiceUnavailable().body("Storage is unavailable; try again shortly.")
+        }
+    }
 }

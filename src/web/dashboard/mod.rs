@@ -8,6 +8,7 @@
 
 mod auth;
 mod forms;
+mod links;
 mod pages;
 mod rules;
 
@@ -62,6 +63,10 @@ const BUILTIN: &[(&str, &str)] = &[
         "dashboard/telegram.html",
         include_str!("../../../templates/dashboard/telegram.html"),
     ),
+    (
+        "dashboard/action.html",
+        include_str!("../../../templates/dashboard/action.html"),
+    ),
 ];
 
 const CSS: &str = include_str!("../../../templates/dashboard/ringback.css");
@@ -96,12 +101,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/callbacks/{id}/resolve", web::post().to(forms::resolve))
         .route("/callbacks/{id}/snooze", web::post().to(forms::snooze))
         .route("/callbacks/{id}/assign", web::post().to(forms::assign))
+        .route("/callbacks/{id}/call", web::post().to(forms::call))
         .route("/resolved", web::get().to(pages::resolved))
         .route("/summary", web::get().to(pages::summary))
         .route("/rules", web::get().to(rules::page))
         .route("/rules", web::post().to(rules::save))
         .route("/rules/reset", web::post().to(rules::reset))
-        .route("/telegram", web::get().to(pages::telegram));
+        .route("/telegram", web::get().to(pages::telegram))
+        .route("/a/{token}", web::get().to(links::confirm))
+        .route("/a/{token}", web::post().to(links::act));
 }
 
 async fn stylesheet() -> HttpResponse {

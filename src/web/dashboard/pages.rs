@@ -168,7 +168,7 @@ fn what(kind: TimelineKind) -> &'static str {
     }
 }
 
-fn how(kind: ResolutionKind) -> &'static str {
+pub(super) fn how(kind: ResolutionKind) -> &'static str {
     match kind {
         ResolutionKind::AnsweredInbound => "customer called again and got through",
         ResolutionKind::AnsweredOutbound => "called back",
@@ -272,6 +272,10 @@ pub async fn callback(
                 .map(|a| &a.name)
                 .collect::<Vec<_>>()
         ),
+    );
+    ctx.insert(
+        "click_to_call".into(),
+        state.ops.click_to_call.is_some().into(),
     );
     ctx.insert("flash".into(), flash(req.query_string()));
     render(

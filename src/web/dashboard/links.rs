@@ -1,0 +1,274 @@
+//! `GET|POST /a/{token}`: the signed one-tap links in emails (SPEC §6.1). The GET only
+//! shows what the link would do and a button; the POST does it, in the name of the person
+//! the email went to. Mail scanners that fetch links therefore change nothing.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::Duration;
+use serde_json::{Map, Value, json};
+
+use super::pages::how;
+use super::render;
+use crate::display::{humane_age, local_time};
+use crate::domain::actions::{Action, ActionError, QuickAction};
+use crate::domain::callback::Callback;
+use crate::links::{ActionLink, LinkError};
+use crate::operations::CallOutcome;
+use crate::store::ActOutcome;
+use crate::web::AppState;
+
+const SNOOZE_MINUTES: i64 = 30;
+
+fn page(
+    state: &AppState,
+    status: StatusCode,
+    title: &str,
+    message: &str,
+    cb: Option<&Callback>,
+    extra: Map<String, Value>,
+) -> HttpResponse {
+    let zone = state.settings.reminders.timezone;
+    let now = state.clock.now();
+    let mut ctx = extra;
+    ctx.insert("title".into(), title.into());
+    ctx.insert("message".into(), message.into());
+    ctx.insert(
+        "customer".into(),
+        json!(cb.map(|c| c.customer_number.to_string())),
+    );
+    ctx.insert(
+        "summary".into(),
+        json!(cb.map(|c| format!(
+            "missed {} time{}, first {} ({} ago), agent: {}",
+            c.missed_calls,
+            if c.missed_calls == 1 { "" } else { "s" },
+            local_time(c.first_missed_at, zone),
+            humane_age(now - c.first_missed_at),
+            c.assigned_agent.as_ref().map_or("nobody assigned", |a| a.name.as_str()),
+        ))),
+    );
+    ctx.insert(
+        "link".into(),
+        json!(cb.map(|c| format!("/callbacks/{}", c.id))),
+    );
+    ctx.entry("confirm").or_insert(Value::Null);
+    ctx.entry("action_url").or_insert(Value::Null);
+    render(state, status, "action.html", None, "action", ctx)
+}
+
+/// The link's action, checked; or the page saying why it cannot be used. `acting` is true
+/// for the POST: a replay on a resolved callback is then a conflict, not information.
+async fn open(
+    state: &AppState,
+    token: &str,
+    acting: bool,
+) -> Result<(ActionLink, Callback), HttpResponse> {
+    let link = match state.links.verify(token, state.clock.now()) {
+        Ok(link) => link,
+        Err(LinkError::Invalid) => {
+            return Err(page(
+                state,
+                StatusCode::FORBIDDEN,
+                "Link not valid",
+                "This link was not made by Ringback, or it was changed.",
+                None,
+                Map::new(),
+            ));
+        }
+        Err(LinkError::Expired(link)) => {
+            let cb = load(state, &link).await;
+            return Err(page(
+                state,
+                StatusCode::GONE,
+                "Link expired",
+                "This link has expired; open the callback to act on it.",
+                cb.as_ref(),
+                Map::new(),
+            ));
+        }
+    };
+    match load(state, &link).await {
+        Some(cb) if cb.is_pending() => Ok((link, cb)),
+        Some(cb) => {
+            let how = cb.resolution.as_ref().map_or("resolved", |r| how(r.kind));
+            let status = if acting {
+                StatusCode::CONFLICT
+            } else {
+                StatusCode::OK
+            };
+            Err(page(
+                state,
+                status,
+                "Already resolved",
+                &format!("Nothing to do: this callback is already resolved ({how})."),
+                Some(&cb),
+                Map::new(),
+            ))
+        }
+        None => Err(page(
+            state,
+            StatusCode::NOT_FOUND,
+            "No such callback",
+            "This callback no longer exists.",
+            None,
+            Map::new(),
+        )),
+    }
+}
+
+async fn load(state: &AppState, link: &ActionLink) -> Option<Callback> {
+    let store = state.store.clone();
+    let id = link.callback;
+    web::block(move || store.callback(id)).await.ok()?.ok()?
+}
+
+fn wording(action: QuickAction) -> (&'static str, &'static str, &'static str) {
+    match action {
+        QuickAction::Snooze => (
+            "Snooze 30 minutes?",
+            "No reminders for 30 minutes.",
+            "Snooze 30 minutes",
+        ),
+        QuickAction::Take => (
+            "Take this callback?",
+            "It will be assigned to you and the reminders will come to you.",
+            "Take it",
+        ),
+        QuickAction::CalledBack => (
+            "Mark as called back?",
+            "The callback will be resolved and the reminders stop.",
+            "Called back",
+        ),
+        QuickAction::CallBack => (
+            "Call back now?",
+            "Smartflo will ring you first, then connect the customer.",
+            "Call back now",
+        ),
+    }
+}
+
+pub async fn confirm(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    token: web::Path<String>,
+) -> HttpResponse {
+    let (link, cb) = match open(&state, &token, false).await {
+        Ok(ok) => ok,
+        Err(page) => return page,
+    };
+    let (title, message, button) = wording(link.action);
+    let mut extra = Map::new();
+    extra.insert("confirm".into(), button.into());
+    extra.insert("action_url".into(), req.path().into());
+    page(
+        &state,
+        StatusCode::OK,
+        title,
+        &format!("{message} (As {}.)", link.who),
+        Some(&cb),
+        extra,
+    )
+}
+
+pub async fn act(state: web::Data<AppState>, token: web::Path<String>) -> HttpResponse {
+    let (link, cb) = match open(&state, &token, true).await {
+        Ok(ok) => ok,
+        Err(page) => return page,
+    };
+    let ops = &state.ops;
+    let id = link.callback;
+    let who = link.who.as_str();
+    let agent = ops.agents.by_name(who).map(|a| a.to_ref());
+    let done = |title: &str, message: String| {
+        page(
+            &state,
+            StatusCode::OK,
+            title,
+            &message,
+            Some(&cb),
+            Map::new(),
+        )
+    };
+    let refused = |status: StatusCode, message: String| {
+        page(&state, status, "Not done", &message, Some(&cb), Map::new())
+    };
+    let acted = match link.action {
+        QuickAction::CallBack => {
+            return match ops
+                .call_back(id, agent.as_ref().map(|a| a.name.as_str()), who)
+                .await
+            {
+                Ok(CallOutcome::Placed { agent, .. }) => done(
+                    "Calling",
+                    format!("Smartflo is ringing {agent}; answer to be connected to the customer."),
+                ),
+                Ok(CallOutcome::Failed { reason, .. }) => refused(
+                    StatusCode::BAD_GATEWAY,
+                    format!("The call could not be placed: {reason}"),
+                ),
+                Ok(CallOutcome::Refused(why)) => {
+                    refused(StatusCode::CONFLICT, format!("Not placed: {why}."))
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "an email link action failed on storage");
+                    refused(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "Ringback could not record that; try again shortly.".into(),
+                    )
+                }
+            };
+        }
+        QuickAction::Snooze => {
+            let until = state.clock.now() + Duration::minutes(SNOOZE_MINUTES);
+            (
+                ops.act(id, Action::Snooze { until }, who).await,
+                format!(
+                    "Snoozed until {}.",
+                    local_time(until, state.settings.reminders.timezone)
+                ),
+            )
+        }
+        QuickAction::Take => match agent {
+            Some(agent) => (
+                ops.act(id, Action::Assign { agent }, who).await,
+                "It is yours now.".to_string(),
+            ),
+            None => {
+                return refused(
+                    StatusCode::BAD_REQUEST,
+                    "Only agents can take a callback.".into(),
+                );
+            }
+        },
+        QuickAction::CalledBack => (
+            ops.act(
+                id,
+                Action::Resolve {
+                    reason: "called back (email link)".into(),
+                },
+                who,
+            )
+            .await,
+            "Marked as called back; the reminders stop.".to_string(),
+        ),
+    };
+    match acted {
+        (Ok(ActOutcome::Done(_)), message) => done("Done", message),
+        (Ok(ActOutcome::Refused(ActionError::AlreadyResolved)), _) => refused(
+            StatusCode::CONFLICT,
+            "This callback is already resolved.".into(),
+        ),
+        (Ok(ActOutcome::Refused(e)), _) => refused(StatusCode::BAD_REQUEST, e.to_string()),
+        (Ok(ActOutcome::NotFound), _) => refused(
+            StatusCode::NOT_FOUND,
+            "This callback no longer exists.".into(),
+        ),
+        (Err(e), _) => {
+            tracing::error!(error = %e, "an email link action failed on storage");
+            refused(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Ringback could not record that; try again shortly.".into(),
+            )
+        }
+    }
+}
