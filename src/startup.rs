@@ -54,6 +54,7 @@ pub struct Application {
     stop_scheduler: watch::Sender<bool>,
     scheduler_task: Option<tokio::task::JoinHandle<()>>,
     bot_task: Option<tokio::task::JoinHandle<()>>,
+    healer_task: tokio::task::JoinHandle<()>,
     /// Tokens generated on this start (to be printed once), by kind.
     pub generated_tokens: Vec<(&'static str, String, std::path::PathBuf)>,
     /// The first webhook token, masked, for startup logs.
@@ -126,6 +127,10 @@ impl Application {
             Arc::clone(&metrics),
         ));
         let (stop_scheduler, stop) = watch::channel(false);
+        let healer_task = tokio::spawn(heal_storage(
+            store.clone() as Arc<dyn Store>,
+            stop_scheduler.subscribe(),
+        ));
         let scheduler_task = options
             .scheduler_interval
             .map(|every| tokio::spawn(Arc::clone(&scheduler).run(every, stop)));
@@ -187,6 +192,7 @@ impl Application {
             stop_scheduler,
             scheduler_task,
             bot_task,
+            healer_task,
             generated_tokens,
             webhook_token_hint,
         })
@@ -211,7 +217,10 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let served = self.server.await;
         let _ = self.stop_scheduler.send(true);
-        for task in [self.scheduler_task, self.bot_task].into_iter().flatten() {
+        for task in [self.scheduler_task, self.bot_task, Some(self.healer_task)]
+            .into_iter()
+            .flatten()
+        {
             let _ = task.await;
         }
         drop(self.scheduler);
@@ -258,4 +267,26 @@ fn rules_in_force(settings: &Settings, store: &dyn Store) -> anyhow::Result<Rule
 /// aws-lc-rs) never fails at the first TLS connection. Later calls are no-ops.
 pub fn install_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// After a storage error (disk full, file system read-only) the store refuses writes; this
+/// tries every two seconds to reopen it, so the service recovers by itself once the cause
+/// is gone. Meanwhile webhooks answer 503 (Smartflo retries) and /readyz fails.
+async fn heal_storage(store: Arc<dyn Store>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        if store.healthy() {
+            continue;
+        }
+        let store = Arc::clone(&store);
+        match tokio::task::spawn_blocking(move || store.heal()).await {
+            Ok(Ok(true)) => tracing::warn!("storage recovered; accepting webhooks again"),
+            Ok(Ok(false)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "storage still failing; retrying in 2 s"),
+            Err(e) => tracing::error!(error = %e, "storage recovery task failed"),
+        }
+    }
 }

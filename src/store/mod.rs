@@ -260,4 +260,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stops the writer after the queued work and makes everything durable.
     fn close(&self) -> Result<(), StoreError>;
+
+    /// False after a storage error (full disk, read-only file system) until [`Store::heal`]
+    /// succeeds; writes fail meanwhile.
+    fn healthy(&self) -> bool;
+
+    /// Tries to recover from a storage error (blocking); `Ok(true)` when it did.
+    fn heal(&self) -> Result<bool, StoreError>;
 }

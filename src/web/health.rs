@@ -35,6 +35,10 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
 }
 
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    if !state.store.healthy() {
+        return HttpResponse::ServiceUnavailable()
+            .json(json!({ "status": "unavailable", "error": "storage failed; recovering" }));
+    }
     match tokio::time::timeout(PROBE_TIMEOUT, state.store.probe()).await {
         Ok(Ok(())) => HttpResponse::Ok().json(json!({ "status": "ready" })),
         Ok(Err(e)) => {

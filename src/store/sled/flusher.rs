@@ -22,6 +22,7 @@
 //! answers 503 so Smartflo retries) and the next commit asks for a new flush.
 
 use std::fs::File;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
@@ -55,7 +56,7 @@ pub struct Flusher {
 }
 
 impl Flusher {
-    pub fn start(db: sled::Db, data_file: File) -> Self {
+    pub fn start(db: sled::Db, data_file: File, failed: Arc<AtomicBool>) -> Self {
         let (durable, _) = watch::channel(Durable::default());
         let shared = Arc::new(Shared {
             wanted: Mutex::new(Wanted {
@@ -68,7 +69,7 @@ impl Flusher {
         let thread_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("ringback-flusher".into())
-            .spawn(move || run(&thread_shared, &db, &data_file))
+            .spawn(move || run(&thread_shared, &db, &data_file, &failed))
             .expect("spawning the flusher thread");
         Self {
             shared,
@@ -124,7 +125,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn run(shared: &Shared, db: &sled::Db, data_file: &File) {
+fn run(shared: &Shared, db: &sled::Db, data_file: &File, failed: &AtomicBool) {
     let mut flushed = 0u64;
     loop {
         let target = {
@@ -147,6 +148,7 @@ fn run(shared: &Shared, db: &sled::Db, data_file: &File) {
         match result {
             Ok(()) => shared.durable.send_modify(|d| d.through = target),
             Err(e) => {
+                failed.store(true, Ordering::SeqCst);
                 tracing::error!(error = %e, generation = target, "flushing storage failed");
                 shared.durable.send_modify(|d| {
                     d.failed_through = target;

@@ -1,20 +1,25 @@
 //! The sled backend: trees and keys in `keys`, the single writer in `writer`, group commit
-//! in `flusher`, reads in `read`.
+//! in `flusher`, reads in `read`, one open database in `live`.
+//!
+//! After a storage error (a full disk, a read-only file system) sled 0.34 refuses every
+//! further write on that database handle. [`SledStore::heal`] therefore reopens it —
+//! recovery replays sled's log up to the last flush, so everything acknowledged is kept and
+//! nothing unacknowledged is — once the cause is gone; until then writes answer
+//! `StoreError` (the webhook's 503) and readiness fails.
 
 mod apply;
 mod codec;
 mod flusher;
 pub mod keys;
+mod live;
 mod read;
 mod writer;
 
-use std::fs::File;
-use std::path::Path;
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
-use tokio::sync::{mpsc, oneshot};
 use ulid::Ulid;
 
 use super::{
@@ -25,109 +30,65 @@ use crate::domain::callback::{Callback, CallbackId};
 use crate::domain::reminder::{Delivery, Settlement};
 use crate::domain::rules::Rules;
 use crate::store::UnknownChat;
-use flusher::{Flusher, wait_durable};
-use writer::{Command, Done, Work};
-
-/// sled's page cache; the default (1 GiB) is far more than a call centre's working set.
-const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+use live::Live;
+use writer::{Done, Work};
 
 pub struct SledStore {
-    db: sled::Db,
-    trees: read::Trees,
-    queue: Mutex<Option<mpsc::Sender<Command>>>,
-    writer: Mutex<Option<JoinHandle<()>>>,
-    flusher: Arc<Flusher>,
+    path: PathBuf,
+    /// The open database; `None` while a failed one is being replaced.
+    live: RwLock<Option<Arc<Live>>>,
 }
 
 impl SledStore {
     /// Opens (creating if needed) the store under `path`, a directory only Ringback reads.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        crate::data_dir::create_private(path)
-            .map_err(|e| StoreError::Io(format!("creating {}: {e}", path.display())))?;
-        let db = sled::Config::new()
-            .path(path.join("sled"))
-            .cache_capacity(CACHE_BYTES)
-            .open()?;
-        check_schema(&db)?;
-        let data_path = path.join("sled").join("db");
-        let data_file = File::open(&data_path)
-            .map_err(|e| StoreError::Io(format!("opening {}: {e}", data_path.display())))?;
-        // Make the files' directory entries durable once, so fdatasync of the data file
-        // is enough from here on.
-        for dir in [path.join("sled"), path.to_path_buf()] {
-            File::open(&dir)
-                .and_then(|d| d.sync_all())
-                .map_err(|e| StoreError::Io(format!("syncing {}: {e}", dir.display())))?;
-        }
-        let written: Vec<sled::Tree> = keys::WRITTEN_TREES
-            .iter()
-            .map(|name| db.open_tree(name))
-            .collect::<Result<_, _>>()?;
-        count_pending_once(&written)?;
-        let trees = read::Trees::new(&written);
-        let flusher = Arc::new(Flusher::start(db.clone(), data_file));
-        let (queue, rx) = mpsc::channel(writer::QUEUE);
-        let writer = writer::spawn(written, Arc::clone(&flusher), rx);
         Ok(Self {
-            db,
-            trees,
-            queue: Mutex::new(Some(queue)),
-            writer: Mutex::new(Some(writer)),
-            flusher,
+            path: path.to_path_buf(),
+            live: RwLock::new(Some(Arc::new(Live::open(path)?))),
         })
     }
 
-    fn sender(&self) -> Result<mpsc::Sender<Command>, StoreError> {
-        self.queue
-            .lock()
+    fn live(&self) -> Result<Arc<Live>, StoreError> {
+        self.live
+            .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
-            .ok_or(StoreError::Closed)
+            .ok_or_else(|| StoreError::Io("storage is being reopened after an error".into()))
     }
-}
 
-/// Stores written before the pending counter existed get it counted once.
-fn count_pending_once(trees: &[sled::Tree]) -> Result<(), StoreError> {
-    let meta = &trees[keys::index_of(keys::META)];
-    if meta.get(keys::PENDING_COUNT)?.is_none() {
-        let count = trees[keys::index_of(keys::PENDING_BY_AGE)].len() as u64;
-        meta.insert(keys::PENDING_COUNT, &count.to_be_bytes())?;
-    }
-    Ok(())
-}
-
-fn check_schema(db: &sled::Db) -> Result<(), StoreError> {
-    let meta = db.open_tree(keys::META)?;
-    match meta.get("schema_version")? {
-        None => {
-            meta.insert("schema_version", keys::SCHEMA_VERSION)?;
-            db.flush()?;
-            Ok(())
-        }
-        Some(v) if v.as_ref() == keys::SCHEMA_VERSION.as_bytes() => Ok(()),
-        Some(v) => Err(StoreError::Corrupt(format!(
-            "data was written by an incompatible version (schema {}, this build reads {})",
-            String::from_utf8_lossy(&v),
-            keys::SCHEMA_VERSION
-        ))),
-    }
-}
-
-impl SledStore {
-    /// Queues work for the writer and resolves with its result once it is durable.
     fn submit(&self, work: Work) -> BoxFuture<'static, Result<Done, StoreError>> {
-        let queue = self.sender();
-        let durable = self.flusher.subscribe();
-        Box::pin(async move {
-            let (reply, rx) = oneshot::channel();
-            queue?
-                .send(Command { work, reply })
-                .await
-                .map_err(|_| StoreError::Closed)?;
-            let (done, generation) = rx.await.map_err(|_| StoreError::Closed)??;
-            wait_durable(durable, generation).await?;
-            Ok(done)
-        })
+        match self.live() {
+            Ok(live) => live.submit(work),
+            Err(e) => Box::pin(async move { Err(e) }),
+        }
+    }
+
+    /// Whether the database had a storage error and awaits [`SledStore::heal`].
+    pub fn failed(&self) -> bool {
+        self.live().map_or(true, |l| l.failed())
+    }
+
+    /// Reopens the database if it failed (blocking). `Ok(true)` when it was reopened,
+    /// `Ok(false)` when nothing needed doing; an error when reopening failed (try later).
+    pub fn heal(&self) -> Result<bool, StoreError> {
+        if !self.failed() {
+            return Ok(false);
+        }
+        let old = self.live.write().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(old) = old {
+            let _ = old.close();
+            // In-flight reads hold the old handle briefly; sled's file lock is only released
+            // with the last one.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Arc::strong_count(&old) > 1 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            drop(old);
+        }
+        let reopened = Live::open(&self.path)?;
+        *self.live.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(reopened));
+        tracing::warn!(path = %self.path.display(), "storage reopened after an error");
+        Ok(true)
     }
 }
 
@@ -177,16 +138,20 @@ impl Store for SledStore {
     }
 
     fn outbox(&self) -> Result<Vec<Delivery>, StoreError> {
-        self.trees.outbox()
+        self.live()?.trees.outbox()
     }
 
     fn align_schedule(&self, rules: Arc<Rules>) -> BoxFuture<'static, Result<usize, StoreError>> {
         let fingerprint = rules.schedule_fingerprint();
-        let ids = match self.trees.meta(keys::SCHEDULE_RULES) {
+        let live = match self.live() {
+            Ok(live) => live,
+            Err(e) => return Box::pin(async move { Err(e) }),
+        };
+        let ids = match live.trees.meta(keys::SCHEDULE_RULES) {
             Ok(Some(stored)) if stored == fingerprint.as_bytes() => {
                 return Box::pin(async { Ok(0) });
             }
-            Ok(_) => self.trees.pending_ids(),
+            Ok(_) => live.trees.pending_ids(),
             Err(e) => Err(e),
         };
         let ids = match ids {
@@ -219,7 +184,7 @@ impl Store for SledStore {
     }
 
     fn stored_rules(&self) -> Result<Option<RulesChange>, StoreError> {
-        self.trees.stored_rules()
+        self.live()?.trees.stored_rules()
     }
 
     fn save_rules(&self, change: RulesChange) -> BoxFuture<'static, Result<(), StoreError>> {
@@ -228,15 +193,16 @@ impl Store for SledStore {
     }
 
     fn rules_audit(&self, limit: usize) -> Result<Vec<RulesChange>, StoreError> {
-        self.trees.rules_audit(limit)
+        self.live()?.trees.rules_audit(limit)
     }
 
     fn pending_stats(&self) -> Result<PendingStats, StoreError> {
-        self.trees.pending_stats()
+        self.live()?.trees.pending_stats()
     }
 
     fn telegram_offset(&self) -> Result<i64, StoreError> {
         Ok(self
+            .live()?
             .trees
             .meta(keys::TELEGRAM_OFFSET)?
             .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
@@ -257,42 +223,46 @@ impl Store for SledStore {
     }
 
     fn unknown_chats(&self) -> Result<Vec<UnknownChat>, StoreError> {
-        self.trees.unknown_chats()
+        self.live()?.trees.unknown_chats()
     }
 
     fn next_due(&self) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
-        self.trees.next_due()
+        self.live()?.trees.next_due()
     }
 
     fn list_callbacks(&self, query: &ListQuery) -> Result<Page, StoreError> {
-        self.trees.list(query)
+        self.live()?.trees.list(query)
     }
 
     fn callback(&self, id: CallbackId) -> Result<Option<Callback>, StoreError> {
-        self.trees.load(id)
+        self.live()?.trees.load(id)
     }
 
     fn callback_detail(&self, id: CallbackId) -> Result<Option<CallbackDetail>, StoreError> {
-        self.trees.detail(id)
+        self.live()?.trees.detail(id)
     }
 
     fn event(&self, id: Ulid) -> Result<Option<(EventRecord, Vec<u8>)>, StoreError> {
-        self.trees.event(id)
+        self.live()?.trees.event(id)
     }
 
     fn events(&self, after: Option<Ulid>, limit: usize) -> Result<Vec<EventRecord>, StoreError> {
-        self.trees.events(after, limit)
+        self.live()?.trees.events(after, limit)
     }
 
     fn close(&self) -> Result<(), StoreError> {
-        // Dropping the sender lets the writer drain its queue and exit.
-        self.queue.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(writer) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            let _ = writer.join();
+        match self.live.write().unwrap_or_else(|e| e.into_inner()).take() {
+            Some(live) => live.close(),
+            None => Ok(()),
         }
-        self.flusher.stop();
-        self.db.flush()?;
-        Ok(())
+    }
+
+    fn healthy(&self) -> bool {
+        !self.failed()
+    }
+
+    fn heal(&self) -> Result<bool, StoreError> {
+        SledStore::heal(self)
     }
 }
 

@@ -6,6 +6,7 @@
 //! flush however many webhooks it holds, and the async workers never block on sled.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use sled::Transactional;
 use sled::transaction::TransactionError;
@@ -60,6 +61,7 @@ pub fn spawn(
     trees: Vec<sled::Tree>,
     flusher: Arc<Flusher>,
     mut queue: mpsc::Receiver<Command>,
+    failed: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::Builder::new()
         .name("ringback-writer".into())
@@ -88,6 +90,9 @@ pub fn spawn(
                         }
                     }
                     Err(e) => {
+                        if matches!(e, StoreError::Io(_)) {
+                            failed.store(true, Ordering::SeqCst);
+                        }
                         tracing::error!(error = %e, batch = replies.len(), "storage write failed");
                         for reply in replies {
                             let _ = reply.send(Err(e.clone()));
