@@ -3,7 +3,7 @@
 //! just created, resolves it with the form, and sees it leave the list.
 //!
 //! Needs `/usr/bin/chromium` and `/usr/bin/chromedriver` (`apt-get install chromium
-//! chromium-driver`; `.ci/run` installs them and sets `CI_REQUIRE_BROWSER=1`, which
+//! chromium-driver`; `.ci/run` installs them and sets `CI_STRICT=1`, which
 //! turns a missing browser into a failure instead of a skip). Screenshots are written to
 //! `target/test-artifacts/`.
 
@@ -37,8 +37,8 @@ impl Drop for Driver {
 async fn chromedriver() -> Option<Driver> {
     if !(Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists()) {
         assert!(
-            std::env::var_os("CI_REQUIRE_BROWSER").is_none(),
-            "CI_REQUIRE_BROWSER is set but {CHROMIUM} or {CHROMEDRIVER} is missing"
+            std::env::var_os("CI_STRICT").is_none(),
+            "CI_STRICT is set but {CHROMIUM} or {CHROMEDRIVER} is missing"
         );
         eprintln!(
             "SKIPPED: the browser test needs {CHROMIUM} and {CHROMEDRIVER} (apt-get install chromium chromium-driver)"
