@@ -23,6 +23,12 @@ pub struct FailureLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AuthLabels {
+    /// `webhook`, `api`, `login` or `link`.
+    pub what: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct WebhookLabels {
     pub trigger: String,
     pub effect: String,
@@ -34,6 +40,7 @@ pub struct Metrics {
     pub escalations_sent: Family<ChannelLabels, Counter>,
     pub reminders_failed: Family<FailureLabels, Counter>,
     pub webhooks: Family<WebhookLabels, Counter>,
+    pub auth_failures: Family<AuthLabels, Counter>,
     /// Set at each scrape from the store.
     pub pending: Gauge,
     pub oldest_pending_age: Gauge<f64, AtomicU64>,
@@ -72,6 +79,12 @@ impl Metrics {
             "Webhooks accepted, by trigger and effect",
             webhooks.clone(),
         );
+        let auth_failures = Family::<AuthLabels, Counter>::default();
+        registry.register(
+            "auth_failures",
+            "Requests refused for a wrong or missing credential, by what they tried to reach",
+            auth_failures.clone(),
+        );
         let pending = Gauge::default();
         registry.register(
             "pending_callbacks",
@@ -91,6 +104,7 @@ impl Metrics {
             escalations_sent,
             reminders_failed,
             webhooks,
+            auth_failures,
             pending,
             oldest_pending_age,
         }

@@ -177,7 +177,9 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .app_data(routes::limits::payload_config())
                 .wrap(actix_web::middleware::NormalizePath::trim())
+                .wrap(actix_web::middleware::from_fn(routes::limits::header_limit))
                 .configure(routes::routes)
                 .service(routes::dashboard_scope(session_key.clone(), secure_cookies))
         })

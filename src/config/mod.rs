@@ -55,11 +55,18 @@ pub struct ServerSettings {
     pub listen: String,
     /// Without a trailing slash.
     pub public_url: Url,
+    /// Failed authentications a source may make per minute before it is answered `429`
+    /// (`0`: no limit).
+    pub auth_failures_per_minute: u32,
+    /// Reverse proxies whose `X-Forwarded-For` names the real client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 #[derive(Debug, Clone)]
 pub struct StorageSettings {
     pub path: PathBuf,
+    /// How long resolved callbacks and raw events are kept; `None`: for ever.
+    pub retention: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Clone)]

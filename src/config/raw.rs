@@ -29,6 +29,8 @@ pub struct RawConfig {
 pub struct RawServer {
     pub listen: String,
     pub public_url: String,
+    pub auth_failures_per_minute: u32,
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for RawServer {
@@ -36,6 +38,8 @@ impl Default for RawServer {
         Self {
             listen: "127.0.0.1:8080".into(),
             public_url: "http://127.0.0.1:8080".into(),
+            auth_failures_per_minute: 20,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -44,12 +48,14 @@ impl Default for RawServer {
 #[serde(deny_unknown_fields, default)]
 pub struct RawStorage {
     pub path: String,
+    pub retention: String,
 }
 
 impl Default for RawStorage {
     fn default() -> Self {
         Self {
             path: "data".into(),
+            retention: "90d".into(),
         }
     }
 }

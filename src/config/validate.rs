@@ -43,6 +43,21 @@ pub(super) fn validate(raw: RawConfig, source: &Path) -> Result<Settings, Config
 
     let listen = check_listen(&mut issues, &raw.server.listen);
     let public_url = issues.check("server.public_url", parse_http_url(&raw.server.public_url));
+    let trusted_proxies: Vec<std::net::IpAddr> = raw
+        .server
+        .trusted_proxies
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| {
+            issues.check(
+                &format!("server.trusted_proxies[{i}]"),
+                p.trim()
+                    .parse::<std::net::IpAddr>()
+                    .map_err(|_| format!("{p:?} is not an IP address")),
+            )
+        })
+        .collect();
+    let retention = issues.check("storage.retention", parse_retention(&raw.storage.retention));
     let storage = if raw.storage.path.trim().is_empty() {
         issues.add("storage.path", "must not be empty");
         None
@@ -126,9 +141,12 @@ pub(super) fn validate(raw: RawConfig, source: &Path) -> Result<Settings, Config
         server: ServerSettings {
             listen: listen.expect(missing),
             public_url: public_url.expect(missing),
+            auth_failures_per_minute: raw.server.auth_failures_per_minute,
+            trusted_proxies,
         },
         storage: StorageSettings {
             path: storage.expect(missing),
+            retention: retention.expect(missing),
         },
         webhook: WebhookSettings {
             tokens: raw.webhook.tokens,
@@ -155,6 +173,21 @@ pub(super) fn validate(raw: RawConfig, source: &Path) -> Result<Settings, Config
         dashboard,
         templates: TemplateSettings { dir: templates_dir },
     })
+}
+
+/// `"90d"`-style durations of at least a day, or `"forever"` (never purge).
+fn parse_retention(raw: &str) -> Result<Option<std::time::Duration>, String> {
+    let raw = raw.trim();
+    if raw.eq_ignore_ascii_case("forever") {
+        return Ok(None);
+    }
+    let d = super::rules::parse_duration(raw)?;
+    if d < std::time::Duration::from_secs(86_400) {
+        return Err(format!(
+            "{raw:?} is shorter than a day; keep at least \"1d\" (or \"forever\")"
+        ));
+    }
+    Ok(Some(d))
 }
 
 fn check_listen(issues: &mut Issues, listen: &str) -> Option<String> {

@@ -23,6 +23,10 @@ pub enum WebError {
     UnsupportedMediaType(String),
     #[error("body is larger than {0} bytes")]
     PayloadTooLarge(usize),
+    #[error("request headers are larger than {0} bytes in all")]
+    HeadersTooLarge(usize),
+    #[error("too many failed authentication attempts from this address; retry in {} s", .0.as_secs())]
+    TooManyRequests(std::time::Duration),
     #[error("storage is unavailable; retry later")]
     Unavailable(#[source] StoreError),
 }
@@ -36,6 +40,8 @@ impl ResponseError for WebError {
             WebError::Conflict(_) => StatusCode::CONFLICT,
             WebError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             WebError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            WebError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            WebError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             WebError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -52,6 +58,9 @@ impl ResponseError for WebError {
             }
             WebError::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
+            }
+            WebError::TooManyRequests(wait) => {
+                response.insert_header((header::RETRY_AFTER, wait.as_secs().to_string()));
             }
             _ => {}
         }

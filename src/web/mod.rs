@@ -5,6 +5,8 @@ mod api;
 pub mod dashboard;
 mod error;
 mod health;
+pub mod limits;
+mod throttle;
 mod views;
 mod webhook;
 
@@ -24,6 +26,7 @@ use crate::smartflo::Interpreter;
 use crate::store::Store;
 use crate::tokens::TokenSet;
 pub use error::WebError;
+pub use throttle::{AuthThrottle, SourceResolver};
 
 /// Everything request handlers share.
 pub struct AppState {
@@ -41,6 +44,10 @@ pub struct AppState {
     pub ops: Arc<Operations>,
     /// Checks the signed action links in emails.
     pub links: Arc<LinkSigner>,
+    /// Slows down sources that keep failing to authenticate.
+    pub throttle: AuthThrottle,
+    /// Who a request came from (the peer, or behind a trusted proxy its client).
+    pub sources: SourceResolver,
     ids: Mutex<ulid::Generator>,
 }
 
@@ -60,7 +67,11 @@ impl AppState {
         ops: Arc<Operations>,
         links: Arc<LinkSigner>,
     ) -> Self {
+        let throttle = AuthThrottle::new(settings.server.auth_failures_per_minute);
+        let sources = SourceResolver::new(settings.server.trusted_proxies.clone());
         Self {
+            throttle,
+            sources,
             settings,
             store,
             interpreter,
@@ -74,6 +85,26 @@ impl AppState {
             ops,
             links,
             ids: Mutex::new(ulid::Generator::new()),
+        }
+    }
+
+    /// `Err(429)` when the request's source has used up its failed-authentication allowance.
+    pub fn throttled(&self, req: &actix_web::HttpRequest) -> Result<(), WebError> {
+        self.throttle
+            .check(self.sources.source(req), std::time::Instant::now())
+            .map_err(WebError::TooManyRequests)
+    }
+
+    /// Counts a failed authentication from the request's source (logged once when the
+    /// source runs out of attempts, never with what it presented).
+    pub fn auth_failed(&self, req: &actix_web::HttpRequest, what: &'static str) {
+        let source = self.sources.source(req);
+        self.metrics
+            .auth_failures
+            .get_or_create(&crate::metrics::AuthLabels { what: what.into() })
+            .inc();
+        if self.throttle.failed(source, std::time::Instant::now()) {
+            tracing::warn!(source = ?source, what, "too many failed authentications; throttling this source for up to a minute");
         }
     }
 

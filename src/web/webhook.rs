@@ -73,7 +73,12 @@ async fn handle(
     token: Option<String>,
     body: web::Payload,
 ) -> Result<HttpResponse, WebError> {
+    // A right token is always let in, even from a throttled address: Smartflo sends from
+    // addresses it shares between its customers, and a missed call must not be turned
+    // away because someone else there got a token wrong. Wrong ones are throttled.
     if !token.is_some_and(|t| state.webhook_tokens.accepts(&t)) {
+        state.throttled(req)?;
+        state.auth_failed(req, "webhook");
         return Err(WebError::Unauthorized("unknown or missing webhook token"));
     }
 

@@ -17,5 +17,6 @@ mod helpers;
 mod quirks;
 mod reminders;
 mod restart;
+mod security;
 mod telegram_bot;
 mod triggers;

@@ -145,7 +145,12 @@ fn login_form(
     render(state, status, "login.html", None, "login", ctx)
 }
 
-pub async fn login(state: web::Data<AppState>, session: Session, body: web::Bytes) -> HttpResponse {
+pub async fn login(
+    state: web::Data<AppState>,
+    session: Session,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
     let dashboard = &state.dashboard;
     if !dashboard.enabled() {
         return render(
@@ -167,6 +172,21 @@ pub async fn login(state: web::Data<AppState>, session: Session, body: web::Byte
         .map(|n| n.trim().to_string())
         .unwrap_or_default();
     let password = form.get("password").cloned().unwrap_or_default();
+    // A source out of attempts is told so before any password is hashed.
+    if let Err(e) = state.throttled(&req) {
+        let message = format!(
+            "Too many failed sign-ins from your address. Try again in {} seconds.",
+            wait_seconds(&e)
+        );
+        return login_form(
+            &state,
+            &session,
+            StatusCode::TOO_MANY_REQUESTS,
+            &next,
+            &name,
+            Some(&message),
+        );
+    }
     let user = dashboard
         .users
         .iter()
@@ -198,6 +218,7 @@ pub async fn login(state: web::Data<AppState>, session: Session, body: web::Byte
             see_other(&next)
         }
         None => {
+            state.auth_failed(&req, "login");
             tracing::warn!(name = %name.chars().take(64).collect::<String>(), "dashboard login refused");
             login_form(
                 &state,
@@ -208,6 +229,13 @@ pub async fn login(state: web::Data<AppState>, session: Session, body: web::Byte
                 Some("Wrong name or password."),
             )
         }
+    }
+}
+
+fn wait_seconds(e: &crate::web::WebError) -> u64 {
+    match e {
+        crate::web::WebError::TooManyRequests(wait) => wait.as_secs(),
+        _ => 60,
     }
 }
 

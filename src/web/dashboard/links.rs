@@ -60,12 +60,24 @@ fn page(
 /// for the POST: a replay on a resolved callback is then a conflict, not information.
 async fn open(
     state: &AppState,
+    req: &HttpRequest,
     token: &str,
     acting: bool,
 ) -> Result<(ActionLink, Callback), HttpResponse> {
+    if state.throttled(req).is_err() {
+        return Err(page(
+            state,
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many bad links",
+            "Too many links that Ringback did not make came from your address. Wait a minute and try again.",
+            None,
+            Map::new(),
+        ));
+    }
     let link = match state.links.verify(token, state.clock.now()) {
         Ok(link) => link,
         Err(LinkError::Invalid) => {
+            state.auth_failed(req, "link");
             return Err(page(
                 state,
                 StatusCode::FORBIDDEN,
@@ -152,7 +164,7 @@ pub async fn confirm(
     req: HttpRequest,
     token: web::Path<String>,
 ) -> HttpResponse {
-    let (link, cb) = match open(&state, &token, false).await {
+    let (link, cb) = match open(&state, &req, &token, false).await {
         Ok(ok) => ok,
         Err(page) => return page,
     };
@@ -170,8 +182,12 @@ pub async fn confirm(
     )
 }
 
-pub async fn act(state: web::Data<AppState>, token: web::Path<String>) -> HttpResponse {
-    let (link, cb) = match open(&state, &token, true).await {
+pub async fn act(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    token: web::Path<String>,
+) -> HttpResponse {
+    let (link, cb) = match open(&state, &req, &token, true).await {
         Ok(ok) => ok,
         Err(page) => return page,
     };
