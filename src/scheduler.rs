@@ -27,12 +27,18 @@ use crate::domain::reminder::{self, Delivery, Purpose, Roster, Settlement};
 use crate::domain::rules::LiveRules;
 use crate::metrics::Metrics;
 use crate::notify::{Notifier, SendResult};
-use crate::store::{Claim, Store, StoreError};
+use crate::store::{Claim, Purged, Store, StoreError};
 
 /// Callbacks claimed per store round-trip.
 const CLAIM_BATCH: usize = 1000;
 /// Deliveries in flight at once.
 const SEND_CONCURRENCY: usize = 16;
+/// Retention runs at most this often.
+const PURGE_EVERY: chrono::TimeDelta = chrono::TimeDelta::hours(1);
+/// Records deleted per writer batch; purging never holds the writer for long.
+const PURGE_BATCH: usize = 500;
+/// Batches per retention pass; the rest waits for the next pass.
+const PURGE_BATCHES: usize = 200;
 
 /// What one tick did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -42,6 +48,8 @@ pub struct TickReport {
     pub retrying: usize,
     pub failed: usize,
     pub dropped: usize,
+    /// What retention deleted (at most once an hour).
+    pub purged: Purged,
 }
 
 pub struct Scheduler {
@@ -55,6 +63,9 @@ pub struct Scheduler {
     ticking: Mutex<()>,
     /// Woken when something may have become due sooner than the loop expects.
     nudge: Notify,
+    /// `[storage].retention`: resolved callbacks and events older than this are deleted.
+    retention: Option<chrono::TimeDelta>,
+    last_purge: std::sync::Mutex<Option<DateTime<Utc>>>,
 }
 
 impl Scheduler {
@@ -75,7 +86,15 @@ impl Scheduler {
             metrics,
             ticking: Mutex::new(()),
             nudge: Notify::new(),
+            retention: None,
+            last_purge: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Deletes resolved callbacks and raw events older than `retention` (None: keep all).
+    pub fn with_retention(mut self, retention: Option<Duration>) -> Self {
+        self.retention = retention.and_then(|r| chrono::TimeDelta::from_std(r).ok());
+        self
     }
 
     /// Asks the loop to look again now (a webhook changed a schedule).
@@ -90,6 +109,7 @@ impl Scheduler {
         let claimed = self.claim_unlocked(now).await?;
         let mut report = self.deliver_ready(now).await?;
         report.claimed = claimed;
+        report.purged = self.purge_if_due(now).await?;
         if report != TickReport::default() {
             tracing::debug!(?report, "scheduler tick");
         }
@@ -244,6 +264,39 @@ impl Scheduler {
             }
         };
         Ok((delivery.id, settlement, outcome))
+    }
+
+    /// Applies retention when it has not run for [`PURGE_EVERY`] (and on the first tick).
+    async fn purge_if_due(&self, now: DateTime<Utc>) -> Result<Purged, StoreError> {
+        let mut purged = Purged::default();
+        let Some(retention) = self.retention else {
+            return Ok(purged);
+        };
+        {
+            let mut last = self.last_purge.lock().unwrap_or_else(|e| e.into_inner());
+            if last.is_some_and(|at| now - at < PURGE_EVERY && now >= at) {
+                return Ok(purged);
+            }
+            *last = Some(now);
+        }
+        let cutoff = now - retention;
+        for _ in 0..PURGE_BATCHES {
+            let batch = self.store.purge(cutoff, PURGE_BATCH).await?;
+            purged.add(batch);
+            if batch.callbacks < PURGE_BATCH && batch.events < PURGE_BATCH {
+                break;
+            }
+        }
+        if purged != Purged::default() {
+            tracing::info!(
+                callbacks = purged.callbacks,
+                events = purged.events,
+                calls = purged.calls,
+                before = %cutoff,
+                "retention: deleted old resolved callbacks and events"
+            );
+        }
+        Ok(purged)
     }
 
     /// Ticks until `stop` turns true: at the next due time (or retry), when nudged, and at

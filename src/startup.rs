@@ -118,14 +118,17 @@ impl Application {
 
         let dashboard = assemble::dashboard_for(&settings)?;
         let metrics = Arc::new(Metrics::new());
-        let scheduler = Arc::new(Scheduler::new(
-            store.clone() as Arc<dyn Store>,
-            Arc::clone(&clock),
-            Arc::clone(&rules),
-            Arc::new(assemble::roster_for(&settings)),
-            Arc::clone(&notifier),
-            Arc::clone(&metrics),
-        ));
+        let scheduler = Arc::new(
+            Scheduler::new(
+                store.clone() as Arc<dyn Store>,
+                Arc::clone(&clock),
+                Arc::clone(&rules),
+                Arc::new(assemble::roster_for(&settings)),
+                Arc::clone(&notifier),
+                Arc::clone(&metrics),
+            )
+            .with_retention(settings.storage.retention),
+        );
         let (stop_scheduler, stop) = watch::channel(false);
         let healer_task = tokio::spawn(heal_storage(
             store.clone() as Arc<dyn Store>,

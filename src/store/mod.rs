@@ -182,6 +182,23 @@ pub struct UnknownChat {
     pub messages: u32,
 }
 
+/// What one retention pass deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    pub callbacks: usize,
+    pub events: usize,
+    /// Call records whose every event was deleted.
+    pub calls: usize,
+}
+
+impl Purged {
+    pub fn add(&mut self, other: Purged) {
+        self.callbacks += other.callbacks;
+        self.events += other.events;
+        self.calls += other.calls;
+    }
+}
+
 /// How many callbacks are pending, and the oldest of them.
 #[derive(Debug, Clone, Default)]
 pub struct PendingStats {
@@ -219,6 +236,14 @@ pub trait Store: Send + Sync + 'static {
     /// Recomputes every pending callback's schedule under `rules` unless they were
     /// scheduled with the same rules already; returns how many were looked at.
     fn align_schedule(&self, rules: Arc<Rules>) -> BoxFuture<'static, Result<usize, StoreError>>;
+
+    /// Deletes up to `limit` resolved callbacks resolved before `cutoff` and up to `limit`
+    /// events received before it (with what hangs off them), durably.
+    fn purge(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: usize,
+    ) -> BoxFuture<'static, Result<Purged, StoreError>>;
 
     /// The rules last saved from the dashboard, if any.
     fn stored_rules(&self) -> Result<Option<RulesChange>, StoreError>;

@@ -17,6 +17,7 @@ mod helpers;
 mod quirks;
 mod reminders;
 mod restart;
+mod retention;
 mod security;
 mod telegram_bot;
 mod triggers;

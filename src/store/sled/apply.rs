@@ -30,9 +30,9 @@ use crate::store::{
     UnknownChat,
 };
 
-type TxResult<T> = ConflictableTransactionResult<T, StoreError>;
+pub(super) type TxResult<T> = ConflictableTransactionResult<T, StoreError>;
 
-fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
+pub(super) fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
     ConflictableTransactionError::Abort(e)
 }
 
@@ -78,49 +78,49 @@ impl<'a> Tx<'a> {
         self.meta().insert(key, value)?;
         Ok(())
     }
-    fn events(&self) -> &TransactionalTree {
+    pub(super) fn events(&self) -> &TransactionalTree {
         &self.trees[0]
     }
-    fn bodies(&self) -> &TransactionalTree {
+    pub(super) fn bodies(&self) -> &TransactionalTree {
         &self.trees[1]
     }
-    fn dedup(&self) -> &TransactionalTree {
+    pub(super) fn dedup(&self) -> &TransactionalTree {
         &self.trees[2]
     }
-    fn callbacks(&self) -> &TransactionalTree {
+    pub(super) fn callbacks(&self) -> &TransactionalTree {
         &self.trees[3]
     }
-    fn timeline(&self) -> &TransactionalTree {
+    pub(super) fn timeline(&self) -> &TransactionalTree {
         &self.trees[4]
     }
-    fn pending_by_customer(&self) -> &TransactionalTree {
+    pub(super) fn pending_by_customer(&self) -> &TransactionalTree {
         &self.trees[5]
     }
-    fn pending_by_age(&self) -> &TransactionalTree {
+    pub(super) fn pending_by_age(&self) -> &TransactionalTree {
         &self.trees[6]
     }
-    fn resolved_by_time(&self) -> &TransactionalTree {
+    pub(super) fn resolved_by_time(&self) -> &TransactionalTree {
         &self.trees[7]
     }
-    fn calls(&self) -> &TransactionalTree {
+    pub(super) fn calls(&self) -> &TransactionalTree {
         &self.trees[8]
     }
-    fn last_answered(&self) -> &TransactionalTree {
+    pub(super) fn last_answered(&self) -> &TransactionalTree {
         &self.trees[9]
     }
     pub fn meta(&self) -> &TransactionalTree {
         &self.trees[10]
     }
-    fn due(&self) -> &TransactionalTree {
+    pub(super) fn due(&self) -> &TransactionalTree {
         &self.trees[11]
     }
-    fn outbox(&self) -> &TransactionalTree {
+    pub(super) fn outbox(&self) -> &TransactionalTree {
         &self.trees[12]
     }
-    fn rules_audit(&self) -> &TransactionalTree {
+    pub(super) fn rules_audit(&self) -> &TransactionalTree {
         &self.trees[13]
     }
-    fn unknown_chats(&self) -> &TransactionalTree {
+    pub(super) fn unknown_chats(&self) -> &TransactionalTree {
         &self.trees[14]
     }
 
@@ -138,7 +138,7 @@ impl<'a> Tx<'a> {
         Ok(())
     }
 
-    fn callback(&self, id: CallbackId) -> TxResult<Option<Callback>> {
+    pub(super) fn callback(&self, id: CallbackId) -> TxResult<Option<Callback>> {
         match self.callbacks().get(id.to_bytes())? {
             Some(bytes) => Ok(Some(decode("callback", &bytes).map_err(abort)?)),
             None => Ok(None),

@@ -69,6 +69,21 @@ impl Live {
         })
     }
 
+    /// Entries in the named tree (a full scan: for tools and tests, not request paths).
+    pub fn tree_len(&self, name: &str) -> Result<usize, StoreError> {
+        Ok(self.db.open_tree(name)?.len())
+    }
+
+    /// Every key of the named tree, in order (for tools and tests, not request paths).
+    pub fn keys_of(&self, name: &str) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.db
+            .open_tree(name)?
+            .iter()
+            .keys()
+            .map(|k| Ok(k?.to_vec()))
+            .collect()
+    }
+
     pub fn failed(&self) -> bool {
         self.failed.load(Ordering::SeqCst)
     }

@@ -12,6 +12,7 @@ mod codec;
 mod flusher;
 pub mod keys;
 mod live;
+mod purge;
 mod read;
 mod writer;
 
@@ -61,6 +62,20 @@ impl SledStore {
             Ok(live) => live.submit(work),
             Err(e) => Box::pin(async move { Err(e) }),
         }
+    }
+
+    /// Entries in each tree, by name (full scans: for tools and tests, not request paths).
+    pub fn tree_sizes(&self) -> Result<Vec<(&'static str, usize)>, StoreError> {
+        let live = self.live()?;
+        keys::WRITTEN_TREES
+            .iter()
+            .map(|name| Ok((*name, live.tree_len(name)?)))
+            .collect()
+    }
+
+    /// Every key of the named tree, in order (for tools and tests, not request paths).
+    pub fn keys_of(&self, tree: &str) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.live()?.keys_of(tree)
     }
 
     /// Whether the database had a storage error and awaits [`SledStore::heal`].
@@ -114,6 +129,20 @@ impl Store for SledStore {
             match done.await? {
                 Done::Claimed(deliveries) => Ok(deliveries),
                 _ => unreachable!("the writer answers a claim with deliveries"),
+            }
+        })
+    }
+
+    fn purge(
+        &self,
+        cutoff: chrono::DateTime<chrono::Utc>,
+        limit: usize,
+    ) -> BoxFuture<'static, Result<crate::store::Purged, StoreError>> {
+        let done = self.submit(Work::Purge(cutoff, limit));
+        Box::pin(async move {
+            match done.await? {
+                Done::Purged(purged) => Ok(purged),
+                _ => unreachable!("the writer answers a purge with what it purged"),
             }
         })
     }

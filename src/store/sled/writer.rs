@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::apply::Tx;
 use super::flusher::Flusher;
 use super::keys;
+use super::purge::{self, PurgePlan};
 use crate::domain::callback::CallbackId;
 use crate::domain::reminder::Delivery;
 use crate::domain::rules::Rules;
@@ -39,6 +40,8 @@ pub enum Work {
     SaveRules(crate::store::RulesChange),
     NoteChat(crate::store::UnknownChat),
     SetMeta(&'static str, Vec<u8>),
+    /// Delete what retention allows, before this time, a bounded batch.
+    Purge(chrono::DateTime<chrono::Utc>, usize),
 }
 
 /// What a unit of work produced.
@@ -48,6 +51,7 @@ pub enum Done {
     Claimed(Vec<Delivery>),
     Settled,
     Acted(crate::store::ActOutcome),
+    Purged(crate::store::Purged),
     Written,
 }
 
@@ -123,12 +127,19 @@ fn apply(trees: &[sled::Tree], due: &sled::Tree, work: &[Work]) -> Result<Vec<Do
             _ => Ok(Vec::new()),
         })
         .collect::<Result<_, _>>()?;
+    let purges: Vec<PurgePlan> = work
+        .iter()
+        .map(|w| match w {
+            Work::Purge(cutoff, limit) => purge::plan(trees, *cutoff, *limit),
+            _ => Ok(PurgePlan::default()),
+        })
+        .collect::<Result<_, _>>()?;
     trees
         .transaction(|view| {
             let tx = Tx::new(view);
             work.iter()
-                .zip(&claims)
-                .map(|(w, ids)| match w {
+                .zip(claims.iter().zip(&purges))
+                .map(|(w, (ids, purge))| match w {
                     Work::Ingest(ing) => tx.ingest(ing).map(Done::Ingest),
                     Work::Probe(at) => {
                         tx.meta().insert("probe", at.to_rfc3339().as_bytes())?;
@@ -145,6 +156,7 @@ fn apply(trees: &[sled::Tree], due: &sled::Tree, work: &[Work]) -> Result<Vec<Do
                     Work::SaveRules(change) => tx.save_rules(change).map(|()| Done::Written),
                     Work::NoteChat(chat) => tx.note_chat(chat).map(|()| Done::Written),
                     Work::SetMeta(key, value) => tx.set_meta(key, value).map(|()| Done::Written),
+                    Work::Purge(..) => tx.purge(purge).map(Done::Purged),
                 })
                 .collect::<Result<Vec<_>, _>>()
                 .and_then(|done| tx.finish().map(|()| done))
