@@ -1,4 +1,5 @@
-//! The command line (SPEC §2): `serve`, `check-config`, `webhook-urls`.
+//! The command line (SPEC §2): `serve`, `check-config`, `webhook-urls`, `export`,
+//! `backup`, `hash-password`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -40,6 +41,28 @@ enum Command {
         #[arg(long, default_value = "config.toml")]
         config: PathBuf,
     },
+    /// Write every callback as CSV (to standard output unless --out is given). Works with
+    /// the service running (through its API) or stopped (reading the store).
+    Export {
+        #[arg(long, default_value = "config.toml")]
+        config: PathBuf,
+        /// pending, resolved or all.
+        #[arg(long, default_value = "all")]
+        status: String,
+        /// A file to write (created readable by you only); `-` is standard output.
+        #[arg(long, default_value = "-")]
+        out: PathBuf,
+    },
+    /// Write a consistent copy of the store: a complete data directory that
+    /// `[storage].path` can point at to restore. Works with the service running or stopped.
+    Backup {
+        #[arg(long, default_value = "config.toml")]
+        config: PathBuf,
+        /// The new directory (must not exist or be empty); default
+        /// `<storage.path>/backups/<UTC time>`.
+        #[arg(long)]
+        to: Option<PathBuf>,
+    },
     /// Read a password from standard input and print its argon2id hash, for
     /// `[dashboard].users` (prompts without echo on a terminal).
     HashPassword,
@@ -51,6 +74,12 @@ pub async fn run() -> ExitCode {
         Command::Serve { config } => serve(config).await,
         Command::CheckConfig { config } => check_config(config),
         Command::WebhookUrls { config } => webhook_urls(config),
+        Command::Export {
+            config,
+            status,
+            out,
+        } => export(config, &status, &out).await,
+        Command::Backup { config, to } => backup(config, to).await,
         Command::HashPassword => hash_password(),
     }
 }
@@ -229,6 +258,72 @@ fn webhook_urls(config: PathBuf) -> ExitCode {
         println!("  {:<44} POST {url}", trigger.smartflo_name());
     }
     ExitCode::SUCCESS
+}
+
+async fn export(config: PathBuf, status: &str, out: &Path) -> ExitCode {
+    let settings = match load(&config) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let mut sink: Box<dyn std::io::Write + Send> = if out == Path::new("-") {
+        Box::new(std::io::BufWriter::new(std::io::stdout()))
+    } else {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Customer numbers are personal data: readable by the owner only.
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(out)
+        {
+            Ok(f) => Box::new(std::io::BufWriter::new(f)),
+            Err(e) => {
+                eprintln!("error: creating {}: {e}", out.display());
+                return ExitCode::FAILURE;
+            }
+        }
+    };
+    match crate::admin::export(&settings, status, sink.as_mut()).await {
+        Ok(count) => {
+            if out != Path::new("-") {
+                match count {
+                    Some(n) => eprintln!("{n} callbacks written to {}", out.display()),
+                    None => eprintln!("callbacks written to {}", out.display()),
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn backup(config: PathBuf, to: Option<PathBuf>) -> ExitCode {
+    let settings = match load(&config) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    match crate::admin::backup(&settings, to, chrono::Utc::now()).await {
+        Ok(made) => {
+            println!(
+                "backup written to {} ({} callbacks, {} records, {} bytes; with {})",
+                made.path.display(),
+                made.callbacks,
+                made.keys,
+                made.bytes,
+                made.files.join(", ")
+            );
+            println!("to restore: stop Ringback and point [storage].path at that directory");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn hash_password() -> ExitCode {

@@ -3,6 +3,7 @@
 //! Data flows one way: HTTP ([`web`]) → Smartflo payloads ([`smartflo`]) → lifecycle rules
 //! ([`domain`]) → storage ([`store`]) → the [`scheduler`] → notifications ([`notify`]).
 
+pub mod admin;
 pub mod assemble;
 pub mod bot;
 pub mod cli;
@@ -11,6 +12,7 @@ pub mod config;
 pub mod data_dir;
 pub mod display;
 pub mod domain;
+pub mod export;
 pub mod links;
 pub mod metrics;
 pub mod notify;

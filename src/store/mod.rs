@@ -199,6 +199,19 @@ impl Purged {
     }
 }
 
+/// A consistent copy of the store, written by [`Store::backup`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Backup {
+    /// The new data directory; `[storage].path` pointed here restores it.
+    pub path: std::path::PathBuf,
+    /// Records copied, their bytes, and how many of them are callbacks.
+    pub keys: u64,
+    pub bytes: u64,
+    pub callbacks: u64,
+    /// The data directory's own files copied with it (tokens, keys).
+    pub files: Vec<String>,
+}
+
 /// How many callbacks are pending, and the oldest of them.
 #[derive(Debug, Clone, Default)]
 pub struct PendingStats {
@@ -244,6 +257,10 @@ pub trait Store: Send + Sync + 'static {
         cutoff: DateTime<Utc>,
         limit: usize,
     ) -> BoxFuture<'static, Result<Purged, StoreError>>;
+
+    /// Writes a consistent copy of everything into `target` (a new data directory; it
+    /// must not exist or be empty), every file fsync'd before this resolves.
+    fn backup(&self, target: std::path::PathBuf) -> BoxFuture<'static, Result<Backup, StoreError>>;
 
     /// The rules last saved from the dashboard, if any.
     fn stored_rules(&self) -> Result<Option<RulesChange>, StoreError>;

@@ -8,7 +8,7 @@ use super::views::{CallbackList, EventList, Renderer};
 use super::webhook::bearer_token;
 use super::{AppState, WebError};
 use crate::domain::callback::CallbackId;
-use crate::store::{ListQuery, StatusFilter, StoreError};
+use crate::store::{ListQuery, StoreError};
 
 const DEFAULT_LIMIT: usize = 1000;
 
@@ -38,27 +38,9 @@ pub async fn list_callbacks(
 ) -> Result<HttpResponse, WebError> {
     authorize(&state, &req)?;
     let params: ListParams = serde_urlencoded_params(req.query_string())?;
-    let status = match params.status.as_deref().map(str::trim) {
-        None | Some("") | Some("pending") => StatusFilter::Pending,
-        Some("resolved") => StatusFilter::Resolved,
-        Some("all") => StatusFilter::All,
-        Some(other) => {
-            return Err(WebError::BadRequest(format!(
-                "status {other:?} is not one of pending, resolved, all"
-            )));
-        }
-    };
-    let limit = match params.limit.as_deref() {
-        None => DEFAULT_LIMIT,
-        Some(l) => l
-            .trim()
-            .parse::<usize>()
-            .ok()
-            .filter(|l| (1..=10_000).contains(l))
-            .ok_or_else(|| {
-                WebError::BadRequest(format!("limit {l:?} is not a number from 1 to 10000"))
-            })?,
-    };
+    let status =
+        crate::export::parse_status(params.status.as_deref()).map_err(WebError::BadRequest)?;
+    let limit = parse_limit(params.limit.as_deref())?;
     let query = ListQuery {
         status,
         limit,
@@ -144,7 +126,7 @@ pub async fn get_event(
 }
 
 /// Runs a blocking store read on actix's blocking pool.
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     read: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, WebError> {
     web::block(read)
@@ -167,7 +149,9 @@ fn parse_limit(raw: Option<&str>) -> Result<usize, WebError> {
     }
 }
 
-fn serde_urlencoded_params<T: serde::de::DeserializeOwned>(query: &str) -> Result<T, WebError> {
+pub(super) fn serde_urlencoded_params<T: serde::de::DeserializeOwned>(
+    query: &str,
+) -> Result<T, WebError> {
     let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
         .into_owned()
         .collect();

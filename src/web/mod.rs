@@ -3,6 +3,7 @@
 mod actions;
 mod api;
 pub mod dashboard;
+pub(crate) mod data;
 mod error;
 mod health;
 pub mod limits;
@@ -133,12 +134,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(
         web::scope("/api/v1")
             .route("/callbacks", web::get().to(api::list_callbacks))
+            .route("/callbacks.csv", web::get().to(data::callbacks_csv))
             .route("/callbacks/{id}", web::get().to(api::get_callback))
             .route("/callbacks/{id}/resolve", web::post().to(actions::resolve))
             .route("/callbacks/{id}/snooze", web::post().to(actions::snooze))
             .route("/callbacks/{id}/assign", web::post().to(actions::assign))
             .route("/callbacks/{id}/call", web::post().to(actions::call))
             .route("/events", web::get().to(api::list_events))
+            .route("/backup", web::post().to(data::backup))
             .route("/events/{id}", web::get().to(api::get_event))
             .default_service(web::to(not_found)),
     )

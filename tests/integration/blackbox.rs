@@ -17,7 +17,7 @@ use crate::fakes::smtp::FakeSmtp;
 use crate::fakes::telegram::FakeBotApi;
 
 const TOKEN: &str = "blackbox-webhook-token-0123456789";
-const API: &str = "blackbox-api-token-0123456789abcd";
+pub const API: &str = "blackbox-api-token-0123456789abcd";
 
 /// A `ringback serve` child process.
 pub struct Daemon {
@@ -170,7 +170,7 @@ impl Drop for Daemon {
     }
 }
 
-fn missed(n: usize) -> Value {
+pub fn missed(n: usize) -> Value {
     json!({
         "call_id": format!("1790000000.{n}"), "uuid": format!("bb{n}"),
         "caller_id_number": format!("98760{n:05}"), "call_status": "missed", "direction": "inbound",
@@ -179,7 +179,7 @@ fn missed(n: usize) -> Value {
     })
 }
 
-async fn post(client: &reqwest::Client, daemon_url: &str, body: &Value) -> Option<Value> {
+pub async fn post(client: &reqwest::Client, daemon_url: &str, body: &Value) -> Option<Value> {
     let r = client
         .post(format!(
             "{daemon_url}/webhooks/smartflo/{TOKEN}?trigger=call_hangup_missed"

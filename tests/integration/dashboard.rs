@@ -118,6 +118,7 @@ async fn visitors_who_are_not_logged_in_are_sent_to_the_login_form() {
         "/resolved",
         "/summary",
         "/rules",
+        "/export.csv?status=all",
         &format!("/callbacks/{id}"),
     ] {
         let (status, _, headers) = v.get(path).await;
@@ -426,4 +427,33 @@ async fn an_invalid_rules_edit_is_refused_with_the_field_named_and_changes_nothi
         "{html}"
     );
     assert!(html.contains("No changes made here yet."));
+}
+
+#[tokio::test]
+async fn a_signed_in_supervisor_downloads_the_callbacks_as_csv() {
+    let app = dashboard_app().await;
+    let id = open(&app, "9876501007").await;
+    let v = Visitor::new(&app);
+    v.login("asha", PASSWORD).await;
+    let (_, html, _) = v.get("/").await;
+    assert!(
+        html.contains(r#"href="/export.csv?status=pending""#),
+        "{html}"
+    );
+    let (status, csv, headers) = v.get("/export.csv?status=pending").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment;")
+    );
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 2, "{csv}");
+    assert!(
+        lines[1].starts_with(&format!("{id},pending,+919876501007,1,")),
+        "{csv}"
+    );
+    let (status, body, _) = v.get("/export.csv?status=everything").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 }

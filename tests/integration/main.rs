@@ -10,6 +10,7 @@ mod click_to_call;
 mod config;
 mod corpus;
 mod dashboard;
+mod data_care;
 mod email_links;
 mod escalation;
 mod fakes;

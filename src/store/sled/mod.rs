@@ -8,6 +8,7 @@
 //! `StoreError` (the webhook's 503) and readiness fails.
 
 mod apply;
+mod backup;
 mod codec;
 mod flusher;
 pub mod keys;
@@ -143,6 +144,19 @@ impl Store for SledStore {
             match done.await? {
                 Done::Purged(purged) => Ok(purged),
                 _ => unreachable!("the writer answers a purge with what it purged"),
+            }
+        })
+    }
+
+    fn backup(
+        &self,
+        target: PathBuf,
+    ) -> BoxFuture<'static, Result<crate::store::Backup, StoreError>> {
+        let done = self.submit(Work::Backup(self.path.clone(), target));
+        Box::pin(async move {
+            match done.await? {
+                Done::BackedUp(backup) => Ok(backup),
+                _ => unreachable!("the writer answers a backup with the copy it made"),
             }
         })
     }

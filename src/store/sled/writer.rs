@@ -42,6 +42,9 @@ pub enum Work {
     SetMeta(&'static str, Vec<u8>),
     /// Delete what retention allows, before this time, a bounded batch.
     Purge(chrono::DateTime<chrono::Utc>, usize),
+    /// Copy everything, with the data directory's (first) own files, into a new data
+    /// directory (second). Runs alone, between batches.
+    Backup(std::path::PathBuf, std::path::PathBuf),
 }
 
 /// What a unit of work produced.
@@ -52,6 +55,7 @@ pub enum Done {
     Settled,
     Acted(crate::store::ActOutcome),
     Purged(crate::store::Purged),
+    BackedUp(crate::store::Backup),
     Written,
 }
 
@@ -73,10 +77,34 @@ pub fn spawn(
             let due = trees[keys::index_of(keys::DUE)].clone();
             let mut generation = 0u64;
             let mut batch = Vec::with_capacity(MAX_BATCH);
-            while let Some(first) = queue.blocking_recv() {
+            // A backup received while gathering a batch waits for that batch to be applied.
+            let mut backup: Option<Command> = None;
+            loop {
+                if let Some(command) = backup.take() {
+                    let result = match &command.work {
+                        Work::Backup(data_dir, target) => {
+                            super::backup::copy(&trees, data_dir, target)
+                        }
+                        _ => unreachable!("only backups are held back"),
+                    };
+                    let _ = command
+                        .reply
+                        .send(result.map(|b| (Done::BackedUp(b), generation)));
+                }
+                let Some(first) = queue.blocking_recv() else {
+                    break;
+                };
+                if matches!(first.work, Work::Backup(..)) {
+                    backup = Some(first);
+                    continue;
+                }
                 batch.push(first);
                 while batch.len() < MAX_BATCH {
                     match queue.try_recv() {
+                        Ok(c) if matches!(c.work, Work::Backup(..)) => {
+                            backup = Some(c);
+                            break;
+                        }
                         Ok(c) => batch.push(c),
                         Err(_) => break,
                     }
@@ -157,6 +185,7 @@ fn apply(trees: &[sled::Tree], due: &sled::Tree, work: &[Work]) -> Result<Vec<Do
                     Work::NoteChat(chat) => tx.note_chat(chat).map(|()| Done::Written),
                     Work::SetMeta(key, value) => tx.set_meta(key, value).map(|()| Done::Written),
                     Work::Purge(..) => tx.purge(purge).map(Done::Purged),
+                    Work::Backup(..) => unreachable!("backups never enter a transaction"),
                 })
                 .collect::<Result<Vec<_>, _>>()
                 .and_then(|done| tx.finish().map(|()| done))

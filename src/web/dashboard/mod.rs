@@ -103,6 +103,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/callbacks/{id}/assign", web::post().to(forms::assign))
         .route("/callbacks/{id}/call", web::post().to(forms::call))
         .route("/resolved", web::get().to(pages::resolved))
+        .route("/export.csv", web::get().to(pages::export_csv))
         .route("/summary", web::get().to(pages::summary))
         .route("/rules", web::get().to(rules::page))
         .route("/rules", web::post().to(rules::save))

@@ -64,6 +64,20 @@ pub struct Filter {
     department: Option<String>,
 }
 
+/// `GET /export.csv?status=…`: the API's CSV export, for a signed-in supervisor.
+pub async fn export_csv(
+    state: web::Data<AppState>,
+    session: Session,
+    req: HttpRequest,
+) -> HttpResponse {
+    if let Err(r) = require(&state, &session, &req) {
+        return *r;
+    }
+    crate::web::data::csv_response(&state, &req)
+        .await
+        .unwrap_or_else(|e| actix_web::ResponseError::error_response(&e))
+}
+
 pub async fn pending(
     state: web::Data<AppState>,
     session: Session,

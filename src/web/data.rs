@@ -1,0 +1,82 @@
+//! Data care over HTTP (issue 6): `GET /api/v1/callbacks.csv` streams the export page by
+//! page; `POST /api/v1/backup` writes a consistent copy of the store next to it.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::{StreamExt, stream};
+
+use super::api::{authorize, blocking, serde_urlencoded_params};
+use super::{AppState, WebError};
+use crate::export;
+
+#[derive(serde::Deserialize)]
+pub struct CsvParams {
+    status: Option<String>,
+}
+
+/// `GET /api/v1/callbacks.csv?status=pending|resolved|all`: every matching callback as
+/// CSV, read a page at a time so a million rows never sit in memory at once.
+pub async fn callbacks_csv(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, WebError> {
+    authorize(&state, &req)?;
+    csv_response(&state, &req).await
+}
+
+/// The CSV download for a request already let through (API token or dashboard login).
+pub async fn csv_response(state: &AppState, req: &HttpRequest) -> Result<HttpResponse, WebError> {
+    let params: CsvParams = serde_urlencoded_params(req.query_string())?;
+    let status = export::parse_status(params.status.as_deref()).map_err(WebError::BadRequest)?;
+    let zone = state.settings.reminders.timezone;
+    // The first page is read before answering, so a store that cannot be read is a 503
+    // and not a 200 with a truncated body.
+    let store = state.store.clone();
+    let first = blocking(move || export::page(store.as_ref(), status, None)).await?;
+    let body = export::rows(&first.callbacks, zone, true);
+    let store = state.store.clone();
+    let rest = stream::unfold(first.next, move |after| {
+        let store = store.clone();
+        async move {
+            let after = after?;
+            let page = blocking(move || export::page(store.as_ref(), status, Some(after))).await;
+            Some(match page {
+                Ok(page) => (
+                    Ok(web::Bytes::from(export::rows(&page.callbacks, zone, false))),
+                    page.next,
+                ),
+                Err(e) => {
+                    tracing::error!(error = %e, "CSV export stopped part way");
+                    (
+                        Err(actix_web::error::ErrorServiceUnavailable("store")),
+                        None,
+                    )
+                }
+            })
+        }
+    });
+    let filename = format!(
+        "ringback-callbacks-{}.csv",
+        state.clock.now().format("%Y%m%dT%H%M%SZ")
+    );
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            "content-disposition",
+            format!("attachment; filename=\"{filename}\""),
+        ))
+        .streaming(stream::iter([Ok(web::Bytes::from(body))]).chain(rest)))
+}
+
+/// `POST /api/v1/backup`: a consistent copy of the store in
+/// `<storage.path>/backups/<UTC time>/`, fsync'd before the reply. The place is fixed, not
+/// chosen by the caller, so an API token cannot be used to write elsewhere.
+pub async fn backup(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, WebError> {
+    authorize(&state, &req)?;
+    let target = crate::admin::default_target(&state.settings.storage.path, state.clock.now());
+    let made = state.store.backup(target).await?;
+    tracing::info!(path = %made.path.display(), keys = made.keys, "backup written");
+    Ok(HttpResponse::Ok().json(serde_json::json!({"ok": true, "backup": made})))
+}
