@@ -234,3 +234,44 @@ async fn oversized_form_and_action_bodies_are_413() {
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(app.pending().await.len(), 1, "still pending");
 }
+
+#[tokio::test]
+async fn behind_https_the_session_cookie_is_secure_and_the_data_directory_private() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let config = format!(
+        "{}\n{DASHBOARD}",
+        BASE_CONFIG.replacen(
+            "public_url = \"http://ringback.test\"",
+            "public_url = \"https://ringback.test\"",
+            1
+        )
+    );
+    let app = spawn_app_with_config(&config).await;
+    let v = Visitor::new(&app);
+    let (status, _, headers) = v.login("asha", PASSWORD).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let cookie = headers["set-cookie"].to_str().unwrap();
+    for flag in ["Secure", "HttpOnly", "SameSite=Lax"] {
+        assert!(cookie.contains(flag), "{flag} missing: {cookie}");
+    }
+    let data = app.dir.path().join("data");
+    let mode = std::fs::metadata(&data).unwrap().permissions().mode();
+    assert_eq!(
+        mode & 0o777,
+        0o700,
+        "only Ringback's user reads the data directory"
+    );
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            let mode = entry.metadata().unwrap().permissions().mode();
+            assert_eq!(
+                mode & 0o077,
+                0,
+                "{:?} is readable by others",
+                entry.file_name()
+            );
+        }
+    }
+}
