@@ -2,8 +2,11 @@
 //! (issue 3). The due ones are found through the time-ordered `due` index, so the tick
 //! should cost about the same whatever N is. Run with a release build:
 //!
-//!     cargo bench --bench scheduler_tick                 # N = 1 000 and 1 000 000
+//!     cargo bench --bench scheduler_tick                 # N = 1 000, 100 000 and 1 000 000
 //!     cargo bench --bench scheduler_tick -- 100000       # N = 1 000 and 100 000
+//!
+//! For each N it also starts the real `ringback serve` on the filled store and reports its
+//! startup time (until `/healthz` answers) and resident memory (VmRSS).
 //!
 //! The store is filled through its real ingest path (the same writes a webhook makes), so
 //! filling a million takes a few minutes; the figure of interest is the ratio of the two
@@ -99,13 +102,23 @@ async fn fill(
     }
 }
 
-/// Median tick time with `DUE` due among `total` pending.
-async fn measure(total: usize) -> Duration {
+/// What the real service does with a store of this size.
+struct Service {
+    startup: Duration,
+    rss_mib: f64,
+}
+
+/// Median tick time with `DUE` due among `total` pending, and (when `service`) the real
+/// binary's startup time and resident memory on that store.
+async fn measure(total: usize, service: bool) -> (Duration, Option<Service>) {
     let dir = tempfile::tempdir().unwrap();
     let t0 = Utc.with_ymd_and_hms(2026, 6, 1, 6, 0, 0).unwrap();
     let due_rules = Arc::new(rules(chrono::Duration::zero()));
     let later_rules = Arc::new(rules(chrono::Duration::days(365)));
     let store = Arc::new(SledStore::open(&dir.path().join("data")).unwrap());
+    // Record the rules the service will run with (the same as `due_rules`), as a running
+    // service would have, so the service started below does not reschedule every callback.
+    store.align_schedule(Arc::clone(&due_rules)).await.unwrap();
     let filling = Instant::now();
     fill(&store, 0..DUE, t0, &due_rules).await;
     fill(&store, DUE..total, t0, &later_rules).await;
@@ -143,7 +156,82 @@ async fn measure(total: usize) -> Duration {
     times.sort();
     drop(scheduler);
     store.close().unwrap();
-    times[TICKS / 2]
+    drop(store);
+    let started = if service {
+        Some(start_service(dir.path()).await)
+    } else {
+        None
+    };
+    (times[TICKS / 2], started)
+}
+
+/// Starts `ringback serve` on the filled store: the time until `/healthz` answers (the
+/// store is open and the schedule aligned before the server binds), and its resident
+/// memory once it has listed callbacks and run its first scheduler ticks.
+async fn start_service(dir: &std::path::Path) -> Service {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\n\
+             [storage]\npath = \"data\"\n[webhook]\ntokens = [\"bench-webhook-token-0123456789\"]\n\
+             [api]\ntokens = [\"bench-api-token-0123456789abcdef\"]\n\
+             [reminders]\ntimezone = \"UTC\"\nfirst_after = \"0s\"\nrepeat_every = \"15m\"\nbusiness_hours = \"* * * * * *\"\n"
+        ),
+    )
+    .unwrap();
+    let spawned = Instant::now();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ringback"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start ringback");
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let startup = loop {
+        if http
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            break spawned.elapsed();
+        }
+        assert!(
+            spawned.elapsed() < Duration::from_secs(120),
+            "ringback did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    for path in ["/api/v1/callbacks?limit=1000", "/metrics", "/readyz"] {
+        let r = http
+            .get(format!("{base}{path}"))
+            .bearer_auth("bench-api-token-0123456789abcdef")
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+    let rss_kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    Service {
+        startup,
+        rss_mib: rss_kib / 1024.0,
+    }
 }
 
 #[tokio::main]
@@ -155,14 +243,28 @@ async fn main() {
     eprintln!(
         "scheduler tick, {DUE} due, median of {TICKS} ticks (claim + deliver to the log channel)"
     );
-    let small = measure(DUE).await;
-    eprintln!("  {DUE} due among {DUE:>9} pending: {small:.2?}");
-    let big = measure(large).await;
-    eprintln!("  {DUE} due among {large:>9} pending: {big:.2?}");
-    println!(
-        "tick_1k_of_1k={:.1}ms tick_1k_of_{large}={:.1}ms ratio={:.2}",
-        small.as_secs_f64() * 1e3,
-        big.as_secs_f64() * 1e3,
-        big.as_secs_f64() / small.as_secs_f64()
-    );
+    let mut sizes = vec![DUE, large];
+    if large > 100_000 {
+        sizes.insert(1, 100_000);
+    }
+    let mut ticks = Vec::new();
+    for &size in &sizes {
+        let (tick, service) = measure(size, true).await;
+        let service = service.unwrap();
+        eprintln!(
+            "  {DUE} due among {size:>9} pending: tick {tick:.2?}; the service starts in {:.0?} and holds {:.1} MiB resident",
+            service.startup, service.rss_mib
+        );
+        ticks.push((size, tick, service));
+    }
+    let base = ticks[0].1.as_secs_f64();
+    for (size, tick, service) in &ticks {
+        println!(
+            "pending={size} tick_ms={:.1} tick_ratio={:.2} startup_ms={:.0} rss_mib={:.1}",
+            tick.as_secs_f64() * 1e3,
+            tick.as_secs_f64() / base,
+            service.startup.as_secs_f64() * 1e3,
+            service.rss_mib
+        );
+    }
 }

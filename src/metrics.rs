@@ -6,6 +6,7 @@ use std::sync::atomic::AtomicU64;
 
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::domain::reminder::Purpose;
@@ -44,6 +45,8 @@ pub struct Metrics {
     /// Set at each scrape from the store.
     pub pending: Gauge,
     pub oldest_pending_age: Gauge<f64, AtomicU64>,
+    /// From a reminder's (or escalation's) due time to its first hand-off to a transport.
+    pub reminder_lateness: Histogram,
 }
 
 impl Default for Metrics {
@@ -98,8 +101,18 @@ impl Metrics {
             Unit::Seconds,
             oldest_pending_age.clone(),
         );
+        let reminder_lateness = Histogram::new([
+            0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+        ]);
+        registry.register_with_unit(
+            "reminder_lateness",
+            "From a reminder's or escalation's due time to its first hand-off to email, Telegram or the log",
+            Unit::Seconds,
+            reminder_lateness.clone(),
+        );
         Self {
             registry,
+            reminder_lateness,
             reminders_sent,
             escalations_sent,
             reminders_failed,

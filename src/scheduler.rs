@@ -223,6 +223,10 @@ impl Scheduler {
             }
         };
         let channel = delivery.recipient.channel.as_str();
+        if let (0, Some(due)) = (delivery.attempts, delivery.due_at) {
+            let late = (self.clock.now() - due).to_std().unwrap_or_default();
+            self.metrics.reminder_lateness.observe(late.as_secs_f64());
+        }
         let result = self.notifier.send(&cb, &delivery, self.clock.now()).await;
         let at = self.clock.now();
         let (settlement, outcome) = match result {

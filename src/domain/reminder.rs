@@ -160,6 +160,10 @@ pub struct Delivery {
     pub next_attempt_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub last_error: Option<String>,
+    /// When the round or escalation step it belongs to fell due (the reminder lateness
+    /// metric is measured from here); none for closures.
+    #[serde(default)]
+    pub due_at: Option<DateTime<Utc>>,
     /// For a closure: the Telegram message to edit.
     #[serde(default)]
     pub message: Option<i32>,

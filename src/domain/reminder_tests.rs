@@ -203,6 +203,7 @@ fn delivery(round: u32) -> Delivery {
         next_attempt_at: ist(1, 10, 2),
         created_at: ist(1, 10, 2),
         last_error: None,
+        due_at: Some(ist(1, 10, 2)),
         message: None,
     }
 }

@@ -437,6 +437,13 @@ async fn metrics_count_reminders_per_channel() {
         "{text}"
     );
     assert!(text.contains("ringback_pending_callbacks 1\n"), "{text}");
+    // Both deliveries (email, Telegram) were handed over when the clock reached their due
+    // time, first_after after the webhook: no lateness.
+    assert!(
+        text.contains("ringback_reminder_lateness_seconds_count 2\n")
+            && text.contains("ringback_reminder_lateness_seconds_sum 0.0\n"),
+        "{text}"
+    );
     // The customer first called at 11:29; the clock is at 11:32.
     assert!(
         text.contains("ringback_oldest_pending_age_seconds 180.0\n"),

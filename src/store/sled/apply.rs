@@ -153,6 +153,7 @@ impl<'a> Tx<'a> {
             let id = keys::callback_from_index(key)
                 .ok_or_else(|| abort(StoreError::Corrupt("due index key".into())))?;
             let cb = self.callback(id)?;
+            let due_at = cb.as_ref().and_then(Callback::next_wake);
             let work = cb
                 .as_ref()
                 .and_then(|cb| reminder::take_due(cb, claim.now, &claim.rules, &claim.roster));
@@ -180,6 +181,7 @@ impl<'a> Tx<'a> {
                     next_attempt_at: claim.now,
                     created_at: claim.now,
                     last_error: None,
+                    due_at,
                     message: None,
                 };
                 self.outbox()
@@ -427,6 +429,7 @@ impl<'a> Tx<'a> {
                 next_attempt_at: closed_at,
                 created_at: closed_at,
                 last_error: None,
+                due_at: None,
                 message: Some(message),
             };
             self.outbox()
