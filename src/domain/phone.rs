@@ -19,7 +19,7 @@ pub struct CountryCode {
     region: country::Id,
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum PhoneError {
     #[error("no phone number given")]
     Empty,
@@ -61,6 +61,26 @@ impl PhoneNumber {
     /// Normalises any of the spellings Smartflo uses to E.164, reading numbers without a
     /// country code as numbers of `default`.
     pub fn parse(raw: &str, default: CountryCode) -> Result<Self, PhoneError> {
+        // libphonenumber's parse and validation cost ~14 µs (regular expressions over its
+        // metadata), and a webhook names the same agents' and repeat customers' numbers
+        // again and again: the answers are remembered (a bounded cache; same input, same
+        // answer, so nothing can go stale).
+        static SEEN: std::sync::LazyLock<
+            quick_cache::sync::Cache<(u16, String), Result<PhoneNumber, PhoneError>>,
+        > = std::sync::LazyLock::new(|| quick_cache::sync::Cache::new(16_384));
+        if raw.len() > 64 {
+            return Self::normalise(raw, default);
+        }
+        let key = (default.code, raw.to_string());
+        if let Some(known) = SEEN.get(&key) {
+            return known;
+        }
+        let answer = Self::normalise(raw, default);
+        SEEN.insert(key, answer.clone());
+        answer
+    }
+
+    fn normalise(raw: &str, default: CountryCode) -> Result<Self, PhoneError> {
         let trimmed = raw.trim();
         if trimmed.is_empty() {
             return Err(PhoneError::Empty);
