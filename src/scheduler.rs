@@ -125,6 +125,10 @@ impl Scheduler {
 
     async fn claim_unlocked(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
         let mut total = 0;
+        // Nothing due: no round trip through the writer (and its fsync) at all.
+        if !self.more_due(now)? {
+            return Ok(0);
+        }
         loop {
             let claimed = self
                 .store
@@ -310,11 +314,20 @@ impl Scheduler {
             if let Err(e) = self.tick().await {
                 tracing::error!(error = %e, "scheduler tick failed; retrying shortly");
             }
-            let sleep = self.time_to_next_work().unwrap_or(max_sleep).min(max_sleep);
-            tokio::select! {
-                _ = tokio::time::sleep(sleep) => {}
-                _ = self.nudge.notified() => {}
-                _ = stop.wait_for(|s| *s) => return,
+            // Sleep until the next work falls due. A nudge (a webhook changed a schedule)
+            // only makes the loop look again at when that is: under thousands of webhooks a
+            // second, ticking on every nudge kept the loop busy with empty ticks and made
+            // the reminder that was due wait behind them.
+            loop {
+                let sleep = self.time_to_next_work().unwrap_or(max_sleep).min(max_sleep);
+                if sleep.is_zero() {
+                    break;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(sleep) => break,
+                    _ = self.nudge.notified() => {}
+                    _ = stop.wait_for(|s| *s) => return,
+                }
             }
         }
     }
