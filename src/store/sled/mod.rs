@@ -1,5 +1,6 @@
-//! The sled backend: trees and keys in `keys`, the single writer in `writer`, group commit
-//! in `flusher`, reads in `read`, one open database in `live`.
+//! The sled backend: trees and keys in `keys`, the single writer in `writer` (its
+//! transaction's writes in `apply`, webhooks in `ingest`, retention in `purge`, copies in
+//! `backup`), group commit in `flusher`, reads in `read`, one open database in `live`.
 //!
 //! After a storage error (a full disk, a read-only file system) sled 0.34 refuses every
 //! further write on that database handle. [`SledStore::heal`] therefore reopens it —
@@ -11,6 +12,7 @@ mod apply;
 mod backup;
 mod codec;
 mod flusher;
+mod ingest;
 pub mod keys;
 mod live;
 mod purge;
