@@ -59,8 +59,11 @@ pub struct Scheduler {
     roster: Arc<Roster>,
     notifier: Arc<Notifier>,
     metrics: Arc<Metrics>,
-    /// One tick at a time: two concurrent ticks could pick the same delivery.
+    /// One tick (or claim) at a time.
     ticking: Mutex<()>,
+    /// Deliveries a delivery pass is sending or settling: no other pass picks them, so the
+    /// service loop can claim the next due round while earlier ones are still going out.
+    in_flight: std::sync::Mutex<std::collections::HashSet<Ulid>>,
     /// Woken when something may have become due sooner than the loop expects.
     nudge: Notify,
     /// `[storage].retention`: resolved callbacks and events older than this are deleted.
@@ -85,6 +88,7 @@ impl Scheduler {
             notifier,
             metrics,
             ticking: Mutex::new(()),
+            in_flight: std::sync::Mutex::new(std::collections::HashSet::new()),
             nudge: Notify::new(),
             retention: None,
             last_purge: std::sync::Mutex::new(None),
@@ -107,13 +111,24 @@ impl Scheduler {
         let _one_at_a_time = self.ticking.lock().await;
         let now = self.clock.now();
         let claimed = self.claim_unlocked(now).await?;
-        let mut report = self.deliver_ready(now).await?;
+        let ready = self.take_ready(now)?;
+        let mut report = self.deliver(ready).await?;
         report.claimed = claimed;
         report.purged = self.purge_if_due(now).await?;
         if report != TickReport::default() {
             tracing::debug!(?report, "scheduler tick");
         }
         Ok(report)
+    }
+
+    /// The service loop's half of a tick: claims what is due, purges when due, and takes
+    /// the deliveries that are ready.
+    async fn claim_and_take(&self) -> Result<Vec<Delivery>, StoreError> {
+        let _one_at_a_time = self.ticking.lock().await;
+        let now = self.clock.now();
+        self.claim_unlocked(now).await?;
+        self.purge_if_due(now).await?;
+        self.take_ready(now)
     }
 
     /// Only the first half of a tick: records the rounds due at `now` in the outbox without
@@ -146,14 +161,28 @@ impl Scheduler {
         }
     }
 
-    async fn deliver_ready(&self, now: DateTime<Utc>) -> Result<TickReport, StoreError> {
-        let mut report = TickReport::default();
-        let store = Arc::clone(&self.store);
-        let ready: Vec<Delivery> = blocking(move || store.outbox())
-            .await?
+    /// The outbox deliveries whose time has come and that no pass is handling yet, marked
+    /// as in flight (released by [`Scheduler::deliver`]).
+    fn take_ready(&self, now: DateTime<Utc>) -> Result<Vec<Delivery>, StoreError> {
+        // The outbox is read while holding the in-flight set: a pass releases its deliveries
+        // only after their settlements are applied, so a delivery is either still marked or
+        // already settled in what is read here — never both stale and unmarked, which would
+        // send it twice. (A short blocking read; the outbox holds only unsettled deliveries.)
+        let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        let outbox = self.store.outbox()?;
+        Ok(outbox
             .into_iter()
-            .filter(|d| d.next_attempt_at <= now)
-            .collect();
+            .filter(|d| d.next_attempt_at <= now && in_flight.insert(d.id))
+            .collect())
+    }
+
+    /// Sends `ready` and records each result durably.
+    async fn deliver(&self, ready: Vec<Delivery>) -> Result<TickReport, StoreError> {
+        let mut report = TickReport::default();
+        let _release = Release {
+            in_flight: &self.in_flight,
+            ids: ready.iter().map(|d| d.id).collect(),
+        };
         // Sends run SEND_CONCURRENCY at a time; each result is handed to the store as soon
         // as it is known, without holding a send slot while it waits for its fsync, so the
         // writer settles many deliveries per transaction and flush.
@@ -310,10 +339,33 @@ impl Scheduler {
     /// Ticks until `stop` turns true: at the next due time (or retry), when nudged, and at
     /// least every `max_sleep`.
     pub async fn run(self: Arc<Self>, max_sleep: Duration, mut stop: watch::Receiver<bool>) {
+        let mut passes = tokio::task::JoinSet::new();
         loop {
-            if let Err(e) = self.tick().await {
-                tracing::error!(error = %e, "scheduler tick failed; retrying shortly");
+            if *stop.borrow() {
+                while passes.join_next().await.is_some() {}
+                return;
             }
+            // Claim (and purge) in the loop; send in the background, so a round that falls
+            // due while earlier reminders are still going out is claimed on time.
+            match self.claim_and_take().await {
+                Ok(ready) if !ready.is_empty() => {
+                    let me = Arc::clone(&self);
+                    passes.spawn(async move {
+                        match me.deliver(ready).await {
+                            Ok(report) => tracing::debug!(?report, "delivery pass"),
+                            Err(e) => tracing::error!(error = %e, "delivery pass failed"),
+                        }
+                        // Retries may now be due at other times.
+                        me.nudge();
+                    });
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "scheduler tick failed; retrying shortly");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+            while passes.try_join_next().is_some() {}
             // Sleep until the next work falls due. A nudge (a webhook changed a schedule)
             // only makes the loop look again at when that is: under thousands of webhooks a
             // second, ticking on every nudge kept the loop busy with empty ticks and made
@@ -323,10 +375,15 @@ impl Scheduler {
                 if sleep.is_zero() {
                     break;
                 }
-                tokio::select! {
+                let stopping = tokio::select! {
                     _ = tokio::time::sleep(sleep) => break,
-                    _ = self.nudge.notified() => {}
-                    _ = stop.wait_for(|s| *s) => return,
+                    _ = self.nudge.notified() => false,
+                    _ = stop.wait_for(|s| *s) => true,
+                };
+                if stopping {
+                    // Let what is being sent be recorded, so a restart does not send it again.
+                    while passes.join_next().await.is_some() {}
+                    return;
                 }
             }
         }
@@ -335,13 +392,15 @@ impl Scheduler {
     fn time_to_next_work(&self) -> Option<Duration> {
         let now = self.clock.now();
         let next_due = self.store.next_due().ok().flatten();
-        let next_retry = self
-            .store
-            .outbox()
-            .ok()?
-            .iter()
-            .map(|d| d.next_attempt_at)
-            .min();
+        let outbox = self.store.outbox().ok()?;
+        let next_retry = {
+            let in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            outbox
+                .iter()
+                .filter(|d| !in_flight.contains(&d.id))
+                .map(|d| d.next_attempt_at)
+                .min()
+        };
         let next = [next_due, next_retry].into_iter().flatten().min()?;
         Some((next - now).to_std().unwrap_or(Duration::ZERO))
     }
@@ -366,4 +425,19 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(read)
         .await
         .map_err(|e| StoreError::Io(format!("blocking read: {e}")))?
+}
+
+/// Takes deliveries out of the in-flight set when their pass ends, however it ends.
+struct Release<'a> {
+    in_flight: &'a std::sync::Mutex<std::collections::HashSet<Ulid>>,
+    ids: Vec<Ulid>,
+}
+
+impl Drop for Release<'_> {
+    fn drop(&mut self) {
+        let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        for id in &self.ids {
+            in_flight.remove(id);
+        }
+    }
 }
