@@ -12,6 +12,10 @@
 //! A crash between 1 and 3 leaves the delivery in the outbox: it is sent after the restart
 //! (at-least-once). What was settled is never sent again. The clock is injected, so tests
 //! move time and call [`Scheduler::tick`] directly.
+//!
+//! The service loop ([`Scheduler::run`]) claims in the loop and hands each batch of ready
+//! deliveries to a background delivery pass, so a round falling due while earlier ones are
+//! still going out is claimed on time; an in-flight set keeps two passes apart.
 
 use std::sync::Arc;
 use std::time::Duration;
