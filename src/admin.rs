@@ -124,7 +124,7 @@ pub async fn backup(
     now: DateTime<Utc>,
 ) -> anyhow::Result<Backup> {
     if let Some(to) = &to
-        && std::fs::read_dir(to).is_ok_and(|mut d| d.next().is_some())
+        && crate::data_dir::has_entries(to)
     {
         bail!("{} exists and is not empty", to.display());
     }

@@ -13,6 +13,12 @@ pub fn humane_age(age: Duration) -> String {
     }
 }
 
+/// RFC 3339 in `zone`, to the second: how the API and the CSV export show times.
+pub fn rfc3339(t: DateTime<Utc>, zone: Tz) -> String {
+    t.with_timezone(&zone)
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+}
+
 /// "28 May 2026, 10:40" in `zone`.
 pub fn local_time(t: DateTime<Utc>, zone: Tz) -> String {
     t.with_timezone(&zone)

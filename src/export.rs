@@ -8,6 +8,7 @@
 
 use chrono_tz::Tz;
 
+use crate::display::rfc3339 as at;
 use crate::domain::callback::{Callback, ResolutionKind, Status};
 use crate::store::{ListQuery, Page, StatusFilter, Store, StoreError};
 
@@ -59,12 +60,6 @@ pub fn rows(callbacks: &[Callback], zone: Tz, header: bool) -> Vec<u8> {
         let _ = out.write_record(row(cb, zone).iter().map(|c| guard(c).into_owned()));
     }
     out.into_inner().unwrap_or_default()
-}
-
-/// A time as the API shows it: RFC 3339 in the configured zone.
-fn at(t: chrono::DateTime<chrono::Utc>, zone: Tz) -> String {
-    t.with_timezone(&zone)
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
 }
 
 fn row(cb: &Callback, zone: Tz) -> [String; 19] {

@@ -1,7 +1,7 @@
 //! The JSON shapes of the API (SPEC §7), as typed views over domain values. Field order is
 //! the order of the spec; times are RFC 3339 in the configured zone.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
@@ -16,8 +16,7 @@ pub struct Renderer {
 
 impl Renderer {
     pub fn time(&self, t: DateTime<Utc>) -> String {
-        t.with_timezone(&self.zone)
-            .to_rfc3339_opts(SecondsFormat::Secs, false)
+        crate::display::rfc3339(t, self.zone)
     }
 
     fn opt_time(&self, t: Option<DateTime<Utc>>) -> Option<String> {

@@ -19,7 +19,7 @@ const BATCH: usize = 10_000;
 /// be empty. On failure the partial copy is removed.
 pub fn copy(trees: &[sled::Tree], data_dir: &Path, target: &Path) -> Result<Backup, StoreError> {
     let io = |what: &str, e: std::io::Error| StoreError::Io(format!("backup: {what}: {e}"));
-    if std::fs::read_dir(target).is_ok_and(|mut d| d.next().is_some()) {
+    if crate::data_dir::has_entries(target) {
         return Err(StoreError::Io(format!(
             "backup: {} exists and is not empty",
             target.display()
