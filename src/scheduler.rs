@@ -344,8 +344,11 @@ impl Scheduler {
     /// least every `max_sleep`.
     pub async fn run(self: Arc<Self>, max_sleep: Duration, mut stop: watch::Receiver<bool>) {
         let mut passes = tokio::task::JoinSet::new();
+        // Set when `stop` turned true or its sender went away.
+        let mut stopping = false;
         loop {
-            if *stop.borrow() {
+            if stopping || *stop.borrow() {
+                // Let what is being sent be recorded, so a restart does not send it again.
                 while passes.join_next().await.is_some() {}
                 return;
             }
@@ -379,15 +382,13 @@ impl Scheduler {
                 if sleep.is_zero() {
                     break;
                 }
-                let stopping = tokio::select! {
+                tokio::select! {
                     _ = tokio::time::sleep(sleep) => break,
-                    _ = self.nudge.notified() => false,
-                    _ = stop.wait_for(|s| *s) => true,
-                };
-                if stopping {
-                    // Let what is being sent be recorded, so a restart does not send it again.
-                    while passes.join_next().await.is_some() {}
-                    return;
+                    _ = self.nudge.notified() => {}
+                    _ = stop.wait_for(|s| *s) => {
+                        stopping = true;
+                        break;
+                    }
                 }
             }
         }

@@ -109,7 +109,7 @@ impl Tx<'_> {
         })
     }
 
-    pub(super) fn pending_for(&self, customer: &PhoneNumber) -> TxResult<Option<Callback>> {
+    fn pending_for(&self, customer: &PhoneNumber) -> TxResult<Option<Callback>> {
         let Some(id) = self
             .pending_by_customer()
             .get(customer.as_str().as_bytes())?
@@ -121,12 +121,7 @@ impl Tx<'_> {
         Ok(self.callback(id)?.filter(Callback::is_pending))
     }
 
-    pub(super) fn write_event(
-        &self,
-        ing: &Ingest,
-        decision: &Decision,
-        note: Option<String>,
-    ) -> TxResult<()> {
+    fn write_event(&self, ing: &Ingest, decision: &Decision, note: Option<String>) -> TxResult<()> {
         let id = ing.event_id.to_bytes();
         let body = &ing.body;
         let chunked = body.len() > keys::BODY_INLINE;

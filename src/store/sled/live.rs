@@ -54,6 +54,7 @@ impl Live {
             .map(|name| db.open_tree(name))
             .collect::<Result<_, _>>()?;
         count_pending_once(&written)?;
+        release_freed_memory();
         let trees = read::Trees::new(&written);
         let failed = Arc::new(AtomicBool::new(false));
         let flusher = Arc::new(Flusher::start(db.clone(), data_file, Arc::clone(&failed)));
@@ -128,6 +129,16 @@ impl Drop for Live {
     fn drop(&mut self) {
         let _ = self.close();
     }
+}
+
+/// sled's recovery allocates about twice what it keeps (it rebuilds its page table from the
+/// log); hands the freed pages back to the OS now instead of whenever the allocator would.
+/// Measured on a store of 84 000 pending callbacks: resident memory after startup 82 → 73 MB.
+/// Here rather than in start-up so a reopen after a storage error (`heal`) does it too.
+fn release_freed_memory() {
+    // SAFETY: `mi_collect` only walks mimalloc's own heaps and may be called from any thread
+    // at any time; when mimalloc is not the global allocator (tests) it has nothing to do.
+    unsafe { libmimalloc_sys::mi_collect(true) };
 }
 
 /// Stores written before the pending counter existed get it counted once.
