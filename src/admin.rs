@@ -1,7 +1,8 @@
 //! `ringback export` and `ringback backup` (issue 6). Both work whether or not the service
-//! is running: sled lets one process open the store, so when the service holds it the
-//! command asks the service over its API (`GET /api/v1/callbacks.csv`,
-//! `POST /api/v1/backup`) with the API token, and otherwise opens the store itself.
+//! is running: the embedded store lets one process open it, so when the service holds it
+//! (the store answers "in use") the command asks the service over its API
+//! (`GET /api/v1/callbacks.csv`, `POST /api/v1/backup`) with the API token, and otherwise
+//! opens the store itself.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -11,8 +12,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::Settings;
 use crate::export;
-use crate::store::sled::SledStore;
-use crate::store::{Backup, Store, StoreError};
+use crate::store::{self, Backup, Opened, StoreError};
 
 /// Where a backup goes unless told otherwise: `<data dir>/backups/<UTC time>`.
 pub fn default_target(data_dir: &Path, now: DateTime<Utc>) -> PathBuf {
@@ -23,11 +23,11 @@ pub fn default_target(data_dir: &Path, now: DateTime<Utc>) -> PathBuf {
 
 /// The store, opened here, or the running service that holds it.
 enum Reach {
-    Here(SledStore),
+    Here(Opened),
     Service { base: String, token: String },
 }
 
-fn reach(settings: &Settings) -> anyhow::Result<Reach> {
+async fn reach(settings: &Settings) -> anyhow::Result<Reach> {
     let data_dir = &settings.storage.path;
     if !data_dir.join("sled").is_dir() {
         bail!(
@@ -35,10 +35,10 @@ fn reach(settings: &Settings) -> anyhow::Result<Reach> {
             data_dir.display()
         );
     }
-    match SledStore::open(data_dir) {
+    match store::open(&settings.storage).await {
         Ok(store) => Ok(Reach::Here(store)),
-        // sled 0.34.7's words when another process holds the store's file lock.
-        Err(StoreError::Io(e)) if e.contains("could not acquire lock") => {
+        // Another process (the service) holds the store.
+        Err(StoreError::Busy(_)) => {
             let base = service_url(&settings.server.listen)?;
             let token = crate::tokens::provision(&settings.api.tokens, data_dir, "api")
                 .context("reading the API token")?
@@ -98,12 +98,12 @@ pub async fn export(
     out: &mut (dyn Write + Send),
 ) -> anyhow::Result<Option<usize>> {
     let filter = export::parse_status(Some(status)).map_err(anyhow::Error::msg)?;
-    match reach(settings)? {
-        Reach::Here(store) => {
+    match reach(settings).await? {
+        Reach::Here(opened) => {
             let zone = settings.reminders.timezone;
-            let written = export::write_all(&store, filter, zone, out)?;
-            store.close()?;
-            Ok(Some(written))
+            let written = export::write_all(opened.store.as_ref(), filter, zone, out).await;
+            opened.store.close().await?;
+            Ok(Some(written?))
         }
         Reach::Service { base, token } => {
             let path = format!("/api/v1/callbacks.csv?status={status}");
@@ -128,12 +128,17 @@ pub async fn backup(
     {
         bail!("{} exists and is not empty", to.display());
     }
-    match reach(settings)? {
-        Reach::Here(store) => {
+    match reach(settings).await? {
+        Reach::Here(opened) => {
             let target = to.unwrap_or_else(|| default_target(&settings.storage.path, now));
-            let made = store.backup(target).await;
-            store.close()?;
-            Ok(made?)
+            let made = match &opened.backups {
+                Some(backups) => backups.backup(target).await.map_err(anyhow::Error::from),
+                None => Err(anyhow::anyhow!(
+                    "this storage backend is backed up with its own tools, not `ringback backup`"
+                )),
+            };
+            opened.store.close().await?;
+            made
         }
         Reach::Service { base, token } => {
             let response = ask(&base, &token, |c, url| c.post(url), "/api/v1/backup").await?;

@@ -1,66 +1,19 @@
-//! Builds the running parts from validated [`Settings`]: rules, the payload interpreter,
-//! the roster of people to notify, the notifier with its templates and transports.
+//! Builds the running parts from validated [`Settings`]: the payload interpreter, the
+//! roster of people to notify, the notifier with its templates and transports, and
+//! Smartflo's click-to-call client.
 
 use anyhow::Context;
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
-use crate::bot::BotUser;
-use crate::config::rules::validate_rules;
-use crate::config::{self, ConfigIssue, Settings};
-use crate::domain::agent::AgentRef;
+use crate::config::Settings;
 use crate::domain::agent::{AgentDirectory, DirectoryEntry};
-use crate::domain::reminder::{Channel, Contact, Roster};
-use crate::domain::rules::{EscalationStep, Rules, RulesText};
+use crate::domain::reminder::{Contact, Roster};
 use crate::links::LinkSigner;
 use crate::notify::templates::Templates;
 use crate::notify::{Composer, Notifier, email::EmailSender, telegram::TelegramSender};
 use crate::smartflo::click_to_call::ClickToCall;
 use crate::smartflo::{Interpreter, Trigger};
-use crate::web::dashboard::Dashboard;
-
-/// The rules the configuration file sets.
-pub fn rules_for(settings: &Settings) -> anyhow::Result<Rules> {
-    rules_from_text(settings, &settings.rules_text).map_err(one_error)
-}
-
-/// Rules from their written form, validated exactly as `check-config` validates the file
-/// (the dashboard's rules page goes through here).
-pub fn rules_from_text(settings: &Settings, text: &RulesText) -> Result<Rules, Vec<ConfigIssue>> {
-    let names: HashSet<String> = settings
-        .agents
-        .iter()
-        .map(|a| a.name.to_lowercase())
-        .chain(settings.supervisors.iter().map(|s| s.name.to_lowercase()))
-        .collect();
-    let valid = validate_rules(text, Some(settings.reminders.timezone), &names)?;
-    let duration = |d: std::time::Duration, key: &str| {
-        chrono::Duration::from_std(d).map_err(|_| ConfigIssue {
-            key: key.to_string(),
-            reason: "is out of range".into(),
-        })
-    };
-    Ok(Rules {
-        min_talk_seconds: settings.webhook.min_talk_seconds,
-        first_after: duration(valid.first_after, "reminders.first_after").map_err(|e| vec![e])?,
-        repeat_every: duration(valid.repeat_every, "reminders.repeat_every")
-            .map_err(|e| vec![e])?,
-        business_hours: valid.business_hours,
-        escalation: valid
-            .escalation
-            .iter()
-            .enumerate()
-            .map(|(i, step)| {
-                Ok(EscalationStep {
-                    after: duration(step.after, &format!("escalation[{i}].after"))?,
-                    notify: step.notify.clone(),
-                })
-            })
-            .collect::<Result<_, ConfigIssue>>()
-            .map_err(|e| vec![e])?,
-    })
-}
 
 pub fn interpreter_for(settings: &Settings) -> Interpreter {
     let country = settings.webhook.default_country_code;
@@ -96,28 +49,19 @@ pub fn webhook_urls(settings: &Settings, token: &str) -> Vec<(Trigger, String)> 
         .collect()
 }
 
-fn channels(list: &[config::Channel]) -> Vec<Channel> {
-    list.iter()
-        .map(|c| match c {
-            config::Channel::Email => Channel::Email,
-            config::Channel::Telegram => Channel::Telegram,
-        })
-        .collect()
-}
-
 /// Everyone who can be notified: agents and supervisors, with their channels.
 pub fn roster_for(settings: &Settings) -> Roster {
     let agents = settings.agents.iter().map(|a| Contact {
         name: a.name.clone(),
         email: a.email.as_ref().map(ToString::to_string),
         telegram_chat_id: a.telegram_chat_id,
-        channels: channels(&a.channels),
+        channels: a.channels.clone(),
     });
     let supervisors = settings.supervisors.iter().map(|s| Contact {
         name: s.name.clone(),
         email: s.email.as_ref().map(ToString::to_string),
         telegram_chat_id: s.telegram_chat_id,
-        channels: channels(&s.channels),
+        channels: s.channels.clone(),
     });
     Roster {
         contacts: agents.chain(supervisors).collect(),
@@ -158,13 +102,8 @@ pub fn notifier_for(
     })
 }
 
-/// The dashboard's pages (failing on any broken template) and its users.
-pub fn dashboard_for(settings: &Settings) -> anyhow::Result<Dashboard> {
-    Dashboard::load(&settings.templates.dir, settings.dashboard.users.clone()).map_err(one_error)
-}
-
 /// Several problems as one error, a line each.
-fn one_error(problems: Vec<impl ToString>) -> anyhow::Error {
+pub fn one_error(problems: Vec<impl ToString>) -> anyhow::Error {
     let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
     anyhow::anyhow!("{}", lines.join("\n"))
 }
@@ -177,26 +116,4 @@ pub fn click_to_call_for(settings: &Settings) -> anyhow::Result<Option<ClickToCa
         .map(ClickToCall::new)
         .transpose()
         .map_err(anyhow::Error::msg)
-}
-
-/// The people the Telegram bot answers: agents and supervisors with a chat id.
-pub fn bot_users_for(settings: &Settings) -> Vec<BotUser> {
-    let agents = settings.agents.iter().filter_map(|a| {
-        Some(BotUser {
-            telegram_id: a.telegram_chat_id?,
-            name: a.name.clone(),
-            agent: Some(AgentRef {
-                name: a.name.clone(),
-                number: a.number.clone(),
-            }),
-        })
-    });
-    let supervisors = settings.supervisors.iter().filter_map(|s| {
-        Some(BotUser {
-            telegram_id: s.telegram_chat_id?,
-            name: s.name.clone(),
-            agent: None,
-        })
-    });
-    agents.chain(supervisors).collect()
 }

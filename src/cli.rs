@@ -180,8 +180,8 @@ fn check_config(config: PathBuf) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
-    if let Err(e) =
-        assemble::notifier_for(&settings, None).and_then(|_| assemble::dashboard_for(&settings))
+    if let Err(e) = assemble::notifier_for(&settings, None)
+        .and_then(|_| crate::web::dashboard::Dashboard::for_settings(&settings))
     {
         eprintln!("error: {}: {e:#}", config.display());
         return ExitCode::from(2);
@@ -192,9 +192,9 @@ fn check_config(config: PathBuf) -> ExitCode {
     println!("  storage           {}", settings.storage.path.display());
     println!(
         "  reminders         first after {}, then every {}, business hours {:?} ({})",
-        humantime::format_duration(settings.reminders.first_after),
-        humantime::format_duration(settings.reminders.repeat_every),
-        settings.reminders.business_hours.expression(),
+        settings.rules_text.first_after,
+        settings.rules_text.repeat_every,
+        settings.rules.business_hours.expression(),
         settings.reminders.timezone,
     );
     println!(
@@ -223,7 +223,7 @@ fn check_config(config: PathBuf) -> ExitCode {
     );
     println!("  agents            {}", settings.agents.len());
     println!("  supervisors       {}", settings.supervisors.len());
-    println!("  escalation steps  {}", settings.escalation.len());
+    println!("  escalation steps  {}", settings.rules.escalation.len());
     println!("  dashboard users   {}", settings.dashboard.users.len());
     println!(
         "  templates         {} (built-in unless a file there overrides one)",

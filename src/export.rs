@@ -10,7 +10,7 @@ use chrono_tz::Tz;
 
 use crate::display::rfc3339 as at;
 use crate::domain::callback::{Callback, ResolutionKind, Status};
-use crate::store::{ListQuery, Page, StatusFilter, Store, StoreError};
+use crate::store::{Cursor, ListQuery, Page, StatusFilter, Store, StoreError};
 
 /// Callbacks read per store page while exporting.
 pub const PAGE: usize = 1000;
@@ -132,30 +132,32 @@ pub fn guard(cell: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// One page of the export: the rows and where the next page starts.
-pub fn page(
+pub async fn page(
     store: &dyn Store,
     status: StatusFilter,
-    after: Option<String>,
+    after: Option<Cursor>,
 ) -> Result<Page, StoreError> {
-    store.list_callbacks(&ListQuery {
-        status,
-        limit: PAGE,
-        after,
-    })
+    store
+        .list_callbacks(ListQuery {
+            status,
+            limit: PAGE,
+            after,
+        })
+        .await
 }
 
 /// Writes every callback matching `status` to `out`; returns how many.
-pub fn write_all(
+pub async fn write_all(
     store: &dyn Store,
     status: StatusFilter,
     zone: Tz,
-    out: &mut dyn std::io::Write,
+    out: &mut (dyn std::io::Write + Send),
 ) -> Result<usize, ExportError> {
     let mut after = None;
     let mut written = 0;
     let mut header = true;
     loop {
-        let page = page(store, status, after)?;
+        let page = page(store, status, after).await?;
         out.write_all(&rows(&page.callbacks, zone, header))?;
         header = false;
         written += page.callbacks.len();

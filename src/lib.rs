@@ -1,9 +1,13 @@
 //! Ringback: makes sure no customer's missed call is forgotten.
 //!
-//! Data flows one way: HTTP ([`web`]) → Smartflo payloads ([`smartflo`]) → lifecycle rules
-//! ([`domain`]) → storage ([`store`]) → the [`scheduler`] → notifications ([`notify`]).
+//! The doors — HTTP ([`web`]), the Telegram [`bot`], the [`scheduler`]'s clock, the
+//! command line ([`cli`], [`admin`]) — hand what arrives to the application layer ([`app`]),
+//! which reads through the store contract ([`store`]), decides with the pure [`domain`]
+//! (Smartflo payloads are read into it by [`smartflo`]), and hands the store one plan to
+//! apply. Notifications go out through [`notify`].
 
 pub mod admin;
+pub mod app;
 pub mod assemble;
 pub mod bot;
 pub mod cli;
@@ -16,7 +20,6 @@ pub mod export;
 pub mod links;
 pub mod metrics;
 pub mod notify;
-pub mod operations;
 pub mod scheduler;
 pub mod smartflo;
 pub mod startup;

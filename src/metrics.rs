@@ -35,8 +35,29 @@ pub struct WebhookLabels {
     pub effect: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    /// `unavailable`, `corrupt`, `conflict`, `closed`, `busy`, `backend` or `decision`.
+    pub kind: String,
+}
+
+/// Requests that failed on storage (or on a decision), by kind. Process-wide, because an
+/// error response is made where no application state is at hand.
+static REQUEST_FAILURES: std::sync::LazyLock<Family<KindLabels, Counter>> =
+    std::sync::LazyLock::new(Family::default);
+
+/// Counts a request that failed on storage or on a decision.
+pub fn request_failed(kind: &str) {
+    REQUEST_FAILURES
+        .get_or_create(&KindLabels { kind: kind.into() })
+        .inc();
+}
+
 pub struct Metrics {
     registry: Registry,
+    /// Stored records found unreadable and set aside, as the store counts them.
+    quarantined: Counter,
+    quarantined_seen: AtomicU64,
     pub reminders_sent: Family<ChannelLabels, Counter>,
     pub escalations_sent: Family<ChannelLabels, Counter>,
     pub reminders_failed: Family<FailureLabels, Counter>,
@@ -110,8 +131,21 @@ impl Metrics {
             Unit::Seconds,
             reminder_lateness.clone(),
         );
+        registry.register(
+            "request_failures",
+            "Requests that failed on storage (unavailable, corrupt, …) or on a decision, by kind",
+            REQUEST_FAILURES.clone(),
+        );
+        let quarantined = Counter::default();
+        registry.register(
+            "storage_quarantined_records",
+            "Stored records found unreadable and set aside (quarantined) since the store was opened",
+            quarantined.clone(),
+        );
         Self {
             registry,
+            quarantined,
+            quarantined_seen: AtomicU64::new(0),
             reminder_lateness,
             reminders_sent,
             escalations_sent,
@@ -152,6 +186,16 @@ impl Metrics {
                 effect: effect.into(),
             })
             .inc();
+    }
+
+    /// Brings the quarantine counter up to the store's count.
+    pub fn set_quarantined(&self, total: u64) {
+        let seen = self
+            .quarantined_seen
+            .fetch_max(total, std::sync::atomic::Ordering::Relaxed);
+        if total > seen {
+            self.quarantined.inc_by(total - seen);
+        }
     }
 
     /// The OpenMetrics text exposition.

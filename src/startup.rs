@@ -1,33 +1,39 @@
-//! Wiring: settings → store → scheduler → HTTP server. Used by `ringback serve` and by the
-//! tests, which build the same application on `127.0.0.1:0` with their own clock.
+//! Wiring: settings → store → application → scheduler, Telegram bot and HTTP server. Used
+//! by `ringback serve` and by the tests, which build the same application on
+//! `127.0.0.1:0` with their own clock.
+//!
+//! Stopping (SIGINT/SIGTERM, or [`ServerHandle::stop`]): the server stops accepting and
+//! finishes in-flight requests (at most [`SHUTDOWN_GRACE_SECS`]); the scheduler takes no new
+//! work and gives sends under way a bounded grace (`scheduler::SEND_GRACE`); the bot stops
+//! polling; storage is flushed and closed.
 
 use std::net::TcpListener;
 use std::sync::Arc;
-
-use actix_web::dev::{Server, ServerHandle};
-use actix_web::{App, HttpServer};
-use anyhow::Context;
-
 use std::time::Duration;
 
-use tokio::sync::watch;
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{App as HttpApp, HttpServer};
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
-use crate::assemble::{self, rules_for};
-use crate::bot::TelegramBot;
+use crate::app::{App, Parts};
+use crate::assemble;
+use crate::bot::{self, TelegramBot};
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::config::rules::rules_from_text;
 use crate::domain::rules::{LiveRules, Rules};
 use crate::links::LinkSigner;
 use crate::metrics::Metrics;
-use crate::operations::Operations;
 use crate::scheduler::Scheduler;
-use crate::store::Store;
-use crate::store::sled::SledStore;
+use crate::store::{self, Store};
 use crate::tokens::{self, TokenSet};
+use crate::web::dashboard::Dashboard;
 use crate::web::{self as routes, AppState};
 
 /// How long a graceful stop waits for in-flight requests.
-const SHUTDOWN_GRACE_SECS: u64 = 30;
+const SHUTDOWN_GRACE_SECS: u64 = 10;
 
 /// How the application runs, beyond its settings.
 #[derive(Debug, Clone)]
@@ -48,13 +54,11 @@ impl Default for Options {
 pub struct Application {
     port: u16,
     server: Server,
-    store: Arc<SledStore>,
+    store: Arc<dyn Store>,
     scheduler: Arc<Scheduler>,
     /// Stops the scheduler loop and the Telegram bot.
-    stop_scheduler: watch::Sender<bool>,
-    scheduler_task: Option<tokio::task::JoinHandle<()>>,
-    bot_task: Option<tokio::task::JoinHandle<()>>,
-    healer_task: tokio::task::JoinHandle<()>,
+    stop: CancellationToken,
+    tasks: TaskTracker,
     /// Tokens generated on this start (to be printed once), by kind.
     pub generated_tokens: Vec<(&'static str, String, std::path::PathBuf)>,
     /// The first webhook token, masked, for startup logs.
@@ -85,15 +89,13 @@ impl Application {
         if !notifier.templates.overridden().is_empty() {
             tracing::info!(templates = ?notifier.templates.overridden(), "using edited templates");
         }
-        let store = Arc::new(
-            SledStore::open(&data_dir)
-                .with_context(|| format!("opening storage in {}", data_dir.display()))?,
-        );
-        let rules = Arc::new(LiveRules::new(rules_in_force(&settings, store.as_ref())?));
-        store
-            .align_schedule(rules.get())
+        let opened = store::open(&settings.storage)
             .await
-            .context("rescheduling pending callbacks under the rules in force")?;
+            .with_context(|| format!("opening storage in {}", data_dir.display()))?;
+        let store = Arc::clone(&opened.store);
+        let rules = Arc::new(LiveRules::new(
+            rules_in_force(&settings, store.as_ref()).await?,
+        ));
 
         let mut generated_tokens = Vec::new();
         let mut hint = String::new();
@@ -116,60 +118,55 @@ impl Application {
         let api_tokens = token_set(&settings.api.tokens, "api")?;
         let webhook_token_hint = hint;
 
-        let dashboard = assemble::dashboard_for(&settings)?;
-        let metrics = Arc::new(Metrics::new());
-        let scheduler = Arc::new(
-            Scheduler::new(
-                store.clone() as Arc<dyn Store>,
-                Arc::clone(&clock),
-                Arc::clone(&rules),
-                Arc::new(assemble::roster_for(&settings)),
-                Arc::clone(&notifier),
-                Arc::clone(&metrics),
-            )
-            .with_retention(settings.storage.retention),
-        );
-        let (stop_scheduler, stop) = watch::channel(false);
-        let healer_task = tokio::spawn(heal_storage(
-            store.clone() as Arc<dyn Store>,
-            stop_scheduler.subscribe(),
-        ));
-        let scheduler_task = options
-            .scheduler_interval
-            .map(|every| tokio::spawn(Arc::clone(&scheduler).run(every, stop)));
-
-        let ops = Arc::new(Operations {
-            store: store.clone() as Arc<dyn Store>,
-            clock: Arc::clone(&clock),
+        let interpreter = assemble::interpreter_for(&settings);
+        let app = Arc::new(App::new(Parts {
+            store: Arc::clone(&store),
+            clock,
             rules: Arc::clone(&rules),
-            scheduler: Arc::clone(&scheduler),
-            agents: assemble::interpreter_for(&settings).agents,
+            roster: Arc::new(assemble::roster_for(&settings)),
+            agents: interpreter.agents.clone(),
             click_to_call: assemble::click_to_call_for(&settings)?,
-        });
+            retention: settings
+                .storage
+                .retention
+                .and_then(|r| chrono::Duration::from_std(r).ok()),
+        }));
+        app.align_schedule(rules.get())
+            .await
+            .context("rescheduling pending callbacks under the rules in force")?;
+
+        let dashboard = Dashboard::for_settings(&settings)?;
+        let metrics = Arc::new(Metrics::new());
+        let scheduler = Arc::new(Scheduler::new(
+            Arc::clone(&app),
+            Arc::clone(&notifier),
+            Arc::clone(&metrics),
+        ));
+        let stop = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        if let Some(every) = options.scheduler_interval {
+            tasks.spawn(Arc::clone(&scheduler).run(every, stop.clone()));
+        }
         // The Telegram bot answers buttons and commands whenever Telegram is configured.
-        let bot_task = notifier.telegram.is_some().then(|| {
+        if notifier.telegram.is_some() {
             let bot = Arc::new(TelegramBot {
                 notifier: Arc::clone(&notifier),
-                ops: Arc::clone(&ops),
-                store: store.clone() as Arc<dyn Store>,
-                clock: Arc::clone(&clock),
-                users: assemble::bot_users_for(&settings),
+                app: Arc::clone(&app),
+                users: bot::users_for(&settings),
             });
-            tokio::spawn(bot.run(stop_scheduler.subscribe()))
-        });
+            tasks.spawn(bot.run(stop.clone()));
+        }
         let state = actix_web::web::Data::new(AppState::new(
             Arc::clone(&settings),
-            store.clone() as Arc<dyn Store>,
-            assemble::interpreter_for(&settings),
-            rules,
-            clock,
+            app,
+            interpreter,
             webhook_tokens,
             api_tokens,
             metrics,
             Arc::clone(&scheduler),
             dashboard,
-            ops,
             links,
+            opened.backups.clone(),
         ));
 
         let session_key = tokens::session_key(&data_dir).context("reading the session key")?;
@@ -178,7 +175,7 @@ impl Application {
             .with_context(|| format!("listening on {}", settings.server.listen))?;
         let port = listener.local_addr()?.port();
         let server = HttpServer::new(move || {
-            App::new()
+            HttpApp::new()
                 .app_data(state.clone())
                 .app_data(routes::limits::payload_config())
                 .wrap(actix_web::middleware::NormalizePath::trim())
@@ -194,10 +191,8 @@ impl Application {
             server,
             store,
             scheduler,
-            stop_scheduler,
-            scheduler_task,
-            bot_task,
-            healer_task,
+            stop,
+            tasks,
             generated_tokens,
             webhook_token_hint,
         })
@@ -218,43 +213,27 @@ impl Application {
     }
 
     /// Serves until SIGINT/SIGTERM (or [`ServerHandle::stop`]): stops accepting, finishes
-    /// in-flight requests, then flushes storage.
+    /// in-flight requests, lets the scheduler and bot wind down within their grace, then
+    /// flushes and closes storage.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let served = self.server.await;
-        let _ = self.stop_scheduler.send(true);
-        for task in [self.scheduler_task, self.bot_task, Some(self.healer_task)]
-            .into_iter()
-            .flatten()
-        {
-            let _ = task.await;
-        }
+        self.stop.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
         drop(self.scheduler);
-        let store = self.store;
-        // The workers drop their copies of the app state as they wind down; wait for them
-        // (briefly) so that when this returns the database is closed and its lock released.
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
-        while Arc::strong_count(&store) > 1 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-        tokio::task::spawn_blocking(move || {
-            let closed = store.close();
-            drop(store);
-            closed
-        })
-        .await
-        .context("closing storage")??;
+        self.store.close().await.context("closing storage")?;
         served.context("HTTP server")
     }
 }
 
 /// The file's rules, unless a supervisor saved edited ones from the dashboard — those stay
 /// in force across restarts while they are still valid with this configuration.
-fn rules_in_force(settings: &Settings, store: &dyn Store) -> anyhow::Result<Rules> {
-    let from_file = rules_for(settings)?;
-    let Some(change) = store.stored_rules().context("reading stored rules")? else {
+async fn rules_in_force(settings: &Settings, store: &dyn Store) -> anyhow::Result<Rules> {
+    let from_file = settings.rules.clone();
+    let Some(change) = store.stored_rules().await.context("reading stored rules")? else {
         return Ok(from_file);
     };
-    match assemble::rules_from_text(settings, &change.after) {
+    match rules_from_text(settings, &change.after) {
         Ok(rules) => {
             tracing::info!(by = %change.who, at = %change.at, "using the rules saved from the dashboard");
             Ok(rules)
@@ -272,26 +251,4 @@ fn rules_in_force(settings: &Settings, store: &dyn Store) -> anyhow::Result<Rule
 /// aws-lc-rs) never fails at the first TLS connection. Later calls are no-ops.
 pub fn install_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
-/// After a storage error (disk full, file system read-only) the store refuses writes; this
-/// tries every two seconds to reopen it, so the service recovers by itself once the cause
-/// is gone. Meanwhile webhooks answer 503 (Smartflo retries) and /readyz fails.
-async fn heal_storage(store: Arc<dyn Store>, mut stop: watch::Receiver<bool>) {
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-            _ = stop.wait_for(|s| *s) => return,
-        }
-        if store.healthy() {
-            continue;
-        }
-        let store = Arc::clone(&store);
-        match tokio::task::spawn_blocking(move || store.heal()).await {
-            Ok(Ok(true)) => tracing::warn!("storage recovered; accepting webhooks again"),
-            Ok(Ok(false)) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "storage still failing; retrying in 2 s"),
-            Err(e) => tracing::error!(error = %e, "storage recovery task failed"),
-        }
-    }
 }

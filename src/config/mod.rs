@@ -7,11 +7,11 @@
 mod raw;
 pub mod rules;
 mod secret;
+mod text;
 mod validate;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use chrono_tz::Tz;
 use figment::Figment;
@@ -21,7 +21,7 @@ use lettre::message::Mailbox;
 use url::Url;
 
 use crate::domain::phone::{CountryCode, PhoneNumber};
-use crate::domain::schedule::BusinessHours;
+pub use crate::domain::reminder::Channel;
 pub use secret::Secret;
 
 /// The prefix of environment overrides: `RINGBACK_EMAIL__SMTP_URL` sets `email.smtp_url`.
@@ -41,8 +41,9 @@ pub struct Settings {
     pub smartflo: Option<SmartfloSettings>,
     pub agents: Vec<Agent>,
     pub supervisors: Vec<Supervisor>,
-    pub escalation: Vec<EscalationStep>,
-    /// The editable rules as the file wrote them (the dashboard compares stored edits to it).
+    /// The reminder timing and escalation steps the file sets, validated.
+    pub rules: crate::domain::rules::Rules,
+    /// The same rules as the file wrote them (the dashboard compares stored edits to it).
     pub rules_text: crate::domain::rules::RulesText,
     /// `RINGBACK_` variables that are not `RINGBACK_<SECTION>__<KEY>` (ignored; warned about).
     pub ignored_env: Vec<String>,
@@ -85,9 +86,6 @@ pub struct ApiSettings {
 #[derive(Debug, Clone)]
 pub struct ReminderSettings {
     pub timezone: Tz,
-    pub business_hours: BusinessHours,
-    pub first_after: Duration,
-    pub repeat_every: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -111,21 +109,6 @@ pub struct SmartfloSettings {
     pub caller_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Channel {
-    Email,
-    Telegram,
-}
-
-impl fmt::Display for Channel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Channel::Email => "email",
-            Channel::Telegram => "telegram",
-        })
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct Agent {
     pub name: String,
@@ -143,12 +126,6 @@ pub struct Supervisor {
     pub email: Option<Address>,
     pub telegram_chat_id: Option<i64>,
     pub channels: Vec<Channel>,
-}
-
-#[derive(Debug, Clone)]
-pub struct EscalationStep {
-    pub after: Duration,
-    pub notify: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default)]

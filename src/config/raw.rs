@@ -5,6 +5,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 
 use super::secret::Secret;
+use super::text::{opt_text_or_number, text_or_number};
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -226,38 +227,6 @@ impl Default for RawTemplates {
             dir: "templates".into(),
         }
     }
-}
-
-/// Accepts a string or a number as text: environment overrides arrive untyped, so
-/// `RINGBACK_WEBHOOK__DEFAULT_COUNTRY_CODE=91` is a number to the config loader.
-pub fn text_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    struct TextVisitor;
-    impl Visitor<'_> for TextVisitor {
-        type Value = String;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a string or a number")
-        }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
-            Ok(v.to_string())
-        }
-        fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
-            Ok(v.to_string())
-        }
-        fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
-            Ok(v.to_string())
-        }
-        fn visit_i128<E: de::Error>(self, v: i128) -> Result<String, E> {
-            Ok(v.to_string())
-        }
-        fn visit_u128<E: de::Error>(self, v: u128) -> Result<String, E> {
-            Ok(v.to_string())
-        }
-    }
-    d.deserialize_any(TextVisitor)
-}
-
-fn opt_text_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    text_or_number(d).map(Some)
 }
 
 /// A list of secrets, or one string of comma-separated secrets (handy in the environment).

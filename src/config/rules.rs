@@ -1,36 +1,49 @@
-//! Validation of the rules supervisors may edit — reminder timing and escalation — shared by
-//! the configuration file and the dashboard's rules page, so both refuse the same things
-//! with the same words, keyed the same way (`reminders.first_after`, `escalation[1].notify[0]`).
+//! The rules supervisors may edit — reminder timing and escalation — validated once, into
+//! the domain's [`Rules`], for both the configuration file and the dashboard's rules page:
+//! both refuse the same things with the same words, keyed the same way
+//! (`reminders.first_after`, `escalation[1].notify[0]`).
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono_tz::Tz;
 
-use super::{ConfigIssue, EscalationStep};
-use crate::domain::rules::RulesText;
+use super::{ConfigIssue, Settings};
+use crate::domain::rules::{EscalationStep, Rules, RulesText};
 use crate::domain::schedule::BusinessHours;
 
 const MIN_REPEAT: Duration = Duration::from_secs(60);
+/// The longest reminder or escalation duration (SPEC §3: "at most a year"; a leap year, so
+/// that `"1y"` and `"365d"` both pass).
+pub const MAX_RULE_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
 
-/// The editable rules, parsed.
-#[derive(Debug, Clone)]
-pub struct ValidRules {
-    pub business_hours: BusinessHours,
-    pub first_after: Duration,
-    pub repeat_every: Duration,
-    pub escalation: Vec<EscalationStep>,
-}
-
-/// Humane durations (`"90s"`, `"2m"`, `"1h30m"`), via humantime.
-pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+/// Humane durations (`"90s"`, `"2m"`, `"1h30m"`), via humantime, at most `max`.
+pub fn parse_duration(raw: &str, max: Duration) -> Result<Duration, String> {
     let raw = raw.trim();
     if raw.is_empty() {
         return Err("missing duration (e.g. \"2m\", \"1h30m\")".into());
     }
-    humantime::parse_duration(raw).map_err(|e| {
+    let d = humantime::parse_duration(raw).map_err(|e| {
         format!("{raw:?} is not a duration ({e}); write e.g. \"90s\", \"2m\", \"1h30m\"")
-    })
+    })?;
+    if d > max {
+        let days = max.as_secs() / 86_400;
+        return Err(format!(
+            "{raw:?} is too long: at most {days}d{}",
+            if max == MAX_RULE_DURATION {
+                " (a year)"
+            } else {
+                ""
+            }
+        ));
+    }
+    Ok(d)
+}
+
+/// A rule duration as the domain holds it.
+fn rule_duration(raw: &str) -> Result<chrono::Duration, String> {
+    let d = parse_duration(raw, MAX_RULE_DURATION)?;
+    chrono::Duration::from_std(d).map_err(|_| format!("{raw:?} is out of range"))
 }
 
 /// Checks `text` in `zone` (UTC when the zone itself is invalid, so every problem is
@@ -39,18 +52,19 @@ pub fn validate_rules(
     text: &RulesText,
     zone: Option<Tz>,
     names: &HashSet<String>,
-) -> Result<ValidRules, Vec<ConfigIssue>> {
+    min_talk_seconds: u32,
+) -> Result<Rules, Vec<ConfigIssue>> {
     let mut issues = Vec::new();
     let mut issue = |key: String, reason: String| issues.push(ConfigIssue { key, reason });
 
     let business_hours = BusinessHours::parse(&text.business_hours, zone.unwrap_or(chrono_tz::UTC))
         .map_err(|e| issue("reminders.business_hours".into(), e.to_string()))
         .ok();
-    let first_after = parse_duration(&text.first_after)
+    let first_after = rule_duration(&text.first_after)
         .map_err(|e| issue("reminders.first_after".into(), e))
         .ok();
-    let repeat_every = match parse_duration(&text.repeat_every) {
-        Ok(d) if d >= MIN_REPEAT => Some(d),
+    let repeat_every = match rule_duration(&text.repeat_every) {
+        Ok(d) if d >= chrono::Duration::from_std(MIN_REPEAT).unwrap_or_default() => Some(d),
         Ok(_) => {
             issue(
                 "reminders.repeat_every".into(),
@@ -65,21 +79,24 @@ pub fn validate_rules(
     };
 
     let mut escalation = Vec::new();
-    let mut previous: Option<Duration> = None;
+    let mut previous: Option<chrono::Duration> = None;
     for (i, step) in text.escalation.iter().enumerate() {
         let key = format!("escalation[{i}]");
-        let after = parse_duration(&step.after)
+        let after = rule_duration(&step.after)
             .map_err(|e| issue(format!("{key}.after"), e))
             .ok();
         if let (Some(after), Some(prev)) = (after, previous)
             && after <= prev
         {
+            let human = |d: chrono::Duration| {
+                humantime::format_duration(d.to_std().unwrap_or_default()).to_string()
+            };
             issue(
                 format!("{key}.after"),
                 format!(
                     "steps must be in increasing order of `after`: {} is not after the previous step's {}",
-                    humantime::format_duration(after),
-                    humantime::format_duration(prev)
+                    human(after),
+                    human(prev)
                 ),
             );
         }
@@ -108,13 +125,75 @@ pub fn validate_rules(
 
     match (business_hours, first_after, repeat_every) {
         (Some(business_hours), Some(first_after), Some(repeat_every)) if issues.is_empty() => {
-            Ok(ValidRules {
-                business_hours,
+            Ok(Rules {
+                min_talk_seconds,
                 first_after,
                 repeat_every,
+                business_hours,
                 escalation,
             })
         }
         _ => Err(issues),
+    }
+}
+
+/// Rules from their written form, validated exactly as `check-config` validates the file
+/// against this configuration's people and zone (the dashboard's rules page, and rules
+/// saved from it, go through here).
+pub fn rules_from_text(settings: &Settings, text: &RulesText) -> Result<Rules, Vec<ConfigIssue>> {
+    let names: HashSet<String> = settings
+        .agents
+        .iter()
+        .map(|a| a.name.to_lowercase())
+        .chain(settings.supervisors.iter().map(|s| s.name.to_lowercase()))
+        .collect();
+    validate_rules(
+        text,
+        Some(settings.reminders.timezone),
+        &names,
+        settings.webhook.min_talk_seconds,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::rules::StepText;
+
+    fn text(first_after: &str, steps: &[&str]) -> RulesText {
+        RulesText {
+            first_after: first_after.into(),
+            repeat_every: "15m".into(),
+            business_hours: "* * 9-18 * * Mon-Sat".into(),
+            escalation: steps
+                .iter()
+                .map(|after| StepText {
+                    after: (*after).into(),
+                    notify: vec!["Asha".into()],
+                })
+                .collect(),
+        }
+    }
+
+    fn names() -> HashSet<String> {
+        HashSet::from(["asha".to_string()])
+    }
+
+    #[test]
+    fn a_duration_longer_than_a_year_is_refused_with_its_key() {
+        let issues =
+            validate_rules(&text("1000000y", &["30m", "500d"]), None, &names(), 0).unwrap_err();
+        let keys: Vec<&str> = issues.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(keys, ["reminders.first_after", "escalation[1].after"]);
+        assert!(
+            issues[0].reason.contains("at most 366d (a year)"),
+            "{issues:?}"
+        );
+    }
+
+    #[test]
+    fn a_year_exactly_is_still_a_valid_duration() {
+        let rules = validate_rules(&text("365d", &["30m"]), None, &names(), 0).unwrap();
+        assert_eq!(rules.first_after, chrono::Duration::days(365));
     }
 }

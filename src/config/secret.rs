@@ -42,7 +42,7 @@ impl fmt::Display for Secret {
 
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        super::raw::text_or_number(d).map(Secret)
+        super::text::text_or_number(d).map(Secret)
     }
 }
 

@@ -113,7 +113,7 @@ pub(super) fn validate(raw: RawConfig, source: &Path) -> Result<Settings, Config
             })
             .collect(),
     };
-    let rules = match validate_rules(&rules_text, timezone, &names) {
+    let rules = match validate_rules(&rules_text, timezone, &names, raw.webhook.min_talk_seconds) {
         Ok(rules) => Some(rules),
         Err(found) => {
             issues.0.extend(found);
@@ -158,16 +158,13 @@ pub(super) fn validate(raw: RawConfig, source: &Path) -> Result<Settings, Config
         },
         reminders: ReminderSettings {
             timezone: timezone.expect(missing),
-            business_hours: rules.business_hours,
-            first_after: rules.first_after,
-            repeat_every: rules.repeat_every,
         },
         email,
         telegram,
         smartflo,
         agents,
         supervisors,
-        escalation: rules.escalation,
+        rules,
         rules_text,
         ignored_env: Vec::new(),
         dashboard,
@@ -175,13 +172,16 @@ pub(super) fn validate(raw: RawConfig, source: &Path) -> Result<Settings, Config
     })
 }
 
+/// The longest retention short of `"forever"`: ten years.
+const MAX_RETENTION: std::time::Duration = std::time::Duration::from_secs(3650 * 86_400);
+
 /// `"90d"`-style durations of at least a day, or `"forever"` (never purge).
 fn parse_retention(raw: &str) -> Result<Option<std::time::Duration>, String> {
     let raw = raw.trim();
     if raw.eq_ignore_ascii_case("forever") {
         return Ok(None);
     }
-    let d = super::rules::parse_duration(raw)?;
+    let d = super::rules::parse_duration(raw, MAX_RETENTION)?;
     if d < std::time::Duration::from_secs(86_400) {
         return Err(format!(
             "{raw:?} is shorter than a day; keep at least \"1d\" (or \"forever\")"
@@ -423,6 +423,7 @@ fn check_contact(
                 let has_address = match channel {
                     Channel::Email => email.is_some(),
                     Channel::Telegram => chat.is_some(),
+                    Channel::Log => true, // never parsed from the file
                 };
                 if !has_address {
                     issues.add(

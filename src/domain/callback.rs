@@ -118,8 +118,6 @@ pub struct Callback {
     pub snoozed_until: Option<DateTime<Utc>>,
     pub resolved_at: Option<DateTime<Utc>>,
     pub resolution: Option<Resolution>,
-    /// Number of timeline entries written so far (the next entry's sequence number).
-    pub timeline_len: u32,
 }
 
 impl Callback {
@@ -147,11 +145,13 @@ impl Callback {
             .and_then(|step| {
                 // Nobody to remind: the first step's people hear at once (SPEC §5.1).
                 let due = if self.escalation_level == 0 && self.assigned_agent.is_none() {
-                    self.first_received_at
+                    Some(self.first_received_at)
                 } else {
-                    self.first_received_at + step.after
+                    // Checked: a step beyond the calendar's end never fires (durations are
+                    // bounded where they are parsed; this is the second line of defence).
+                    self.first_received_at.checked_add_signed(step.after)
                 };
-                gate(due)
+                due.and_then(gate)
             });
     }
 
@@ -227,6 +227,10 @@ pub enum TimelineKind {
     CallRequested,
     /// A click-to-call request failed (the reason in `detail`).
     CallFailed,
+    /// An entry of a kind this version does not know (written by a newer version): shown,
+    /// not lost.
+    #[serde(other)]
+    Other,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::agent::{AgentRef, MissedAgent};
+pub use super::call::{CallRecord, CallRole};
 use super::callback::{
     Callback, CallbackId, Resolution, ResolutionKind, Status, TimelineEntry, TimelineKind,
 };
@@ -86,25 +87,6 @@ pub struct EventMeta {
     pub received_at: DateTime<Utc>,
     /// The id a callback gets if this event opens one (chosen before any retry).
     pub new_callback_id: CallbackId,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CallRole {
-    Seen,
-    Missed,
-    Answered,
-    Attempt,
-}
-
-/// What Ringback remembers about one Smartflo `call_id` across its triggers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CallRecord {
-    pub customer: Option<PhoneNumber>,
-    pub role: CallRole,
-    pub callback: Option<CallbackId>,
-    pub department: Option<String>,
-    pub started_at: DateTime<Utc>,
 }
 
 /// What storage knows that the rules need.
@@ -253,6 +235,13 @@ impl Ctx<'_> {
         })
     }
 
+    /// `first_after` from this event's receipt (SPEC §5.1); none past the calendar's end.
+    fn first_reminder_at(&self) -> Option<DateTime<Utc>> {
+        self.meta
+            .received_at
+            .checked_add_signed(self.rules.first_after)
+    }
+
     fn department_name(&self) -> String {
         self.facts
             .department
@@ -301,11 +290,11 @@ impl Ctx<'_> {
         let (callback, effect) = match &self.snapshot.pending {
             Some(pending) => {
                 let mut cb = pending.clone();
-                cb.missed_calls += 1;
+                cb.missed_calls = cb.missed_calls.saturating_add(1);
                 cb.first_missed_at = cb.first_missed_at.min(self.facts.started_at);
                 cb.last_missed_at = cb.last_missed_at.max(self.facts.started_at);
                 cb.last_received_at = self.meta.received_at;
-                cb.reminder_due_at = Some(self.meta.received_at + self.rules.first_after);
+                cb.reminder_due_at = self.first_reminder_at();
                 (cb, Effect::Updated)
             }
             None => (
@@ -324,7 +313,7 @@ impl Ctx<'_> {
                     attempts: 0,
                     reminders_sent: 0,
                     escalation_level: 0,
-                    reminder_due_at: Some(self.meta.received_at + self.rules.first_after),
+                    reminder_due_at: self.first_reminder_at(),
                     next_reminder_at: None,
                     rounds_issued: 0,
                     next_escalation_at: None,
@@ -332,7 +321,6 @@ impl Ctx<'_> {
                     snoozed_until: None,
                     resolved_at: None,
                     resolution: None,
-                    timeline_len: 0,
                 },
                 Effect::Opened,
             ),
@@ -504,7 +492,7 @@ impl Ctx<'_> {
             }
             Some(pending) => {
                 let mut cb = pending.clone();
-                cb.attempts += 1;
+                cb.attempts = cb.attempts.saturating_add(1);
                 let entry = self.entry(
                     TimelineKind::Attempt,
                     self.facts.answered_by.clone(),

@@ -67,8 +67,7 @@ fn meta(received: u32) -> EventMeta {
 /// Applies a decision to a snapshot the way storage would.
 fn apply(snapshot: &mut Snapshot, d: &Decision) {
     if let Some(cb) = &d.callback {
-        let mut cb = cb.clone();
-        cb.timeline_len += d.timeline.len() as u32;
+        let cb = cb.clone();
         snapshot.pending = cb.is_pending().then_some(cb);
     }
     if let Some(at) = d.last_answered_at {

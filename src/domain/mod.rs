@@ -3,6 +3,7 @@
 
 pub mod actions;
 pub mod agent;
+pub mod call;
 pub mod callback;
 pub mod lifecycle;
 pub mod phone;

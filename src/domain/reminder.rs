@@ -30,6 +30,12 @@ impl Channel {
     }
 }
 
+impl std::fmt::Display for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One person on one channel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Recipient {
@@ -179,12 +185,13 @@ pub fn plan_round(cb: &Callback, now: DateTime<Utc>, rules: &Rules) -> Option<(C
     }
     let mut next = cb.clone();
     let due = cb.reminder_due_at.unwrap_or(now);
-    let mut following = due + rules.repeat_every;
-    if following <= now {
-        following = now + rules.repeat_every;
-    }
-    next.rounds_issued += 1;
-    next.reminder_due_at = Some(following);
+    // Checked: past the calendar's end there is no next round (rather than a panic).
+    let following = due
+        .checked_add_signed(rules.repeat_every)
+        .filter(|f| *f > now)
+        .or_else(|| now.checked_add_signed(rules.repeat_every));
+    next.rounds_issued = next.rounds_issued.saturating_add(1);
+    next.reminder_due_at = following;
     next.reschedule(rules);
     let round = next.rounds_issued;
     Some((next, round))
@@ -212,7 +219,7 @@ pub fn plan_escalations(
         let Some(step) = rules.escalation.get(next.escalation_level as usize) else {
             break;
         };
-        next.escalation_level += 1;
+        next.escalation_level = next.escalation_level.saturating_add(1);
         entries.push(TimelineEntry {
             at: now,
             kind: TimelineKind::Escalated,
@@ -384,7 +391,7 @@ pub fn settle(cb: Option<&Callback>, delivery: &Delivery, settlement: &Settlemen
                         reason,
                     } if *at - delivery.created_at < give_up_after() => {
                         let mut keep = delivery.clone();
-                        keep.attempts += 1;
+                        keep.attempts = keep.attempts.saturating_add(1);
                         keep.next_attempt_at = *retry_at;
                         keep.last_error = Some(reason.clone());
                         Some(keep)
@@ -427,7 +434,7 @@ pub fn settle(cb: Option<&Callback>, delivery: &Delivery, settlement: &Settlemen
             reason,
         } if *at - delivery.created_at < give_up_after() => {
             let mut keep = delivery.clone();
-            keep.attempts += 1;
+            keep.attempts = keep.attempts.saturating_add(1);
             keep.next_attempt_at = *retry_at;
             keep.last_error = Some(reason.clone());
             // The first failure goes on the timeline; the retries that follow do not.

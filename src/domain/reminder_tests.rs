@@ -67,7 +67,6 @@ fn callback(opened: DateTime<Utc>, agent: Option<&str>) -> Callback {
         snoozed_until: None,
         resolved_at: None,
         resolution: None,
-        timeline_len: 0,
     };
     cb.reschedule(&rules());
     cb

@@ -1,312 +1,176 @@
-//! Storage. The web and domain layers talk to a [`Store`]; how it keeps data is the
-//! backend's business. Today the backend is sled ([`sled::SledStore`]); the trait is kept
-//! narrow — one atomic "apply this event" write, a probe, and reads — so a PostgreSQL
-//! backend could sit beside it without touching callers.
+//! Storage: one contract every backend implements, split by concern and combined into
+//! [`Store`], the one object the application holds. Every method is async and returns once
+//! its effect is durable; backends that block (sled) wrap their calls themselves.
+//!
+//! Backends store; they do not decide. The application (`crate::app`) reads what it needs,
+//! decides with the pure domain, and hands a [`Plan`] to [`Lifecycle::apply`]. The contract
+//! suite (`contract`, run by `cargo test` against every backend) pins down what each method
+//! promises.
+//!
+//! Backends: [`sled`] (embedded, the default). [`open`] picks the one the settings name.
 
+mod error;
+pub mod plan;
 pub mod sled;
+mod types;
+
+#[cfg(test)]
+pub(crate) mod contract;
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use futures_util::future::BoxFuture;
-use serde::{Deserialize, Serialize};
 use ulid::Ulid;
 
-use crate::domain::actions::{Action, ActionError};
-use crate::domain::callback::{Callback, CallbackId, TimelineEntry};
-use crate::domain::lifecycle::{CallFacts, Effect, Intent, Rules};
-use crate::domain::reminder::{Delivery, Roster, Settlement};
-use crate::domain::rules::RulesText;
+use crate::config::StorageSettings;
+use crate::domain::callback::{Callback, CallbackId};
+use crate::domain::reminder::Delivery;
 
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum StoreError {
-    #[error("storage I/O failed: {0}")]
-    Io(String),
-    #[error("a stored record could not be read: {0}")]
-    Corrupt(String),
-    #[error("flushing to stable storage failed: {0}")]
-    Flush(String),
-    #[error("storage is closed")]
-    Closed,
+pub use error::{DEFAULT_RETRY_AFTER, StoreError};
+pub use plan::{
+    CallWrite, CallbackWrite, CustomerState, CustomerWrite, DedupWrite, EventWrite, Found, Lookup,
+    Plan, SettleWrite, Take, Taken,
+};
+pub use types::{
+    Backup, CallbackDetail, Cursor, DedupKey, EventRecord, Health, Lease, LeaseOwner, ListQuery,
+    Page, PendingStats, Phase, Purged, RawEvent, RulesChange, StatusFilter, UnknownChat, Version,
+    Versioned,
+};
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The verbatim event log (SPEC §4.1): every accepted webhook, its body and what it did.
+#[async_trait]
+pub trait EventLog: Send + Sync {
+    async fn event(&self, id: Ulid) -> StoreResult<Option<(EventRecord, Vec<u8>)>>;
+    /// Events in receive order, oldest first, starting after `after`; at most `limit`.
+    async fn events(&self, after: Option<Ulid>, limit: usize) -> StoreResult<Vec<EventRecord>>;
 }
 
-impl From<::sled::Error> for StoreError {
-    fn from(e: ::sled::Error) -> Self {
-        StoreError::Io(e.to_string())
-    }
+/// Reading callbacks.
+#[async_trait]
+pub trait CallbackReads: Send + Sync {
+    /// A callback's current state, with its version.
+    async fn callback(&self, id: CallbackId) -> StoreResult<Option<Versioned<Callback>>>;
+    /// The callbacks with these ids that exist (and can be read), in the order given.
+    async fn callbacks(&self, ids: Vec<CallbackId>) -> StoreResult<Vec<Versioned<Callback>>>;
+    /// A callback with its timeline, oldest entry first.
+    async fn callback_detail(&self, id: CallbackId) -> StoreResult<Option<CallbackDetail>>;
+    /// Pending callbacks oldest first (by first missed call), then resolved ones newest
+    /// first (by resolution), `limit` at a time.
+    async fn list_callbacks(&self, query: ListQuery) -> StoreResult<Page>;
+    async fn pending_stats(&self) -> StoreResult<PendingStats>;
+    /// Callbacks whose next wake (reminder or escalation) is at or before `now`, earliest
+    /// first, at most `limit`.
+    async fn due(&self, now: DateTime<Utc>, limit: usize) -> StoreResult<Vec<Versioned<Callback>>>;
+    /// The earliest next wake of any callback.
+    async fn next_due(&self) -> StoreResult<Option<DateTime<Utc>>>;
 }
 
-/// How the request arrived, kept with its verbatim body in the event log (SPEC §4.1).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RawEvent {
-    pub method: String,
-    pub content_type: Option<String>,
-    /// The query string (the token is never in it: it travels in the path or a header).
-    pub query: String,
-    /// Headers that help an audit (user agent, forwarding); never the token headers.
-    pub headers: Vec<(String, String)>,
+/// Reading what an event is decided from, and applying decisions.
+#[async_trait]
+pub trait Lifecycle: Send + Sync {
+    async fn lookup(&self, lookup: Lookup) -> StoreResult<Found>;
+    /// Applies every write of `plan` atomically, durably; [`StoreError::Conflict`] (and no
+    /// change) when anything it expected changed.
+    async fn apply(&self, plan: Plan) -> StoreResult<()>;
 }
 
-/// What identifies a redelivery: the same (`trigger`, `call_id`, `uuid`) a second time.
-/// Without a `uuid`, a digest of the body stands in for it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DedupKey {
-    pub trigger: String,
-    pub call_id: String,
-    pub leg: String,
+/// Deliveries waiting to be sent (the outbox), taken with leases.
+#[async_trait]
+pub trait Outbox: Send + Sync {
+    /// Leases deliveries due at `take.now` that nobody holds (never taken, settled for a
+    /// retry whose time came, or whose lease ran out).
+    async fn take(&self, take: Take) -> StoreResult<Vec<Taken>>;
+    /// Gives back deliveries `owner` took but did not send (shutting down).
+    async fn release(&self, owner: LeaseOwner, deliveries: Vec<Ulid>) -> StoreResult<()>;
+    /// When the next delivery becomes takeable (its time, or its lease's end).
+    async fn next_delivery_at(&self) -> StoreResult<Option<DateTime<Utc>>>;
+    /// Every delivery not yet settled (for tools and tests).
+    async fn outbox(&self) -> StoreResult<Vec<Delivery>>;
 }
 
-/// One webhook, interpreted and ready to apply.
-#[derive(Debug, Clone)]
-pub struct Ingest {
-    pub event_id: Ulid,
-    pub received_at: DateTime<Utc>,
-    pub trigger: String,
-    pub trigger_inferred: bool,
-    pub intent: Intent,
-    pub facts: CallFacts,
-    pub rules: Arc<Rules>,
-    /// The id a callback gets if this event opens one.
-    pub new_callback_id: CallbackId,
-    pub dedup: DedupKey,
-    pub uuid: Option<String>,
-    /// Why the event is only recorded, when the payload is the reason (for the reply).
-    pub note: Option<String>,
-    pub raw: RawEvent,
-    /// The body exactly as received (the query string for a GET).
-    pub body: Vec<u8>,
-}
-
-/// The outcome of a durable ingest: what the webhook replies.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Receipt {
-    /// This event's id, or for a duplicate the id of the event it repeats.
-    pub event_id: Ulid,
-    pub effect: Effect,
-    pub callback_id: Option<CallbackId>,
-    pub note: Option<String>,
-}
-
-/// An event log entry, without its body.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EventRecord {
-    pub id: Ulid,
-    pub received_at: DateTime<Utc>,
-    pub trigger: String,
-    pub trigger_inferred: bool,
-    pub effect: Effect,
-    pub note: Option<String>,
-    pub callback_id: Option<CallbackId>,
-    pub call_id: Option<String>,
-    pub uuid: Option<String>,
-    pub raw: RawEvent,
-    pub body_len: u32,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum StatusFilter {
-    #[default]
-    Pending,
-    Resolved,
-    All,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct ListQuery {
-    pub status: StatusFilter,
-    pub limit: usize,
-    /// Opaque cursor from a previous page's `next`.
-    pub after: Option<String>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct Page {
-    /// Pending ones oldest first, then resolved ones newest first.
-    pub callbacks: Vec<Callback>,
-    pub next: Option<String>,
-}
-
-#[derive(Debug, Clone)]
-pub struct CallbackDetail {
-    pub callback: Callback,
-    pub timeline: Vec<TimelineEntry>,
-}
-
-/// A request to issue the reminder rounds due at `now`.
-#[derive(Debug, Clone)]
-pub struct Claim {
-    pub now: DateTime<Utc>,
-    pub rules: Arc<Rules>,
-    pub roster: Arc<Roster>,
-    /// At most this many callbacks per claim (the rest are claimed next time).
-    pub limit: usize,
-}
-
-/// A person's action on a callback (resolve, snooze, assign).
-#[derive(Debug, Clone)]
-pub struct ActRequest {
-    pub id: CallbackId,
-    pub action: Action,
-    pub who: String,
-    pub now: DateTime<Utc>,
-    pub rules: Arc<Rules>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum ActOutcome {
-    Done(Box<Callback>),
-    NotFound,
-    Refused(ActionError),
-}
-
-/// An edit of the rules from the dashboard (SPEC §8 rules page): who, when, before, after.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RulesChange {
-    pub id: Ulid,
-    pub at: DateTime<Utc>,
-    pub who: String,
-    pub before: RulesText,
-    pub after: RulesText,
-}
-
-/// Someone who wrote to the Telegram bot without being a configured agent or supervisor,
-/// listed for admins on the dashboard (SPEC §6.1).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UnknownChat {
-    pub chat_id: i64,
-    pub name: String,
-    pub username: Option<String>,
-    pub last_text: String,
-    pub first_seen: DateTime<Utc>,
-    pub last_seen: DateTime<Utc>,
-    pub messages: u32,
-}
-
-/// What one retention pass deleted.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Purged {
-    pub callbacks: usize,
-    pub events: usize,
-    /// Call records whose every event was deleted.
-    pub calls: usize,
-}
-
-impl Purged {
-    pub fn add(&mut self, other: Purged) {
-        self.callbacks += other.callbacks;
-        self.events += other.events;
-        self.calls += other.calls;
-    }
-}
-
-/// A consistent copy of the store, written by [`Store::backup`].
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Backup {
-    /// The new data directory; `[storage].path` pointed here restores it.
-    pub path: std::path::PathBuf,
-    /// Records copied, their bytes, and how many of them are callbacks.
-    pub keys: u64,
-    pub bytes: u64,
-    pub callbacks: u64,
-    /// The data directory's own files copied with it (tokens, keys).
-    pub files: Vec<String>,
-}
-
-/// How many callbacks are pending, and the oldest of them.
-#[derive(Debug, Clone, Default)]
-pub struct PendingStats {
-    pub count: u64,
-    pub oldest: Option<Callback>,
-}
-
-/// The storage boundary. Writes are async and return once durable (an fsync covered them);
-/// reads are blocking and callers run them off the async workers.
-pub trait Store: Send + Sync + 'static {
-    /// Applies one event atomically (dedup check, lifecycle decision, state, event log) and
-    /// resolves once the result is on stable storage.
-    fn ingest(&self, ingest: Ingest) -> BoxFuture<'static, Result<Receipt, StoreError>>;
-
-    /// A durable write round-trip, for readiness checks.
-    fn probe(&self) -> BoxFuture<'static, Result<(), StoreError>>;
-
-    /// Issues due reminder rounds: schedules advanced and deliveries recorded in the
-    /// outbox, durably, before anything is sent. Returns the new deliveries.
-    fn claim_due(&self, claim: Claim) -> BoxFuture<'static, Result<Vec<Delivery>, StoreError>>;
-
-    /// Applies a person's action to a callback, durably.
-    fn act(&self, request: ActRequest) -> BoxFuture<'static, Result<ActOutcome, StoreError>>;
-
-    /// Records a delivery's result (sent, retry later, failed, dropped), durably.
-    fn settle(
-        &self,
-        delivery: Ulid,
-        settlement: Settlement,
-    ) -> BoxFuture<'static, Result<(), StoreError>>;
-
-    /// Every delivery not yet settled.
-    fn outbox(&self) -> Result<Vec<Delivery>, StoreError>;
-
-    /// Recomputes every pending callback's schedule under `rules` unless they were
-    /// scheduled with the same rules already; returns how many were looked at.
-    fn align_schedule(&self, rules: Arc<Rules>) -> BoxFuture<'static, Result<usize, StoreError>>;
-
-    /// Deletes up to `limit` resolved callbacks resolved before `cutoff` and up to `limit`
-    /// events received before it (with what hangs off them), durably.
-    fn purge(
-        &self,
-        cutoff: DateTime<Utc>,
-        limit: usize,
-    ) -> BoxFuture<'static, Result<Purged, StoreError>>;
-
-    /// Writes a consistent copy of everything into `target` (a new data directory; it
-    /// must not exist or be empty), every file fsync'd before this resolves.
-    fn backup(&self, target: std::path::PathBuf) -> BoxFuture<'static, Result<Backup, StoreError>>;
-
+/// The rules supervisors edit, their audit trail, and which rules pending callbacks were
+/// scheduled with.
+#[async_trait]
+pub trait RulesStore: Send + Sync {
     /// The rules last saved from the dashboard, if any.
-    fn stored_rules(&self) -> Result<Option<RulesChange>, StoreError>;
-
-    /// Saves edited rules and their audit entry, durably.
-    fn save_rules(&self, change: RulesChange) -> BoxFuture<'static, Result<(), StoreError>>;
-
+    async fn stored_rules(&self) -> StoreResult<Option<RulesChange>>;
+    /// Saves edited rules and their audit entry.
+    async fn save_rules(&self, change: RulesChange) -> StoreResult<()>;
     /// Rule edits, newest first.
-    fn rules_audit(&self, limit: usize) -> Result<Vec<RulesChange>, StoreError>;
+    async fn rules_audit(&self, limit: usize) -> StoreResult<Vec<RulesChange>>;
+    /// The fingerprint of the rules pending callbacks were last scheduled with.
+    async fn schedule_fingerprint(&self) -> StoreResult<Option<String>>;
+    async fn set_schedule_fingerprint(&self, fingerprint: String) -> StoreResult<()>;
+}
 
-    fn pending_stats(&self) -> Result<PendingStats, StoreError>;
-
+/// The Telegram bot's own state.
+#[async_trait]
+pub trait TelegramState: Send + Sync {
     /// The next Telegram update to ask for (0 before the first).
-    fn telegram_offset(&self) -> Result<i64, StoreError>;
-
-    fn save_telegram_offset(&self, offset: i64) -> BoxFuture<'static, Result<(), StoreError>>;
-
-    /// Records (or counts again) a chat that wrote to the bot without being configured.
-    fn note_unknown_chat(&self, chat: UnknownChat) -> BoxFuture<'static, Result<(), StoreError>>;
-
+    async fn telegram_offset(&self) -> StoreResult<i64>;
+    async fn save_telegram_offset(&self, offset: i64) -> StoreResult<()>;
+    /// Records (or counts again, keeping when it was first seen) a chat that wrote to the
+    /// bot without being configured.
+    async fn note_unknown_chat(&self, chat: UnknownChat) -> StoreResult<()>;
     /// Unknown chats, most recent first.
-    fn unknown_chats(&self) -> Result<Vec<UnknownChat>, StoreError>;
+    async fn unknown_chats(&self) -> StoreResult<Vec<UnknownChat>>;
+}
 
-    /// The earliest time the scheduler has work for a callback.
-    fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+/// Keeping the store well.
+#[async_trait]
+pub trait Maintenance: Send + Sync {
+    /// A durable write round trip, for readiness.
+    async fn probe(&self) -> StoreResult<()>;
+    /// Whether writes can be taken now (without writing).
+    fn health(&self) -> Health;
+    /// Deletes up to `limit` callbacks resolved before `cutoff` and up to `limit` events
+    /// received before it, with what hangs off them. Never a pending callback.
+    async fn purge(&self, cutoff: DateTime<Utc>, limit: usize) -> StoreResult<Purged>;
+    /// Stored records found unreadable and set aside since the store was opened.
+    fn quarantined(&self) -> u64;
+    /// Finishes queued work, makes everything durable and closes.
+    async fn close(&self) -> StoreResult<()>;
+}
 
-    fn list_callbacks(&self, query: &ListQuery) -> Result<Page, StoreError>;
+/// The whole contract.
+pub trait Store:
+    EventLog + CallbackReads + Lifecycle + Outbox + RulesStore + TelegramState + Maintenance
+{
+}
 
-    /// A callback's current state.
-    fn callback(&self, id: CallbackId) -> Result<Option<Callback>, StoreError>;
+impl<T> Store for T where
+    T: EventLog + CallbackReads + Lifecycle + Outbox + RulesStore + TelegramState + Maintenance
+{
+}
 
-    /// A callback with its timeline.
-    fn callback_detail(&self, id: CallbackId) -> Result<Option<CallbackDetail>, StoreError>;
+/// What a backend can do beyond the contract: copies of a store kept in files.
+#[async_trait]
+pub trait FileBackups: Send + Sync {
+    /// Writes a consistent copy into `target` (a new data directory; it must not exist or
+    /// be empty), every file fsync'd before this resolves. [`StoreError::Busy`] while
+    /// another backup is being written.
+    async fn backup(&self, target: std::path::PathBuf) -> StoreResult<Backup>;
+}
 
-    fn event(&self, id: Ulid) -> Result<Option<(EventRecord, Vec<u8>)>, StoreError>;
+/// An open store: the contract, and the backend's extra abilities.
+#[derive(Clone)]
+pub struct Opened {
+    pub store: Arc<dyn Store>,
+    pub backups: Option<Arc<dyn FileBackups>>,
+}
 
-    /// Events in receive order, oldest first, starting after `after`.
-    fn events(&self, after: Option<Ulid>, limit: usize) -> Result<Vec<EventRecord>, StoreError>;
-
-    /// Stops the writer after the queued work and makes everything durable.
-    fn close(&self) -> Result<(), StoreError>;
-
-    /// False after a storage error (full disk, read-only file system) until [`Store::heal`]
-    /// succeeds; writes fail meanwhile.
-    fn healthy(&self) -> bool;
-
-    /// Tries to recover from a storage error (blocking); `Ok(true)` when it did.
-    fn heal(&self) -> Result<bool, StoreError>;
+/// Opens the store `settings` name.
+pub async fn open(settings: &StorageSettings) -> StoreResult<Opened> {
+    let path = settings.path.clone();
+    let store = tokio::task::spawn_blocking(move || sled::SledStore::open(&path))
+        .await
+        .map_err(|e| StoreError::backend(format!("opening the store: {e}")))??;
+    let store = Arc::new(store);
+    Ok(Opened {
+        store: store.clone(),
+        backups: Some(store),
+    })
 }

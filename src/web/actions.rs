@@ -8,10 +8,9 @@ use serde::de::DeserializeOwned;
 
 use super::api::{authorize, renderer};
 use super::{AppState, WebError};
+use crate::app::{ActOutcome, CallOutcome, snooze_until};
 use crate::domain::actions::{Action, ActionError};
 use crate::domain::callback::CallbackId;
-use crate::operations::{CallOutcome, snooze_until};
-use crate::store::ActOutcome;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -75,7 +74,7 @@ pub async fn snooze(
     let id = callback_id(&id)?;
     let body: SnoozeBody = parse(&body)?;
     let until = snooze_until(
-        state.clock.now(),
+        state.app.now(),
         body.minutes,
         body.until.map(|u| u.with_timezone(&Utc)),
     )
@@ -113,7 +112,7 @@ async fn act(
     action: Action,
     who: String,
 ) -> Result<HttpResponse, WebError> {
-    match state.ops.act(id, action, &who).await? {
+    match state.app.act(id, action, &who).await? {
         ActOutcome::Done(cb) => Ok(HttpResponse::Ok().json(renderer(state).callback(&cb, None))),
         ActOutcome::NotFound => Err(WebError::NotFound(format!("no callback with id {id}"))),
         ActOutcome::Refused(e @ ActionError::AlreadyResolved) => {
@@ -150,7 +149,7 @@ pub async fn call(
         parse(&body)?
     };
     match state
-        .ops
+        .app
         .call_back(id, body.agent.as_deref(), &who(body.who))
         .await?
     {

@@ -8,7 +8,7 @@ use super::views::{CallbackList, EventList, Renderer};
 use super::webhook::bearer_token;
 use super::{AppState, WebError};
 use crate::domain::callback::CallbackId;
-use crate::store::{ListQuery, StoreError};
+use crate::store::{Cursor, ListQuery};
 
 const DEFAULT_LIMIT: usize = 1000;
 
@@ -41,13 +41,21 @@ pub async fn list_callbacks(
     let status =
         crate::export::parse_status(params.status.as_deref()).map_err(WebError::BadRequest)?;
     let limit = parse_limit(params.limit.as_deref())?;
+    let after = match params
+        .cursor
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
+        Some(c) => Some(Cursor::parse(c).map_err(WebError::BadRequest)?),
+        None => None,
+    };
     let query = ListQuery {
         status,
         limit,
-        after: params.cursor,
+        after,
     };
-    let store = state.store.clone();
-    let page = blocking(move || store.list_callbacks(&query)).await?;
+    let page = state.app.store.list_callbacks(query).await?;
     let view = renderer(&state);
     Ok(HttpResponse::Ok().json(CallbackList {
         callbacks: page
@@ -55,7 +63,7 @@ pub async fn list_callbacks(
             .iter()
             .map(|c| view.callback(c, None))
             .collect(),
-        next_cursor: page.next,
+        next_cursor: page.next.map(|c| c.encode()),
     }))
 }
 
@@ -67,8 +75,10 @@ pub async fn get_callback(
     authorize(&state, &req)?;
     let not_found = || WebError::NotFound(format!("no callback with id {:?}", id.as_str()));
     let parsed: CallbackId = id.trim().parse().map_err(|_| not_found())?;
-    let store = state.store.clone();
-    let detail = blocking(move || store.callback_detail(parsed))
+    let detail = state
+        .app
+        .store
+        .callback_detail(parsed)
         .await?
         .ok_or_else(not_found)?;
     let view = renderer(&state);
@@ -101,8 +111,7 @@ pub async fn list_events(
         None => None,
     };
     let limit = parse_limit(params.limit.as_deref())?;
-    let store = state.store.clone();
-    let events = blocking(move || store.events(after, limit)).await?;
+    let events = state.app.store.events(after, limit).await?;
     let view = renderer(&state);
     Ok(HttpResponse::Ok().json(EventList {
         events: events.iter().map(|e| view.event(e, None)).collect(),
@@ -118,21 +127,8 @@ pub async fn get_event(
     authorize(&state, &req)?;
     let not_found = || WebError::NotFound(format!("no event with id {:?}", id.as_str()));
     let parsed = ulid::Ulid::from_string(id.trim()).map_err(|_| not_found())?;
-    let store = state.store.clone();
-    let (record, body) = blocking(move || store.event(parsed))
-        .await?
-        .ok_or_else(not_found)?;
+    let (record, body) = state.app.store.event(parsed).await?.ok_or_else(not_found)?;
     Ok(HttpResponse::Ok().json(renderer(&state).event(&record, Some(&body))))
-}
-
-/// Runs a blocking store read on actix's blocking pool.
-pub(super) async fn blocking<T: Send + 'static>(
-    read: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, WebError> {
-    web::block(read)
-        .await
-        .map_err(|e| WebError::Unavailable(StoreError::Io(e.to_string())))?
-        .map_err(WebError::from)
 }
 
 fn parse_limit(raw: Option<&str>) -> Result<usize, WebError> {

@@ -4,7 +4,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::{StreamExt, stream};
 
-use super::api::{authorize, blocking, serde_urlencoded_params};
+use super::api::{authorize, serde_urlencoded_params};
 use super::{AppState, WebError};
 use crate::export;
 
@@ -30,15 +30,14 @@ pub async fn csv_response(state: &AppState, req: &HttpRequest) -> Result<HttpRes
     let zone = state.settings.reminders.timezone;
     // The first page is read before answering, so a store that cannot be read is a 503
     // and not a 200 with a truncated body.
-    let store = state.store.clone();
-    let first = blocking(move || export::page(store.as_ref(), status, None)).await?;
+    let store = state.app.store.clone();
+    let first = export::page(store.as_ref(), status, None).await?;
     let body = export::rows(&first.callbacks, zone, true);
-    let store = state.store.clone();
     let rest = stream::unfold(first.next, move |after| {
         let store = store.clone();
         async move {
             let after = after?;
-            let page = blocking(move || export::page(store.as_ref(), status, Some(after))).await;
+            let page = export::page(store.as_ref(), status, Some(after)).await;
             Some(match page {
                 Ok(page) => (
                     Ok(web::Bytes::from(export::rows(&page.callbacks, zone, false))),
@@ -56,7 +55,7 @@ pub async fn csv_response(state: &AppState, req: &HttpRequest) -> Result<HttpRes
     });
     let filename = format!(
         "ringback-callbacks-{}.csv",
-        state.clock.now().format("%Y%m%dT%H%M%SZ")
+        state.app.now().format("%Y%m%dT%H%M%SZ")
     );
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
@@ -75,8 +74,13 @@ pub async fn backup(
     req: HttpRequest,
 ) -> Result<HttpResponse, WebError> {
     authorize(&state, &req)?;
-    let target = crate::admin::default_target(&state.settings.storage.path, state.clock.now());
-    let made = state.store.backup(target).await?;
+    let Some(backups) = &state.backups else {
+        return Err(WebError::Conflict(
+            "this storage backend is backed up with its own tools, not through Ringback".into(),
+        ));
+    };
+    let target = crate::admin::default_target(&state.settings.storage.path, state.app.now());
+    let made = backups.backup(target).await?;
     tracing::info!(path = %made.path.display(), keys = made.keys, "backup written");
     Ok(HttpResponse::Ok().json(serde_json::json!({"ok": true, "backup": made})))
 }

@@ -1,12 +1,15 @@
 //! HTTP errors: every failure answers JSON `{"ok":false,"error":"…"}` with a status that
-//! says whose fault it is. Storage failures are opaque `503`s (Smartflo retries on them);
-//! details go to the log, never to the caller.
+//! says whose fault it is. Storage that may recover is an opaque `503` with `Retry-After`
+//! (Smartflo retries on it); a failure that retrying will not mend (a corrupt record, a
+//! bug met by one input) is an opaque `500`. Details go to the log and the
+//! `ringback_request_failures_total{kind}` metric, never to the caller.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
+use crate::app::AppError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +32,8 @@ pub enum WebError {
     TooManyRequests(std::time::Duration),
     #[error("storage is unavailable; retry later")]
     Unavailable(#[source] StoreError),
+    #[error("the request failed inside Ringback; it has been logged")]
+    Internal(#[source] AppError),
 }
 
 impl ResponseError for WebError {
@@ -43,12 +48,29 @@ impl ResponseError for WebError {
             WebError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             WebError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             WebError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let WebError::Unavailable(e) = self {
-            tracing::error!(error = %e, "request failed on storage");
+        match self {
+            WebError::Unavailable(e) => {
+                crate::metrics::request_failed(e.kind());
+                tracing::error!(error = %e.describe(), "request failed on storage; told to retry");
+            }
+            WebError::Internal(e) => {
+                let kind = match e {
+                    AppError::Store(s) => s.kind(),
+                    AppError::Decision(_) => "decision",
+                };
+                crate::metrics::request_failed(kind);
+                let detail = match e {
+                    AppError::Store(s) => s.describe(),
+                    AppError::Decision(d) => d.clone(),
+                };
+                tracing::error!(error = %detail, kind, "request failed");
+            }
+            _ => {}
         }
         let mut response = HttpResponse::build(self.status_code());
         match self {
@@ -56,8 +78,13 @@ impl ResponseError for WebError {
                 response
                     .insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
             }
-            WebError::Unavailable(_) => {
-                response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
+            WebError::Unavailable(e) => {
+                let wait = e
+                    .retry_after()
+                    .unwrap_or(crate::store::DEFAULT_RETRY_AFTER)
+                    .as_secs()
+                    .max(1);
+                response.insert_header((header::RETRY_AFTER, wait.to_string()));
             }
             WebError::TooManyRequests(wait) => {
                 response.insert_header((header::RETRY_AFTER, wait.as_secs().to_string()));
@@ -68,8 +95,18 @@ impl ResponseError for WebError {
     }
 }
 
+impl From<AppError> for WebError {
+    fn from(e: AppError) -> Self {
+        match e {
+            AppError::Store(StoreError::Busy(why)) => WebError::Conflict(why),
+            AppError::Store(s) if s.is_retryable() => WebError::Unavailable(s),
+            other => WebError::Internal(other),
+        }
+    }
+}
+
 impl From<StoreError> for WebError {
     fn from(e: StoreError) -> Self {
-        WebError::Unavailable(e)
+        AppError::Store(e).into()
     }
 }

@@ -7,6 +7,7 @@ use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 use super::AppState;
+use crate::store::Health;
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -15,19 +16,22 @@ pub async fn healthz() -> HttpResponse {
 }
 
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    let store = state.store.clone();
-    match web::block(move || store.pending_stats()).await {
-        Ok(Ok(stats)) => {
+    let store = &state.app.store;
+    state.metrics.set_quarantined(store.quarantined());
+    match store.pending_stats().await {
+        Ok(stats) => {
             state
                 .metrics
                 .pending
                 .set(i64::try_from(stats.count).unwrap_or(i64::MAX));
             let age = stats.oldest.map_or(0.0, |cb| {
-                (state.clock.now() - cb.first_missed_at).num_milliseconds() as f64 / 1000.0
+                (state.app.now() - cb.first_missed_at).num_milliseconds() as f64 / 1000.0
             });
             state.metrics.oldest_pending_age.set(age.max(0.0));
         }
-        _ => tracing::warn!("metrics: could not read the pending figures"),
+        Err(e) => {
+            tracing::warn!(error = %e.describe(), "metrics: could not read the pending figures")
+        }
     }
     HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
@@ -35,14 +39,14 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
 }
 
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    if !state.store.healthy() {
+    if let Health::Unavailable(why) = state.app.store.health() {
         return HttpResponse::ServiceUnavailable()
-            .json(json!({ "status": "unavailable", "error": "storage failed; recovering" }));
+            .json(json!({ "status": "unavailable", "error": why }));
     }
-    match tokio::time::timeout(PROBE_TIMEOUT, state.store.probe()).await {
+    match tokio::time::timeout(PROBE_TIMEOUT, state.app.store.probe()).await {
         Ok(Ok(())) => HttpResponse::Ok().json(json!({ "status": "ready" })),
         Ok(Err(e)) => {
-            tracing::warn!(error = %e, "readiness probe failed");
+            tracing::warn!(error = %e.describe(), "readiness probe failed");
             HttpResponse::ServiceUnavailable()
                 .json(json!({ "status": "unavailable", "error": "storage is not writable" }))
         }

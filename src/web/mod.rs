@@ -11,20 +11,17 @@ mod throttle;
 mod views;
 mod webhook;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use actix_web::web;
-use chrono::{DateTime, Utc};
 
-use crate::clock::Clock;
+use crate::app::App;
 use crate::config::Settings;
-use crate::domain::rules::LiveRules;
 use crate::links::LinkSigner;
 use crate::metrics::Metrics;
-use crate::operations::Operations;
 use crate::scheduler::Scheduler;
 use crate::smartflo::Interpreter;
-use crate::store::Store;
+use crate::store::FileBackups;
 use crate::tokens::TokenSet;
 pub use error::WebError;
 pub use throttle::{AuthThrottle, SourceResolver};
@@ -32,41 +29,37 @@ pub use throttle::{AuthThrottle, SourceResolver};
 /// Everything request handlers share.
 pub struct AppState {
     pub settings: Arc<Settings>,
-    pub store: Arc<dyn Store>,
+    /// The application: every read and change goes through it (and its store).
+    pub app: Arc<App>,
     pub interpreter: Interpreter,
-    pub rules: Arc<LiveRules>,
-    pub clock: Arc<dyn Clock>,
     pub webhook_tokens: TokenSet,
     pub api_tokens: TokenSet,
     pub metrics: Arc<Metrics>,
     pub scheduler: Arc<Scheduler>,
     pub dashboard: dashboard::Dashboard,
-    /// What people can do to callbacks (shared with the Telegram bot).
-    pub ops: Arc<Operations>,
     /// Checks the signed action links in emails.
     pub links: Arc<LinkSigner>,
+    /// File-level copies of the store, when its backend keeps files.
+    pub backups: Option<Arc<dyn FileBackups>>,
     /// Slows down sources that keep failing to authenticate.
     pub throttle: AuthThrottle,
     /// Who a request came from (the peer, or behind a trusted proxy its client).
     pub sources: SourceResolver,
-    ids: Mutex<ulid::Generator>,
 }
 
 impl AppState {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         settings: Arc<Settings>,
-        store: Arc<dyn Store>,
+        app: Arc<App>,
         interpreter: Interpreter,
-        rules: Arc<LiveRules>,
-        clock: Arc<dyn Clock>,
         webhook_tokens: TokenSet,
         api_tokens: TokenSet,
         metrics: Arc<Metrics>,
         scheduler: Arc<Scheduler>,
         dashboard: dashboard::Dashboard,
-        ops: Arc<Operations>,
         links: Arc<LinkSigner>,
+        backups: Option<Arc<dyn FileBackups>>,
     ) -> Self {
         let throttle = AuthThrottle::new(settings.server.auth_failures_per_minute);
         let sources = SourceResolver::new(settings.server.trusted_proxies.clone());
@@ -74,18 +67,15 @@ impl AppState {
             throttle,
             sources,
             settings,
-            store,
+            app,
             interpreter,
-            rules,
-            clock,
             webhook_tokens,
             api_tokens,
             metrics,
             scheduler,
             dashboard,
-            ops,
             links,
-            ids: Mutex::new(ulid::Generator::new()),
+            backups,
         }
     }
 
@@ -107,15 +97,6 @@ impl AppState {
         if self.throttle.failed(source, std::time::Instant::now()) {
             tracing::warn!(source = ?source, what, "too many failed authentications; throttling this source for up to a minute");
         }
-    }
-
-    /// A fresh id stamped with `at`, ordered after every id handed out before (one
-    /// monotonic ULID generator, so even a clock that steps back keeps ids in order).
-    pub fn next_id(&self, at: DateTime<Utc>) -> ulid::Ulid {
-        let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
-        let at = std::time::SystemTime::from(at);
-        ids.generate_from_datetime(at)
-            .unwrap_or_else(|_| ulid::Ulid::from_datetime(at))
     }
 }
 

@@ -10,10 +10,10 @@ use sha2::{Digest, Sha256};
 
 use super::views::WebhookReply;
 use super::{AppState, WebError};
-use crate::domain::lifecycle::Effect;
+use crate::app::IncomingEvent;
 use crate::smartflo::Trigger;
 use crate::smartflo::payload::Fields;
-use crate::store::{DedupKey, Ingest, RawEvent};
+use crate::store::{DedupKey, RawEvent};
 
 /// Largest accepted body (SPEC §4.1).
 pub const MAX_BODY: usize = 256 * 1024;
@@ -141,7 +141,7 @@ async fn handle(
     }
     .map_err(|e| WebError::BadRequest(e.to_string()))?;
 
-    let received_at = state.clock.now();
+    let received_at = state.app.now();
     let interpretation = state.interpreter.interpret(&fields, trigger, received_at);
     for (name, value) in [
         ("call_id", &interpretation.event.call_id),
@@ -180,30 +180,21 @@ async fn handle(
         .as_ref()
         .ok()
         .map(|c| c.masked());
-    let ingest = Ingest {
-        event_id: state.next_id(received_at),
+    let event = IncomingEvent {
         received_at,
         trigger: slug.clone(),
         trigger_inferred: interpretation.trigger_inferred && interpretation.trigger.is_some(),
         intent: interpretation.intent,
         facts: interpretation.facts,
-        rules: state.rules.get(),
-        new_callback_id: crate::domain::callback::CallbackId::new(state.next_id(received_at)),
         dedup,
         uuid,
         note: interpretation.note.map(str::to_string),
         raw,
         body: bytes.to_vec(),
     };
-    let inferred = ingest.trigger_inferred;
-    let receipt = state.store.ingest(ingest).await?;
+    let inferred = event.trigger_inferred;
+    let receipt = state.app.ingest(event).await?;
     state.metrics.webhook(&slug, receipt.effect.as_str());
-    if matches!(
-        receipt.effect,
-        Effect::Opened | Effect::Updated | Effect::Resolved
-    ) {
-        state.scheduler.nudge();
-    }
 
     tracing::info!(
         event_id = %receipt.event_id,

@@ -175,10 +175,7 @@ fn environment_variables_override_the_file() {
     )
     .expect("valid");
     assert_eq!(settings.ignored_env, ["RINGBACK_EMAIL_SMTP_URL"]);
-    assert_eq!(
-        settings.reminders.first_after,
-        std::time::Duration::from_secs(300)
-    );
+    assert_eq!(settings.rules.first_after, chrono::Duration::seconds(300));
     assert_eq!(settings.webhook.tokens.len(), 2);
     assert_eq!(
         settings.webhook.tokens[1].expose(),

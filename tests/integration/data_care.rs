@@ -6,7 +6,6 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use ringback::store::sled::{SledStore, keys};
 use serde_json::{Value, json};
 
 use crate::blackbox::{API, Daemon, missed, post};
@@ -164,10 +163,7 @@ async fn export_and_backup_work_with_the_service_running_or_stopped_and_a_backup
         to.display().to_string()
     );
     writer.await.unwrap();
-    let copy = SledStore::open(&to).unwrap();
-    let callbacks = copy.keys_of(keys::CALLBACKS).unwrap().len();
-    let events = copy.keys_of(keys::EVENTS).unwrap().len();
-    drop(copy);
+    let (callbacks, events) = count_in(&to).await;
     eprintln!("backup while ingesting: {callbacks} callbacks, {events} events, in {took:?}");
     assert_eq!(callbacks, events, "a consistent copy");
     assert!(callbacks >= 40);
@@ -237,4 +233,29 @@ async fn export_and_backup_work_with_the_service_running_or_stopped_and_a_backup
 
     let (ok, _, err) = ringback(&["export"], &tmp.path().join("nowhere.toml"));
     assert!(!ok, "{err}");
+}
+
+/// Callbacks and events in the store under `data_dir`, read through the store contract.
+async fn count_in(data_dir: &std::path::Path) -> (usize, usize) {
+    let settings = ringback::config::StorageSettings {
+        path: data_dir.to_path_buf(),
+        retention: None,
+    };
+    let opened = ringback::store::open(&settings)
+        .await
+        .expect("the copy opens");
+    let store = &opened.store;
+    let callbacks = store
+        .list_callbacks(ringback::store::ListQuery {
+            status: ringback::store::StatusFilter::All,
+            limit: 10_000,
+            after: None,
+        })
+        .await
+        .unwrap()
+        .callbacks
+        .len();
+    let events = store.events(None, 10_000).await.unwrap().len();
+    store.close().await.unwrap();
+    (callbacks, events)
 }

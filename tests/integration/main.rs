@@ -15,7 +15,6 @@ mod email_links;
 mod escalation;
 mod fakes;
 mod helpers;
-mod make_store_v1;
 mod quirks;
 mod reminders;
 mod restart;

@@ -5,7 +5,7 @@
 //! answered once it is done). The copy is itself a complete data directory — a fresh sled
 //! database under `sled/` plus the data directory's own files (tokens, the session key) — so
 //! restoring is pointing `[storage].path` at it. Every file is fsync'd before the copy is
-//! reported done: sled's `flush` alone is not an fsync (reference/sled-0.34-notes.md).
+//! reported done: sled's `flush` alone is not an fsync (`docs/sled-0.34.md`).
 
 use std::fs::File;
 use std::path::Path;
@@ -18,9 +18,10 @@ const BATCH: usize = 10_000;
 /// Copies `trees` and the plain files of `data_dir` into `target`, which must not exist or
 /// be empty. On failure the partial copy is removed.
 pub fn copy(trees: &[sled::Tree], data_dir: &Path, target: &Path) -> Result<Backup, StoreError> {
-    let io = |what: &str, e: std::io::Error| StoreError::Io(format!("backup: {what}: {e}"));
+    let io =
+        |what: &str, e: std::io::Error| StoreError::unavailable_from(format!("backup: {what}"), e);
     if crate::data_dir::has_entries(target) {
-        return Err(StoreError::Io(format!(
+        return Err(StoreError::Busy(format!(
             "backup: {} exists and is not empty",
             target.display()
         )));
@@ -34,7 +35,10 @@ pub fn copy(trees: &[sled::Tree], data_dir: &Path, target: &Path) -> Result<Back
 }
 
 fn copy_into(trees: &[sled::Tree], data_dir: &Path, target: &Path) -> Result<Backup, StoreError> {
-    let io = |what: String, e: std::io::Error| StoreError::Io(format!("backup: {what}: {e}"));
+    let io = |what: String, e: std::io::Error| {
+        StoreError::unavailable_from(format!("backup: {what}"), e)
+    };
+    let sled = super::from_sled;
     let mut report = Backup {
         path: target.to_path_buf(),
         ..Backup::default()
@@ -43,13 +47,14 @@ fn copy_into(trees: &[sled::Tree], data_dir: &Path, target: &Path) -> Result<Bac
         let copy = sled::Config::new()
             .path(target.join("sled"))
             .cache_capacity(16 << 20)
-            .open()?;
+            .open()
+            .map_err(sled)?;
         for tree in trees {
-            let into = copy.open_tree(tree.name())?;
+            let into = copy.open_tree(tree.name()).map_err(sled)?;
             let mut batch = sled::Batch::default();
             let mut in_batch = 0;
             for pair in tree.iter() {
-                let (key, value) = pair?;
+                let (key, value) = pair.map_err(sled)?;
                 report.keys += 1;
                 report.bytes += (key.len() + value.len()) as u64;
                 if &*tree.name() == super::keys::CALLBACKS.as_bytes() {
@@ -58,13 +63,13 @@ fn copy_into(trees: &[sled::Tree], data_dir: &Path, target: &Path) -> Result<Bac
                 batch.insert(key, value);
                 in_batch += 1;
                 if in_batch == BATCH {
-                    into.apply_batch(std::mem::take(&mut batch))?;
+                    into.apply_batch(std::mem::take(&mut batch)).map_err(sled)?;
                     in_batch = 0;
                 }
             }
-            into.apply_batch(batch)?;
+            into.apply_batch(batch).map_err(sled)?;
         }
-        copy.flush()?;
+        copy.flush().map_err(sled)?;
     }
     sync_tree(&target.join("sled")).map_err(|e| io("syncing the copy".into(), e))?;
     // The data directory's own files: tokens and keys (sled's files live under `sled/`,

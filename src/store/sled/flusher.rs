@@ -1,6 +1,6 @@
 //! Group commit: many writers, one flush.
 //!
-//! What sled 0.34.7 does, measured on this kind of machine (reference/sled-0.34-notes.md),
+//! What sled 0.34.7 does, measured on this kind of machine (`docs/sled-0.34.md`),
 //! and how this module answers it:
 //!
 //! - `Db::flush_async()` deadlocks once about 8 callers await it at once (an upstream bug,
@@ -112,12 +112,10 @@ pub async fn wait_durable(
     if state.through >= generation {
         Ok(())
     } else {
-        Err(StoreError::Flush(
-            state
-                .last_error
-                .clone()
-                .unwrap_or_else(|| "unknown error".into()),
-        ))
+        Err(StoreError::unavailable(format!(
+            "flushing to stable storage failed: {}",
+            state.last_error.as_deref().unwrap_or("unknown error")
+        )))
     }
 }
 

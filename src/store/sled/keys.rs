@@ -18,9 +18,14 @@
 //! | `calls`               | Smartflo call_id (UTF-8)                         | `StoredCall`: `CallRecord` + deliveries seen (trigger, leg, event id) |
 //! | `last_answered`       | customer E.164 (UTF-8)                           | start of latest answered call (time, 8 B) |
 //! | `due`                 | next wake (time) ++ callback id                  | empty: the scheduler's agenda  |
-//! | `outbox`              | delivery id (16 B ULID)                          | `Delivery` not yet settled     |
+//! | `outbox`              | delivery id (16 B ULID)                          | `Delivery` not yet settled, with its `lease` when taken |
+//! | `outbox_due`          | takeable at (time) ++ delivery id                | empty: when each delivery may be taken (its `next_attempt_at`, or its lease's end) |
 //! | `rules_audit`         | time of the edit ++ change id (16 B)             | `RulesChange`: who, when, before, after |
 //! | `unknown_chats`       | Telegram chat id (i64, sign-flipped big-endian)  | `UnknownChat`: who wrote, what, when |
+//! | `quarantine`          | tree name ++ 0 ++ the record's key               | the record's bytes, set aside because they could not be read |
+//!
+//! Record formats are in `records.rs`; `migrate.rs` moves a store written by an earlier
+//! schema to this one at open (schema 2 added `outbox_due`, leases and `quarantine`).
 //!
 //! `meta` keys: `schema_version`; `schedule_rules` (fingerprint of the rules the pending
 //! callbacks were scheduled with); `stored_rules` (the last `RulesChange` from the
@@ -52,14 +57,18 @@ pub const DUE: &str = "due";
 pub const OUTBOX: &str = "outbox";
 pub const RULES_AUDIT: &str = "rules_audit";
 pub const UNKNOWN_CHATS: &str = "unknown_chats";
+pub const OUTBOX_DUE: &str = "outbox_due";
+pub const QUARANTINE: &str = "quarantine";
 
 pub const PENDING_COUNT: &str = "pending_count";
 pub const STORED_RULES: &str = "stored_rules";
 pub const SCHEDULE_RULES: &str = "schedule_rules";
 pub const TELEGRAM_OFFSET: &str = "telegram_offset";
+pub const SCHEMA_VERSION_KEY: &str = "schema_version";
+pub const PROBE: &str = "probe";
 
 /// Trees written by the writer, in the order of the transaction's view.
-pub const WRITTEN_TREES: [&str; 15] = [
+pub const WRITTEN_TREES: [&str; 17] = [
     EVENTS,
     EVENT_BODIES,
     EVENT_DEDUP,
@@ -75,6 +84,8 @@ pub const WRITTEN_TREES: [&str; 15] = [
     OUTBOX,
     RULES_AUDIT,
     UNKNOWN_CHATS,
+    OUTBOX_DUE,
+    QUARANTINE,
 ];
 
 /// A signed id as an order-preserving key.
@@ -89,6 +100,38 @@ pub fn count_from(bytes: Option<&[u8]>) -> u64 {
         .map_or(0, u64::from_be_bytes)
 }
 
+/// The trees by position in [`WRITTEN_TREES`] (and in the writer's transaction view).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tree {
+    Events,
+    EventBodies,
+    EventDedup,
+    Callbacks,
+    Timeline,
+    PendingByCustomer,
+    PendingByAge,
+    ResolvedByTime,
+    Calls,
+    LastAnswered,
+    Meta,
+    Due,
+    Outbox,
+    RulesAudit,
+    UnknownChats,
+    OutboxDue,
+    Quarantine,
+}
+
+impl Tree {
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn name(self) -> &'static str {
+        WRITTEN_TREES[self.index()]
+    }
+}
+
 /// A tree's position in [`WRITTEN_TREES`].
 pub fn index_of(name: &str) -> usize {
     WRITTEN_TREES
@@ -100,7 +143,8 @@ pub fn index_of(name: &str) -> usize {
 pub const BODY_CHUNK: usize = 4096;
 /// Bodies up to this size are stored inside the event's value (one insert, not two).
 pub const BODY_INLINE: usize = 3 * 1024;
-pub const SCHEMA_VERSION: &str = "1";
+/// The schema this build writes (and migrates older stores to).
+pub const SCHEMA_VERSION: u32 = 2;
 
 pub fn time(t: DateTime<Utc>) -> [u8; 8] {
     ((t.timestamp_millis() as u64) ^ (1 << 63)).to_be_bytes()
@@ -149,6 +193,29 @@ pub fn callback_from_index(key: &[u8]) -> Option<CallbackId> {
     Some(CallbackId::from_bytes(raw))
 }
 
+/// The id at the end of an index key `time ++ id` (the outbox's `outbox_due` too).
+pub fn ulid_from_index(key: &[u8]) -> Option<ulid::Ulid> {
+    let raw: [u8; 16] = key.get(8..24)?.try_into().ok()?;
+    Some(ulid::Ulid::from_bytes(raw))
+}
+
+/// An `outbox_due` key: when the delivery may be taken, then its id.
+pub fn outbox_due(at: DateTime<Utc>, delivery: ulid::Ulid) -> [u8; 24] {
+    let mut key = [0u8; 24];
+    key[..8].copy_from_slice(&time(at));
+    key[8..].copy_from_slice(&delivery.to_bytes());
+    key
+}
+
+/// A `quarantine` key: the tree the record was in, a zero byte, its key there.
+pub fn quarantine(tree: &str, key: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(tree.len() + 1 + key.len());
+    out.extend_from_slice(tree.as_bytes());
+    out.push(0);
+    out.extend_from_slice(key);
+    out
+}
+
 pub fn callback_id_from(bytes: &[u8]) -> Option<CallbackId> {
     let raw: [u8; 16] = bytes.try_into().ok()?;
     Some(CallbackId::from_bytes(raw))
@@ -158,6 +225,15 @@ pub fn callback_id_from(bytes: &[u8]) -> Option<CallbackId> {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn tree_positions_match_the_written_trees() {
+        assert_eq!(Tree::Quarantine.name(), QUARANTINE);
+        assert_eq!(Tree::OutboxDue.name(), OUTBOX_DUE);
+        assert_eq!(Tree::Events.name(), EVENTS);
+        assert_eq!(Tree::UnknownChats.name(), UNKNOWN_CHATS);
+        assert_eq!(index_of(CALLS), Tree::Calls.index());
+    }
 
     #[test]
     fn time_keys_sort_like_times() {

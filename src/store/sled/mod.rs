@@ -1,63 +1,108 @@
-//! The sled backend: trees and keys in `keys`, the single writer in `writer` (its
-//! transaction's writes in `apply`, webhooks in `ingest`, retention in `purge`, copies in
-//! `backup`), group commit in `flusher`, reads in `read`, one open database in `live`.
+//! The sled backend: trees and keys in `keys`, record formats in `records`, plans turned
+//! into checks and writes in `encode`, the single writer in `writer` (its work in `ops`,
+//! retention in `purge`, repairs in `repair`, copies in `backup`), group commit in
+//! `flusher`, reads in `read`, format migrations in `migrate`, one open database in `live`.
+//! What sled 0.34.7 does and how this backend answers it: `docs/sled-0.34.md`.
 //!
 //! After a storage error (a full disk, a read-only file system) sled 0.34 refuses every
-//! further write on that database handle. [`SledStore::heal`] therefore reopens it —
-//! recovery replays sled's log up to the last flush, so everything acknowledged is kept and
-//! nothing unacknowledged is — once the cause is gone; until then writes answer
-//! `StoreError` (the webhook's 503) and readiness fails.
+//! further write on that database handle; so does a writer thread that ended. A healer
+//! thread therefore reopens the database — recovery replays sled's log up to the last
+//! flush, so everything acknowledged is kept and nothing unacknowledged is — once the cause
+//! is gone; until then writes answer [`StoreError::Unavailable`] and health says why.
 
-mod apply;
 mod backup;
-mod codec;
+mod encode;
 mod flusher;
-mod ingest;
 pub mod keys;
 mod live;
+mod migrate;
+mod ops;
 mod purge;
 mod read;
-mod writer;
+mod records;
+mod repair;
+mod tx;
+pub(crate) mod writer;
+
+#[cfg(test)]
+mod tests;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::time::Duration;
 
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 use ulid::Ulid;
 
-use super::{
-    ActOutcome, ActRequest, CallbackDetail, Claim, EventRecord, Ingest, ListQuery, Page,
-    PendingStats, Receipt, RulesChange, Store, StoreError,
-};
 use crate::domain::callback::{Callback, CallbackId};
-use crate::domain::reminder::{Delivery, Settlement};
-use crate::domain::rules::Rules;
-use crate::store::UnknownChat;
-use live::Live;
+use crate::domain::reminder::Delivery;
+use crate::store::{
+    Backup, CallbackDetail, CallbackReads, EventLog, EventRecord, FileBackups, Found, Health,
+    LeaseOwner, Lifecycle, ListQuery, Lookup, Maintenance, Outbox, Page, PendingStats, Plan,
+    Purged, RulesChange, RulesStore, StoreError, StoreResult, Take, Taken, TelegramState,
+    UnknownChat, Versioned,
+};
+use live::{Counters, Live};
+use read::Reader;
 use writer::{Done, Work};
 
+/// How often the healer looks at a failed store.
+const HEAL_EVERY: Duration = Duration::from_secs(2);
+
 pub struct SledStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     path: PathBuf,
-    /// The open database; `None` while a failed one is being replaced.
+    /// The open database; `None` while a failed one is being replaced, or once closed.
     live: RwLock<Option<Arc<Live>>>,
+    counters: Counters,
+    backup_running: AtomicBool,
+    /// Set when closing: the healer stops.
+    closing: Mutex<bool>,
+    wake_healer: Condvar,
+    healer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// A sled error as a store error: corruption is corruption, anything else is the disk or
+/// the file system failing (unavailable until the store is reopened).
+fn from_sled(e: sled::Error) -> StoreError {
+    match e {
+        sled::Error::Corruption { .. } => StoreError::corrupt("sled page", e),
+        other => StoreError::unavailable_from("storage I/O failed", other),
+    }
 }
 
 impl SledStore {
     /// Opens (creating if needed) the store under `path`, a directory only Ringback reads.
+    /// Blocking: callers on a runtime use `store::open`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        Ok(Self {
+        let counters = Counters::default();
+        let live = Live::open(path, &counters)?;
+        let inner = Arc::new(Inner {
             path: path.to_path_buf(),
-            live: RwLock::new(Some(Arc::new(Live::open(path)?))),
-        })
+            live: RwLock::new(Some(Arc::new(live))),
+            counters,
+            backup_running: AtomicBool::new(false),
+            closing: Mutex::new(false),
+            wake_healer: Condvar::new(),
+            healer: Mutex::new(None),
+        });
+        let healer_inner = Arc::clone(&inner);
+        let healer = std::thread::Builder::new()
+            .name("ringback-storage-healer".into())
+            .spawn(move || heal_until_closed(&healer_inner))
+            .map_err(|e| StoreError::unavailable_from("starting the storage healer", e))?;
+        *inner.healer.lock().unwrap_or_else(|e| e.into_inner()) = Some(healer);
+        Ok(Self { inner })
     }
 
     fn live(&self) -> Result<Arc<Live>, StoreError> {
-        self.live
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-            .ok_or_else(|| StoreError::Io("storage is being reopened after an error".into()))
+        self.inner.live()
     }
 
     fn submit(&self, work: Work) -> BoxFuture<'static, Result<Done, StoreError>> {
@@ -67,252 +112,374 @@ impl SledStore {
         }
     }
 
-    /// Entries in each tree, by name (full scans: for tools and tests, not request paths).
-    pub fn tree_sizes(&self) -> Result<Vec<(&'static str, usize)>, StoreError> {
+    /// Runs a read on a blocking thread; repairs it found go to the writer (`await_repairs`:
+    /// durably, before this returns; otherwise in the background).
+    async fn read<T: Send + 'static>(
+        &self,
+        await_repairs: bool,
+        read: impl FnOnce(&mut Reader) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<(T, bool)> {
         let live = self.live()?;
-        keys::WRITTEN_TREES
-            .iter()
-            .map(|name| Ok((*name, live.tree_len(name)?)))
-            .collect()
+        let reading = Arc::clone(&live);
+        let (result, repairs) = tokio::task::spawn_blocking(move || {
+            let mut reader = Reader::new(&reading.trees);
+            let result = read(&mut reader);
+            (result, reader.repairs)
+        })
+        .await
+        .map_err(|e| StoreError::backend(format!("a storage read failed: {e}")))?;
+        let repaired = !repairs.is_empty();
+        let pending: Vec<_> = repairs
+            .into_iter()
+            .map(|r| live.submit(Work::Repair(r)))
+            .collect();
+        if await_repairs {
+            for repair in pending {
+                repair.await?;
+            }
+        } else if repaired {
+            tokio::spawn(async move {
+                for repair in pending {
+                    if let Err(e) = repair.await {
+                        tracing::warn!(error = %e.describe(), "a storage repair failed; it is tried again at the next read");
+                    }
+                }
+            });
+        }
+        Ok((result?, repaired))
     }
 
-    /// Every key of the named tree, in order (for tools and tests, not request paths).
-    pub fn keys_of(&self, tree: &str) -> Result<Vec<Vec<u8>>, StoreError> {
-        self.live()?.keys_of(tree)
+    /// A read whose repairs may finish in the background.
+    async fn scan<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&mut Reader) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        self.read(false, read).await.map(|(value, _)| value)
     }
 
-    /// Whether the database had a storage error and awaits [`SledStore::heal`].
-    pub fn failed(&self) -> bool {
+    /// Test support: the writer meets `fault` when it applies a plan storing an event of
+    /// the call `call_id`.
+    #[cfg(test)]
+    pub fn inject_fault(&self, call_id: &str, fault: writer::Fault) {
+        self.inner
+            .counters
+            .faults
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(call_id.to_string(), fault);
+    }
+}
+
+impl Inner {
+    fn live(&self) -> Result<Arc<Live>, StoreError> {
+        match self.live.read().unwrap_or_else(|e| e.into_inner()).clone() {
+            Some(live) => Ok(live),
+            None if *self.closing.lock().unwrap_or_else(|e| e.into_inner()) => {
+                Err(StoreError::Closed)
+            }
+            None => Err(StoreError::unavailable(
+                "storage is being reopened after an error",
+            )),
+        }
+    }
+
+    fn failed(&self) -> bool {
         self.live().map_or(true, |l| l.failed())
     }
 
-    /// Reopens the database if it failed (blocking). `Ok(true)` when it was reopened,
-    /// `Ok(false)` when nothing needed doing; an error when reopening failed (try later).
-    pub fn heal(&self) -> Result<bool, StoreError> {
+    /// Reopens the database if it failed. `Ok(true)` when it was reopened.
+    fn heal(&self) -> Result<bool, StoreError> {
         if !self.failed() {
             return Ok(false);
         }
         let old = self.live.write().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(old) = old {
-            let _ = old.close();
-            // In-flight reads hold the old handle briefly; sled's file lock is only released
-            // with the last one.
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Arc::strong_count(&old) > 1 && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            drop(old);
+            let _ = close_and_release(old);
         }
-        let reopened = Live::open(&self.path)?;
+        let reopened = Live::open(&self.path, &self.counters)?;
         *self.live.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(reopened));
-        tracing::warn!(path = %self.path.display(), "storage reopened after an error");
+        tracing::warn!(path = %self.path.display(), "storage reopened after an error; accepting writes again");
         Ok(true)
     }
 }
 
-impl Store for SledStore {
-    fn ingest(&self, ingest: Ingest) -> BoxFuture<'static, Result<Receipt, StoreError>> {
-        let done = self.submit(Work::Ingest(Box::new(ingest)));
-        Box::pin(async move {
-            match done.await? {
-                Done::Ingest(receipt) => Ok(receipt),
-                _ => unreachable!("the writer answers ingest with a receipt"),
+fn heal_until_closed(inner: &Inner) {
+    loop {
+        {
+            let closing = inner.closing.lock().unwrap_or_else(|e| e.into_inner());
+            let (closing, _) = inner
+                .wake_healer
+                .wait_timeout(closing, HEAL_EVERY)
+                .unwrap_or_else(|e| e.into_inner());
+            if *closing {
+                return;
             }
-        })
+        }
+        if let Err(e) = inner.heal() {
+            tracing::error!(error = %e.describe(), "storage still failing; retrying in 2 s");
+        }
+    }
+}
+
+#[async_trait]
+impl EventLog for SledStore {
+    async fn event(&self, id: Ulid) -> StoreResult<Option<(EventRecord, Vec<u8>)>> {
+        self.scan(move |r| r.event(id)).await
     }
 
-    fn probe(&self) -> BoxFuture<'static, Result<(), StoreError>> {
-        let done = self.submit(Work::Probe(chrono::Utc::now()));
-        Box::pin(async move { done.await.map(|_| ()) })
+    async fn events(&self, after: Option<Ulid>, limit: usize) -> StoreResult<Vec<EventRecord>> {
+        self.scan(move |r| r.events(after, limit)).await
+    }
+}
+
+#[async_trait]
+impl CallbackReads for SledStore {
+    async fn callback(&self, id: CallbackId) -> StoreResult<Option<Versioned<Callback>>> {
+        self.scan(move |r| r.callback(id)).await
     }
 
-    fn claim_due(&self, claim: Claim) -> BoxFuture<'static, Result<Vec<Delivery>, StoreError>> {
-        let done = self.submit(Work::Claim(claim));
-        Box::pin(async move {
-            match done.await? {
-                Done::Claimed(deliveries) => Ok(deliveries),
-                _ => unreachable!("the writer answers a claim with deliveries"),
-            }
-        })
+    async fn callbacks(&self, ids: Vec<CallbackId>) -> StoreResult<Vec<Versioned<Callback>>> {
+        self.scan(move |r| r.callbacks(&ids)).await
     }
 
-    fn purge(
-        &self,
-        cutoff: chrono::DateTime<chrono::Utc>,
-        limit: usize,
-    ) -> BoxFuture<'static, Result<crate::store::Purged, StoreError>> {
-        let done = self.submit(Work::Purge(cutoff, limit));
-        Box::pin(async move {
-            match done.await? {
-                Done::Purged(purged) => Ok(purged),
-                _ => unreachable!("the writer answers a purge with what it purged"),
-            }
-        })
+    async fn callback_detail(&self, id: CallbackId) -> StoreResult<Option<CallbackDetail>> {
+        self.scan(move |r| r.detail(id)).await
     }
 
-    fn backup(
-        &self,
-        target: PathBuf,
-    ) -> BoxFuture<'static, Result<crate::store::Backup, StoreError>> {
-        let done = self.submit(Work::Backup(self.path.clone(), target));
-        Box::pin(async move {
-            match done.await? {
-                Done::BackedUp(backup) => Ok(backup),
-                _ => unreachable!("the writer answers a backup with the copy it made"),
-            }
-        })
+    async fn list_callbacks(&self, query: ListQuery) -> StoreResult<Page> {
+        self.scan(move |r| r.list(&query)).await
     }
 
-    fn act(&self, request: ActRequest) -> BoxFuture<'static, Result<ActOutcome, StoreError>> {
-        let done = self.submit(Work::Act(request));
-        Box::pin(async move {
-            match done.await? {
-                Done::Acted(outcome) => Ok(outcome),
-                _ => unreachable!("the writer answers an action with its outcome"),
-            }
-        })
+    async fn pending_stats(&self) -> StoreResult<PendingStats> {
+        self.scan(|r| r.pending_stats()).await
     }
 
-    fn settle(
-        &self,
-        delivery: Ulid,
-        settlement: Settlement,
-    ) -> BoxFuture<'static, Result<(), StoreError>> {
-        let done = self.submit(Work::Settle(delivery, settlement));
-        Box::pin(async move { done.await.map(|_| ()) })
+    async fn due(&self, now: DateTime<Utc>, limit: usize) -> StoreResult<Vec<Versioned<Callback>>> {
+        // Stale index entries are dropped before this answers, so the next `next_due` does
+        // not point at them again.
+        self.read(true, move |r| r.due(now, limit))
+            .await
+            .map(|(due, _)| due)
     }
 
-    fn outbox(&self) -> Result<Vec<Delivery>, StoreError> {
-        self.live()?.trees.outbox()
+    async fn next_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
+        self.scan(|r| r.next_due()).await
+    }
+}
+
+#[async_trait]
+impl Lifecycle for SledStore {
+    async fn lookup(&self, lookup: Lookup) -> StoreResult<Found> {
+        let again = lookup.clone();
+        let (found, repaired) = self.read(true, move |r| r.lookup(&lookup)).await?;
+        if !repaired {
+            return Ok(found);
+        }
+        // Something read was set aside or pointed nowhere: read once more without it.
+        self.read(true, move |r| r.lookup(&again))
+            .await
+            .map(|(found, _)| found)
     }
 
-    fn align_schedule(&self, rules: Arc<Rules>) -> BoxFuture<'static, Result<usize, StoreError>> {
-        let fingerprint = rules.schedule_fingerprint();
-        let live = match self.live() {
-            Ok(live) => live,
-            Err(e) => return Box::pin(async move { Err(e) }),
-        };
-        let ids = match live.trees.meta(keys::SCHEDULE_RULES) {
-            Ok(Some(stored)) if stored == fingerprint.as_bytes() => {
-                return Box::pin(async { Ok(0) });
-            }
-            Ok(_) => live.trees.pending_ids(),
-            Err(e) => Err(e),
-        };
-        let ids = match ids {
-            Ok(ids) => ids,
-            Err(e) => return Box::pin(async move { Err(e) }),
-        };
-        // In writer transactions of a thousand, then the fingerprint, in that order.
-        let chunks: Vec<_> = ids
-            .chunks(1000)
-            .map(|c| self.submit(Work::Reschedule(c.to_vec(), Arc::clone(&rules))))
-            .collect();
-        let mark = self.submit(Work::SetMeta(
-            keys::SCHEDULE_RULES,
-            fingerprint.into_bytes(),
-        ));
-        let total = ids.len();
-        Box::pin(async move {
-            for chunk in chunks {
-                chunk.await?;
-            }
-            mark.await?;
-            if total > 0 {
-                tracing::info!(
-                    pending = total,
-                    "schedule rules changed: pending callbacks rescheduled"
-                );
-            }
-            Ok(total)
-        })
+    async fn apply(&self, plan: Plan) -> StoreResult<()> {
+        if plan.is_empty() {
+            return Ok(());
+        }
+        let encoded = encode::encode(&plan)?;
+        self.submit(Work::Apply(Box::new(encoded)))
+            .await
+            .map(|_| ())
     }
+}
 
-    fn stored_rules(&self) -> Result<Option<RulesChange>, StoreError> {
-        self.live()?.trees.stored_rules()
-    }
-
-    fn save_rules(&self, change: RulesChange) -> BoxFuture<'static, Result<(), StoreError>> {
-        let done = self.submit(Work::SaveRules(change));
-        Box::pin(async move { done.await.map(|_| ()) })
-    }
-
-    fn rules_audit(&self, limit: usize) -> Result<Vec<RulesChange>, StoreError> {
-        self.live()?.trees.rules_audit(limit)
-    }
-
-    fn pending_stats(&self) -> Result<PendingStats, StoreError> {
-        self.live()?.trees.pending_stats()
-    }
-
-    fn telegram_offset(&self) -> Result<i64, StoreError> {
-        Ok(self
-            .live()?
-            .trees
-            .meta(keys::TELEGRAM_OFFSET)?
-            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
-            .map_or(0, i64::from_be_bytes))
-    }
-
-    fn save_telegram_offset(&self, offset: i64) -> BoxFuture<'static, Result<(), StoreError>> {
-        let done = self.submit(Work::SetMeta(
-            keys::TELEGRAM_OFFSET,
-            offset.to_be_bytes().to_vec(),
-        ));
-        Box::pin(async move { done.await.map(|_| ()) })
-    }
-
-    fn note_unknown_chat(&self, chat: UnknownChat) -> BoxFuture<'static, Result<(), StoreError>> {
-        let done = self.submit(Work::NoteChat(chat));
-        Box::pin(async move { done.await.map(|_| ()) })
-    }
-
-    fn unknown_chats(&self) -> Result<Vec<UnknownChat>, StoreError> {
-        self.live()?.trees.unknown_chats()
-    }
-
-    fn next_due(&self) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
-        self.live()?.trees.next_due()
-    }
-
-    fn list_callbacks(&self, query: &ListQuery) -> Result<Page, StoreError> {
-        self.live()?.trees.list(query)
-    }
-
-    fn callback(&self, id: CallbackId) -> Result<Option<Callback>, StoreError> {
-        self.live()?.trees.load(id)
-    }
-
-    fn callback_detail(&self, id: CallbackId) -> Result<Option<CallbackDetail>, StoreError> {
-        self.live()?.trees.detail(id)
-    }
-
-    fn event(&self, id: Ulid) -> Result<Option<(EventRecord, Vec<u8>)>, StoreError> {
-        self.live()?.trees.event(id)
-    }
-
-    fn events(&self, after: Option<Ulid>, limit: usize) -> Result<Vec<EventRecord>, StoreError> {
-        self.live()?.trees.events(after, limit)
-    }
-
-    fn close(&self) -> Result<(), StoreError> {
-        match self.live.write().unwrap_or_else(|e| e.into_inner()).take() {
-            Some(live) => live.close(),
-            None => Ok(()),
+#[async_trait]
+impl Outbox for SledStore {
+    async fn take(&self, take: Take) -> StoreResult<Vec<Taken>> {
+        match self.submit(Work::Take(take)).await? {
+            Done::Taken(taken) => Ok(taken),
+            _ => Err(StoreError::backend(
+                "the writer answered a take with something else",
+            )),
         }
     }
 
-    fn healthy(&self) -> bool {
-        !self.failed()
+    async fn release(&self, owner: LeaseOwner, deliveries: Vec<Ulid>) -> StoreResult<()> {
+        if deliveries.is_empty() {
+            return Ok(());
+        }
+        self.submit(Work::Release(owner, deliveries))
+            .await
+            .map(|_| ())
     }
 
-    fn heal(&self) -> Result<bool, StoreError> {
-        SledStore::heal(self)
+    async fn next_delivery_at(&self) -> StoreResult<Option<DateTime<Utc>>> {
+        self.scan(|r| r.next_delivery_at()).await
+    }
+
+    async fn outbox(&self) -> StoreResult<Vec<Delivery>> {
+        self.scan(|r| r.outbox()).await
+    }
+}
+
+#[async_trait]
+impl RulesStore for SledStore {
+    async fn stored_rules(&self) -> StoreResult<Option<RulesChange>> {
+        self.scan(|r| r.stored_rules()).await
+    }
+
+    async fn save_rules(&self, change: RulesChange) -> StoreResult<()> {
+        self.submit(Work::SaveRules(Box::new(change)))
+            .await
+            .map(|_| ())
+    }
+
+    async fn rules_audit(&self, limit: usize) -> StoreResult<Vec<RulesChange>> {
+        self.scan(move |r| r.rules_audit(limit)).await
+    }
+
+    async fn schedule_fingerprint(&self) -> StoreResult<Option<String>> {
+        self.scan(|r| {
+            Ok(r.meta(keys::SCHEDULE_RULES)?
+                .map(|v| String::from_utf8_lossy(&v).into_owned()))
+        })
+        .await
+    }
+
+    async fn set_schedule_fingerprint(&self, fingerprint: String) -> StoreResult<()> {
+        self.submit(Work::SetMeta(
+            keys::SCHEDULE_RULES,
+            fingerprint.into_bytes(),
+        ))
+        .await
+        .map(|_| ())
+    }
+}
+
+#[async_trait]
+impl TelegramState for SledStore {
+    async fn telegram_offset(&self) -> StoreResult<i64> {
+        self.scan(|r| {
+            Ok(r.meta(keys::TELEGRAM_OFFSET)?
+                .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+                .map_or(0, i64::from_be_bytes))
+        })
+        .await
+    }
+
+    async fn save_telegram_offset(&self, offset: i64) -> StoreResult<()> {
+        self.submit(Work::SetMeta(
+            keys::TELEGRAM_OFFSET,
+            offset.to_be_bytes().to_vec(),
+        ))
+        .await
+        .map(|_| ())
+    }
+
+    async fn note_unknown_chat(&self, chat: UnknownChat) -> StoreResult<()> {
+        self.submit(Work::NoteChat(Box::new(chat)))
+            .await
+            .map(|_| ())
+    }
+
+    async fn unknown_chats(&self) -> StoreResult<Vec<UnknownChat>> {
+        self.scan(|r| r.unknown_chats()).await
+    }
+}
+
+#[async_trait]
+impl Maintenance for SledStore {
+    async fn probe(&self) -> StoreResult<()> {
+        self.submit(Work::Probe(Utc::now())).await.map(|_| ())
+    }
+
+    fn health(&self) -> Health {
+        match self.inner.live() {
+            Ok(live) if !live.failed() => Health::Ready,
+            Ok(_) => Health::Unavailable(
+                "storage failed (a full disk or a read-only file system?); reopening it".into(),
+            ),
+            Err(e) => Health::Unavailable(e.to_string()),
+        }
+    }
+
+    async fn purge(&self, cutoff: DateTime<Utc>, limit: usize) -> StoreResult<Purged> {
+        let live = self.live()?;
+        let planning = Arc::clone(&live);
+        let plan = tokio::task::spawn_blocking(move || purge::plan(&planning.trees, cutoff, limit))
+            .await
+            .map_err(|e| StoreError::backend(format!("planning retention failed: {e}")))??;
+        match live.submit(Work::Purge(Box::new(plan))).await? {
+            Done::Purged(purged) => Ok(purged),
+            _ => Err(StoreError::backend(
+                "the writer answered a purge with something else",
+            )),
+        }
+    }
+
+    fn quarantined(&self) -> u64 {
+        self.inner.counters.quarantined.load(Ordering::Relaxed)
+    }
+
+    async fn close(&self) -> StoreResult<()> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || inner.close())
+            .await
+            .map_err(|e| StoreError::backend(format!("closing storage failed: {e}")))?
+    }
+}
+
+impl Inner {
+    fn close(&self) -> StoreResult<()> {
+        *self.closing.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.wake_healer.notify_all();
+        if let Some(healer) = self.healer.lock().unwrap_or_else(|e| e.into_inner()).take()
+            && healer.thread().id() != std::thread::current().id()
+        {
+            let _ = healer.join();
+        }
+        match self.live.write().unwrap_or_else(|e| e.into_inner()).take() {
+            Some(live) => close_and_release(live),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Closes a database and waits (briefly) for in-flight reads to let go of it: sled's lock
+/// on its files is only released with the last handle, and a restart opens them again.
+fn close_and_release(live: Arc<Live>) -> StoreResult<()> {
+    let closed = live.close();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while Arc::strong_count(&live) > 1 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(live);
+    closed
+}
+
+#[async_trait]
+impl FileBackups for SledStore {
+    async fn backup(&self, target: PathBuf) -> StoreResult<Backup> {
+        if self.inner.backup_running.swap(true, Ordering::SeqCst) {
+            return Err(StoreError::Busy(
+                "a backup is being written; try again when it is done".into(),
+            ));
+        }
+        let result = self
+            .submit(Work::Backup(self.inner.path.clone(), target))
+            .await;
+        self.inner.backup_running.store(false, Ordering::SeqCst);
+        match result? {
+            Done::BackedUp(backup) => Ok(backup),
+            _ => Err(StoreError::backend(
+                "the writer answered a backup with something else",
+            )),
+        }
     }
 }
 
 impl Drop for SledStore {
     fn drop(&mut self) {
-        let _ = self.close();
+        // Dropping the store closes the database (and releases sled's lock on its files).
+        let _ = self.inner.close();
     }
 }

@@ -10,16 +10,16 @@
 //! - `event_dedup` entries pointing at an event before the cutoff.
 //!
 //! Pending callbacks, the outbox, `last_answered` (one small entry per customer), the rules
-//! audit and unknown chats are kept. The keys are found outside the transaction (sled
-//! transactions cannot scan), which is safe because only the writer thread writes; inside
-//! it each callback and call is checked again before it is removed.
+//! audit and unknown chats are kept. The keys are found by [`plan`], which scans outside the
+//! writer (off its thread, so webhooks do not wait for the scan); inside the transaction
+//! each callback and call is checked again before it is removed.
 
 use chrono::{DateTime, Utc};
 use ulid::Ulid;
 
-use super::apply::{Tx, TxResult, abort};
-use super::codec::{StoredCall, decode, decode_event};
-use super::keys;
+use super::keys::{self, Tree};
+use super::records;
+use super::tx::{Tx, TxResult};
 use crate::store::{Purged, StoreError};
 
 /// The keys one purge batch removes.
@@ -43,19 +43,19 @@ pub fn plan(
     cutoff: DateTime<Utc>,
     limit: usize,
 ) -> Result<PurgePlan, StoreError> {
-    let tree = |name| &trees[keys::index_of(name)];
+    let tree = |t: Tree| &trees[t.index()];
     let first_kept = first_id_at(cutoff);
     let collect = |iter: sled::Iter| -> Result<Vec<sled::IVec>, StoreError> {
         iter.keys()
             .take(limit)
-            .map(|k| k.map_err(StoreError::from))
+            .map(|k| k.map_err(super::from_sled))
             .collect()
     };
-    let resolved = collect(tree(keys::RESOLVED_BY_TIME).range(..keys::time(cutoff).to_vec()))?;
-    let events = collect(tree(keys::EVENTS).range(..first_kept.to_vec()))?;
+    let resolved = collect(tree(Tree::ResolvedByTime).range(..keys::time(cutoff).to_vec()))?;
+    let events = collect(tree(Tree::Events).range(..first_kept.to_vec()))?;
     let mut dedup = Vec::new();
-    for entry in tree(keys::EVENT_DEDUP).iter() {
-        let (key, event) = entry?;
+    for entry in tree(Tree::EventDedup).iter() {
+        let (key, event) = entry.map_err(super::from_sled)?;
         if event.as_ref() < &first_kept[..] {
             dedup.push(key);
             if dedup.len() == limit {
@@ -71,58 +71,64 @@ pub fn plan(
     })
 }
 
-impl Tx<'_> {
-    /// Removes what `plan` found (see the module documentation).
-    pub fn purge(&self, plan: &PurgePlan) -> TxResult<Purged> {
-        let mut purged = Purged::default();
-        let Some(cutoff) = plan.cutoff else {
-            return Ok(purged);
+/// Removes what `plan` found (see the module documentation).
+pub fn apply(tx: &Tx, plan: &PurgePlan) -> TxResult<Purged> {
+    let mut purged = Purged::default();
+    let Some(cutoff) = plan.cutoff else {
+        return Ok(purged);
+    };
+    let first_kept = first_id_at(cutoff);
+    for index_key in &plan.resolved {
+        let Some(id) = keys::callback_from_index(index_key) else {
+            continue;
         };
-        let first_kept = first_id_at(cutoff);
-        for index_key in &plan.resolved {
-            let Some(id) = keys::callback_from_index(index_key) else {
-                continue;
-            };
-            if let Some(cb) = self.callback(id)? {
-                if cb.is_pending() {
-                    continue; // never: a pending callback is not in this index
-                }
-                for seq in 0..cb.timeline_len {
-                    self.timeline().remove(&keys::timeline(id, seq))?;
-                }
-                self.callbacks().remove(&id.to_bytes())?;
-                purged.callbacks += 1;
+        if let Some(bytes) = tx.tree(Tree::Callbacks).get(id.to_bytes())? {
+            match records::decode_callback(&bytes) {
+                Ok(cb) if cb.is_pending() => continue, // never: not in this index
+                _ => {}
             }
-            self.resolved_by_time().remove(index_key)?;
-        }
-        for event_key in &plan.events {
-            let Some(value) = self.events().get(event_key)? else {
-                continue;
-            };
-            let (record, _) = decode_event(&value).map_err(abort)?;
-            let body_len = record.body_len as usize;
-            if body_len > keys::BODY_INLINE {
-                let id = record.id.to_bytes();
-                for chunk in 0..body_len.div_ceil(keys::BODY_CHUNK) {
-                    let n = u32::try_from(chunk).unwrap_or(u32::MAX);
-                    self.bodies().remove(&keys::body_chunk(id, n))?;
-                }
+            // An unreadable one is past its retention too: it goes.
+            let timeline_len = records::timeline_len(&bytes).unwrap_or(0);
+            for seq in 0..timeline_len {
+                tx.tree(Tree::Timeline).remove(&keys::timeline(id, seq))?;
             }
-            self.events().remove(event_key)?;
-            purged.events += 1;
-            if let Some(call_id) = record.call_id.as_deref()
-                && let Some(bytes) = self.calls().get(call_id.as_bytes())?
-            {
-                let call: StoredCall = decode("call record", &bytes).map_err(abort)?;
-                if call.seen.iter().all(|d| d.event.to_bytes() < first_kept) {
-                    self.calls().remove(call_id.as_bytes())?;
-                    purged.calls += 1;
-                }
-            }
+            tx.tree(Tree::Callbacks).remove(&id.to_bytes())?;
+            purged.callbacks += 1;
         }
-        for key in &plan.dedup {
-            self.dedup().remove(key)?;
-        }
-        Ok(purged)
+        tx.tree(Tree::ResolvedByTime).remove(index_key)?;
     }
+    for event_key in &plan.events {
+        let Some(value) = tx.tree(Tree::Events).get(event_key)? else {
+            continue;
+        };
+        tx.tree(Tree::Events).remove(event_key)?;
+        purged.events += 1;
+        let Ok((record, _)) = records::decode_event(&value) else {
+            continue;
+        };
+        let body_len = record.body_len as usize;
+        if body_len > keys::BODY_INLINE {
+            let id = record.id.to_bytes();
+            for chunk in 0..body_len.div_ceil(keys::BODY_CHUNK) {
+                let n = u32::try_from(chunk).unwrap_or(u32::MAX);
+                tx.tree(Tree::EventBodies)
+                    .remove(&keys::body_chunk(id, n))?;
+            }
+        }
+        if let Some(call_id) = record.call_id.as_deref()
+            && let Some(bytes) = tx.tree(Tree::Calls).get(call_id.as_bytes())?
+        {
+            let done = records::decode_call(&bytes)
+                .map(|call| call.seen.iter().all(|d| d.event.to_bytes() < first_kept))
+                .unwrap_or(true);
+            if done {
+                tx.tree(Tree::Calls).remove(call_id.as_bytes())?;
+                purged.calls += 1;
+            }
+        }
+    }
+    for key in &plan.dedup {
+        tx.tree(Tree::EventDedup).remove(key)?;
+    }
+    Ok(purged)
 }

@@ -1,88 +1,193 @@
-//! Reads. They go straight to sled's trees (no writer round-trip); a reader may briefly see
-//! an index entry whose callback has moved on, so every list re-checks the record itself.
+//! Reads. They go straight to sled's trees (no writer round trip) on a blocking thread; a
+//! reader may briefly see an index entry whose callback has moved on, so every list checks
+//! the record itself. A record that cannot be decoded is skipped and reported as a
+//! [`Repair`] for the writer to set aside; so is an index entry that points at nothing.
 
 use std::ops::Bound;
 
 use chrono::{DateTime, Utc};
 use ulid::Ulid;
 
-use super::codec::{decode, decode_event};
-use super::keys;
+use super::encode::customer_version;
+use super::keys::{self, Tree};
+use super::records::{self, Undecodable};
+use super::repair::Repair;
 use crate::domain::callback::{Callback, CallbackId, TimelineEntry};
 use crate::domain::reminder::Delivery;
 use crate::store::{
-    CallbackDetail, EventRecord, ListQuery, Page, PendingStats, RulesChange, StatusFilter,
-    StoreError, UnknownChat,
+    CallbackDetail, Cursor, CustomerState, EventRecord, Found, ListQuery, Lookup, Page,
+    PendingStats, Phase, RulesChange, StatusFilter, StoreError, UnknownChat, Version, Versioned,
 };
 
 const MAX_LIMIT: usize = 10_000;
 
-pub struct Trees {
-    events: sled::Tree,
-    bodies: sled::Tree,
-    callbacks: sled::Tree,
-    timeline: sled::Tree,
-    pending_by_age: sled::Tree,
-    resolved_by_time: sled::Tree,
-    due: sled::Tree,
-    outbox: sled::Tree,
-    meta: sled::Tree,
-    rules_audit: sled::Tree,
-    unknown_chats: sled::Tree,
+type ReadResult<T> = Result<T, StoreError>;
+
+/// The open trees, by [`Tree`], and the repairs reads found to be needed.
+pub struct Reader<'a> {
+    trees: &'a [sled::Tree],
+    pub repairs: Vec<Repair>,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    Pending,
-    Resolved,
+/// A record read by key.
+enum Loaded<T> {
+    Missing,
+    Found(T, sled::IVec),
+    Unreadable(Undecodable),
 }
 
-impl Trees {
-    /// Picks the trees reads need out of the writer's list (same order as `WRITTEN_TREES`).
-    pub fn new(written: &[sled::Tree]) -> Self {
-        let by_name = |name: &str| written[keys::index_of(name)].clone();
+impl<'a> Reader<'a> {
+    pub fn new(trees: &'a [sled::Tree]) -> Self {
         Self {
-            events: by_name(keys::EVENTS),
-            bodies: by_name(keys::EVENT_BODIES),
-            callbacks: by_name(keys::CALLBACKS),
-            timeline: by_name(keys::TIMELINE),
-            pending_by_age: by_name(keys::PENDING_BY_AGE),
-            resolved_by_time: by_name(keys::RESOLVED_BY_TIME),
-            due: by_name(keys::DUE),
-            outbox: by_name(keys::OUTBOX),
-            meta: by_name(keys::META),
-            rules_audit: by_name(keys::RULES_AUDIT),
-            unknown_chats: by_name(keys::UNKNOWN_CHATS),
+            trees,
+            repairs: Vec::new(),
         }
     }
 
-    pub fn load(&self, id: CallbackId) -> Result<Option<Callback>, StoreError> {
-        match self.callbacks.get(id.to_bytes())? {
-            Some(bytes) => decode("callback", &bytes).map(Some),
-            None => Ok(None),
+    fn tree(&self, tree: Tree) -> &'a sled::Tree {
+        &self.trees[tree.index()]
+    }
+
+    fn get(&self, tree: Tree, key: &[u8]) -> ReadResult<Option<sled::IVec>> {
+        self.tree(tree).get(key).map_err(super::from_sled)
+    }
+
+    fn quarantine(&mut self, tree: Tree, key: &[u8], why: &Undecodable) {
+        self.repairs.push(Repair::Quarantine {
+            tree,
+            key: key.to_vec(),
+            reason: why.to_string(),
+        });
+    }
+
+    fn load_callback(&self, id: CallbackId) -> ReadResult<Loaded<Callback>> {
+        Ok(match self.get(Tree::Callbacks, &id.to_bytes())? {
+            None => Loaded::Missing,
+            Some(bytes) => match records::decode_callback(&bytes) {
+                Ok(cb) => Loaded::Found(cb, bytes),
+                Err(e) => Loaded::Unreadable(e),
+            },
+        })
+    }
+
+    /// A callback, or `None` when it is missing or unreadable (then set aside).
+    fn readable_callback(&mut self, id: CallbackId) -> ReadResult<Option<Versioned<Callback>>> {
+        Ok(match self.load_callback(id)? {
+            Loaded::Found(value, bytes) => Some(Versioned {
+                value,
+                version: Version::from_bytes(&bytes),
+            }),
+            Loaded::Missing => None,
+            Loaded::Unreadable(e) => {
+                self.quarantine(Tree::Callbacks, &id.to_bytes(), &e);
+                None
+            }
+        })
+    }
+
+    /// A callback by id; an unreadable one is an error for this request (and set aside).
+    pub fn callback(&mut self, id: CallbackId) -> ReadResult<Option<Versioned<Callback>>> {
+        match self.load_callback(id)? {
+            Loaded::Found(value, bytes) => Ok(Some(Versioned {
+                value,
+                version: Version::from_bytes(&bytes),
+            })),
+            Loaded::Missing => Ok(None),
+            Loaded::Unreadable(e) => {
+                self.quarantine(Tree::Callbacks, &id.to_bytes(), &e);
+                Err(e.into())
+            }
         }
     }
 
-    pub fn detail(&self, id: CallbackId) -> Result<Option<CallbackDetail>, StoreError> {
-        let Some(callback) = self.load(id)? else {
+    pub fn callbacks(&mut self, ids: &[CallbackId]) -> ReadResult<Vec<Versioned<Callback>>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.extend(self.readable_callback(*id)?);
+        }
+        Ok(out)
+    }
+
+    pub fn detail(&mut self, id: CallbackId) -> ReadResult<Option<CallbackDetail>> {
+        let Some(callback) = self.callback(id)? else {
             return Ok(None);
         };
         let mut timeline = Vec::new();
-        for value in self.timeline.scan_prefix(id.to_bytes()).values() {
-            timeline.extend(decode::<Vec<TimelineEntry>>("timeline entry", &value?)?);
+        for item in self.tree(Tree::Timeline).scan_prefix(id.to_bytes()) {
+            let (key, value) = item.map_err(super::from_sled)?;
+            match records::decode::<Vec<TimelineEntry>>("timeline entry", &value) {
+                Ok(entries) => timeline.extend(entries),
+                Err(e) => self.quarantine(Tree::Timeline, &key, &e),
+            }
         }
-        Ok(Some(CallbackDetail { callback, timeline }))
+        Ok(Some(CallbackDetail {
+            callback: callback.value,
+            timeline,
+        }))
+    }
+
+    /// What an incoming event is decided from.
+    pub fn lookup(&mut self, lookup: &Lookup) -> ReadResult<Found> {
+        let mut found = Found::default();
+        if let Some(call_id) = &lookup.call_id
+            && let Some(bytes) = self.get(Tree::Calls, call_id.as_bytes())?
+        {
+            match records::decode_call(&bytes) {
+                Ok(state) => {
+                    found.call = Some(Versioned {
+                        value: state,
+                        version: Version::from_bytes(&bytes),
+                    });
+                }
+                Err(e) => self.quarantine(Tree::Calls, call_id.as_bytes(), &e),
+            }
+        }
+        if let Some(key) = &lookup.dedup {
+            found.dedup = self
+                .get(Tree::EventDedup, &keys::dedup(key))?
+                .and_then(|v| <[u8; 16]>::try_from(v.as_ref()).ok())
+                .map(Ulid::from_bytes);
+        }
+        if let Some(id) = lookup.callback {
+            found.callback = self.readable_callback(id)?;
+        }
+        if let Some(number) = &lookup.customer {
+            let key = number.as_str().as_bytes();
+            let pending_id = self.get(Tree::PendingByCustomer, key)?;
+            let answered = self.get(Tree::LastAnswered, key)?;
+            let mut pending = None;
+            if let Some(value) = &pending_id {
+                let cb = match keys::callback_id_from(value) {
+                    Some(id) => self.readable_callback(id)?,
+                    None => None,
+                };
+                match cb {
+                    Some(cb) if cb.value.is_pending() && cb.value.customer_number == *number => {
+                        pending = Some(cb);
+                    }
+                    // An index entry that points at nothing pending: dropped, then read again.
+                    _ => self.repairs.push(Repair::StalePending(key.to_vec())),
+                }
+            }
+            found.customer = Some(CustomerState {
+                number: number.clone(),
+                pending,
+                last_answered_at: answered.as_deref().and_then(keys::time_from),
+                version: customer_version(pending_id.as_deref(), answered.as_deref()),
+            });
+        }
+        Ok(found)
     }
 
     /// Pending callbacks oldest first, then resolved ones newest first, `limit` at a time.
-    pub fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
+    pub fn list(&mut self, query: &ListQuery) -> ReadResult<Page> {
         let limit = query.limit.clamp(1, MAX_LIMIT);
-        let (mut phase, mut from) = match query.after.as_deref().and_then(parse_cursor) {
-            Some((phase, key)) => (phase, Some(key)),
+        let (mut phase, mut from) = match query.after {
+            Some(cursor) => (cursor.phase, Some(cursor)),
             None if query.status == StatusFilter::Resolved => (Phase::Resolved, None),
             None => (Phase::Pending, None),
         };
-        let mut out: Vec<(Phase, Vec<u8>, Callback)> = Vec::with_capacity(limit + 1);
+        let mut out: Vec<(Cursor, Callback)> = Vec::with_capacity(limit + 1);
         loop {
             let wanted = match phase {
                 Phase::Pending => query.status != StatusFilter::Resolved,
@@ -98,192 +203,235 @@ impl Trees {
         }
         let next = if out.len() > limit {
             out.truncate(limit);
-            out.last().map(|(p, key, _)| format_cursor(*p, key))
+            out.last().map(|(cursor, _)| *cursor)
         } else {
             None
         };
         Ok(Page {
-            callbacks: out.into_iter().map(|(_, _, cb)| cb).collect(),
+            callbacks: out.into_iter().map(|(_, cb)| cb).collect(),
             next,
         })
     }
 
     fn collect(
-        &self,
+        &mut self,
         phase: Phase,
-        after: Option<Vec<u8>>,
+        after: Option<Cursor>,
         max: usize,
-        out: &mut Vec<(Phase, Vec<u8>, Callback)>,
-    ) -> Result<(), StoreError> {
-        let keys: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> =
-            match (phase, after) {
-                (Phase::Pending, None) => Box::new(self.pending_by_age.iter()),
-                (Phase::Pending, Some(k)) => Box::new(
-                    self.pending_by_age
-                        .range::<Vec<u8>, _>((Bound::Excluded(k), Bound::Unbounded)),
-                ),
-                (Phase::Resolved, None) => Box::new(self.resolved_by_time.iter().rev()),
-                (Phase::Resolved, Some(k)) => {
-                    Box::new(self.resolved_by_time.range::<Vec<u8>, _>(..k).rev())
-                }
-            };
-        for item in keys {
+        out: &mut Vec<(Cursor, Callback)>,
+    ) -> ReadResult<()> {
+        let after = after.map(|c| keys::by_time(c.at, c.id).to_vec());
+        let (index, forward) = match phase {
+            Phase::Pending => (self.tree(Tree::PendingByAge), true),
+            Phase::Resolved => (self.tree(Tree::ResolvedByTime), false),
+        };
+        let keys: Box<dyn Iterator<Item = sled::Result<sled::IVec>>> = match (forward, after) {
+            (true, None) => Box::new(index.iter().keys()),
+            (true, Some(k)) => Box::new(
+                index
+                    .range::<Vec<u8>, _>((Bound::Excluded(k), Bound::Unbounded))
+                    .keys(),
+            ),
+            (false, None) => Box::new(index.iter().keys().rev()),
+            (false, Some(k)) => Box::new(index.range::<Vec<u8>, _>(..k).keys().rev()),
+        };
+        for key in keys {
             if out.len() >= max {
                 break;
             }
-            let (key, _) = item?;
-            let Some(id) = keys::callback_from_index(&key) else {
-                return Err(StoreError::Corrupt("callback index key".into()));
+            let key = key.map_err(super::from_sled)?;
+            let (Some(id), Some(at)) = (keys::callback_from_index(&key), keys::time_from(&key))
+            else {
+                continue;
             };
-            let Some(cb) = self.load(id)? else { continue };
-            if cb.is_pending() == (phase == Phase::Pending) {
-                out.push((phase, key.to_vec(), cb));
+            let Some(cb) = self.readable_callback(id)? else {
+                continue;
+            };
+            if cb.value.is_pending() == (phase == Phase::Pending) {
+                out.push((Cursor { phase, at, id }, cb.value));
             }
         }
         Ok(())
     }
 
-    pub fn event(&self, id: Ulid) -> Result<Option<(EventRecord, Vec<u8>)>, StoreError> {
-        let Some(bytes) = self.events.get(id.to_bytes())? else {
-            return Ok(None);
-        };
-        let (record, inline) = decode_event(&bytes)?;
-        let mut body = inline.to_vec();
-        if body.len() < record.body_len as usize {
-            for chunk in self.bodies.scan_prefix(id.to_bytes()).values() {
-                body.extend_from_slice(&chunk?);
-            }
-        }
-        Ok(Some((record, body)))
-    }
-
-    pub fn events(
-        &self,
-        after: Option<Ulid>,
-        limit: usize,
-    ) -> Result<Vec<EventRecord>, StoreError> {
-        let iter = match after {
-            Some(id) => self
-                .events
-                .range::<[u8; 16], _>((Bound::Excluded(id.to_bytes()), Bound::Unbounded)),
-            None => self.events.iter(),
-        };
-        iter.values()
-            .take(limit.clamp(1, MAX_LIMIT))
-            .map(|v| {
-                v.map_err(StoreError::from)
-                    .and_then(|b| decode_event(&b).map(|(record, _)| record))
-            })
-            .collect()
-    }
-}
-
-impl Trees {
-    /// Every delivery not yet settled.
-    pub fn outbox(&self) -> Result<Vec<Delivery>, StoreError> {
-        self.outbox
-            .iter()
-            .values()
-            .map(|v| {
-                v.map_err(StoreError::from)
-                    .and_then(|b| decode("delivery", &b))
-            })
-            .collect()
-    }
-
-    pub fn meta(&self, key: &str) -> Result<Option<sled::IVec>, StoreError> {
-        Ok(self.meta.get(key)?)
-    }
-
-    /// Every pending callback's id, oldest first.
-    pub fn pending_ids(&self) -> Result<Vec<CallbackId>, StoreError> {
-        self.pending_by_age
-            .iter()
-            .keys()
-            .map(|k| {
-                k.map_err(StoreError::from).and_then(|k| {
-                    keys::callback_from_index(&k)
-                        .ok_or_else(|| StoreError::Corrupt("pending index key".into()))
-                })
-            })
-            .collect()
-    }
-
-    pub fn stored_rules(&self) -> Result<Option<RulesChange>, StoreError> {
-        match self.meta.get(keys::STORED_RULES)? {
-            Some(bytes) => decode("stored rules", &bytes).map(Some),
-            None => Ok(None),
-        }
-    }
-
-    pub fn rules_audit(&self, limit: usize) -> Result<Vec<RulesChange>, StoreError> {
-        self.rules_audit
-            .iter()
-            .rev()
-            .take(limit)
-            .map(|kv| {
-                kv.map_err(StoreError::from)
-                    .and_then(|(_, v)| decode("rules change", &v))
-            })
-            .collect()
-    }
-
-    pub fn unknown_chats(&self) -> Result<Vec<UnknownChat>, StoreError> {
-        let mut chats: Vec<UnknownChat> = self
-            .unknown_chats
-            .iter()
-            .values()
-            .map(|v| {
-                v.map_err(StoreError::from)
-                    .and_then(|b| decode("unknown chat", &b))
-            })
-            .collect::<Result<_, _>>()?;
-        chats.sort_by_key(|c| std::cmp::Reverse(c.last_seen));
-        Ok(chats)
-    }
-
-    pub fn pending_stats(&self) -> Result<PendingStats, StoreError> {
-        let count = keys::count_from(self.meta.get(keys::PENDING_COUNT)?.as_deref());
+    pub fn pending_stats(&mut self) -> ReadResult<PendingStats> {
+        let count = keys::count_from(
+            self.get(Tree::Meta, keys::PENDING_COUNT.as_bytes())?
+                .as_deref(),
+        );
         let mut oldest = None;
-        for key in self.pending_by_age.iter().keys() {
-            let key = key?;
-            let id = keys::callback_from_index(&key)
-                .ok_or_else(|| StoreError::Corrupt("pending index key".into()))?;
-            if let Some(cb) = self.load(id)?.filter(Callback::is_pending) {
-                oldest = Some(cb);
+        for key in self.tree(Tree::PendingByAge).iter().keys() {
+            let key = key.map_err(super::from_sled)?;
+            let Some(id) = keys::callback_from_index(&key) else {
+                continue;
+            };
+            if let Some(cb) = self.readable_callback(id)?.filter(|c| c.value.is_pending()) {
+                oldest = Some(cb.value);
                 break;
             }
         }
         Ok(PendingStats { count, oldest })
     }
 
-    /// The earliest time the scheduler has work for a callback.
-    pub fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        Ok(self.due.first()?.and_then(|(k, _)| keys::time_from(&k)))
+    /// Callbacks whose next wake is at or before `now`, earliest first.
+    pub fn due(
+        &mut self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> ReadResult<Vec<Versioned<Callback>>> {
+        let end = now
+            .checked_add_signed(chrono::Duration::milliseconds(1))
+            .unwrap_or(now);
+        let mut due = Vec::new();
+        for key in self
+            .tree(Tree::Due)
+            .range(..keys::time(end).to_vec())
+            .keys()
+        {
+            if due.len() >= limit {
+                break;
+            }
+            let key = key.map_err(super::from_sled)?;
+            let Some(id) = keys::callback_from_index(&key) else {
+                self.repairs.push(Repair::StaleDue(key.to_vec()));
+                continue;
+            };
+            match self.readable_callback(id)? {
+                Some(cb)
+                    if cb
+                        .value
+                        .next_wake()
+                        .map(|t| keys::by_time(t, id))
+                        .as_ref()
+                        .map(|k| &k[..])
+                        == Some(&key[..]) =>
+                {
+                    due.push(cb);
+                }
+                // Moved on since the scan, or gone: the writer checks and drops the entry.
+                Some(_) | None => self.repairs.push(Repair::StaleDue(key.to_vec())),
+            }
+        }
+        Ok(due)
     }
-}
 
-fn format_cursor(phase: Phase, key: &[u8]) -> String {
-    let mut s = String::from(if phase == Phase::Pending { "p" } else { "r" });
-    for b in key {
-        s.push_str(&format!("{b:02x}"));
+    pub fn next_due(&self) -> ReadResult<Option<DateTime<Utc>>> {
+        Ok(self
+            .tree(Tree::Due)
+            .first()
+            .map_err(super::from_sled)?
+            .and_then(|(k, _)| keys::time_from(&k)))
     }
-    s
-}
 
-fn parse_cursor(cursor: &str) -> Option<(Phase, Vec<u8>)> {
-    let phase = match cursor.get(..1)? {
-        "p" => Phase::Pending,
-        "r" => Phase::Resolved,
-        _ => return None,
-    };
-    let hex = cursor.get(1..)?;
-    if hex.len() != 48 {
-        return None;
+    pub fn event(&mut self, id: Ulid) -> ReadResult<Option<(EventRecord, Vec<u8>)>> {
+        let Some(bytes) = self.get(Tree::Events, &id.to_bytes())? else {
+            return Ok(None);
+        };
+        let (record, inline) = match records::decode_event(&bytes) {
+            Ok(decoded) => decoded,
+            Err(e) => {
+                self.quarantine(Tree::Events, &id.to_bytes(), &e);
+                return Err(e.into());
+            }
+        };
+        let mut body = inline.to_vec();
+        if body.len() < record.body_len as usize {
+            for chunk in self
+                .tree(Tree::EventBodies)
+                .scan_prefix(id.to_bytes())
+                .values()
+            {
+                body.extend_from_slice(&chunk.map_err(super::from_sled)?);
+            }
+        }
+        Ok(Some((record, body)))
     }
-    let key = (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
-        .collect::<Option<Vec<u8>>>()?;
-    Some((phase, key))
+
+    pub fn events(&mut self, after: Option<Ulid>, limit: usize) -> ReadResult<Vec<EventRecord>> {
+        let iter = match after {
+            Some(id) => self
+                .tree(Tree::Events)
+                .range::<[u8; 16], _>((Bound::Excluded(id.to_bytes()), Bound::Unbounded)),
+            None => self.tree(Tree::Events).iter(),
+        };
+        let limit = limit.clamp(1, MAX_LIMIT);
+        let mut out = Vec::new();
+        for item in iter {
+            if out.len() >= limit {
+                break;
+            }
+            let (key, value) = item.map_err(super::from_sled)?;
+            match records::decode_event(&value) {
+                Ok((record, _)) => out.push(record),
+                Err(e) => self.quarantine(Tree::Events, &key, &e),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every delivery not yet settled.
+    pub fn outbox(&mut self) -> ReadResult<Vec<Delivery>> {
+        let mut out = Vec::new();
+        for item in self.tree(Tree::Outbox).iter() {
+            let (key, value) = item.map_err(super::from_sled)?;
+            match records::decode_delivery(&value) {
+                Ok(stored) => out.push(stored.delivery),
+                Err(e) => self.quarantine(Tree::Outbox, &key, &e),
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn next_delivery_at(&self) -> ReadResult<Option<DateTime<Utc>>> {
+        Ok(self
+            .tree(Tree::OutboxDue)
+            .first()
+            .map_err(super::from_sled)?
+            .and_then(|(k, _)| keys::time_from(&k)))
+    }
+
+    pub fn meta(&self, key: &str) -> ReadResult<Option<sled::IVec>> {
+        self.get(Tree::Meta, key.as_bytes())
+    }
+
+    pub fn stored_rules(&mut self) -> ReadResult<Option<RulesChange>> {
+        let Some(bytes) = self.meta(keys::STORED_RULES)? else {
+            return Ok(None);
+        };
+        match records::decode("stored rules", &bytes) {
+            Ok(change) => Ok(Some(change)),
+            Err(e) => {
+                self.quarantine(Tree::Meta, keys::STORED_RULES.as_bytes(), &e);
+                Ok(None)
+            }
+        }
+    }
+
+    pub fn rules_audit(&mut self, limit: usize) -> ReadResult<Vec<RulesChange>> {
+        let mut out = Vec::new();
+        for item in self.tree(Tree::RulesAudit).iter().rev() {
+            if out.len() >= limit {
+                break;
+            }
+            let (key, value) = item.map_err(super::from_sled)?;
+            match records::decode("rules change", &value) {
+                Ok(change) => out.push(change),
+                Err(e) => self.quarantine(Tree::RulesAudit, &key, &e),
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn unknown_chats(&mut self) -> ReadResult<Vec<UnknownChat>> {
+        let mut chats = Vec::new();
+        for item in self.tree(Tree::UnknownChats).iter() {
+            let (key, value) = item.map_err(super::from_sled)?;
+            match records::decode::<UnknownChat>("unknown chat", &value) {
+                Ok(chat) => chats.push(chat),
+                Err(e) => self.quarantine(Tree::UnknownChats, &key, &e),
+            }
+        }
+        chats.sort_by_key(|c| std::cmp::Reverse(c.last_seen));
+        Ok(chats)
+    }
 }

@@ -4,44 +4,48 @@
 //!
 //! One writer means transactions never conflict, a batch costs one transaction and one
 //! flush however many webhooks it holds, and the async workers never block on sled.
+//!
+//! No single item can stop it. Each item's outcome is its own: a plan whose checks fail is
+//! a conflict for that plan alone. Should applying the batch abort or panic, the batch is
+//! run again one item per transaction, so only the item at fault fails; a panic anywhere
+//! else in a round answers that round's items with an error and the loop goes on. If the
+//! thread ends anyway, the store is marked failed and reopened (`SledStore`'s healer).
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use sled::Transactional;
 use sled::transaction::TransactionError;
 use tokio::sync::{mpsc, oneshot};
+use ulid::Ulid;
 
-use super::apply::Tx;
+use super::encode::EncodedPlan;
 use super::flusher::Flusher;
-use super::keys;
-use super::purge::{self, PurgePlan};
-use crate::domain::callback::CallbackId;
-use crate::domain::reminder::Delivery;
-use crate::domain::rules::Rules;
-use crate::store::{Claim, Receipt, StoreError};
+use super::keys::{self, Tree};
+use super::ops;
+use super::purge::PurgePlan;
+use super::repair::{Repair, RepairScan};
+use super::tx::{Quarantined, Tx, TxResult};
+use crate::store::{Backup, LeaseOwner, Purged, RulesChange, StoreError, Take, Taken, UnknownChat};
 
 pub const MAX_BATCH: usize = 512;
 pub const QUEUE: usize = 8192;
 
 /// One unit of work for the writer.
 pub enum Work {
-    Ingest(Box<crate::store::Ingest>),
+    Apply(Box<EncodedPlan>),
     /// A tiny durable write (readiness probe).
     Probe(chrono::DateTime<chrono::Utc>),
-    /// Issue the reminder rounds due at `claim.now`.
-    Claim(Claim),
-    /// Record what a transport reported for one delivery.
-    Settle(ulid::Ulid, crate::domain::reminder::Settlement),
-    /// A person's action on a callback.
-    Act(crate::store::ActRequest),
-    /// Recompute these callbacks' schedules under new rules.
-    Reschedule(Vec<CallbackId>, Arc<Rules>),
-    SaveRules(crate::store::RulesChange),
-    NoteChat(crate::store::UnknownChat),
+    Take(Take),
+    Release(LeaseOwner, Vec<Ulid>),
+    SaveRules(Box<RulesChange>),
+    NoteChat(Box<UnknownChat>),
     SetMeta(&'static str, Vec<u8>),
-    /// Delete what retention allows, before this time, a bounded batch.
-    Purge(chrono::DateTime<chrono::Utc>, usize),
+    /// Delete what retention found (planned outside the writer).
+    Purge(Box<PurgePlan>),
+    /// Set aside an unreadable record, or drop an index entry that points nowhere.
+    Repair(Repair),
     /// Copy everything, with the data directory's (first) own files, into a new data
     /// directory (second). Runs alone, between batches.
     Backup(std::path::PathBuf, std::path::PathBuf),
@@ -49,149 +53,300 @@ pub enum Work {
 
 /// What a unit of work produced.
 pub enum Done {
-    Ingest(Receipt),
-    Probe,
-    Claimed(Vec<Delivery>),
-    Settled,
-    Acted(crate::store::ActOutcome),
-    Purged(crate::store::Purged),
-    BackedUp(crate::store::Backup),
+    Applied,
+    Taken(Vec<Taken>),
+    Purged(Purged),
+    BackedUp(Backup),
     Written,
 }
 
 /// Work plus where to send its result and commit generation.
 pub struct Command {
     pub work: Work,
-    pub reply: oneshot::Sender<Result<(Done, u64), StoreError>>,
+    pub reply: oneshot::Sender<(Result<Done, StoreError>, u64)>,
+}
+
+/// What the thread shares with the store that owns it.
+pub struct Shared {
+    pub flusher: Arc<Flusher>,
+    /// Set when sled reported an I/O error or the thread ended: the store must be reopened.
+    pub failed: Arc<AtomicBool>,
+    pub quarantined: Arc<AtomicU64>,
+    #[cfg(test)]
+    pub faults: Arc<std::sync::Mutex<std::collections::HashMap<String, Fault>>>,
+}
+
+/// A fault a test asks the writer to meet when it applies the plan storing an event of a
+/// given call.
+#[cfg(test)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The transaction aborts with an error.
+    Abort,
+    /// The writer panics inside the transaction.
+    Panic,
 }
 
 pub fn spawn(
     trees: Vec<sled::Tree>,
-    flusher: Arc<Flusher>,
-    mut queue: mpsc::Receiver<Command>,
-    failed: Arc<AtomicBool>,
+    shared: Shared,
+    queue: mpsc::Receiver<Command>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::Builder::new()
         .name("ringback-writer".into())
-        .spawn(move || {
-            let due = trees[keys::index_of(keys::DUE)].clone();
-            let mut generation = 0u64;
-            let mut batch = Vec::with_capacity(MAX_BATCH);
-            // A backup received while gathering a batch waits for that batch to be applied.
-            let mut backup: Option<Command> = None;
-            loop {
-                if let Some(command) = backup.take() {
-                    let result = match &command.work {
-                        Work::Backup(data_dir, target) => {
-                            super::backup::copy(&trees, data_dir, target)
-                        }
-                        _ => unreachable!("only backups are held back"),
-                    };
-                    let _ = command
-                        .reply
-                        .send(result.map(|b| (Done::BackedUp(b), generation)));
-                }
-                let Some(first) = queue.blocking_recv() else {
-                    break;
-                };
-                if matches!(first.work, Work::Backup(..)) {
-                    backup = Some(first);
-                    continue;
-                }
-                batch.push(first);
-                while batch.len() < MAX_BATCH {
-                    match queue.try_recv() {
-                        Ok(c) if matches!(c.work, Work::Backup(..)) => {
-                            backup = Some(c);
-                            break;
-                        }
-                        Ok(c) => batch.push(c),
-                        Err(_) => break,
-                    }
-                }
-                let (work, replies): (Vec<_>, Vec<_>) = std::mem::take(&mut batch)
-                    .into_iter()
-                    .map(|c| (c.work, c.reply))
-                    .unzip();
-                match apply(&trees, &due, &work) {
-                    Ok(done) => {
-                        generation += 1;
-                        flusher.request(generation);
-                        for (reply, result) in replies.into_iter().zip(done) {
-                            let _ = reply.send(Ok((result, generation)));
-                        }
-                    }
-                    Err(e) => {
-                        if matches!(e, StoreError::Io(_)) {
-                            failed.store(true, Ordering::SeqCst);
-                        }
-                        tracing::error!(error = %e, batch = replies.len(), "storage write failed");
-                        for reply in replies {
-                            let _ = reply.send(Err(e.clone()));
-                        }
-                    }
-                }
-            }
-        })
+        .spawn(move || run(&trees, &shared, queue))
         .expect("spawning the writer thread")
 }
 
-/// Keys of the `due` index at or before `claim.now`, oldest first. Read outside the
-/// transaction (sled transactions cannot scan); safe because only this thread writes.
-fn due_keys(due: &sled::Tree, claim: &Claim) -> Result<Vec<sled::IVec>, StoreError> {
-    let end = keys::time(claim.now + chrono::Duration::milliseconds(1));
-    due.range(..end.to_vec())
-        .keys()
-        .take(claim.limit)
-        .map(|k| k.map_err(StoreError::from))
-        .collect()
+/// Marks the store failed if the thread ends other than by its queue closing.
+struct Watchdog<'a> {
+    failed: &'a AtomicBool,
+    clean: bool,
 }
 
-fn apply(trees: &[sled::Tree], due: &sled::Tree, work: &[Work]) -> Result<Vec<Done>, StoreError> {
-    let claims: Vec<Vec<sled::IVec>> = work
-        .iter()
-        .map(|w| match w {
-            Work::Claim(c) => due_keys(due, c),
-            _ => Ok(Vec::new()),
-        })
-        .collect::<Result<_, _>>()?;
-    let purges: Vec<PurgePlan> = work
-        .iter()
-        .map(|w| match w {
-            Work::Purge(cutoff, limit) => purge::plan(trees, *cutoff, *limit),
-            _ => Ok(PurgePlan::default()),
-        })
-        .collect::<Result<_, _>>()?;
-    trees
-        .transaction(|view| {
-            let tx = Tx::new(view);
+impl Drop for Watchdog<'_> {
+    fn drop(&mut self) {
+        if !self.clean {
+            tracing::error!("the storage writer stopped unexpectedly; reopening storage");
+            self.failed.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+fn run(trees: &[sled::Tree], shared: &Shared, mut queue: mpsc::Receiver<Command>) {
+    let mut watchdog = Watchdog {
+        failed: &shared.failed,
+        clean: false,
+    };
+    let mut generation = 0u64;
+    let mut batch: Vec<Command> = Vec::with_capacity(MAX_BATCH);
+    // A backup received while gathering a batch waits for that batch to be applied.
+    let mut backup: Option<Command> = None;
+    loop {
+        if let Some(command) = backup.take() {
+            let result = match &command.work {
+                Work::Backup(data_dir, target) => super::backup::copy(trees, data_dir, target),
+                _ => unreachable!("only backups are held back"),
+            };
+            let _ = command.reply.send((result.map(Done::BackedUp), generation));
+        }
+        let Some(first) = queue.blocking_recv() else {
+            break;
+        };
+        if matches!(first.work, Work::Backup(..)) {
+            backup = Some(first);
+            continue;
+        }
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(c) if matches!(c.work, Work::Backup(..)) => {
+                    backup = Some(c);
+                    break;
+                }
+                Ok(c) => batch.push(c),
+                Err(_) => break,
+            }
+        }
+        let (work, replies): (Vec<_>, Vec<_>) = std::mem::take(&mut batch)
+            .into_iter()
+            .map(|c| (c.work, c.reply))
+            .unzip();
+        let results = match catch_unwind(AssertUnwindSafe(|| round(trees, shared, &work))) {
+            Ok(results) => results,
+            Err(panic) => {
+                let why = panic_text(&panic);
+                tracing::error!(panic = %why, items = work.len(), "the storage writer panicked outside a transaction; those writes failed");
+                work.iter()
+                    .map(|_| Err(StoreError::backend(format!("the writer failed: {why}"))))
+                    .collect()
+            }
+        };
+        if results.iter().any(Result::is_ok) {
+            generation += 1;
+            shared.flusher.request(generation);
+        }
+        for (reply, result) in replies.into_iter().zip(results) {
+            let _ = reply.send((result, generation));
+        }
+    }
+    watchdog.clean = true;
+}
+
+/// Applies one batch: prepares what must be read outside sled's transaction (scans), then
+/// one transaction for all, or one per item when that fails.
+fn round(trees: &[sled::Tree], shared: &Shared, work: &[Work]) -> Vec<Result<Done, StoreError>> {
+    let scans: Vec<Scan> = work.iter().map(|w| scan(trees, w)).collect();
+    match transact(trees, shared, work, &scans) {
+        Ok(results) => results,
+        Err(Failure::Storage(e)) => {
+            shared.failed.store(true, Ordering::SeqCst);
+            tracing::error!(error = %e.describe(), batch = work.len(), "storage write failed");
+            work.iter().map(|_| Err(e.clone())).collect()
+        }
+        Err(failure) => {
+            tracing::warn!(reason = %failure, batch = work.len(), "a storage batch failed; applying its items one at a time");
             work.iter()
-                .zip(claims.iter().zip(&purges))
-                .map(|(w, (ids, purge))| match w {
-                    Work::Ingest(ing) => tx.ingest(ing).map(Done::Ingest),
-                    Work::Probe(at) => {
-                        tx.meta().insert("probe", at.to_rfc3339().as_bytes())?;
-                        Ok(Done::Probe)
+                .zip(&scans)
+                .map(|(w, s)| {
+                    match transact(trees, shared, std::slice::from_ref(w), std::slice::from_ref(s)) {
+                        Ok(mut one) => one.pop().unwrap_or_else(|| Err(StoreError::backend("no result"))),
+                        Err(Failure::Storage(e)) => {
+                            shared.failed.store(true, Ordering::SeqCst);
+                            Err(e)
+                        }
+                        Err(failure) => {
+                            let (event, call) = match w {
+                                Work::Apply(plan) => (plan.event.map(|e| e.to_string()), plan.call_id.clone()),
+                                _ => (None, None),
+                            };
+                            tracing::error!(reason = %failure, event = event.as_deref().unwrap_or("-"), call = call.as_deref().unwrap_or("-"), "a storage write failed on its own; only it is refused");
+                            Err(StoreError::backend(failure.to_string()))
+                        }
                     }
-                    Work::Claim(claim) => tx.claim(ids, claim).map(Done::Claimed),
-                    Work::Settle(id, settlement) => {
-                        tx.settle(*id, settlement).map(|()| Done::Settled)
-                    }
-                    Work::Act(request) => tx.act(request).map(Done::Acted),
-                    Work::Reschedule(ids, rules) => {
-                        tx.reschedule(ids, rules).map(|()| Done::Written)
-                    }
-                    Work::SaveRules(change) => tx.save_rules(change).map(|()| Done::Written),
-                    Work::NoteChat(chat) => tx.note_chat(chat).map(|()| Done::Written),
-                    Work::SetMeta(key, value) => tx.set_meta(key, value).map(|()| Done::Written),
-                    Work::Purge(..) => tx.purge(purge).map(Done::Purged),
-                    Work::Backup(..) => unreachable!("backups never enter a transaction"),
                 })
-                .collect::<Result<Vec<_>, _>>()
-                .and_then(|done| tx.finish().map(|()| done))
+                .collect()
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error("{}", .0.describe())]
+    Storage(StoreError),
+    #[error("aborted: {}", .0.describe())]
+    Aborted(StoreError),
+    #[error("panicked: {0}")]
+    Panicked(String),
+}
+
+/// One sled transaction over `work`: per item an outcome (a conflict is an outcome, not a
+/// failure), then the batch's pending count.
+fn transact(
+    trees: &[sled::Tree],
+    shared: &Shared,
+    work: &[Work],
+    scans: &[Scan],
+) -> Result<Vec<Result<Done, StoreError>>, Failure> {
+    let run = || {
+        trees.transaction(|view| {
+            let tx = Tx::new(view);
+            let mut results = Vec::with_capacity(work.len());
+            for (w, s) in work.iter().zip(scans) {
+                results.push(item(&tx, shared, w, s)?);
+            }
+            let quarantined = tx.finish()?;
+            Ok((results, quarantined))
         })
-        .map_err(|e| match e {
-            TransactionError::Abort(e) => e,
-            TransactionError::Storage(e) => StoreError::Io(e.to_string()),
-        })
+    };
+    match catch_unwind(AssertUnwindSafe(run)) {
+        Ok(Ok((results, quarantined))) => {
+            note_quarantined(shared, &quarantined);
+            Ok(results)
+        }
+        Ok(Err(TransactionError::Abort(e))) => Err(Failure::Aborted(e)),
+        Ok(Err(TransactionError::Storage(e))) => Err(Failure::Storage(super::from_sled(e))),
+        Err(panic) => Err(Failure::Panicked(panic_text(&panic))),
+    }
+}
+
+fn note_quarantined(shared: &Shared, quarantined: &[Quarantined]) {
+    for q in quarantined {
+        shared.quarantined.fetch_add(1, Ordering::Relaxed);
+        let key: String = q.key.iter().map(|b| format!("{b:02x}")).collect();
+        tracing::warn!(tree = q.tree, key = %key, reason = %q.reason, "an unreadable stored record was set aside (quarantined); it is kept in the quarantine tree");
+    }
+}
+
+fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".into())
+}
+
+/// What an item needs read before the transaction (sled transactions cannot scan; safe
+/// because only this thread writes).
+enum Scan {
+    None,
+    Take(Vec<sled::IVec>),
+    Repair(RepairScan),
+}
+
+fn scan(trees: &[sled::Tree], work: &Work) -> Scan {
+    match work {
+        Work::Take(take) => {
+            let end = keys::time(take.now + chrono::Duration::milliseconds(1));
+            // Twice the limit: some candidates may turn out not to be takeable.
+            let keys = trees[Tree::OutboxDue.index()]
+                .range(..end.to_vec())
+                .keys()
+                .take(take.limit.saturating_mul(2))
+                .filter_map(Result::ok)
+                .collect();
+            Scan::Take(keys)
+        }
+        Work::Repair(repair) => Scan::Repair(super::repair::scan(trees, repair)),
+        _ => Scan::None,
+    }
+}
+
+/// One item inside the transaction. `Ok(Err(_))` is this item's own failure (a conflict),
+/// `Err(_)` aborts the transaction.
+fn item(tx: &Tx, shared: &Shared, work: &Work, scan: &Scan) -> TxResult<Result<Done, StoreError>> {
+    #[cfg(test)]
+    if let Work::Apply(plan) = work
+        && let Some(call) = &plan.call_id
+    {
+        let fault = shared
+            .faults
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(call)
+            .copied();
+        match fault {
+            Some(Fault::Abort) => {
+                return Err(super::tx::abort(StoreError::backend("test fault: abort")));
+            }
+            Some(Fault::Panic) => panic!("test fault: the writer panics on call {call}"),
+            None => {}
+        }
+    }
+    #[cfg(not(test))]
+    let _ = shared;
+    Ok(match (work, scan) {
+        (Work::Apply(plan), _) => ops::apply(tx, plan)?.map(|()| Done::Applied),
+        (Work::Probe(at), _) => {
+            tx.tree(Tree::Meta)
+                .insert(keys::PROBE, at.to_rfc3339().as_bytes())?;
+            Ok(Done::Written)
+        }
+        (Work::Take(take), Scan::Take(candidates)) => {
+            Ok(Done::Taken(ops::take(tx, take, candidates)?))
+        }
+        (Work::Release(owner, ids), _) => {
+            ops::release(tx, *owner, ids)?;
+            Ok(Done::Written)
+        }
+        (Work::SaveRules(change), _) => {
+            ops::save_rules(tx, change)?;
+            Ok(Done::Written)
+        }
+        (Work::NoteChat(chat), _) => {
+            ops::note_chat(tx, chat)?;
+            Ok(Done::Written)
+        }
+        (Work::SetMeta(key, value), _) => {
+            tx.tree(Tree::Meta).insert(*key, value.as_slice())?;
+            Ok(Done::Written)
+        }
+        (Work::Purge(plan), _) => Ok(Done::Purged(super::purge::apply(tx, plan)?)),
+        (Work::Repair(repair), Scan::Repair(found)) => {
+            super::repair::apply(tx, repair, found)?;
+            Ok(Done::Written)
+        }
+        (Work::Take(_) | Work::Repair(_), _) => Err(StoreError::backend("work without its scan")),
+        (Work::Backup(..), _) => Err(StoreError::backend("a backup never enters a transaction")),
+    })
 }

@@ -6,10 +6,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::auth::{csrf_ok, forbidden, form_fields};
 use super::{require, see_other};
+use crate::app::ActOutcome;
+use crate::app::{CallOutcome, snooze_until};
 use crate::domain::actions::{Action, ActionError};
 use crate::domain::callback::CallbackId;
-use crate::operations::{CallOutcome, snooze_until};
-use crate::store::ActOutcome;
 use crate::web::AppState;
 
 async fn act(
@@ -40,7 +40,7 @@ async fn act(
         Ok(a) => a,
         Err(code) => return see_other(&format!("{page}?done={code}")),
     };
-    match state.ops.act(id, action, &viewer.name).await {
+    match state.app.act(id, action, &viewer.name).await {
         Ok(ActOutcome::Done(_)) => see_other(&format!("{page}?done={done}")),
         Ok(ActOutcome::NotFound) => HttpResponse::NotFound().body("No such callback."),
         Ok(ActOutcome::Refused(ActionError::AlreadyResolved)) => {
@@ -85,7 +85,7 @@ pub async fn snooze(
         let minutes = form
             .get("minutes")
             .and_then(|m| m.trim().parse::<i64>().ok());
-        snooze_until(state.clock.now(), minutes, None)
+        snooze_until(state.app.now(), minutes, None)
             .map(|until| Action::Snooze { until })
             .map_err(|_| "invalid")
     };
@@ -132,7 +132,7 @@ pub async fn call(
         return HttpResponse::NotFound().body("No such callback.");
     };
     let page = format!("/callbacks/{id}");
-    match state.ops.call_back(id, None, &viewer.name).await {
+    match state.app.call_back(id, None, &viewer.name).await {
         Ok(CallOutcome::Placed { .. }) => see_other(&format!("{page}?done=calling")),
         Ok(CallOutcome::Failed { .. }) => see_other(&format!("{page}?done=call_failed")),
         Ok(CallOutcome::Refused(_)) => see_other(&format!("{page}?done=call_refused")),

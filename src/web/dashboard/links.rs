@@ -9,12 +9,11 @@ use serde_json::{Map, Value, json};
 
 use super::pages::how;
 use super::render;
+use crate::app::{ActOutcome, CallOutcome};
 use crate::display::{humane_age, local_time};
 use crate::domain::actions::{Action, ActionError, QuickAction};
 use crate::domain::callback::Callback;
 use crate::links::{ActionLink, LinkError};
-use crate::operations::CallOutcome;
-use crate::store::ActOutcome;
 use crate::web::AppState;
 
 const SNOOZE_MINUTES: i64 = 30;
@@ -28,7 +27,7 @@ fn page(
     extra: Map<String, Value>,
 ) -> HttpResponse {
     let zone = state.settings.reminders.timezone;
-    let now = state.clock.now();
+    let now = state.app.now();
     let mut ctx = extra;
     ctx.insert("title".into(), title.into());
     ctx.insert("message".into(), message.into());
@@ -74,7 +73,7 @@ async fn open(
             Map::new(),
         ));
     }
-    let link = match state.links.verify(token, state.clock.now()) {
+    let link = match state.links.verify(token, state.app.now()) {
         Ok(link) => link,
         Err(LinkError::Invalid) => {
             state.auth_failed(req, "link");
@@ -129,9 +128,13 @@ async fn open(
 }
 
 async fn load(state: &AppState, link: &ActionLink) -> Option<Callback> {
-    let store = state.store.clone();
-    let id = link.callback;
-    web::block(move || store.callback(id)).await.ok()?.ok()?
+    state
+        .app
+        .store
+        .callback(link.callback)
+        .await
+        .ok()?
+        .map(|c| c.value)
 }
 
 fn wording(action: QuickAction) -> (&'static str, &'static str, &'static str) {
@@ -191,7 +194,7 @@ pub async fn act(
         Ok(ok) => ok,
         Err(page) => return page,
     };
-    let ops = &state.ops;
+    let ops = &state.app;
     let id = link.callback;
     let who = link.who.as_str();
     let agent = ops.agents.by_name(who).map(|a| a.to_ref());
@@ -235,7 +238,7 @@ pub async fn act(
             };
         }
         QuickAction::Snooze => {
-            let until = state.clock.now() + Duration::minutes(SNOOZE_MINUTES);
+            let until = state.app.now() + Duration::minutes(SNOOZE_MINUTES);
             (
                 ops.act(id, Action::Snooze { until }, who).await,
                 format!(

@@ -85,6 +85,12 @@ impl Dashboard {
         Ok(Self { pages, users })
     }
 
+    /// The dashboard `settings` describe (failing on any broken page template).
+    pub fn for_settings(settings: &crate::config::Settings) -> anyhow::Result<Self> {
+        Self::load(&settings.templates.dir, settings.dashboard.users.clone())
+            .map_err(crate::assemble::one_error)
+    }
+
     pub fn enabled(&self) -> bool {
         !self.users.is_empty()
     }

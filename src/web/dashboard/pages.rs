@@ -21,37 +21,42 @@ const REFRESH: u32 = 30;
 /// Callbacks looked at for the summary (pending and resolved each).
 const SUMMARY_SCAN: usize = 100_000;
 
-async fn blocking<T: Send + 'static>(
-    read: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+/// A store read for a page: a failure is a plain page saying what to do (retry for
+/// storage that is unavailable; nothing for a record that cannot be read).
+async fn read<T>(
+    reading: impl std::future::Future<Output = Result<T, StoreError>>,
 ) -> Result<T, Box<HttpResponse>> {
-    let failed = |e: &dyn std::fmt::Display| {
-        tracing::error!(error = %e, "dashboard read failed");
-        Box::new(
-            HttpResponse::ServiceUnavailable().body("Storage is unavailable; try again shortly."),
-        )
-    };
-    match web::block(read).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(failed(&e)),
-        Err(e) => Err(failed(&e)),
+    reading.await.map_err(|e| Box::new(failed_page(&e)))
+}
+
+pub(super) fn failed_page(e: &StoreError) -> HttpResponse {
+    crate::metrics::request_failed(e.kind());
+    tracing::error!(error = %e.describe(), "dashboard read failed");
+    if e.is_retryable() {
+        HttpResponse::ServiceUnavailable()
+            .insert_header(("retry-after", "5"))
+            .body("Storage is unavailable; try again shortly.")
+    } else {
+        HttpResponse::InternalServerError()
+            .body("Something stored could not be read; it has been logged for the admin.")
     }
 }
 
-fn list(
+async fn list(
     state: &AppState,
     status: StatusFilter,
     limit: usize,
-) -> impl FnOnce() -> Result<Vec<Callback>, StoreError> + Send + 'static {
-    let store = state.store.clone();
-    move || {
-        store
-            .list_callbacks(&ListQuery {
-                status,
-                limit,
-                after: None,
-            })
-            .map(|p| p.callbacks)
-    }
+) -> Result<Vec<Callback>, StoreError> {
+    state
+        .app
+        .store
+        .list_callbacks(ListQuery {
+            status,
+            limit,
+            after: None,
+        })
+        .await
+        .map(|p| p.callbacks)
 }
 
 fn duration_text(d: Option<Duration>) -> Value {
@@ -88,17 +93,16 @@ pub async fn pending(
         Ok(v) => v,
         Err(r) => return *r,
     };
-    let callbacks = match blocking(list(&state, StatusFilter::Pending, SHOWN)).await {
+    let callbacks = match read(list(&state, StatusFilter::Pending, SHOWN)).await {
         Ok(c) => c,
         Err(r) => return *r,
     };
-    let store = state.store.clone();
-    let total = match blocking(move || store.pending_stats()).await {
+    let total = match read(state.app.store.pending_stats()).await {
         Ok(s) => s.count,
         Err(r) => return *r,
     };
     let zone = state.settings.reminders.timezone;
-    let now = state.clock.now();
+    let now = state.app.now();
     let agent = filter.agent.clone().filter(|a| !a.is_empty());
     let department = filter.department.clone().filter(|d| !d.is_empty());
     let mut departments: Vec<String> = callbacks
@@ -179,6 +183,7 @@ fn what(kind: TimelineKind) -> &'static str {
         TimelineKind::EscalationSent => "Escalation sent",
         TimelineKind::CallRequested => "Call-back placed through Smartflo",
         TimelineKind::CallFailed => "Call-back could not be placed",
+        TimelineKind::Other => "Other (recorded by a newer version)",
     }
 }
 
@@ -224,14 +229,13 @@ pub async fn callback(
     let Ok(parsed) = id.trim().parse::<CallbackId>() else {
         return not_found();
     };
-    let store = state.store.clone();
-    let detail = match blocking(move || store.callback_detail(parsed)).await {
+    let detail = match read(state.app.store.callback_detail(parsed)).await {
         Ok(Some(d)) => d,
         Ok(None) => return not_found(),
         Err(r) => return *r,
     };
     let zone = state.settings.reminders.timezone;
-    let now = state.clock.now();
+    let now = state.app.now();
     let cb = &detail.callback;
     let resolution = cb.resolution.as_ref().map(|r| {
         let by = r
@@ -289,7 +293,7 @@ pub async fn callback(
     );
     ctx.insert(
         "click_to_call".into(),
-        state.ops.click_to_call.is_some().into(),
+        state.app.click_to_call.is_some().into(),
     );
     ctx.insert("flash".into(), flash(req.query_string()));
     render(
@@ -311,7 +315,7 @@ pub async fn resolved(
         Ok(v) => v,
         Err(r) => return *r,
     };
-    let callbacks = match blocking(list(&state, StatusFilter::Resolved, 500)).await {
+    let callbacks = match read(list(&state, StatusFilter::Resolved, 500)).await {
         Ok(c) => c,
         Err(r) => return *r,
     };
@@ -362,16 +366,13 @@ pub async fn summary(
         Err(r) => return *r,
     };
     let zone = state.settings.reminders.timezone;
-    let now = state.clock.now();
+    let now = state.app.now();
     let today = start_of_day(now, zone);
     let week = now - Duration::days(7);
     let (pending, resolved, counts) = match (
-        blocking(list(&state, StatusFilter::Pending, SUMMARY_SCAN)).await,
-        blocking(list(&state, StatusFilter::Resolved, SUMMARY_SCAN)).await,
-        {
-            let store = state.store.clone();
-            blocking(move || store.pending_stats()).await
-        },
+        read(list(&state, StatusFilter::Pending, SUMMARY_SCAN)).await,
+        read(list(&state, StatusFilter::Resolved, SUMMARY_SCAN)).await,
+        read(state.app.store.pending_stats()).await,
     ) {
         (Ok(p), Ok(r), Ok(s)) => (p, r, s),
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return *e,
@@ -434,8 +435,7 @@ pub async fn telegram(
         Ok(v) => v,
         Err(r) => return *r,
     };
-    let store = state.store.clone();
-    let chats = match blocking(move || store.unknown_chats()).await {
+    let chats = match read(state.app.store.unknown_chats()).await {
         Ok(c) => c,
         Err(r) => return *r,
     };

@@ -9,18 +9,20 @@ use serde_json::{Map, Value, json};
 
 use super::auth::{csrf_ok, flash, forbidden};
 use super::{render, require, see_other};
-use crate::assemble::rules_from_text;
 use crate::config::ConfigIssue;
+use crate::config::rules::rules_from_text;
 use crate::display::local_time;
 use crate::domain::rules::{RulesText, StepText};
 use crate::store::{RulesChange, StoreError};
 use crate::web::AppState;
 
 /// The rules in force, as written: the last saved edit, else the file's.
-fn current(state: &AppState) -> Result<RulesText, StoreError> {
+async fn current(state: &AppState) -> Result<RulesText, StoreError> {
     Ok(state
+        .app
         .store
-        .stored_rules()?
+        .stored_rules()
+        .await?
         .map_or_else(|| state.settings.rules_text.clone(), |c| c.after))
 }
 
@@ -104,13 +106,9 @@ async fn show(
     issues: &[ConfigIssue],
     flash: Value,
 ) -> HttpResponse {
-    let store = state.store.clone();
-    let audit = match web::block(move || store.rules_audit(20)).await {
-        Ok(Ok(a)) => a,
-        _ => Vec::new(),
-    };
+    let audit = state.app.store.rules_audit(20).await.unwrap_or_default();
     let zone = state.settings.reminders.timezone;
-    let stored = match current(state) {
+    let stored = match current(state).await {
         Ok(t) => t,
         Err(_) => state.settings.rules_text.clone(),
     };
@@ -158,7 +156,7 @@ pub async fn page(state: web::Data<AppState>, session: Session, req: HttpRequest
         Ok(v) => v,
         Err(r) => return *r,
     };
-    let text = match current(&state) {
+    let text = match current(&state).await {
         Ok(t) => t,
         Err(e) => {
             tracing::error!(error = %e, "reading the stored rules failed");
@@ -210,7 +208,7 @@ fn parse_form(body: &[u8]) -> (Option<String>, RulesText) {
 }
 
 async fn apply(state: &AppState, viewer: &super::auth::Viewer, text: RulesText) -> HttpResponse {
-    let before = match current(state) {
+    let before = match current(state).await {
         Ok(t) => t,
         Err(e) => {
             tracing::error!(error = %e, "reading the stored rules failed");
@@ -227,21 +225,20 @@ async fn apply(state: &AppState, viewer: &super::auth::Viewer, text: RulesText) 
     };
     let change = RulesChange {
         id: ulid::Ulid::new(),
-        at: state.clock.now(),
+        at: state.app.now(),
         who: viewer.name.clone(),
         before,
         after: text,
     };
-    if let Err(e) = state.store.save_rules(change).await {
+    if let Err(e) = state.app.store.save_rules(change).await {
         tracing::error!(error = %e, "saving rules failed");
         return HttpResponse::ServiceUnavailable().body("Storage is unavailable; nothing changed.");
     }
-    state.rules.set(rules);
+    state.app.rules.set(rules);
     tracing::info!(by = %viewer.name, "rules edited from the dashboard");
-    if let Err(e) = state.store.align_schedule(state.rules.get()).await {
+    if let Err(e) = state.app.align_schedule(state.app.rules.get()).await {
         tracing::error!(error = %e, "rescheduling after a rules edit failed; it is retried at the next start");
     }
-    state.scheduler.nudge();
     see_other("/rules?done=rules")
 }
 

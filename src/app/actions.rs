@@ -2,18 +2,14 @@
 //! dashboard, a Telegram button, an email link: resolve, snooze, assign, take it, and have
 //! Smartflo place the call-back. One implementation, so every door behaves the same.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Duration, Utc};
 
-use crate::clock::Clock;
-use crate::domain::actions::{Action, ActionError};
-use crate::domain::agent::AgentDirectory;
-use crate::domain::callback::CallbackId;
-use crate::domain::rules::LiveRules;
-use crate::scheduler::Scheduler;
-use crate::smartflo::click_to_call::ClickToCall;
-use crate::store::{ActOutcome, ActRequest, Store, StoreError};
+use super::error::decide;
+use super::writes::add_callback;
+use super::{App, AppError, MAX_ATTEMPTS, back_off};
+use crate::domain::actions::{self, Action, ActionError};
+use crate::domain::callback::{Callback, CallbackId};
+use crate::store::{Plan, StoreError};
 
 /// The longest snooze.
 pub const MAX_SNOOZE_MINUTES: i64 = 7 * 24 * 60;
@@ -29,37 +25,49 @@ pub enum CallOutcome {
     Refused(String),
 }
 
-pub struct Operations {
-    pub store: Arc<dyn Store>,
-    pub clock: Arc<dyn Clock>,
-    pub rules: Arc<LiveRules>,
-    pub scheduler: Arc<Scheduler>,
-    pub agents: AgentDirectory,
-    pub click_to_call: Option<ClickToCall>,
+/// What an action came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ActOutcome {
+    Done(Box<Callback>),
+    NotFound,
+    Refused(ActionError),
 }
 
-impl Operations {
-    /// Applies a person's action durably and wakes the scheduler when it changed something.
+impl App {
+    /// Applies a person's action durably (SPEC §5.2); wakes the scheduler when it changed
+    /// something.
     pub async fn act(
         &self,
         id: CallbackId,
         action: Action,
         who: &str,
-    ) -> Result<ActOutcome, StoreError> {
-        let outcome = self
-            .store
-            .act(ActRequest {
-                id,
-                action,
-                who: who.to_string(),
-                now: self.clock.now(),
-                rules: self.rules.get(),
-            })
-            .await?;
-        if matches!(outcome, ActOutcome::Done(_)) {
-            self.scheduler.nudge();
+    ) -> Result<ActOutcome, AppError> {
+        for attempt in 0..MAX_ATTEMPTS {
+            back_off(attempt).await;
+            let Some(cb) = self.store.callback(id).await? else {
+                return Ok(ActOutcome::NotFound);
+            };
+            let now = self.now();
+            let rules = self.rules.get();
+            let applied = decide("applying an action", || {
+                actions::apply(&cb.value, &action, who, now, &rules)
+            })?;
+            let (after, timeline) = match applied {
+                Ok(changed) => changed,
+                Err(refused) => return Ok(ActOutcome::Refused(refused)),
+            };
+            let mut plan = Plan::default();
+            add_callback(&mut plan, Some(cb), after.clone(), timeline, now);
+            match self.store.apply(plan).await {
+                Ok(()) => {
+                    self.nudge();
+                    return Ok(ActOutcome::Done(Box::new(after)));
+                }
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
         }
-        Ok(outcome)
+        Err(StoreError::Conflict.into())
     }
 
     /// Asks Smartflo to connect `agent` (default: the assigned agent) to the customer, with
@@ -69,17 +77,13 @@ impl Operations {
         id: CallbackId,
         agent: Option<&str>,
         who: &str,
-    ) -> Result<CallOutcome, StoreError> {
+    ) -> Result<CallOutcome, AppError> {
         let Some(client) = &self.click_to_call else {
             return Ok(CallOutcome::Refused(
                 "click-to-call is not configured ([smartflo].api_token)".into(),
             ));
         };
-        let store = Arc::clone(&self.store);
-        let cb = tokio::task::spawn_blocking(move || store.callback(id))
-            .await
-            .map_err(|e| StoreError::Io(e.to_string()))??;
-        let Some(cb) = cb else {
+        let Some(cb) = self.store.callback(id).await?.map(|c| c.value) else {
             return Ok(CallOutcome::Refused("no such callback".into()));
         };
         if !cb.is_pending() {

@@ -1,0 +1,41 @@
+//! Building the parts of a plan that several operations share.
+
+use chrono::{DateTime, Utc};
+use ulid::Ulid;
+
+use crate::domain::callback::{Callback, TimelineEntry};
+use crate::domain::reminder::{self, Delivery, Purpose};
+use crate::store::{CallbackWrite, Plan, Versioned};
+
+/// Adds a callback's change to `plan`, and — when the change resolves it — one closure
+/// delivery per Telegram message sent about it, so each is edited to say how it ended.
+pub fn add_callback(
+    plan: &mut Plan,
+    before: Option<Versioned<Callback>>,
+    after: Callback,
+    timeline: Vec<TimelineEntry>,
+    now: DateTime<Utc>,
+) {
+    let closed_at = after.resolved_at.unwrap_or(now);
+    for (recipient, message) in reminder::closure_notices(before.as_ref().map(|b| &b.value), &after)
+    {
+        plan.deliveries.push(Delivery {
+            id: Ulid::new(),
+            callback: after.id,
+            purpose: Purpose::Closure,
+            round: 0,
+            recipient,
+            attempts: 0,
+            next_attempt_at: closed_at,
+            created_at: closed_at,
+            last_error: None,
+            due_at: None,
+            message: Some(message),
+        });
+    }
+    plan.callbacks.push(CallbackWrite {
+        before,
+        after,
+        timeline,
+    });
+}

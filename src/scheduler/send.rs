@@ -1,0 +1,165 @@
+//! A delivery pass: sends taken deliveries, SEND_CONCURRENCY at a time, and settles each
+//! result as soon as it is known (without holding a send slot while it waits for its
+//! fsync, so the writer settles many deliveries per batch and flush).
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use rand::Rng;
+use tokio_util::sync::CancellationToken;
+
+use super::{SEND_CONCURRENCY, Scheduler};
+use crate::app::AppError;
+use crate::domain::callback::Callback;
+use crate::domain::reminder::{self, Delivery, Purpose, Settlement};
+use crate::notify::SendResult;
+use crate::store::Taken;
+
+/// What became of one delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Sent,
+    Retrying,
+    Failed,
+    Dropped,
+    /// Not sent: the scheduler is stopping (its lease is given back).
+    Unsent,
+}
+
+impl Scheduler {
+    /// Sends `taken` and records each result durably. Once `stop` is cancelled nothing more
+    /// is started; once `abandon` is, sends under way are given up. Deliveries not sent are
+    /// given back before this returns.
+    pub(super) async fn deliver(
+        &self,
+        taken: Vec<Taken>,
+        stop: &CancellationToken,
+        abandon: &CancellationToken,
+    ) -> Result<Vec<Outcome>, AppError> {
+        let (results, mut settled) = tokio::sync::mpsc::unbounded_channel();
+        let sending = async move {
+            futures_util::stream::iter(taken)
+                .for_each_concurrent(SEND_CONCURRENCY, |t| {
+                    let results = results.clone();
+                    async move {
+                        let attempt = if stop.is_cancelled() {
+                            None
+                        } else {
+                            tokio::select! {
+                                a = self.attempt(&t.delivery) => Some(a),
+                                _ = abandon.cancelled() => None,
+                            }
+                        };
+                        let _ = results.send((t, attempt));
+                    }
+                })
+                .await;
+        };
+        let settling = async {
+            let mut waiting = FuturesUnordered::new();
+            let mut outcomes = Vec::new();
+            let mut unsent = Vec::new();
+            loop {
+                tokio::select! {
+                    next = settled.recv() => match next {
+                        Some((t, Some(Ok((settlement, outcome))))) => {
+                            waiting.push(async move {
+                                self.app.settle(&t, &settlement).await.map(|_| outcome)
+                            });
+                        }
+                        Some((_, Some(Err(e)))) => outcomes.push(Err(e)),
+                        Some((t, None)) => unsent.push(t.delivery.id),
+                        None => break,
+                    },
+                    Some(done) = waiting.next(), if !waiting.is_empty() => outcomes.push(done),
+                }
+            }
+            while let Some(done) = waiting.next().await {
+                outcomes.push(done);
+            }
+            (outcomes, unsent)
+        };
+        let ((), (outcomes, unsent)) = tokio::join!(sending, settling);
+        let given_back = unsent.len();
+        if given_back > 0 {
+            self.app.release(unsent).await?;
+        }
+        let mut done = outcomes.into_iter().collect::<Result<Vec<_>, _>>()?;
+        done.extend(std::iter::repeat_n(Outcome::Unsent, given_back));
+        Ok(done)
+    }
+
+    /// Sends one delivery (unless it is no longer wanted) and says how to settle it.
+    async fn attempt(&self, delivery: &Delivery) -> Result<(Settlement, Outcome), AppError> {
+        let cb = self
+            .app
+            .store
+            .callback(delivery.callback)
+            .await?
+            .map(|c| c.value);
+        let cb = match cb {
+            // Closing edits are for resolved callbacks by definition.
+            Some(cb) if delivery.purpose == Purpose::Closure => cb,
+            Some(cb) if cb.is_pending() && !superseded(delivery, &cb) => cb,
+            other => {
+                let reason = match other {
+                    None => "the callback no longer exists",
+                    Some(cb) if !cb.is_pending() => "the callback was resolved",
+                    Some(_) => "a newer reminder round replaced it",
+                };
+                let dropped = Settlement::Dropped {
+                    reason: reason.into(),
+                };
+                return Ok((dropped, Outcome::Dropped));
+            }
+        };
+        let channel = delivery.recipient.channel.as_str();
+        if let (0, Some(due)) = (delivery.attempts, delivery.due_at) {
+            let late = (self.app.now() - due).to_std().unwrap_or_default();
+            self.metrics.reminder_lateness.observe(late.as_secs_f64());
+        }
+        let result = self.notifier.send(&cb, delivery, self.app.now()).await;
+        let at = self.app.now();
+        Ok(match result {
+            SendResult::Sent { message } => {
+                self.metrics.sent(delivery.purpose, channel);
+                (Settlement::Sent { at, message }, Outcome::Sent)
+            }
+            SendResult::Transient {
+                reason,
+                retry_after,
+            } => {
+                self.metrics.failed(channel, false);
+                let wait = match retry_after {
+                    Some(wait) => {
+                        chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::minutes(1))
+                    }
+                    None => reminder::backoff(delivery.attempts, rand::rng().random()),
+                };
+                tracing::warn!(channel, recipient = %delivery.recipient.name, %reason, retry_in = %wait, "reminder delivery failed; will retry");
+                let gives_up = at - delivery.created_at >= reminder::give_up_after();
+                let settlement = Settlement::Retry {
+                    at,
+                    retry_at: at.checked_add_signed(wait).unwrap_or(at),
+                    reason,
+                };
+                let outcome = if gives_up {
+                    Outcome::Failed
+                } else {
+                    Outcome::Retrying
+                };
+                (settlement, outcome)
+            }
+            SendResult::Permanent(reason) => {
+                self.metrics.failed(channel, true);
+                tracing::warn!(channel, recipient = %delivery.recipient.name, %reason, "reminder delivery failed for good");
+                (Settlement::Failed { at, reason }, Outcome::Failed)
+            }
+        })
+    }
+}
+
+/// A reminder round that a newer round replaced before it went out (escalation messages
+/// are never superseded: each level is its own news).
+fn superseded(delivery: &Delivery, cb: &Callback) -> bool {
+    delivery.purpose == Purpose::Reminder && delivery.round < cb.rounds_issued
+}

@@ -1,0 +1,61 @@
+//! The store contract suite: what every backend promises, one case per promise, written
+//! against the [`Store`] trait only. A backend runs it with [`contract_tests!`], giving a
+//! [`Fixture`] that makes a fresh, empty store (and can reopen it); `cargo test` runs it
+//! against every backend.
+
+mod cases;
+mod outbox;
+pub mod values;
+
+pub use cases::*;
+pub use outbox::*;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use super::Store;
+
+/// A fresh store for one case, and a way to close and open it again (to see what lasted).
+pub trait Fixture: Send + Sync + 'static {
+    fn store(&self) -> Arc<dyn Store>;
+    /// Closes the current store and opens the same data again.
+    fn reopen(&self) -> Pin<Box<dyn Future<Output = Arc<dyn Store>> + Send + '_>>;
+}
+
+/// One `#[tokio::test]` per case of the suite, each with a fresh store from `$make`
+/// (an async function returning a [`Fixture`]).
+#[macro_export]
+macro_rules! contract_tests {
+    ($make:path) => {
+        $crate::contract_tests!(@cases $make;
+            a_plan_is_applied_all_or_nothing,
+            at_most_one_pending_callback_per_customer_even_when_plans_race,
+            a_plan_decided_from_an_old_version_conflicts,
+            a_customer_version_covers_the_pending_callback_and_the_latest_answered_call,
+            a_delivery_without_a_call_is_remembered_once,
+            what_was_applied_is_there_after_reopening,
+            pending_callbacks_page_oldest_first_then_resolved_newest_first,
+            a_garbage_cursor_is_not_a_first_page,
+            due_callbacks_come_earliest_first_and_a_round_is_claimed_once,
+            a_delivery_is_leased_to_one_taker_until_its_lease_runs_out,
+            a_settlement_from_someone_who_lost_the_lease_conflicts,
+            released_deliveries_can_be_taken_again_at_once,
+            retention_never_touches_what_is_pending,
+            the_event_log_keeps_bodies_whole_in_receive_order,
+            rules_edits_are_audited_newest_first,
+            telegram_state_survives_and_unknown_chats_are_counted,
+            the_schedule_fingerprint_is_kept,
+            a_probe_is_a_durable_write_and_health_is_ready,
+        );
+    };
+    (@cases $make:path; $($case:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let fixture = $make().await;
+                $crate::store::contract::$case(&fixture).await;
+            }
+        )+
+    };
+}

@@ -1,0 +1,174 @@
+//! Moving a store written by an earlier schema to this build's ([`keys::SCHEMA_VERSION`]),
+//! at open, before anything else reads it. Each step is one sled transaction that ends by
+//! recording its new version, so a crash part way leaves the store at the previous version
+//! and the step runs again at the next open. A store from a newer build is refused: this
+//! build cannot know what that one wrote.
+//!
+//! | from | to | what changes |
+//! |------|----|--------------|
+//! | —    | 2  | a new, empty store is stamped with the current version |
+//! | 1    | 2  | `outbox_due` is built from the outbox (deliveries are taken by it, with leases); the pending count is counted if absent; `quarantine` exists (empty) |
+
+use sled::Transactional;
+use sled::transaction::TransactionError;
+
+use super::keys::{self, Tree};
+use super::records;
+use super::tx::{Tx, TxResult};
+use crate::store::StoreError;
+
+/// Migrates `trees` in place; returns the version the store was found at (None: new).
+pub fn run(db: &sled::Db, trees: &[sled::Tree]) -> Result<Option<u32>, StoreError> {
+    let meta = &trees[Tree::Meta.index()];
+    let found = match meta
+        .get(keys::SCHEMA_VERSION_KEY)
+        .map_err(super::from_sled)?
+    {
+        None => None,
+        Some(v) => Some(
+            std::str::from_utf8(&v)
+                .ok()
+                .and_then(|s| s.trim().parse::<u32>().ok())
+                .ok_or_else(|| StoreError::Corrupt {
+                    what: format!("schema version {:?}", String::from_utf8_lossy(&v)),
+                    source: None,
+                })?,
+        ),
+    };
+    let mut version = match found {
+        None if trees.iter().all(sled::Tree::is_empty) => {
+            stamp(trees, keys::SCHEMA_VERSION)?;
+            keys::SCHEMA_VERSION
+        }
+        // Data without a version predates versioning: the first format.
+        None => 1,
+        Some(v) if v > keys::SCHEMA_VERSION => {
+            return Err(StoreError::Unavailable {
+                reason: format!(
+                    "this store was written by a newer Ringback (storage schema {v}; this build reads up to {}); run that version, or restore a backup made before it",
+                    keys::SCHEMA_VERSION
+                ),
+                retry_after: crate::store::DEFAULT_RETRY_AFTER,
+                source: None,
+            });
+        }
+        Some(v) => v,
+    };
+    while version < keys::SCHEMA_VERSION {
+        let next = version + 1;
+        tracing::info!(from = version, to = next, "migrating the store's format");
+        match next {
+            2 => transact(trees, to_2)?,
+            _ => unreachable!("every version up to SCHEMA_VERSION has a step"),
+        }
+        version = next;
+    }
+    db.flush().map_err(super::from_sled)?;
+    Ok(found)
+}
+
+fn stamp(trees: &[sled::Tree], version: u32) -> Result<(), StoreError> {
+    trees[Tree::Meta.index()]
+        .insert(keys::SCHEMA_VERSION_KEY, version.to_string().as_bytes())
+        .map_err(super::from_sled)?;
+    Ok(())
+}
+
+/// A step: what it reads is read first (sled cannot iterate inside a transaction), then
+/// its writes are applied in one transaction that also records the new version.
+fn transact(
+    trees: &[sled::Tree],
+    step: fn(&Tx, &Before) -> TxResult<()>,
+) -> Result<(), StoreError> {
+    let before = Before::read(trees)?;
+    let quarantined = trees
+        .transaction(|view| {
+            let tx = Tx::new(view);
+            step(&tx, &before)?;
+            tx.finish()
+        })
+        .map_err(|e| match e {
+            TransactionError::Abort(e) => e,
+            TransactionError::Storage(e) => super::from_sled(e),
+        })?;
+    for q in quarantined {
+        tracing::warn!(tree = q.tree, reason = %q.reason, "an unreadable record was set aside while migrating");
+    }
+    Ok(())
+}
+
+/// What the steps read before their transaction.
+struct Before {
+    outbox: Vec<(sled::IVec, sled::IVec)>,
+    pending: u64,
+}
+
+impl Before {
+    fn read(trees: &[sled::Tree]) -> Result<Self, StoreError> {
+        Ok(Self {
+            outbox: trees[Tree::Outbox.index()]
+                .iter()
+                .collect::<Result<_, _>>()
+                .map_err(super::from_sled)?,
+            pending: trees[Tree::PendingByAge.index()].len() as u64,
+        })
+    }
+}
+
+/// Schema 1 → 2.
+fn to_2(tx: &Tx, before: &Before) -> TxResult<()> {
+    for (key, value) in &before.outbox {
+        match records::decode_delivery(value) {
+            Ok(stored) => {
+                tx.tree(Tree::OutboxDue).insert(
+                    &keys::outbox_due(stored.takeable_at(), stored.delivery.id),
+                    &[],
+                )?;
+            }
+            Err(e) => tx.quarantine(Tree::Outbox, key, value, e.to_string())?,
+        }
+    }
+    let meta = tx.tree(Tree::Meta);
+    if meta.get(keys::PENDING_COUNT)?.is_none() {
+        meta.insert(keys::PENDING_COUNT, &before.pending.to_be_bytes())?;
+    }
+    meta.insert(keys::SCHEMA_VERSION_KEY, "2".as_bytes())?;
+    Ok(())
+}
+
+/// A sled store has one process (sled locks its files): every lease found at open was held
+/// by a process that is gone, so its deliveries are takeable again at their own time.
+pub fn release_every_lease(trees: &[sled::Tree]) -> Result<usize, StoreError> {
+    let mut leased = Vec::new();
+    for item in trees[Tree::Outbox.index()].iter() {
+        let (key, value) = item.map_err(super::from_sled)?;
+        if let Ok(stored) = records::decode_delivery(&value)
+            && let Some(lease) = stored.lease
+        {
+            leased.push((key, stored, lease));
+        }
+    }
+    if leased.is_empty() {
+        return Ok(0);
+    }
+    let count = leased.len();
+    let result = trees.transaction(|view| {
+        let tx = Tx::new(view);
+        for (key, stored, lease) in &leased {
+            tx.tree(Tree::Outbox)
+                .insert(key, records::encode_delivery(&stored.delivery, None))?;
+            tx.tree(Tree::OutboxDue)
+                .remove(&keys::outbox_due(lease.until, stored.delivery.id))?;
+            tx.tree(Tree::OutboxDue).insert(
+                &keys::outbox_due(stored.delivery.next_attempt_at, stored.delivery.id),
+                &[],
+            )?;
+        }
+        Ok(())
+    });
+    result.map_err(|e: TransactionError<StoreError>| match e {
+        TransactionError::Abort(e) => e,
+        TransactionError::Storage(e) => super::from_sled(e),
+    })?;
+    Ok(count)
+}

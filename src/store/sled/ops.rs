@@ -1,0 +1,134 @@
+//! What the writer does with each kind of work inside its transaction: apply an encoded
+//! plan (compare, then write), lease deliveries, give leases back, and the small writes.
+
+use ulid::Ulid;
+
+use super::encode::{EncodedPlan, Op};
+use super::keys::{self, Tree};
+use super::records;
+use super::tx::{Tx, TxResult};
+use crate::store::{Lease, LeaseOwner, RulesChange, StoreError, Take, Taken, UnknownChat, Version};
+
+/// Applies `plan` when every check holds; `Ok(Err(Conflict))` and nothing written when one
+/// does not.
+pub fn apply(tx: &Tx, plan: &EncodedPlan) -> TxResult<Result<(), StoreError>> {
+    for check in &plan.checks {
+        let current = tx.tree(check.tree).get(&check.key)?;
+        if current.as_deref() != check.expect.as_deref() {
+            return Ok(Err(StoreError::Conflict));
+        }
+    }
+    for op in &plan.ops {
+        match op {
+            Op::Insert(tree, key, value) => {
+                tx.tree(*tree).insert(key.as_slice(), value.as_slice())?;
+            }
+            Op::Remove(tree, key) => {
+                tx.tree(*tree).remove(key.as_slice())?;
+            }
+        }
+    }
+    tx.add_pending(plan.pending_delta);
+    Ok(Ok(()))
+}
+
+/// Leases the takeable deliveries among `candidates` (`outbox_due` keys up to `take.now`),
+/// at most `take.limit`. Each is checked again here: a candidate settled or taken since the
+/// scan is skipped; one that cannot be read is set aside.
+pub fn take(tx: &Tx, take: &Take, candidates: &[sled::IVec]) -> TxResult<Vec<Taken>> {
+    let mut taken = Vec::new();
+    for index_key in candidates {
+        if taken.len() >= take.limit {
+            break;
+        }
+        let Some(id) = keys::ulid_from_index(index_key) else {
+            tx.tree(Tree::OutboxDue).remove(index_key)?;
+            continue;
+        };
+        let Some(bytes) = tx.tree(Tree::Outbox).get(id.to_bytes())? else {
+            // Settled: its index entry is left over.
+            tx.tree(Tree::OutboxDue).remove(index_key)?;
+            continue;
+        };
+        let stored = match records::decode_delivery(&bytes) {
+            Ok(d) => d,
+            Err(e) => {
+                tx.tree(Tree::OutboxDue).remove(index_key)?;
+                tx.quarantine(Tree::Outbox, &id.to_bytes(), &bytes, e.to_string())?;
+                continue;
+            }
+        };
+        if stored.takeable_at() > take.now {
+            continue;
+        }
+        let lease = Lease {
+            owner: take.owner,
+            until: take.until,
+        };
+        let value = records::encode_delivery(&stored.delivery, Some(lease));
+        tx.tree(Tree::Outbox)
+            .insert(&id.to_bytes(), value.as_slice())?;
+        tx.tree(Tree::OutboxDue)
+            .remove(&keys::outbox_due(stored.takeable_at(), id))?;
+        tx.tree(Tree::OutboxDue)
+            .insert(&keys::outbox_due(take.until, id), &[])?;
+        taken.push(Taken {
+            delivery: stored.delivery,
+            lease,
+            version: Version::from_bytes(&value),
+        });
+    }
+    Ok(taken)
+}
+
+/// Clears `owner`'s leases on `ids`, making them takeable at their own time again.
+pub fn release(tx: &Tx, owner: LeaseOwner, ids: &[Ulid]) -> TxResult<()> {
+    for id in ids {
+        let Some(bytes) = tx.tree(Tree::Outbox).get(id.to_bytes())? else {
+            continue;
+        };
+        let Ok(stored) = records::decode_delivery(&bytes) else {
+            continue;
+        };
+        let Some(lease) = stored.lease.filter(|l| l.owner == owner) else {
+            continue;
+        };
+        tx.tree(Tree::Outbox).insert(
+            &id.to_bytes(),
+            records::encode_delivery(&stored.delivery, None),
+        )?;
+        tx.tree(Tree::OutboxDue)
+            .remove(&keys::outbox_due(lease.until, *id))?;
+        tx.tree(Tree::OutboxDue)
+            .insert(&keys::outbox_due(stored.delivery.next_attempt_at, *id), &[])?;
+    }
+    Ok(())
+}
+
+/// Replaces the stored editable rules and appends the change to the audit trail.
+pub fn save_rules(tx: &Tx, change: &RulesChange) -> TxResult<()> {
+    let value = records::encode(change);
+    tx.tree(Tree::Meta)
+        .insert(keys::STORED_RULES, value.as_slice())?;
+    let key = keys::by_time(
+        change.at,
+        crate::domain::callback::CallbackId::new(change.id),
+    );
+    tx.tree(Tree::RulesAudit).insert(&key, value)?;
+    Ok(())
+}
+
+/// Records a message from an unknown Telegram chat, keeping when it was first seen.
+pub fn note_chat(tx: &Tx, chat: &UnknownChat) -> TxResult<()> {
+    let key = keys::signed(chat.chat_id);
+    let mut record = chat.clone();
+    if let Some(bytes) = tx.tree(Tree::UnknownChats).get(key)?
+        && let Ok(previous) = records::decode::<UnknownChat>("unknown chat", &bytes)
+    {
+        record.first_seen = previous.first_seen;
+        record.messages = previous.messages.saturating_add(1);
+    }
+    tx.tree(Tree::UnknownChats)
+        .insert(&key, records::encode(&record))?;
+    Ok(())
+}

@@ -1,0 +1,81 @@
+//! The writer's transaction: the trees by name, and what one batch accumulates.
+//!
+//! The closure handed to sled may run more than once (sled retries on conflict; with a
+//! single writer that should not happen, and after a failed batch the writer re-runs items
+//! one at a time), so nothing here has effects outside the transaction: ids are chosen and
+//! values encoded before it runs, and logs and counters follow its commit (see `notes`).
+
+use std::cell::{Cell, RefCell};
+
+#[cfg(test)]
+use sled::transaction::ConflictableTransactionError;
+use sled::transaction::{ConflictableTransactionResult, TransactionalTree};
+
+use super::keys::{self, Tree};
+use crate::store::StoreError;
+
+pub type TxResult<T> = ConflictableTransactionResult<T, StoreError>;
+
+/// Aborts the transaction (test faults use it; items report their own failures as values).
+#[cfg(test)]
+pub fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
+    ConflictableTransactionError::Abort(e)
+}
+
+/// A record set aside inside the transaction: logged and counted once it commits.
+#[derive(Debug, Clone)]
+pub struct Quarantined {
+    pub tree: &'static str,
+    pub key: Vec<u8>,
+    pub reason: String,
+}
+
+pub struct Tx<'a> {
+    trees: &'a [TransactionalTree],
+    pending_delta: Cell<i64>,
+    quarantined: RefCell<Vec<Quarantined>>,
+}
+
+impl<'a> Tx<'a> {
+    pub fn new(trees: &'a [TransactionalTree]) -> Self {
+        Self {
+            trees,
+            pending_delta: Cell::new(0),
+            quarantined: RefCell::new(Vec::new()),
+        }
+    }
+
+    pub fn tree(&self, tree: Tree) -> &TransactionalTree {
+        &self.trees[tree.index()]
+    }
+
+    pub fn add_pending(&self, delta: i64) {
+        self.pending_delta.set(self.pending_delta.get() + delta);
+    }
+
+    /// Moves `tree[key]` (holding `bytes`) into the quarantine tree.
+    pub fn quarantine(&self, tree: Tree, key: &[u8], bytes: &[u8], reason: String) -> TxResult<()> {
+        self.tree(Tree::Quarantine)
+            .insert(keys::quarantine(tree.name(), key), bytes)?;
+        self.tree(tree).remove(key)?;
+        self.quarantined.borrow_mut().push(Quarantined {
+            tree: tree.name(),
+            key: key.to_vec(),
+            reason,
+        });
+        Ok(())
+    }
+
+    /// Writes what the transaction accumulated (the pending count) and hands back the
+    /// records it set aside.
+    pub fn finish(&self) -> TxResult<Vec<Quarantined>> {
+        let delta = self.pending_delta.get();
+        if delta != 0 {
+            let meta = self.tree(Tree::Meta);
+            let count = keys::count_from(meta.get(keys::PENDING_COUNT)?.as_deref());
+            let count = count.saturating_add_signed(delta);
+            meta.insert(keys::PENDING_COUNT, &count.to_be_bytes())?;
+        }
+        Ok(self.quarantined.borrow_mut().drain(..).collect())
+    }
+}
