@@ -73,3 +73,30 @@ impl From<StoreError> for WebError {
         WebError::Unavailable(e)
     }
 }
+
+/// Makes the errors actix raises itself — a body over the limit refused by the `Bytes`
+/// extractor (413), a malformed path — answer the same JSON as [`WebError`]s, so an API
+/// client reads every failure one way.
+pub async fn json_errors(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<
+    actix_web::dev::ServiceResponse<actix_web::body::EitherBody<impl actix_web::body::MessageBody>>,
+    actix_web::Error,
+> {
+    let res = next.call(req).await?;
+    let foreign = match res.response().error() {
+        Some(e) if e.as_error::<WebError>().is_none() => e.to_string(),
+        _ => return Ok(res.map_into_left_body()),
+    };
+    let status = res.status();
+    let error = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            WebError::PayloadTooLarge(super::limits::MAX_FORM_BYTES).to_string()
+        }
+        _ => foreign,
+    };
+    let (req, _) = res.into_parts();
+    let response = HttpResponse::build(status).json(json!({ "ok": false, "error": error }));
+    Ok(actix_web::dev::ServiceResponse::new(req, response).map_into_right_body())
+}

@@ -133,6 +133,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     .service(
         web::scope("/api/v1")
+            .wrap(actix_web::middleware::from_fn(error::json_errors))
             .route("/callbacks", web::get().to(api::list_callbacks))
             .route("/callbacks.csv", web::get().to(data::callbacks_csv))
             .route("/callbacks/{id}", web::get().to(api::get_callback))
