@@ -100,13 +100,19 @@ impl AppState {
     /// source runs out of attempts, never with what it presented).
     pub fn auth_failed(&self, req: &actix_web::HttpRequest, what: &'static str) {
         let source = self.sources.source(req);
+        self.count_auth_failure(what);
+        if self.throttle.failed(source, std::time::Instant::now()) {
+            tracing::warn!(source = ?source, what, "too many failed authentications; throttling this source for up to a minute");
+        }
+    }
+
+    /// Counts a failed authentication in the metrics only (the throttle already counted
+    /// the attempt, see [`AuthThrottle::attempt`]).
+    pub fn count_auth_failure(&self, what: &'static str) {
         self.metrics
             .auth_failures
             .get_or_create(&crate::metrics::AuthLabels { what: what.into() })
             .inc();
-        if self.throttle.failed(source, std::time::Instant::now()) {
-            tracing::warn!(source = ?source, what, "too many failed authentications; throttling this source for up to a minute");
-        }
     }
 
     /// A fresh id stamped with `at`, ordered after every id handed out before (one

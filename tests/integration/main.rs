@@ -11,6 +11,7 @@ mod click_to_call_legs;
 mod config;
 mod corpus;
 mod dashboard;
+mod dashboard_hardening;
 mod data_care;
 mod email_links;
 mod escalation;
