@@ -25,6 +25,8 @@ pub enum WebError {
     PayloadTooLarge(usize),
     #[error("request headers are larger than {0} bytes in all")]
     HeadersTooLarge(usize),
+    #[error("the request body did not arrive within {} s", .0.as_secs())]
+    RequestTimeout(std::time::Duration),
     #[error("too many failed authentication attempts from this address; retry in {} s", .0.as_secs())]
     TooManyRequests(std::time::Duration),
     #[error("storage is unavailable; retry later")]
@@ -42,6 +44,7 @@ impl ResponseError for WebError {
             WebError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             WebError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             WebError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            WebError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             WebError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -61,6 +64,10 @@ impl ResponseError for WebError {
             }
             WebError::TooManyRequests(wait) => {
                 response.insert_header((header::RETRY_AFTER, wait.as_secs().to_string()));
+            }
+            // The rest of a body that came too slowly is not worth waiting for.
+            WebError::RequestTimeout(_) => {
+                response.force_close();
             }
             _ => {}
         }

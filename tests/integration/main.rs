@@ -24,5 +24,6 @@ mod reminders;
 mod restart;
 mod retention;
 mod security;
+mod slow_clients;
 mod telegram_bot;
 mod triggers;
