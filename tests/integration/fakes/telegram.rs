@@ -113,6 +113,11 @@ impl FakeBotApi {
         self.shared.missing_chats.lock().unwrap().insert(chat);
     }
 
+    /// The next update queued gets id `last + 1` (Telegram's ids are 64-bit).
+    pub fn continue_update_ids_after(&self, last: i64) {
+        *self.shared.next_update.lock().unwrap() = last;
+    }
+
     fn push_update(&self, kind: &str, payload: Value) {
         let mut id = self.shared.next_update.lock().unwrap();
         *id += 1;
@@ -148,7 +153,8 @@ impl FakeBotApi {
         self.push_update(
             "message",
             json!({
-                "message_id": n, "date": 1780000000,
+                // Message ids are 32-bit on Telegram, unlike update ids.
+                "message_id": n % 1_000_000, "date": 1780000000,
                 "chat": {"id": user, "type": "private", "first_name": "Someone"},
                 "from": {"id": user, "is_bot": false, "first_name": "Someone", "username": format!("user{user}")},
                 "text": text

@@ -9,14 +9,15 @@
 //!   chat id and how to register it. Chats that are not configured are logged and listed for
 //!   admins on the dashboard.
 //! - The offset of the next update is stored after each batch, so a restart neither replays
-//!   presses (a second click-to-call) nor loses them.
+//!   presses (a second click-to-call) nor loses them. Update ids are 64-bit ([`updates`]).
+
+mod updates;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Duration as Age;
-use teloxide::payloads::GetUpdatesSetters;
-use teloxide::prelude::Requester;
+use teloxide::requests::JsonRequest;
 use teloxide::types::{AllowedUpdate, CallbackQuery, Message, Update, UpdateKind, User};
 use tokio::sync::watch;
 
@@ -64,14 +65,16 @@ impl TelegramBot {
         };
         let mut offset = self.store.telegram_offset().unwrap_or(0);
         loop {
-            let request = telegram
-                .bot()
-                .get_updates()
-                .offset(i32::try_from(offset).unwrap_or(i32::MAX))
-                .timeout(LONG_POLL_SECS)
-                .allowed_updates(vec![AllowedUpdate::Message, AllowedUpdate::CallbackQuery]);
+            let request = JsonRequest::new(
+                telegram.bot().clone(),
+                updates::GetUpdates {
+                    offset,
+                    timeout: LONG_POLL_SECS,
+                    allowed_updates: vec![AllowedUpdate::Message, AllowedUpdate::CallbackQuery],
+                },
+            );
             let updates = tokio::select! {
-                r = request => r,
+                r = request => r.map(updates::read),
                 _ = stop.wait_for(|s| *s) => return,
             };
             let updates = match updates {
@@ -87,9 +90,11 @@ impl TelegramBot {
             if updates.is_empty() {
                 continue;
             }
-            for update in updates {
-                offset = offset.max(i64::from(update.id.0) + 1);
-                self.handle(update).await;
+            for polled in updates {
+                offset = offset.max(polled.id.saturating_add(1));
+                if let Some(update) = polled.update {
+                    self.handle(update).await;
+                }
             }
             if let Err(e) = self.store.save_telegram_offset(offset).await {
                 tracing::error!(error = %e, "storing the Telegram update offset failed");
