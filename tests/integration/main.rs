@@ -18,6 +18,7 @@ mod escalation;
 mod fakes;
 mod helpers;
 mod ingest_hardening;
+mod log_forging;
 mod make_store_v1;
 mod quirks;
 mod reminders;
