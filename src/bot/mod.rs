@@ -28,6 +28,7 @@ use crate::domain::agent::AgentRef;
 use crate::domain::callback::{Callback, CallbackId};
 use crate::notify::Notifier;
 use crate::operations::{CallOutcome, Operations};
+use crate::smartflo::event::{MAX_TEXT, clip};
 use crate::store::{ActOutcome, ListQuery, StatusFilter, Store, UnknownChat};
 
 /// How long each getUpdates call waits for news (Telegram's long poll).
@@ -115,8 +116,9 @@ impl TelegramBot {
         tracing::warn!(chat, name = %from.map(User::full_name).unwrap_or_default(), "message from a Telegram chat that is not configured");
         let record = UnknownChat {
             chat_id: chat,
-            name: from.map(User::full_name).unwrap_or_default(),
-            username: from.and_then(|u| u.username.clone()),
+            // Bounded like every other stored text from outside (smartflo::event::MAX_TEXT).
+            name: clip(&from.map(User::full_name).unwrap_or_default(), MAX_TEXT),
+            username: from.and_then(|u| u.username.as_deref().map(|n| clip(n, MAX_TEXT))),
             last_text: text.chars().take(200).collect(),
             first_seen: now,
             last_seen: now,
