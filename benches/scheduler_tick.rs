@@ -57,6 +57,7 @@ fn missed(i: usize, at: chrono::DateTime<Utc>, rules: &Arc<Rules>) -> Ingest {
             call_id: Some(format!("1780000000.{i}")),
             customer: Ok(customer),
             started_at: at,
+            caveat: None,
             billsec: Some(0),
             missed_agents: Vec::new(),
             assignee: None,

@@ -97,6 +97,8 @@ fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        // Values from outside (login names, Telegram names) cannot forge log lines.
+        .fmt_fields(crate::logging::EscapedFields)
         // Colour codes only for a person at a terminal, not in journald or a log file.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();

@@ -18,6 +18,7 @@ pub mod display;
 pub mod domain;
 pub mod export;
 pub mod links;
+pub mod logging;
 pub mod metrics;
 pub mod notify;
 pub mod scheduler;

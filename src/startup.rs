@@ -180,9 +180,13 @@ impl Application {
                 .app_data(routes::limits::payload_config())
                 .wrap(actix_web::middleware::NormalizePath::trim())
                 .wrap(actix_web::middleware::from_fn(routes::limits::header_limit))
+                .wrap(actix_web::middleware::from_fn(
+                    routes::limits::body_deadline,
+                ))
                 .configure(routes::routes)
                 .service(routes::dashboard_scope(session_key.clone(), secure_cookies))
         })
+        .client_request_timeout(routes::limits::HEAD_READ_TIMEOUT)
         .shutdown_timeout(SHUTDOWN_GRACE_SECS)
         .listen(listener)?
         .run();

@@ -73,6 +73,7 @@ fn missed(n: u32, call_id: &str, leg: &str, trigger: &str) -> IncomingEvent {
             answered_by: None,
             department: None,
             callback_hint: None,
+            caveat: None,
         },
         dedup: DedupKey {
             trigger: trigger.into(),

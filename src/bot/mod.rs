@@ -9,16 +9,16 @@
 //!   chat id and how to register it. Chats that are not configured are logged and listed for
 //!   admins on the dashboard.
 //! - The offset of the next update is stored after each batch, so a restart neither replays
-//!   presses (a second click-to-call) nor loses them.
+//!   presses (a second click-to-call) nor loses them. Update ids are 64-bit ([`updates`]).
 
 mod buttons;
 mod commands;
+mod updates;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use teloxide::payloads::GetUpdatesSetters;
-use teloxide::prelude::Requester;
+use teloxide::requests::JsonRequest;
 use teloxide::types::{AllowedUpdate, Update, UpdateKind, User};
 use tokio_util::sync::CancellationToken;
 
@@ -26,6 +26,7 @@ use crate::app::App;
 use crate::config::Settings;
 use crate::domain::agent::AgentRef;
 use crate::notify::Notifier;
+use crate::smartflo::event::{MAX_TEXT, clip};
 use crate::store::UnknownChat;
 
 /// How long each getUpdates call waits for news (Telegram's long poll).
@@ -80,14 +81,16 @@ impl TelegramBot {
         };
         let mut offset = self.app.store.telegram_offset().await.unwrap_or(0);
         loop {
-            let request = telegram
-                .bot()
-                .get_updates()
-                .offset(i32::try_from(offset).unwrap_or(i32::MAX))
-                .timeout(LONG_POLL_SECS)
-                .allowed_updates(vec![AllowedUpdate::Message, AllowedUpdate::CallbackQuery]);
+            let request = JsonRequest::new(
+                telegram.bot().clone(),
+                updates::GetUpdates {
+                    offset,
+                    timeout: LONG_POLL_SECS,
+                    allowed_updates: vec![AllowedUpdate::Message, AllowedUpdate::CallbackQuery],
+                },
+            );
             let updates = tokio::select! {
-                r = request => r,
+                r = request => r.map(updates::read),
                 _ = stop.cancelled() => return,
             };
             let updates = match updates {
@@ -103,9 +106,11 @@ impl TelegramBot {
             if updates.is_empty() {
                 continue;
             }
-            for update in updates {
-                offset = offset.max(i64::from(update.id.0) + 1);
-                self.handle(update).await;
+            for polled in updates {
+                offset = offset.max(polled.id.saturating_add(1));
+                if let Some(update) = polled.update {
+                    self.handle(update).await;
+                }
             }
             if let Err(e) = self.app.store.save_telegram_offset(offset).await {
                 tracing::error!(error = %e, "storing the Telegram update offset failed");
@@ -126,8 +131,9 @@ impl TelegramBot {
         tracing::warn!(chat, name = %from.map(User::full_name).unwrap_or_default(), "message from a Telegram chat that is not configured");
         let record = UnknownChat {
             chat_id: chat,
-            name: from.map(User::full_name).unwrap_or_default(),
-            username: from.and_then(|u| u.username.clone()),
+            // Bounded like every other stored text from outside (smartflo::event::MAX_TEXT).
+            name: clip(&from.map(User::full_name).unwrap_or_default(), MAX_TEXT),
+            username: from.and_then(|u| u.username.as_deref().map(|n| clip(n, MAX_TEXT))),
             last_text: text.chars().take(200).collect(),
             first_seen: now,
             last_seen: now,

@@ -51,6 +51,8 @@ pub struct TelegramMessage {
 }
 
 pub const MAX_MESSAGES_KEPT: usize = 20;
+/// Most missed agents listed on one callback (a call centre's whole floor is far fewer).
+pub const MAX_MISSED_AGENTS: usize = 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -186,7 +188,8 @@ impl Callback {
                     && a.name.is_some()
                     && a.name == agent.name)
         });
-        if !already {
+        // Bounded: the list is shown on every page that lists the callback.
+        if !already && self.missed_agents.len() < MAX_MISSED_AGENTS {
             self.missed_agents.push(agent);
         }
     }

@@ -64,8 +64,11 @@ pub struct CallFacts {
     pub call_id: Option<String>,
     /// The customer, or why there is none (`Err` holds a human reason).
     pub customer: Result<PhoneNumber, String>,
-    /// When the call started (`start_stamp`, else receipt time).
+    /// When the call started (`start_stamp`, else receipt time; also the receipt time when
+    /// the stamp was too far from it to be believed).
     pub started_at: DateTime<Utc>,
+    /// Something the payload got wrong that the reply and the event log should mention.
+    pub caveat: Option<&'static str>,
     pub billsec: Option<u32>,
     /// Agents who missed the call, first missed first.
     pub missed_agents: Vec<MissedAgent>,
@@ -164,14 +167,21 @@ pub fn decide(
         snapshot,
         rules,
     };
-    match intent {
+    let mut decision = match intent {
         Intent::Missed => ctx.missed(),
         Intent::Answered(kind) => ctx.answered(*kind),
         Intent::Attempt => ctx.attempt(),
         Intent::Disposition(text) => ctx.disposition(text),
         Intent::Department => ctx.department_known(),
         Intent::Record => ctx.record(),
+    };
+    if let Some(caveat) = facts.caveat {
+        decision.note = Some(match decision.note.take() {
+            Some(note) => format!("{note}; {caveat}"),
+            None => caveat.to_string(),
+        });
     }
+    decision
 }
 
 struct Ctx<'a> {

@@ -41,6 +41,7 @@ fn facts(call_id: &str, started: u32) -> CallFacts {
         call_id: Some(call_id.into()),
         customer: Ok(customer()),
         started_at: t(started),
+        caveat: None,
         billsec: None,
         missed_agents: vec![MissedAgent {
             name: Some("Priya".into()),

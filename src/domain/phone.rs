@@ -94,6 +94,9 @@ impl PhoneNumber {
         {
             return Err(PhoneError::NotANumber);
         }
+        if let Some(national) = as_national(trimmed, default) {
+            return Ok(national);
+        }
         let parsed = phonenumber::parse(Some(default.region), trimmed)
             .map_err(|_| PhoneError::NotANumber)?;
         if !phonenumber::is_valid(&parsed) {
@@ -152,6 +155,21 @@ fn e164(parsed: &phonenumber::PhoneNumber) -> String {
     format!("+{}{zeros}{}", parsed.code().value(), national.value())
 }
 
+/// Digits written without any international prefix (`+`, `00`) or trunk zero are first read
+/// as a national number of `default`: `9123456789` is the Indian mobile +91 91234 56789.
+/// libphonenumber alone takes a leading `91` for the country code whenever the rest could
+/// be a number too (`23456789`, a plausible landline length) and then finds it invalid, so
+/// every mobile of the 91… series was lost. Only when the national reading is not a valid
+/// number does the general parse (country code written without `+`, trunk `0`) get a turn.
+fn as_national(raw: &str, default: CountryCode) -> Option<PhoneNumber> {
+    if raw.starts_with(['+', '0']) {
+        return None;
+    }
+    let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
+    let parsed = phonenumber::parse(None, format!("+{}{digits}", default.code)).ok()?;
+    phonenumber::is_valid(&parsed).then(|| PhoneNumber(e164(&parsed)))
+}
+
 /// Smartflo agent ids are 13 digits starting `05`; extension ids start `06` and may be
 /// written `Extension-06…`. Both can appear in number fields and must never become a
 /// customer (payload-notes "Numbers, ids, times").
@@ -188,6 +206,31 @@ mod tests {
                 "+919876543210",
                 "{raw}"
             );
+        }
+    }
+
+    #[test]
+    fn ten_digit_mobiles_of_every_series_are_national_numbers() {
+        // Indian mobiles start 6, 7, 8 or 9, including the 91… series that looks like the
+        // country code.
+        for first in [
+            "6", "7", "8", "90", "91", "92", "93", "94", "95", "96", "97", "98", "99",
+        ] {
+            let national = format!("{first}{}", &"123456789"[..10 - first.len()]);
+            let e164 = format!("+91{national}");
+            for raw in [
+                national.clone(),
+                format!("0{national}"),
+                format!("91{national}"),
+                format!("+91{national}"),
+                format!("+91 {}-{}", &national[..5], &national[5..]),
+            ] {
+                assert_eq!(
+                    PhoneNumber::parse(&raw, india()).map(|n| n.as_str().to_string()),
+                    Ok(e164.clone()),
+                    "{raw}"
+                );
+            }
         }
     }
 

@@ -17,6 +17,10 @@ pub enum ScheduleError {
         "day-of-week {0:?} uses numbers; write day names (Mon-Sat): the cron crate counts Sunday as 1, which is easy to get wrong"
     )]
     NumericWeekday(String),
+    #[error(
+        "has a 7th (year) field {0:?}: business hours must recur every year, or once its years are over no reminder could ever be sent; write the 6 fields sec min hour day-of-month month day-of-week"
+    )]
+    YearField(String),
     #[error("{0}")]
     Syntax(String),
     #[error("never matches any moment in the coming years")]
@@ -33,7 +37,12 @@ pub struct BusinessHours {
 impl BusinessHours {
     pub fn parse(expression: &str, zone: Tz) -> Result<Self, ScheduleError> {
         let fields: Vec<&str> = expression.split_whitespace().collect();
-        if !(6..=7).contains(&fields.len()) {
+        // The cron crate takes an optional year as a 7th field; a schedule limited to some
+        // years runs out of moments, and a pending callback would then never be reminded.
+        if fields.len() == 7 {
+            return Err(ScheduleError::YearField(fields[6].to_string()));
+        }
+        if fields.len() != 6 {
             return Err(ScheduleError::FieldCount(fields.len()));
         }
         let weekday = fields[5];
@@ -137,5 +146,18 @@ mod tests {
             BusinessHours::parse("0 0 0 31 Feb *", kolkata()).unwrap_err(),
             ScheduleError::NeverOpen
         );
+    }
+
+    #[test]
+    fn a_year_field_is_refused_even_when_its_years_are_still_ahead() {
+        for expression in ["* * 9-18 * * Mon-Sat 2026-2099", "* * 9-18 * * Mon-Sat *"] {
+            assert!(
+                matches!(
+                    BusinessHours::parse(expression, kolkata()),
+                    Err(ScheduleError::YearField(_))
+                ),
+                "{expression}"
+            );
+        }
     }
 }

@@ -1,10 +1,24 @@
 //! Reads the call facts out of [`Fields`]: ids, direction, status, customer, times, agents,
 //! department. Each field is read the tolerant way `payload-notes.md` calls for; nothing
 //! here decides what the event means for callbacks (that is `classify` and the domain).
+//!
+//! What is read here ends up stored on callbacks and shown on every page that lists them,
+//! so each kept text is cut to a sane length and lists to a sane count (issue 15: a 200 KB
+//! department name made a 73 MB pending page, a 6 000-step `call_flow` took seconds). The
+//! event log keeps the raw body whole, so nothing is lost for an audit.
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde_json::Value;
+
+/// Longest name, number, id or department kept (real ones are under 60 characters).
+pub const MAX_TEXT: usize = 120;
+/// Longest disposition kept (a disposition and a sub-disposition with a comment).
+pub const MAX_DISPOSITION: usize = 500;
+/// Most agents kept from one list (`missed_agent`, the call flow's agent legs).
+pub const MAX_AGENTS: usize = 20;
+/// Most `call_flow` steps looked at; real flows have a dozen.
+pub const MAX_FLOW_STEPS: usize = 200;
 
 use super::payload::{Fields, structured_value, value_text};
 use super::time;
@@ -96,10 +110,18 @@ pub struct SmartfloEvent {
     pub department: Option<String>,
     pub disposition: Option<String>,
     pub custom_identifier: Option<String>,
+    /// `call_connected`: whether any leg connected (on click-to-call, the agent's).
+    pub call_connected: Option<bool>,
+    /// `outbound_sec`: talk time on the outbound leg, the customer's on click-to-call.
+    pub outbound_sec: Option<u32>,
+    /// The call flow shows a customer leg answered.
+    pub customer_leg_answered: bool,
 }
 
 impl SmartfloEvent {
-    pub fn read(fields: &Fields, zone: Tz) -> Self {
+    /// Reads the event's facts; `received_at` settles wall-clock times a DST change makes
+    /// ambiguous.
+    pub fn read(fields: &Fields, zone: Tz, received_at: DateTime<Utc>) -> Self {
         let call_flow = fields
             .structured("call_flow")
             .map(flow_steps)
@@ -115,7 +137,7 @@ impl SmartfloEvent {
             uuid: fields.text("uuid"),
             direction: fields.text("direction").and_then(|d| Direction::parse(&d)),
             status: fields.text("call_status").map(|s| CallStatus::parse(&s)),
-            started_at: started_at(fields, &call_flow, zone),
+            started_at: started_at(fields, &call_flow, zone, received_at),
             billsec: fields.text("billsec").and_then(|b| parse_seconds(&b)),
             customer_field: fields.first_text(&[
                 "customer_no_with_prefix",
@@ -126,9 +148,21 @@ impl SmartfloEvent {
             call_to_number: fields.text("call_to_number"),
             missed_agents: missed_agents(fields, &call_flow),
             answered_agent: answered_agent(fields),
-            department: department(fields),
-            disposition: disposition(fields),
+            department: department(fields).map(|d| clip(&d, MAX_TEXT)),
+            disposition: disposition(fields).map(|d| clip(&d, MAX_DISPOSITION)),
             custom_identifier: fields.text("custom_identifier"),
+            call_connected: fields.text("call_connected").and_then(|c| {
+                match c.trim().to_ascii_lowercase().as_str() {
+                    "1" | "true" | "yes" => Some(true),
+                    "0" | "false" | "no" => Some(false),
+                    _ => None,
+                }
+            }),
+            outbound_sec: fields.text("outbound_sec").and_then(|s| parse_seconds(&s)),
+            customer_leg_answered: call_flow.iter().any(|s| {
+                step_type(s).as_deref() == Some("customer")
+                    && text_at(s, "dialst").is_some_and(|d| d.eq_ignore_ascii_case("answered"))
+            }),
         }
     }
 
@@ -150,14 +184,30 @@ fn parse_seconds(raw: &str) -> Option<u32> {
     (secs.is_finite() && secs >= 0.0).then(|| secs.min(u32::MAX as f64) as u32)
 }
 
-fn started_at(fields: &Fields, call_flow: &[Value], zone: Tz) -> Option<DateTime<Utc>> {
+/// `text` cut to at most `max` characters (on a character boundary).
+pub fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => text[..end].to_string(),
+        None => text.to_string(),
+    }
+}
+
+fn started_at(
+    fields: &Fields,
+    call_flow: &[Value],
+    zone: Tz,
+    received_at: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
     for key in ["start_stamp", "date", "start_time_stamp"] {
-        if let Some(t) = fields.text(key).and_then(|s| time::parse_stamp(&s, zone)) {
+        if let Some(t) = fields
+            .text(key)
+            .and_then(|s| time::parse_stamp(&s, zone, received_at))
+        {
             return Some(t);
         }
     }
     if let (Some(d), Some(t)) = (fields.text("start_date"), fields.text("start_time"))
-        && let Some(at) = time::parse_date_and_time(&d, &t, zone)
+        && let Some(at) = time::parse_date_and_time(&d, &t, zone, received_at)
     {
         return Some(at);
     }
@@ -168,11 +218,13 @@ fn started_at(fields: &Fields, call_flow: &[Value], zone: Tz) -> Option<DateTime
         .and_then(|t| time::parse_epoch(&t))
 }
 
-/// `call_flow` as a list of step objects, whatever shape it came in.
+/// `call_flow` as a list of step objects, whatever shape it came in (the first
+/// [`MAX_FLOW_STEPS`] of them).
 fn flow_steps(value: Value) -> Vec<Value> {
     match value {
         Value::Array(items) => items
             .iter()
+            .take(MAX_FLOW_STEPS)
             .filter_map(structured_value)
             .filter(Value::is_object)
             .collect(),
@@ -188,7 +240,9 @@ fn step_type(step: &Value) -> Option<String> {
 }
 
 fn text_at(obj: &Value, key: &str) -> Option<String> {
-    obj.get(key).and_then(value_text)
+    obj.get(key)
+        .and_then(value_text)
+        .map(|t| clip(&t, MAX_TEXT))
 }
 
 /// One agent described by a JSON value: an object with any of Smartflo's agent keys, or a
@@ -214,7 +268,7 @@ fn agent_from_value(value: &Value) -> Option<AgentSeen> {
             }),
             smartflo_id: text_at(value, "id").or_else(|| text_at(value, "agent_id")),
         },
-        other => agent_from_text(&value_text(other)?),
+        other => agent_from_text(&clip(&value_text(other)?, MAX_TEXT)),
     };
     (!agent.is_empty()).then_some(agent)
 }
@@ -244,6 +298,7 @@ fn agents_from(value: Option<Value>) -> Vec<AgentSeen> {
         Some(Value::Array(items)) => items
             .iter()
             .filter_map(|v| structured_value(v).and_then(|v| agent_from_value(&v)))
+            .take(MAX_AGENTS)
             .collect(),
         Some(v) => agent_from_value(&v).into_iter().collect(),
         None => Vec::new(),
@@ -263,7 +318,7 @@ fn missed_agents(fields: &Fields, call_flow: &[Value]) -> Vec<AgentSeen> {
             "first_missed_agent_follow_me_number",
         ]
         .iter()
-        .filter_map(|k| fields.text(k))
+        .filter_map(|k| fields.text(k).map(|n| clip(&n, MAX_TEXT)))
         .collect(),
         ..AgentSeen::default()
     };
@@ -307,6 +362,9 @@ fn flow_missed_agents(call_flow: &[Value]) -> Vec<AgentSeen> {
             continue;
         }
         out.push(agent);
+        if out.len() == MAX_AGENTS {
+            break;
+        }
     }
     out
 }
@@ -327,8 +385,14 @@ fn answered_agent(fields: &Fields) -> Option<AgentSeen> {
         }
     }
     let flat = AgentSeen {
-        name: fields.first_text(&["answered_agent_name", "agent_name", "agent"]),
-        numbers: fields.text("agent_number").into_iter().collect(),
+        name: fields
+            .first_text(&["answered_agent_name", "agent_name", "agent"])
+            .map(|n| clip(&n, MAX_TEXT)),
+        numbers: fields
+            .text("agent_number")
+            .map(|n| clip(&n, MAX_TEXT))
+            .into_iter()
+            .collect(),
         smartflo_id: None,
     };
     agent.absorb(&flat);
@@ -372,7 +436,11 @@ mod tests {
     }
 
     fn read(json: &str) -> SmartfloEvent {
-        SmartfloEvent::read(&Fields::from_json(json.as_bytes()).unwrap(), kolkata())
+        SmartfloEvent::read(
+            &Fields::from_json(json.as_bytes()).unwrap(),
+            kolkata(),
+            Utc::now(),
+        )
     }
 
     #[test]
@@ -485,5 +553,39 @@ mod tests {
         let ev =
             read(r#"{"customer_no_with_prefix ":"919876500003","caller_id_number":"9876500001"}"#);
         assert_eq!(ev.customer_raw(Direction::Inbound), Some("919876500003"));
+    }
+
+    #[test]
+    fn kept_texts_and_lists_are_bounded() {
+        let steps: Vec<String> = (0..6000)
+            .map(|i| {
+                format!(
+                    r#"{{"type":"Agent","id":"05070{i:08}","name":"Agent {i}","num":"+9198{i:08}","dialst":"Dialed","time":{}}}"#,
+                    1_780_000_000 + i
+                )
+            })
+            .collect();
+        let json = format!(
+            r#"{{"dept_name":"{}","disposition":"{}","answered_agent_name":"{}","call_flow":[{}]}}"#,
+            "D".repeat(200_000),
+            "x".repeat(10_000),
+            "N".repeat(10_000),
+            steps.join(",")
+        );
+        let ev = read(&json);
+        assert_eq!(ev.department.unwrap().chars().count(), MAX_TEXT);
+        assert_eq!(ev.disposition.unwrap().chars().count(), MAX_DISPOSITION);
+        assert_eq!(
+            ev.answered_agent.unwrap().name.unwrap().chars().count(),
+            MAX_TEXT
+        );
+        assert_eq!(ev.missed_agents.len(), MAX_AGENTS);
+        assert_eq!(ev.missed_agents[0].name.as_deref(), Some("Agent 0"));
+    }
+
+    #[test]
+    fn clipping_keeps_whole_characters() {
+        assert_eq!(clip("नमस्ते", 2), "नम");
+        assert_eq!(clip("short", 120), "short");
     }
 }

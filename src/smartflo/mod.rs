@@ -53,21 +53,32 @@ impl Interpreter {
         given: Option<Trigger>,
         received_at: DateTime<Utc>,
     ) -> Interpretation {
-        let event = SmartfloEvent::read(fields, self.zone);
+        let event = SmartfloEvent::read(fields, self.zone, received_at);
         let (trigger, inferred) = match given {
             Some(t) => (Some(t), false),
             None => (Trigger::infer(fields, &event), true),
         };
         let direction = direction_of(&event, trigger);
         let intent = trigger.map_or(Intent::Record, |t| classify(t, &event, direction));
+        let (intent, leg_note) = click_to_call_legs(intent, trigger, &event, direction);
         let note = match (trigger, &intent) {
             (None, _) => Some(
                 "trigger could not be inferred from the fields; add ?trigger=<slug> to the webhook URL",
             ),
-            (Some(Trigger::CallHangup), Intent::Record) => Some(
+            (Some(Trigger::CallHangup), Intent::Record) if leg_note.is_none() => Some(
                 "call_status is missing or unrecognised, so missed and answered cannot be told apart",
             ),
-            _ => None,
+            _ => leg_note,
+        };
+        // A stamp far from the receipt is a template or clock error: believing it would
+        // order this call before or after everything else and make ages read in centuries.
+        let (started_at, caveat) = match event
+            .started_at
+            .map(|s| time::trusted_start(s, received_at))
+        {
+            Some(Ok(stamp)) => (stamp, None),
+            Some(Err(why)) => (received_at, Some(why)),
+            None => (received_at, None),
         };
         let customer = event
             .customer_raw(direction)
@@ -82,7 +93,8 @@ impl Interpreter {
         let facts = CallFacts {
             call_id: event.call_id.clone(),
             customer,
-            started_at: event.started_at.unwrap_or(received_at),
+            started_at,
+            caveat,
             billsec: event.billsec,
             missed_agents: described.into_iter().map(|(a, _)| a).collect(),
             assignee,
@@ -119,6 +131,43 @@ fn direction_of(event: &SmartfloEvent, trigger: Option<Trigger>) -> Direction {
             (_, Some(t)) => t.default_direction(),
             (_, None) => Direction::Inbound,
         })
+}
+
+/// A call-back clears only when the customer answered (SPEC §5.3) and is an attempt only
+/// when the customer was rung. On click-to-call the agent is rung first, and a payload can
+/// show only that leg: "answered" under a hangup trigger with nothing saying the customer
+/// answered is the agent picking up, and a click-to-call the agent never picked up never
+/// reached the customer (corpus2 has both shapes).
+fn click_to_call_legs(
+    intent: Intent,
+    trigger: Option<Trigger>,
+    event: &SmartfloEvent,
+    direction: Direction,
+) -> (Intent, Option<&'static str>) {
+    if direction != Direction::ClickToCall {
+        return (intent, None);
+    }
+    let customer_answered = event.status == Some(CallStatus::AnsweredByCustomer)
+        || trigger == Some(Trigger::C2cAnsweredByCustomer)
+        || event.outbound_sec.is_some_and(|s| s > 0)
+        || event.customer_leg_answered;
+    let agent_never_answered = event.answered_agent.is_none()
+        && (!event.missed_agents.is_empty() || event.call_connected == Some(false));
+    match intent {
+        Intent::Answered(_) if !customer_answered => (
+            Intent::Record,
+            Some(
+                "click-to-call: only the agent's leg is shown answered, nothing says the customer answered; nothing cleared",
+            ),
+        ),
+        Intent::Attempt if agent_never_answered => (
+            Intent::Record,
+            Some(
+                "click-to-call the agent never picked up, so the customer was never rung; not a call-back attempt",
+            ),
+        ),
+        other => (other, None),
+    }
 }
 
 /// What a trigger means for callbacks (SPEC §4.2). On hangup triggers the payload's

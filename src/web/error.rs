@@ -28,6 +28,8 @@ pub enum WebError {
     PayloadTooLarge(usize),
     #[error("request headers are larger than {0} bytes in all")]
     HeadersTooLarge(usize),
+    #[error("the request body did not arrive within {} s", .0.as_secs())]
+    RequestTimeout(std::time::Duration),
     #[error("too many failed authentication attempts from this address; retry in {} s", .0.as_secs())]
     TooManyRequests(std::time::Duration),
     #[error("storage is unavailable; retry later")]
@@ -47,6 +49,7 @@ impl ResponseError for WebError {
             WebError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             WebError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             WebError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            WebError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             WebError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -89,6 +92,10 @@ impl ResponseError for WebError {
             WebError::TooManyRequests(wait) => {
                 response.insert_header((header::RETRY_AFTER, wait.as_secs().to_string()));
             }
+            // The rest of a body that came too slowly is not worth waiting for.
+            WebError::RequestTimeout(_) => {
+                response.force_close();
+            }
             _ => {}
         }
         response.json(json!({ "ok": false, "error": self.to_string() }))
@@ -109,4 +116,31 @@ impl From<StoreError> for WebError {
     fn from(e: StoreError) -> Self {
         AppError::Store(e).into()
     }
+}
+
+/// Makes the errors actix raises itself — a body over the limit refused by the `Bytes`
+/// extractor (413), a malformed path — answer the same JSON as [`WebError`]s, so an API
+/// client reads every failure one way.
+pub async fn json_errors(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<
+    actix_web::dev::ServiceResponse<actix_web::body::EitherBody<impl actix_web::body::MessageBody>>,
+    actix_web::Error,
+> {
+    let res = next.call(req).await?;
+    let foreign = match res.response().error() {
+        Some(e) if e.as_error::<WebError>().is_none() => e.to_string(),
+        _ => return Ok(res.map_into_left_body()),
+    };
+    let status = res.status();
+    let error = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            WebError::PayloadTooLarge(super::limits::MAX_FORM_BYTES).to_string()
+        }
+        _ => foreign,
+    };
+    let (req, _) = res.into_parts();
+    let response = HttpResponse::build(status).json(json!({ "ok": false, "error": error }));
+    Ok(actix_web::dev::ServiceResponse::new(req, response).map_into_right_body())
 }

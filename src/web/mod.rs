@@ -90,13 +90,19 @@ impl AppState {
     /// source runs out of attempts, never with what it presented).
     pub fn auth_failed(&self, req: &actix_web::HttpRequest, what: &'static str) {
         let source = self.sources.source(req);
+        self.count_auth_failure(what);
+        if self.throttle.failed(source, std::time::Instant::now()) {
+            tracing::warn!(source = ?source, what, "too many failed authentications; throttling this source for up to a minute");
+        }
+    }
+
+    /// Counts a failed authentication in the metrics only (the throttle already counted
+    /// the attempt, see [`AuthThrottle::attempt`]).
+    pub fn count_auth_failure(&self, what: &'static str) {
         self.metrics
             .auth_failures
             .get_or_create(&crate::metrics::AuthLabels { what: what.into() })
             .inc();
-        if self.throttle.failed(source, std::time::Instant::now()) {
-            tracing::warn!(source = ?source, what, "too many failed authentications; throttling this source for up to a minute");
-        }
     }
 }
 
@@ -114,6 +120,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     .service(
         web::scope("/api/v1")
+            .wrap(actix_web::middleware::from_fn(error::json_errors))
             .route("/callbacks", web::get().to(api::list_callbacks))
             .route("/callbacks.csv", web::get().to(data::callbacks_csv))
             .route("/callbacks/{id}", web::get().to(api::get_callback))

@@ -9,6 +9,8 @@
 //! state before checking a credential and to *count* only failures after it, and governor
 //! only offers a check that consumes a cell. The state is one small map behind a mutex,
 //! touched once per failed request and once per request from a throttled source.
+//! Password checks are the exception: they are counted before the hash ([`AuthThrottle::attempt`])
+//! and given back when right, so simultaneous guesses cannot all slip past the check.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -87,10 +89,7 @@ impl AuthThrottle {
         if times.len() < self.limit as usize {
             return Ok(());
         }
-        let oldest = *times.front().expect("non-empty: len >= limit > 0");
-        Err((oldest + WINDOW)
-            .saturating_duration_since(now)
-            .max(Duration::from_secs(1)))
+        Err(wait_for(times, now))
     }
 
     /// Counts one failed attempt from `source`; returns `true` when this failure is the one
@@ -99,6 +98,51 @@ impl AuthThrottle {
         let Some(source) = source.filter(|_| self.limit > 0) else {
             return false;
         };
+        self.with_times(source, now, |times| {
+            times.push_back(now);
+            times.len() == self.limit as usize
+        })
+    }
+
+    /// Checks and counts in one step, for a check costly enough that it must not start
+    /// unless it is allowed (a password hash): `Err(wait)` when `source` is out of
+    /// attempts, else the attempt is counted as a failure until [`AuthThrottle::forgive`]
+    /// takes it back. Checking first and counting after the hash let a burst of
+    /// simultaneous guesses all pass the check before any of them was counted.
+    /// `Ok(true)` when this attempt used up the allowance.
+    pub fn attempt(&self, source: Option<IpAddr>, now: Instant) -> Result<bool, Duration> {
+        let Some(source) = source.filter(|_| self.limit > 0) else {
+            return Ok(false);
+        };
+        self.with_times(source, now, |times| {
+            if times.len() >= self.limit as usize {
+                return Err(wait_for(times, now));
+            }
+            times.push_back(now);
+            Ok(times.len() == self.limit as usize)
+        })
+    }
+
+    /// Takes back the attempt counted at `at` by [`AuthThrottle::attempt`]: it succeeded.
+    pub fn forgive(&self, source: Option<IpAddr>, at: Instant) {
+        let Some(source) = source.filter(|_| self.limit > 0) else {
+            return;
+        };
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(times) = failures.get_mut(&source)
+            && let Some(i) = times.iter().rposition(|t| *t == at)
+        {
+            times.remove(i);
+        }
+    }
+
+    /// Runs `f` on `source`'s failures inside the window, under the lock.
+    fn with_times<R>(
+        &self,
+        source: IpAddr,
+        now: Instant,
+        f: impl FnOnce(&mut VecDeque<Instant>) -> R,
+    ) -> R {
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         if failures.len() > PRUNE_ABOVE {
             failures.retain(|_, times| {
@@ -108,9 +152,17 @@ impl AuthThrottle {
         }
         let times = failures.entry(source).or_default();
         forget_old(times, now);
-        times.push_back(now);
-        times.len() == self.limit as usize
+        f(times)
     }
+}
+
+/// How long until the oldest counted failure leaves the window (at least a second).
+fn wait_for(times: &VecDeque<Instant>, now: Instant) -> Duration {
+    times.front().map_or(Duration::from_secs(1), |oldest| {
+        (*oldest + WINDOW)
+            .saturating_duration_since(now)
+            .max(Duration::from_secs(1))
+    })
 }
 
 fn forget_old(times: &mut VecDeque<Instant>, now: Instant) {
@@ -177,5 +229,22 @@ mod tests {
         }
         throttle.failed(ip(9), t0 + WINDOW);
         assert_eq!(throttle.failures.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn attempts_are_counted_before_they_are_judged_and_a_right_one_is_taken_back() {
+        let throttle = AuthThrottle::new(2);
+        let t0 = Instant::now();
+        let first = t0;
+        assert_eq!(throttle.attempt(ip(1), first), Ok(false));
+        // A second attempt arriving while the first is still being judged is counted too.
+        assert_eq!(throttle.attempt(ip(1), t0), Ok(true));
+        assert!(throttle.attempt(ip(1), t0).is_err(), "the third waits");
+        throttle.forgive(ip(1), first);
+        assert_eq!(
+            throttle.attempt(ip(1), t0 + Duration::from_secs(1)),
+            Ok(true),
+            "a right password gives its attempt back"
+        );
     }
 }

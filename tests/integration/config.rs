@@ -101,6 +101,22 @@ fn check_config_names_the_key_of_a_bad_cron_duration_or_agent_reference() {
 }
 
 #[test]
+fn check_config_refuses_business_hours_with_a_year_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let from = "business_hours = \"* * 9-18 * * Mon-Sat\"";
+    assert!(BASE_CONFIG.contains(from));
+    // Still ahead today, but it runs out: after 2099 no reminder could ever go out.
+    let text = BASE_CONFIG.replace(from, "business_hours = \"* * 9-18 * * Mon-Sat 2026-2099\"");
+    let path = write_config(&dir, &text);
+    let (ok, _, stderr) = ringback(&["check-config", "--config", &path]);
+    assert!(!ok, "a year field should be refused");
+    assert!(
+        stderr.contains("reminders.business_hours:") && stderr.contains("year"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn unknown_keys_and_steps_out_of_order_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(

@@ -361,3 +361,34 @@ async fn a_failed_call_is_told_to_the_agent_and_a_restart_does_not_replay_presse
     assert_eq!(bot.answers().len(), 1);
     drop(app);
 }
+
+#[tokio::test]
+async fn update_ids_past_32_bits_are_each_handled_once() {
+    let bot = FakeBotApi::start().await;
+    let app = spawn_app_with_config(&config(&bot, None)).await;
+    let (id, message) = reminded(&app, &bot, "9876501309").await;
+
+    // Ids 2^31 - 1, 2^31 and 2^31 + 1: past what a 32-bit signed offset can say.
+    bot.continue_update_ids_after(i64::from(i32::MAX) - 1);
+    bot.press(MEERA, MEERA, message, &format!("snooze:{id}"));
+    bot.press(ARJUN, MEERA, message, &format!("take:{id}"));
+    bot.press(ASHA, ASHA, message, &format!("take:{id}"));
+    assert!(bot.wait_until(|b| b.answers().len() >= 3).await);
+
+    // Past 2^32 too; its reply arriving means every earlier update was passed.
+    bot.continue_update_ids_after(1 << 33);
+    let before = bot.messages_to(MEERA).len();
+    bot.say(MEERA, "/start");
+    assert!(
+        bot.wait_until(|b| b.messages_to(MEERA).len() > before)
+            .await,
+        "the /start after them is answered"
+    );
+    assert_eq!(
+        bot.answers().len(),
+        3,
+        "each press answered once: {:?}",
+        bot.answers()
+    );
+    assert_eq!(app.callback(&id).await["assigned_agent"]["name"], "Arjun");
+}

@@ -8,7 +8,7 @@ use actix_session::{Session, SessionMiddleware};
 use actix_web::cookie::{Key, SameSite};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use argon2::{Argon2, PasswordHash, PasswordVerifier};
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 use subtle::ConstantTimeEq;
 
@@ -67,10 +67,12 @@ pub fn forbidden() -> HttpResponse {
         .body("This form has expired or did not come from Ringback. Go back, reload the page and try again.")
 }
 
-pub fn viewer(session: &Session, dashboard: &Dashboard) -> Option<Viewer> {
+/// Who is logged in, if the session is one of a configured user and younger than
+/// [`LOGIN_HOURS`] by the service's clock (`now`, the injectable one tests move).
+pub fn viewer(session: &Session, dashboard: &Dashboard, now: DateTime<Utc>) -> Option<Viewer> {
     let name: String = session.get(USER).ok().flatten()?;
     let since: i64 = session.get(SINCE).ok().flatten()?;
-    let age = chrono::Utc::now().timestamp() - since;
+    let age = now.timestamp() - since;
     let known = dashboard.users.iter().any(|u| u.name == name);
     if !known || !(0..LOGIN_HOURS * 3600).contains(&age) {
         session.purge();
@@ -91,10 +93,23 @@ pub fn form_fields(body: &[u8]) -> HashMap<String, String> {
     out
 }
 
-/// Only same-site paths may follow a login (no `//host` or absolute URLs).
+/// Longest `next` kept (a callback page with a filter is under 100 characters).
+const MAX_NEXT: usize = 512;
+
+/// Only a same-site path may follow a login: `/` then characters of a URL path and query,
+/// never a second `/` at the start (`//host`), and no `\`, whitespace or control
+/// character — browsers read `\` as `/` and drop a tab or newline (`/\t/evil.example` is `//evil.example`),
+/// and CR/LF cannot go into a `Location` header. Anything else goes to `/`.
 fn safe_next(next: Option<&str>) -> String {
+    let safe = |n: &str| {
+        n.len() <= MAX_NEXT
+            && n.starts_with('/')
+            && !n[1..].starts_with('/')
+            && n.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/-._~?=&%+,;:@!$*()'".contains(&b))
+    };
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
+        Some(n) if safe(n) => n.to_string(),
         _ => "/".to_string(),
     }
 }
@@ -172,20 +187,29 @@ pub async fn login(
         .map(|n| n.trim().to_string())
         .unwrap_or_default();
     let password = form.get("password").cloned().unwrap_or_default();
-    // A source out of attempts is told so before any password is hashed.
-    if let Err(e) = state.throttled(&req) {
-        let message = format!(
-            "Too many failed sign-ins from your address. Try again in {} seconds.",
-            wait_seconds(&e)
-        );
-        return login_form(
-            &state,
-            &session,
-            StatusCode::TOO_MANY_REQUESTS,
-            &next,
-            &name,
-            Some(&message),
-        );
+    // The attempt is counted before any password is hashed, so a burst of simultaneous
+    // guesses is cut off at the allowance; a source out of attempts is told so at once.
+    let source = state.sources.source(&req);
+    let attempt_at = std::time::Instant::now();
+    match state.throttle.attempt(source, attempt_at) {
+        Err(wait) => {
+            let message = format!(
+                "Too many failed sign-ins from your address. Try again in {} seconds.",
+                wait.as_secs()
+            );
+            return login_form(
+                &state,
+                &session,
+                StatusCode::TOO_MANY_REQUESTS,
+                &next,
+                &name,
+                Some(&message),
+            );
+        }
+        Ok(true) => {
+            tracing::warn!(source = ?source, what = "login", "too many failed authentications; throttling this source for up to a minute");
+        }
+        Ok(false) => {}
     }
     let user = dashboard
         .users
@@ -197,28 +221,33 @@ pub async fn login(
         .as_ref()
         .map(|u| u.password_hash.expose().to_string())
         .unwrap_or_else(|| dashboard.users[0].password_hash.expose().to_string());
-    let verified = web::block(move || {
-        PasswordHash::new(&hash)
-            .map(|parsed| {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok()
-            })
-            .unwrap_or(false)
-    })
-    .await
-    .unwrap_or(false);
+    let verified = match dashboard.passwords.verify(hash, password).await {
+        Ok(verified) => verified,
+        Err(busy) => {
+            // Not the guesser's fault: the attempt is given back.
+            state.throttle.forgive(source, attempt_at);
+            return login_form(
+                &state,
+                &session,
+                StatusCode::SERVICE_UNAVAILABLE,
+                &next,
+                &name,
+                Some(&busy.to_string()),
+            );
+        }
+    };
     match user.filter(|_| verified) {
         Some(user) => {
+            state.throttle.forgive(source, attempt_at);
             session.renew();
             let _ = session.insert(USER, &user.name);
-            let _ = session.insert(SINCE, chrono::Utc::now().timestamp());
+            let _ = session.insert(SINCE, state.app.now().timestamp());
             let _ = session.insert(CSRF, crate::tokens::random_token());
             tracing::info!(user = %user.name, "dashboard login");
             see_other(&next)
         }
         None => {
-            state.auth_failed(&req, "login");
+            state.count_auth_failure("login");
             tracing::warn!(name = %name.chars().take(64).collect::<String>(), "dashboard login refused");
             login_form(
                 &state,
@@ -229,13 +258,6 @@ pub async fn login(
                 Some("Wrong name or password."),
             )
         }
-    }
-}
-
-fn wait_seconds(e: &crate::web::WebError) -> u64 {
-    match e {
-        crate::web::WebError::TooManyRequests(wait) => wait.as_secs(),
-        _ => 60,
     }
 }
 
@@ -270,5 +292,38 @@ pub fn flash(query: &str) -> Value {
     match text {
         Some(t) if !t.is_empty() => json!(t),
         _ => Value::Null,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_same_site_paths_of_safe_characters_may_follow_a_login() {
+        for kept in [
+            "/",
+            "/summary",
+            "/callbacks/01KSQ?done=resolved",
+            "/?agent=Meera%20K",
+        ] {
+            assert_eq!(safe_next(Some(kept)), kept);
+        }
+        for refused in [
+            "//evil.example",
+            "/\\evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/x\r\nSet-Cookie: a=b",
+            "/\u{b}/evil.example",
+            "/ /evil.example",
+            "https://evil.example/",
+            "evil.example",
+            "/caf\u{e9}",
+        ] {
+            assert_eq!(safe_next(Some(refused)), "/", "{refused:?}");
+        }
+        assert_eq!(safe_next(Some(&format!("/{}", "a".repeat(600)))), "/");
+        assert_eq!(safe_next(None), "/");
     }
 }

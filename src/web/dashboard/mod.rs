@@ -10,6 +10,7 @@ mod auth;
 mod forms;
 mod links;
 mod pages;
+mod password;
 mod rules;
 
 use std::path::Path;
@@ -75,6 +76,8 @@ const CSS: &str = include_str!("../../../templates/dashboard/ringback.css");
 pub struct Dashboard {
     pages: TemplateSet,
     users: Vec<DashboardUser>,
+    /// Checks login passwords, a few at a time.
+    passwords: password::PasswordChecker,
 }
 
 impl Dashboard {
@@ -82,7 +85,11 @@ impl Dashboard {
     pub fn load(dir: &Path, users: Vec<DashboardUser>) -> Result<Self, Vec<TemplateError>> {
         let pages =
             TemplateSet::load(dir, BUILTIN, |env, name| env.get_template(name).map(|_| ()))?;
-        Ok(Self { pages, users })
+        Ok(Self {
+            pages,
+            users,
+            passwords: password::PasswordChecker::new(),
+        })
     }
 
     /// The dashboard `settings` describe (failing on any broken page template).
@@ -203,7 +210,7 @@ fn require(
             Map::new(),
         )));
     }
-    auth::viewer(session, dashboard).ok_or_else(|| {
+    auth::viewer(session, dashboard, state.app.now()).ok_or_else(|| {
         let next = match req.query_string() {
             "" => req.path().to_string(),
             q => format!("{}?{q}", req.path()),

@@ -113,6 +113,11 @@ impl FakeBotApi {
         self.shared.missing_chats.lock().unwrap().insert(chat);
     }
 
+    /// The next update queued gets id `last + 1` (Telegram's ids are 64-bit).
+    pub fn continue_update_ids_after(&self, last: i64) {
+        *self.shared.next_update.lock().unwrap() = last;
+    }
+
     fn push_update(&self, kind: &str, payload: Value) {
         let mut id = self.shared.next_update.lock().unwrap();
         *id += 1;
@@ -144,13 +149,19 @@ impl FakeBotApi {
 
     /// `user` sends `text` to the bot in a private chat.
     pub fn say(&self, user: i64, text: &str) {
+        self.say_as(user, "Someone", text);
+    }
+
+    /// `user`, whose Telegram first name is `first_name`, sends `text` to the bot.
+    pub fn say_as(&self, user: i64, first_name: &str, text: &str) {
         let n = *self.shared.next_update.lock().unwrap();
         self.push_update(
             "message",
             json!({
-                "message_id": n, "date": 1780000000,
-                "chat": {"id": user, "type": "private", "first_name": "Someone"},
-                "from": {"id": user, "is_bot": false, "first_name": "Someone", "username": format!("user{user}")},
+                // Message ids are 32-bit on Telegram, unlike update ids.
+                "message_id": n % 1_000_000, "date": 1780000000,
+                "chat": {"id": user, "type": "private", "first_name": first_name},
+                "from": {"id": user, "is_bot": false, "first_name": first_name, "username": format!("user{user}")},
                 "text": text
             }),
         );
