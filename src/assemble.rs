@@ -17,7 +17,7 @@ use crate::links::LinkSigner;
 use crate::notify::templates::Templates;
 use crate::notify::{Composer, Notifier, email::EmailSender, telegram::TelegramSender};
 use crate::smartflo::click_to_call::ClickToCall;
-use crate::smartflo::{Interpreter, Trigger};
+use crate::smartflo::Interpreter;
 use crate::web::dashboard::Dashboard;
 
 /// The rules the configuration file sets.
@@ -25,16 +25,20 @@ pub fn rules_for(settings: &Settings) -> anyhow::Result<Rules> {
     rules_from_text(settings, &settings.rules_text).map_err(one_error)
 }
 
-/// Rules from their written form, validated exactly as `check-config` validates the file
-/// (the dashboard's rules page goes through here).
-pub fn rules_from_text(settings: &Settings, text: &RulesText) -> Result<Rules, Vec<ConfigIssue>> {
-    let names: HashSet<String> = settings
+/// The lower-cased names of everyone an escalation step may notify.
+fn people(settings: &Settings) -> HashSet<String> {
+    settings
         .agents
         .iter()
         .map(|a| a.name.to_lowercase())
         .chain(settings.supervisors.iter().map(|s| s.name.to_lowercase()))
-        .collect();
-    let valid = validate_rules(text, Some(settings.reminders.timezone), &names)?;
+        .collect()
+}
+
+/// Rules from their written form, validated exactly as `check-config` validates the file
+/// (the dashboard's rules page goes through here).
+pub fn rules_from_text(settings: &Settings, text: &RulesText) -> Result<Rules, Vec<ConfigIssue>> {
+    let valid = validate_rules(text, Some(settings.reminders.timezone), &people(settings))?;
     let duration = |d: std::time::Duration, key: &str| {
         chrono::Duration::from_std(d).map_err(|_| ConfigIssue {
             key: key.to_string(),
@@ -80,20 +84,6 @@ pub fn interpreter_for(settings: &Settings) -> Interpreter {
             country,
         ),
     }
-}
-
-/// Per trigger: the method and full URL to paste into Smartflo's webhook form.
-pub fn webhook_urls(settings: &Settings, token: &str) -> Vec<(Trigger, String)> {
-    let base = settings.server.public_url.as_str().trim_end_matches('/');
-    Trigger::ALL
-        .iter()
-        .map(|t| {
-            (
-                *t,
-                format!("{base}/webhooks/smartflo/{token}?trigger={}", t.slug()),
-            )
-        })
-        .collect()
 }
 
 fn channels(list: &[config::Channel]) -> Vec<Channel> {
@@ -154,6 +144,7 @@ pub fn notifier_for(
             public_url: settings.server.public_url.clone(),
             links,
             click_to_call: settings.smartflo.is_some(),
+            agents: settings.agents.iter().map(|a| a.name.clone()).collect(),
         },
     })
 }
@@ -161,6 +152,29 @@ pub fn notifier_for(
 /// The dashboard's pages (failing on any broken template) and its users.
 pub fn dashboard_for(settings: &Settings) -> anyhow::Result<Dashboard> {
     Dashboard::load(&settings.templates.dir, settings.dashboard.users.clone()).map_err(one_error)
+}
+
+/// Files in `[templates].dir` that override nothing (a misspelt name, most likely).
+pub fn template_warnings(settings: &Settings) -> Vec<String> {
+    let known: Vec<&'static str> = crate::notify::templates::BUILTIN
+        .iter()
+        .chain(crate::web::dashboard::BUILTIN)
+        .map(|(name, _)| *name)
+        // Shipped beside the page templates, built in, not an override.
+        .chain(["dashboard/ringback.css"])
+        .collect();
+    crate::templating::stray_files(&settings.templates.dir, &known)
+        .iter()
+        .map(|stray| format!("{}: {stray}", settings.templates.dir.display()))
+        .collect()
+}
+
+/// Warnings about the rules `text`, valid but probably not meant for production (timings
+/// under a minute); empty when they are fine or invalid.
+pub fn rules_warnings(settings: &Settings, text: &RulesText) -> Vec<ConfigIssue> {
+    validate_rules(text, Some(settings.reminders.timezone), &people(settings))
+        .map(|v| v.warnings)
+        .unwrap_or_default()
 }
 
 /// Several problems as one error, a line each.

@@ -251,10 +251,12 @@ impl TelegramBot {
         let Ok(Ok(Some(cb))) = tokio::task::spawn_blocking(move || store.callback(id)).await else {
             return;
         };
+        let recipient = self.user(chat).map_or("", |u| u.name.as_str());
         let html = match self.notifier.composer.status(
             &self.notifier.templates,
             &cb,
             outcome,
+            recipient,
             self.clock.now(),
         ) {
             Ok(html) => html,
@@ -264,7 +266,7 @@ impl TelegramBot {
             }
         };
         let buttons = if cb.is_pending() {
-            self.notifier.buttons(id)
+            self.notifier.buttons(&cb, recipient)
         } else {
             Vec::new()
         };
@@ -352,10 +354,10 @@ impl TelegramBot {
         for cb in mine.iter().take(PENDING_SHOWN) {
             lines.push(format!(
                 "• <a href=\"{}\">{}</a> — missed {}×, waiting {}{}",
-                composer.link(cb),
+                composer.link_for(cb, &user.name, now),
                 cb.customer_number,
                 cb.missed_calls,
-                humane_age(now - cb.first_missed_at),
+                humane_age(now - cb.first_received_at),
                 cb.assigned_agent
                     .as_ref()
                     .filter(|_| user.agent.is_none())

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod notify;
 pub mod operations;
 pub mod scheduler;
+pub mod setup;
 pub mod smartflo;
 pub mod startup;
 pub mod store;

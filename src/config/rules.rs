@@ -11,7 +11,11 @@ use super::{ConfigIssue, EscalationStep};
 use crate::domain::rules::RulesText;
 use crate::domain::schedule::BusinessHours;
 
-const MIN_REPEAT: Duration = Duration::from_secs(60);
+/// Timings under this are accepted with a warning (SPEC §3): handy for watching the whole
+/// loop in seconds, but a reminder every few seconds would be spam in production.
+const SHORT: Duration = Duration::from_secs(60);
+/// No timing is longer than this (SPEC §3: bounded to what makes sense).
+const LONGEST: Duration = Duration::from_secs(366 * 86_400);
 
 /// The editable rules, parsed.
 #[derive(Debug, Clone)]
@@ -20,6 +24,8 @@ pub struct ValidRules {
     pub first_after: Duration,
     pub repeat_every: Duration,
     pub escalation: Vec<EscalationStep>,
+    /// Valid but probably not meant for production (timings under a minute).
+    pub warnings: Vec<ConfigIssue>,
 }
 
 /// Humane durations (`"90s"`, `"2m"`, `"1h30m"`), via humantime.
@@ -33,6 +39,29 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     })
 }
 
+/// A reminder or escalation timing: a duration of at most a year.
+fn parse_timing(raw: &str) -> Result<Duration, String> {
+    let d = parse_duration(raw)?;
+    if d > LONGEST {
+        return Err(format!(
+            "{:?} is longer than a year; write at most \"365d\"",
+            raw.trim()
+        ));
+    }
+    Ok(d)
+}
+
+/// The warning for a timing under a minute, if `d` is one.
+fn short_warning(key: &str, d: Duration) -> Option<ConfigIssue> {
+    (d < SHORT).then(|| ConfigIssue {
+        key: key.to_string(),
+        reason: format!(
+            "{} is under a minute: fine for trying Ringback out, too often for a call centre",
+            humantime::format_duration(d)
+        ),
+    })
+}
+
 /// Checks `text` in `zone` (UTC when the zone itself is invalid, so every problem is
 /// reported at once); `names` are the lower-cased names of agents and supervisors.
 pub fn validate_rules(
@@ -41,36 +70,40 @@ pub fn validate_rules(
     names: &HashSet<String>,
 ) -> Result<ValidRules, Vec<ConfigIssue>> {
     let mut issues = Vec::new();
+    let mut warnings = Vec::new();
     let mut issue = |key: String, reason: String| issues.push(ConfigIssue { key, reason });
 
     let business_hours = BusinessHours::parse(&text.business_hours, zone.unwrap_or(chrono_tz::UTC))
         .map_err(|e| issue("reminders.business_hours".into(), e.to_string()))
         .ok();
-    let first_after = parse_duration(&text.first_after)
+    let first_after = parse_timing(&text.first_after)
         .map_err(|e| issue("reminders.first_after".into(), e))
         .ok();
-    let repeat_every = match parse_duration(&text.repeat_every) {
-        Ok(d) if d >= MIN_REPEAT => Some(d),
-        Ok(_) => {
+    let repeat_every = match parse_timing(&text.repeat_every) {
+        Ok(d) if d.is_zero() => {
             issue(
                 "reminders.repeat_every".into(),
-                "must be at least 1m (a reminder every few seconds is spam)".into(),
+                "must be more than zero (e.g. \"15m\"; \"30s\" to try Ringback out)".into(),
             );
             None
         }
+        Ok(d) => Some(d),
         Err(e) => {
             issue("reminders.repeat_every".into(), e);
             None
         }
     };
+    warnings.extend(first_after.and_then(|d| short_warning("reminders.first_after", d)));
+    warnings.extend(repeat_every.and_then(|d| short_warning("reminders.repeat_every", d)));
 
     let mut escalation = Vec::new();
     let mut previous: Option<Duration> = None;
     for (i, step) in text.escalation.iter().enumerate() {
         let key = format!("escalation[{i}]");
-        let after = parse_duration(&step.after)
+        let after = parse_timing(&step.after)
             .map_err(|e| issue(format!("{key}.after"), e))
             .ok();
+        warnings.extend(after.and_then(|d| short_warning(&format!("{key}.after"), d)));
         if let (Some(after), Some(prev)) = (after, previous)
             && after <= prev
         {
@@ -113,6 +146,7 @@ pub fn validate_rules(
                 first_after,
                 repeat_every,
                 escalation,
+                warnings,
             })
         }
         _ => Err(issues),

@@ -170,6 +170,7 @@ pub(super) fn validate(raw: RawConfig, source: &Path) -> Result<Settings, Config
         escalation: rules.escalation,
         rules_text,
         ignored_env: Vec::new(),
+        warnings: rules.warnings,
         dashboard,
         templates: TemplateSettings { dir: templates_dir },
     })

@@ -7,10 +7,12 @@
 //! in the data directory.
 
 mod auth;
+mod facts;
 mod forms;
 mod links;
 mod pages;
 mod rules;
+mod view;
 
 use std::path::Path;
 
@@ -26,7 +28,7 @@ use crate::templating::{TemplateError, TemplateSet};
 pub use auth::session_middleware;
 
 /// Pages, with their built-in texts.
-const BUILTIN: &[(&str, &str)] = &[
+pub const BUILTIN: &[(&str, &str)] = &[
     (
         "dashboard/layout.html",
         include_str!("../../../templates/dashboard/layout.html"),
@@ -42,6 +44,18 @@ const BUILTIN: &[(&str, &str)] = &[
     (
         "dashboard/callback.html",
         include_str!("../../../templates/dashboard/callback.html"),
+    ),
+    (
+        "dashboard/facts.html",
+        include_str!("../../../templates/dashboard/facts.html"),
+    ),
+    (
+        "dashboard/timeline.html",
+        include_str!("../../../templates/dashboard/timeline.html"),
+    ),
+    (
+        "dashboard/view.html",
+        include_str!("../../../templates/dashboard/view.html"),
     ),
     (
         "dashboard/resolved.html",
@@ -110,7 +124,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/rules/reset", web::post().to(rules::reset))
         .route("/telegram", web::get().to(pages::telegram))
         .route("/a/{token}", web::get().to(links::confirm))
-        .route("/a/{token}", web::post().to(links::act));
+        .route("/a/{token}", web::post().to(links::act))
+        .route("/v/{token}", web::get().to(view::page));
 }
 
 async fn stylesheet() -> HttpResponse {
