@@ -28,16 +28,28 @@ pub fn local_time(t: DateTime<Utc>, zone: Tz) -> String {
         .to_string()
 }
 
+/// When a snooze entry's detail ("until <UTC time>") says it ends.
+fn snoozed_until(kind: TimelineKind, detail: &str) -> Option<DateTime<Utc>> {
+    let until = detail.strip_prefix("until ")?;
+    let t = DateTime::parse_from_rfc3339(until.trim()).ok()?;
+    (kind == TimelineKind::Snoozed).then(|| t.with_timezone(&Utc))
+}
+
 /// A timeline entry's detail as people read it: a snooze's "until <UTC time>" (older
 /// entries carry nanoseconds) becomes local time.
 pub fn entry_detail(kind: TimelineKind, detail: &str, zone: Tz) -> String {
-    if kind == TimelineKind::Snoozed
-        && let Some(until) = detail.strip_prefix("until ")
-        && let Ok(t) = DateTime::parse_from_rfc3339(until.trim())
-    {
-        return format!("until {}", local_time(t.with_timezone(&Utc), zone));
+    match snoozed_until(kind, detail) {
+        Some(t) => format!("until {}", local_time(t, zone)),
+        None => detail.to_string(),
     }
-    detail.to_string()
+}
+
+/// The same for the API: a snooze's end as RFC 3339 in `zone`, like every API time.
+pub fn entry_detail_rfc3339(kind: TimelineKind, detail: &str, zone: Tz) -> String {
+    match snoozed_until(kind, detail) {
+        Some(t) => format!("until {}", rfc3339(t, zone)),
+        None => detail.to_string(),
+    }
 }
 
 /// `+919876512345` → `+91 98765 12345`: the number grouped the way its country writes it
@@ -64,6 +76,10 @@ mod tests {
                 "until 28 May 2026, 12:00"
             );
         }
+        assert_eq!(
+            entry_detail_rfc3339(TimelineKind::Snoozed, "until 2026-05-28T06:30:00.5Z", zone),
+            "until 2026-05-28T12:00:00+05:30"
+        );
         assert_eq!(
             entry_detail(TimelineKind::Assigned, "reassigned from Meera", zone),
             "reassigned from Meera"

@@ -112,7 +112,7 @@ impl Metrics {
         let oldest_pending_age = Gauge::<f64, AtomicU64>::default();
         registry.register_with_unit(
             "oldest_pending_age",
-            "How long the oldest pending callback's customer has waited (since the first missed call)",
+            "How long the oldest pending callback's customer has waited (since Ringback received the first missed call)",
             Unit::Seconds,
             oldest_pending_age.clone(),
         );

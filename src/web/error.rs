@@ -19,6 +19,9 @@ pub enum WebError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// The methods the resource does answer, for the `Allow` header.
+    #[error("method not allowed here; use {0}")]
+    MethodNotAllowed(&'static str),
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("body is larger than {0} bytes")]
@@ -38,6 +41,7 @@ impl ResponseError for WebError {
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
             WebError::NotFound(_) => StatusCode::NOT_FOUND,
             WebError::Conflict(_) => StatusCode::CONFLICT,
+            WebError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             WebError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             WebError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             WebError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -58,6 +62,9 @@ impl ResponseError for WebError {
             }
             WebError::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
+            }
+            WebError::MethodNotAllowed(allow) => {
+                response.insert_header((header::ALLOW, *allow));
             }
             WebError::TooManyRequests(wait) => {
                 response.insert_header((header::RETRY_AFTER, wait.as_secs().to_string()));
