@@ -16,8 +16,8 @@ use crate::domain::rules::{EscalationStep, Rules, RulesText};
 use crate::links::LinkSigner;
 use crate::notify::templates::Templates;
 use crate::notify::{Composer, Notifier, email::EmailSender, telegram::TelegramSender};
-use crate::smartflo::click_to_call::ClickToCall;
 use crate::smartflo::Interpreter;
+use crate::smartflo::click_to_call::ClickToCall;
 use crate::web::dashboard::Dashboard;
 
 /// The rules the configuration file sets.

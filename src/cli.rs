@@ -320,7 +320,9 @@ fn webhook_urls(config: PathBuf) -> ExitCode {
     if let Some(warning) = public_url_warning(&settings.server.public_url) {
         eprintln!("warning: {warning}");
     }
-    println!("Paste into Smartflo's webhook form (method POST, header content-type: application/json);");
+    println!(
+        "Paste into Smartflo's webhook form (method POST, header content-type: application/json);"
+    );
     println!("`ringback smartflo-setup` prints the body template for each:");
     for hook in setup::webhooks(&settings, &token) {
         println!(
@@ -350,9 +352,14 @@ fn smartflo_setup(config: PathBuf, required_only: bool) -> ExitCode {
         .filter(|h| !required_only || h.need == Need::Required)
         .collect();
     let (key, value) = setup::CONTENT_TYPE_HEADER;
-    println!("Smartflo webhooks for Ringback at {}", settings.server.public_url);
+    println!(
+        "Smartflo webhooks for Ringback at {}",
+        settings.server.public_url
+    );
     println!();
-    println!("In Smartflo, add one webhook per trigger below (docs/smartflo-setup.md walks through it).");
+    println!(
+        "In Smartflo, add one webhook per trigger below (docs/smartflo-setup.md walks through it)."
+    );
     println!("For each: choose the trigger, method POST, paste the URL, add the custom header");
     println!("{key}: {value} (the key exactly so, lower-case: otherwise Smartflo sends no body),");
     println!("and paste the body template.");

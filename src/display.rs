@@ -56,7 +56,11 @@ pub fn entry_detail_rfc3339(kind: TimelineKind, detail: &str, zone: Tz) -> Strin
 /// (libphonenumber's international format); anything unreadable comes back unchanged.
 pub fn phone(e164: &str) -> String {
     phonenumber::parse(None, e164)
-        .map(|n| n.format().mode(phonenumber::Mode::International).to_string())
+        .map(|n| {
+            n.format()
+                .mode(phonenumber::Mode::International)
+                .to_string()
+        })
         .unwrap_or_else(|_| e164.to_string())
 }
 

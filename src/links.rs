@@ -86,7 +86,13 @@ impl LinkSigner {
         mac
     }
 
-    fn sign_payload(&self, code: &str, callback: CallbackId, who: &str, expires: DateTime<Utc>) -> String {
+    fn sign_payload(
+        &self,
+        code: &str,
+        callback: CallbackId,
+        who: &str,
+        expires: DateTime<Utc>,
+    ) -> String {
         let payload = format!("v1|{code}|{callback}|{who}|{}", expires.timestamp());
         let tag = self.mac(payload.as_bytes()).finalize().into_bytes();
         format!(
@@ -112,7 +118,12 @@ impl LinkSigner {
             return None;
         }
         let expires = DateTime::from_timestamp(expires.parse::<i64>().ok()?, 0)?;
-        Some((code.to_string(), callback.parse().ok()?, who.to_string(), expires))
+        Some((
+            code.to_string(),
+            callback.parse().ok()?,
+            who.to_string(),
+            expires,
+        ))
     }
 
     pub fn sign(&self, link: &ActionLink) -> String {
@@ -223,7 +234,10 @@ mod tests {
         assert_eq!(signer.verify_view(&token, now), Ok(view.clone()));
         assert_eq!(signer.verify(&token, now), Err(LinkError::Invalid));
         let action = signer.sign(&link(now + Duration::hours(1)));
-        assert_eq!(signer.verify_view(&action, now), Err(ViewLinkError::Invalid));
+        assert_eq!(
+            signer.verify_view(&action, now),
+            Err(ViewLinkError::Invalid)
+        );
         assert_eq!(
             signer.verify_view(&token, now + Duration::days(8)),
             Err(ViewLinkError::Expired(view))

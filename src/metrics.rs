@@ -213,7 +213,10 @@ mod tests {
             "ringback_reminders_failed_total{channel=\"telegram\",kind=\"permanent\"} 0",
             "ringback_webhook_setup_problems_total{problem=\"empty_body\"} 0",
         ] {
-            assert!(text.lines().any(|l| l == line), "{line} missing from:\n{text}");
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line} missing from:\n{text}"
+            );
         }
     }
 }

@@ -144,9 +144,20 @@ const RECORDED: &[(&str, &str)] = &[
 ];
 
 /// What each trigger is for, in the order an admin should read them: required first.
-fn catalogue(click_to_call: bool) -> Vec<(Trigger, Need, &'static str, &'static [(&'static str, &'static str)])> {
+fn catalogue(
+    click_to_call: bool,
+) -> Vec<(
+    Trigger,
+    Need,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+)> {
     use Trigger::*;
-    let c2c = if click_to_call { Need::Required } else { Need::Optional };
+    let c2c = if click_to_call {
+        Need::Required
+    } else {
+        Need::Optional
+    };
     vec![
         (
             CallHangup,
@@ -262,7 +273,10 @@ pub fn webhooks(settings: &Settings, token: &str) -> Vec<WebhookSetup> {
             trigger,
             need,
             why,
-            url: format!("{base}/webhooks/smartflo/{token}?trigger={}", trigger.slug()),
+            url: format!(
+                "{base}/webhooks/smartflo/{token}?trigger={}",
+                trigger.slug()
+            ),
             body,
         })
         .collect()

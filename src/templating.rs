@@ -110,7 +110,11 @@ pub struct StrayFile {
 
 impl std::fmt::Display for StrayFile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} is not a template Ringback uses, so it changes nothing", self.name)?;
+        write!(
+            f,
+            "{} is not a template Ringback uses, so it changes nothing",
+            self.name
+        )?;
         match self.meant {
             Some(meant) => write!(f, " (did you mean {meant}?)"),
             None => Ok(()),
@@ -171,7 +175,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
         row[0] = i + 1;
         for (j, cb) in b.iter().enumerate() {
             let above = row[j + 1];
-            row[j + 1] = (above + 1).min(row[j] + 1).min(diagonal + usize::from(ca != *cb));
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
             diagonal = above;
         }
     }
@@ -205,7 +211,11 @@ mod tests {
         ] {
             std::fs::write(dir.path().join(name), "x").unwrap();
         }
-        let known = ["reminder.subject.txt", "reminder.txt", "dashboard/pending.html"];
+        let known = [
+            "reminder.subject.txt",
+            "reminder.txt",
+            "dashboard/pending.html",
+        ];
         let stray: Vec<String> = stray_files(dir.path(), &known)
             .iter()
             .map(ToString::to_string)

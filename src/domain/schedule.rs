@@ -188,11 +188,8 @@ mod tests {
     #[test]
     fn expressions_joined_by_semicolons_are_open_when_any_is() {
         // 09:30 to 18:00 on weekdays.
-        let hours = BusinessHours::parse(
-            "* 30-59 9 * * Mon-Fri; * * 10-17 * * Mon-Fri",
-            kolkata(),
-        )
-        .unwrap();
+        let hours = BusinessHours::parse("* 30-59 9 * * Mon-Fri; * * 10-17 * * Mon-Fri", kolkata())
+            .unwrap();
         assert!(!hours.is_open(ist(2026, 11, 30, 9, 29)));
         assert!(hours.is_open(ist(2026, 11, 30, 9, 30)));
         assert!(hours.is_open(ist(2026, 11, 30, 17, 59)));

@@ -141,7 +141,10 @@ impl WeeklyHours {
             for minute in 0..DAY_MINUTES {
                 let at = |second: u32| {
                     let naive = date.and_hms_opt(minute / 60, minute % 60, second)?;
-                    let utc = zone.from_local_datetime(&naive).single()?.with_timezone(&Utc);
+                    let utc = zone
+                        .from_local_datetime(&naive)
+                        .single()?
+                        .with_timezone(&Utc);
                     Some(hours.is_open(utc))
                 };
                 let (start, end) = (at(0)?, at(59)?);
@@ -205,8 +208,8 @@ mod tests {
 
     #[test]
     fn times_off_the_hour_and_scattered_days_are_kept_exactly() {
-        let hours = WeeklyHours::new(weekdays(&["Mon", "Wed", "Thu", "Sun"]), "09:30", "18:15")
-            .unwrap();
+        let hours =
+            WeeklyHours::new(weekdays(&["Mon", "Wed", "Thu", "Sun"]), "09:30", "18:15").unwrap();
         assert_eq!(
             hours.to_cron(),
             "* 30-59 9 * * Mon,Wed-Thu,Sun; * * 10-17 * * Mon,Wed-Thu,Sun; * 0-14 18 * * Mon,Wed-Thu,Sun"
@@ -232,9 +235,9 @@ mod tests {
     #[test]
     fn hours_that_are_not_one_daily_window_stay_cron() {
         for expression in [
-            "* * 9-12,14-18 * * Mon-Fri",          // a lunch break
+            "* * 9-12,14-18 * * Mon-Fri",              // a lunch break
             "* * 9-18 * * Mon-Fri; * * 10-13 * * Sat", // shorter Saturdays
-            "0 * 9-18 * * Mon-Fri",                 // the first second of each minute
+            "0 * 9-18 * * Mon-Fri",                    // the first second of each minute
         ] {
             let parsed = BusinessHours::parse(expression, kolkata()).unwrap();
             assert_eq!(WeeklyHours::of(&parsed), None, "{expression}");

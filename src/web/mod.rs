@@ -182,7 +182,9 @@ where
 {
     web::resource(path)
         .route(web::get().to(handler))
-        .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(WebError::MethodNotAllowed("GET, HEAD")) }))
+        .default_service(web::to(|| async {
+            Err::<actix_web::HttpResponse, _>(WebError::MethodNotAllowed("GET, HEAD"))
+        }))
 }
 
 /// A resource answering POST, and `405` with `Allow` to any other method.
@@ -194,7 +196,9 @@ where
 {
     web::resource(path)
         .route(web::post().to(handler))
-        .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(WebError::MethodNotAllowed("POST")) }))
+        .default_service(web::to(|| async {
+            Err::<actix_web::HttpResponse, _>(WebError::MethodNotAllowed("POST"))
+        }))
 }
 
 async fn not_found() -> Result<actix_web::HttpResponse, WebError> {

@@ -123,7 +123,12 @@ async fn handle(
     }
     let bytes = read_body(body).await?;
     if !is_get && bytes.is_empty() && query_fields.is_empty() {
-        return Err(empty_post(state, req, declared_kind, content_type.as_deref()));
+        return Err(empty_post(
+            state,
+            req,
+            declared_kind,
+            content_type.as_deref(),
+        ));
     }
     let kind = match declared_kind {
         // Some templates put the variables in the URL even on a POST.

@@ -54,8 +54,13 @@ fn check_config_names_the_key_of_a_bad_cron_duration_or_agent_reference() {
         ),
         (
             "repeat_every = \"15m\"",
-            "repeat_every = \"5s\"",
+            "repeat_every = \"0s\"",
             "reminders.repeat_every",
+        ),
+        (
+            "first_after = \"2m\"",
+            "first_after = \"400d\"",
+            "reminders.first_after",
         ),
         (
             "notify = [\"Asha\"]",

@@ -1,5 +1,5 @@
 //! The dashboard over HTTP (SPEC §8, issue 4): login, sessions, CSRF, escaping, pages,
-//! actions from forms, and the rules page. (The real-browser test is in `browser.rs`.)
+//! actions from forms, and the rules page. (The real-browser test is `tests/system/browser.rs`.)
 
 use chrono::Duration;
 use reqwest::StatusCode;
@@ -7,11 +7,7 @@ use reqwest::redirect::Policy;
 
 use crate::helpers::*;
 
-pub const PASSWORD: &str = "correct horse battery";
-pub const DASHBOARD: &str = r#"
-[dashboard]
-users = [{ name = "asha", password_hash = "$argon2id$v=19$m=19456,t=2,p=1$BKEBj9l5AxK0tletuolTqQ$2hjGUb+kz9S7Lf9ip9XhPXAjVJN9FnzglkqyinmDTaQ" }]
-"#;
+pub use crate::helpers::{DASHBOARD, PASSWORD};
 
 /// A browser-like client: keeps cookies, does not follow redirects (tests look at them).
 pub struct Visitor {

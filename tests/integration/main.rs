@@ -5,7 +5,6 @@ mod actions;
 mod api;
 mod bad_input;
 mod blackbox;
-mod browser;
 mod click_to_call;
 mod config;
 mod corpus;

@@ -25,7 +25,9 @@ async fn make_store_v1() {
 
     // A: missed (two triggers of one call), reminded on both channels, answered.
     let a = missed_call("9876500801", "1780200001.1", "2026-05-28 11:20:00");
-    let (s, r) = app.post_json(Some("call_hangup_missed"), &a.to_string()).await;
+    let (s, r) = app
+        .post_json(Some("call_hangup_missed"), &a.to_string())
+        .await;
     assert_eq!(s, 200, "{r}");
     let mut a2 = a.clone();
     a2["uuid"] = json!("u-second-leg");
@@ -35,12 +37,16 @@ async fn make_store_v1() {
         .await;
     assert_eq!((s, r["effect"].as_str()), (200, Some("updated")), "{r}");
     // The same delivery again: a duplicate.
-    let (s, r) = app.post_json(Some("call_hangup_missed"), &a.to_string()).await;
+    let (s, r) = app
+        .post_json(Some("call_hangup_missed"), &a.to_string())
+        .await;
     assert_eq!((s, r["effect"].as_str()), (200, Some("duplicate")), "{r}");
 
     // B: missed, then its email fails (SMTP down) and waits in the outbox; escalated.
     let b = missed_call("9876500802", "1780200002.1", "2026-05-28 11:21:00");
-    let (s, r) = app.post_json(Some("call_hangup_missed"), &b.to_string()).await;
+    let (s, r) = app
+        .post_json(Some("call_hangup_missed"), &b.to_string())
+        .await;
     assert_eq!(s, 200, "{r}");
 
     let report = app.advance(Duration::minutes(2)).await;
@@ -86,7 +92,9 @@ async fn make_store_v1() {
 
     // D: missed and resolved by hand.
     let d = missed_call("9876500804", "1780200004.1", "2026-05-28 11:34:00");
-    let (_, r) = app.post_json(Some("call_hangup_missed"), &d.to_string()).await;
+    let (_, r) = app
+        .post_json(Some("call_hangup_missed"), &d.to_string())
+        .await;
     let d_id = r["callback_id"].as_str().unwrap().to_string();
     let (s, r) = app
         .api_post(
@@ -99,7 +107,9 @@ async fn make_store_v1() {
     // E: a body over 3 KiB (stored in chunks), and a GET without a call_id (dedup tree).
     let mut e = missed_call("9876500805", "1780200005.1", "2026-05-28 11:35:00");
     e["notes"] = json!("x".repeat(9000));
-    let (s, r) = app.post_json(Some("call_hangup_missed"), &e.to_string()).await;
+    let (s, r) = app
+        .post_json(Some("call_hangup_missed"), &e.to_string())
+        .await;
     assert_eq!(s, 200, "{r}");
     let (s, r) = app
         .get_query(&[

@@ -129,8 +129,15 @@ async fn open(
 
 /// `extra` with the "open the callback" link as a signed view for `who` (agents have no
 /// dashboard login).
-fn with_view(state: &AppState, link: &ActionLink, mut extra: Map<String, Value>) -> Map<String, Value> {
-    extra.insert("link".into(), view_url(state, link.callback, &link.who).into());
+fn with_view(
+    state: &AppState,
+    link: &ActionLink,
+    mut extra: Map<String, Value>,
+) -> Map<String, Value> {
+    extra.insert(
+        "link".into(),
+        view_url(state, link.callback, &link.who).into(),
+    );
     extra
 }
 

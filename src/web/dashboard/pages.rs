@@ -153,7 +153,10 @@ pub async fn pending(
     ctx.insert("sla".into(), json!(clock.sla().map(humane_age)));
     ctx.insert(
         "updated_at".into(),
-        now.with_timezone(&zone).format("%H:%M:%S").to_string().into(),
+        now.with_timezone(&zone)
+            .format("%H:%M:%S")
+            .to_string()
+            .into(),
     );
     ctx.insert("flash".into(), flash(req.query_string()));
     render(

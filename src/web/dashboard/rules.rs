@@ -229,7 +229,15 @@ pub async fn page(state: web::Data<AppState>, session: Session, req: HttpRequest
     } else {
         HoursForm::for_expression(&text.business_hours, state.settings.reminders.timezone)
     };
-    show(&state, &viewer, &text, &hours, &[], flash(req.query_string())).await
+    show(
+        &state,
+        &viewer,
+        &text,
+        &hours,
+        &[],
+        flash(req.query_string()),
+    )
+    .await
 }
 
 /// What a posted rules form says.
