@@ -249,3 +249,122 @@ impl Composer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use ulid::Ulid;
+
+    use super::*;
+    use crate::domain::agent::AgentRef;
+    use crate::domain::callback::{CallbackId, Status};
+    use crate::domain::phone::PhoneNumber;
+    use crate::domain::reminder::Recipient;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 6, 1, 5, 0, 0).unwrap()
+    }
+
+    /// Priya's callback for +919876543210.
+    fn callback() -> Callback {
+        Callback {
+            id: CallbackId::new(Ulid::from_parts(1, 1)),
+            customer_number: PhoneNumber::from_e164_unchecked("+919876543210"),
+            status: Status::Pending,
+            missed_calls: 1,
+            first_missed_at: now(),
+            last_missed_at: now(),
+            first_received_at: now(),
+            last_received_at: now(),
+            assigned_agent: Some(AgentRef {
+                name: "Priya".into(),
+                number: None,
+            }),
+            missed_agents: Vec::new(),
+            department: None,
+            attempts: 0,
+            reminders_sent: 0,
+            escalation_level: 0,
+            reminder_due_at: None,
+            next_reminder_at: None,
+            rounds_issued: 0,
+            next_escalation_at: None,
+            telegram_messages: Vec::new(),
+            snoozed_until: None,
+            resolved_at: None,
+            resolution: None,
+            timeline_len: 0,
+        }
+    }
+
+    fn composer() -> Composer {
+        Composer {
+            zone: chrono_tz::Asia::Kolkata,
+            public_url: "https://ringback.example.in".parse().unwrap(),
+            links: Some(Arc::new(LinkSigner::new(b"a key of some length".to_vec()))),
+            click_to_call: false,
+            agents: vec!["Priya".into(), "Arjun".into()],
+        }
+    }
+
+    fn delivery(name: &str, channel: Channel) -> Delivery {
+        Delivery {
+            id: Ulid::from_parts(2, 2),
+            callback: callback().id,
+            purpose: Purpose::Reminder,
+            round: 1,
+            recipient: Recipient {
+                name: name.into(),
+                channel,
+                address: String::new(),
+            },
+            attempts: 0,
+            next_attempt_at: now(),
+            created_at: now(),
+            last_error: None,
+            due_at: Some(now()),
+            message: None,
+        }
+    }
+
+    #[test]
+    fn a_reminder_in_the_log_shows_the_customer_masked() {
+        let dir = tempfile::tempdir().unwrap();
+        let templates = Templates::load(dir.path()).unwrap();
+        let message = composer()
+            .compose(&templates, &callback(), &delivery("Priya", Channel::Log), now())
+            .unwrap();
+        let Message::Log { line } = message else {
+            panic!("{message:?}")
+        };
+        assert!(line.contains("+91••••••••10"), "{line}");
+        assert!(!line.contains("9876543210"), "{line}");
+    }
+
+    #[test]
+    fn the_link_in_a_message_opens_a_signed_view_for_its_recipient() {
+        let composer = composer();
+        let link = composer.link_for(&callback(), "Priya", now());
+        let token = link
+            .strip_prefix("https://ringback.example.in/v/")
+            .unwrap_or_else(|| panic!("{link}"));
+        let signer = composer.links.as_ref().unwrap();
+        let view = signer.verify_view(token, now()).unwrap();
+        assert_eq!((view.callback, view.who.as_str()), (callback().id, "Priya"));
+    }
+
+    #[test]
+    fn only_agents_it_is_not_assigned_to_get_a_take_link() {
+        let composer = composer();
+        let take = |who: &str| {
+            composer
+                .action_links(&callback(), who, now())
+                .unwrap()
+                .take
+                .is_some()
+        };
+        assert!(!take("Priya"), "the callback is already Priya's");
+        assert!(take("Arjun"));
+        assert!(!take("Asha"), "a supervisor cannot take a callback");
+    }
+}
