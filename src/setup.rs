@@ -37,7 +37,7 @@ pub struct WebhookSetup {
     pub why: &'static str,
     pub url: String,
     /// The body template: (key, Smartflo variable) pairs, in order.
-    pub body: &'static [(&'static str, &'static str)],
+    pub body: Body,
 }
 
 /// The header Smartflo must send. Its dispatcher sends a POST with no body at all unless the
@@ -143,15 +143,14 @@ const RECORDED: &[(&str, &str)] = &[
     ("start_stamp", "$start_stamp"),
 ];
 
+/// A body template: (key, Smartflo variable) pairs.
+type Body = &'static [(&'static str, &'static str)];
+
+/// One trigger's need, purpose and body template.
+type Entry = (Trigger, Need, &'static str, Body);
+
 /// What each trigger is for, in the order an admin should read them: required first.
-fn catalogue(
-    click_to_call: bool,
-) -> Vec<(
-    Trigger,
-    Need,
-    &'static str,
-    &'static [(&'static str, &'static str)],
-)> {
+fn catalogue(click_to_call: bool) -> Vec<Entry> {
     use Trigger::*;
     let c2c = if click_to_call {
         Need::Required

@@ -332,7 +332,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let templates = Templates::load(dir.path()).unwrap();
         let message = composer()
-            .compose(&templates, &callback(), &delivery("Priya", Channel::Log), now())
+            .compose(
+                &templates,
+                &callback(),
+                &delivery("Priya", Channel::Log),
+                now(),
+            )
             .unwrap();
         let Message::Log { line } = message else {
             panic!("{message:?}")

@@ -26,7 +26,10 @@ fn the_deploy_configurations_are_valid_and_need_no_public_url_warning() {
             "{config}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(stdout.contains("storage           /var/lib/ringback"), "{stdout}");
+        assert!(
+            stdout.contains("storage           /var/lib/ringback"),
+            "{stdout}"
+        );
         assert!(!stdout.contains("server.public_url"), "{config}: {stdout}");
     }
 }
@@ -50,7 +53,10 @@ fn the_container_builds_with_the_projects_rust_runs_as_non_root_and_keeps_data_o
         .lines()
         .find_map(|l| l.strip_prefix("USER "))
         .expect("the runtime stage names its user");
-    assert!(!user.starts_with("root") && !user.starts_with('0'), "{user}");
+    assert!(
+        !user.starts_with("root") && !user.starts_with('0'),
+        "{user}"
+    );
     assert!(runtime.contains("VOLUME [\"/var/lib/ringback\"]"));
     assert!(runtime.contains("COPY deploy/container.toml /etc/ringback/config.toml"));
     assert!(repo("deploy/container.toml").contains("path = \"/var/lib/ringback\""));

@@ -83,10 +83,7 @@ async fn the_openapi_document_is_served_as_written_without_a_token() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/json",
-    );
+    assert_eq!(response.headers()["content-type"], "application/json",);
     let served: serde_json::Value = response.json().await.unwrap();
     let written: serde_json::Value = serde_json::from_str(&repo("docs/openapi.json")).unwrap();
     assert_eq!(served, written);
@@ -110,11 +107,14 @@ async fn every_documented_operation_is_answered_and_a_callback_has_every_documen
                 "post" => app.client.post(&url).json(&serde_json::json!({})),
                 other => panic!("{other}"),
             };
-            let status = request.bearer_auth(API_TOKEN).send().await.unwrap().status();
+            let status = request
+                .bearer_auth(API_TOKEN)
+                .send()
+                .await
+                .unwrap()
+                .status();
             assert!(
-                operation["responses"]
-                    .get(status.as_str())
-                    .is_some(),
+                operation["responses"].get(status.as_str()).is_some(),
                 "{method} {path} answered {status}, which it does not document"
             );
         }
@@ -128,7 +128,10 @@ async fn every_documented_operation_is_answered_and_a_callback_has_every_documen
         .map(|k| k.as_str().unwrap())
         .collect();
     for key in &required {
-        assert!(callback.get(*key).is_some(), "{key} missing from {callback}");
+        assert!(
+            callback.get(*key).is_some(),
+            "{key} missing from {callback}"
+        );
     }
     for key in callback.as_object().unwrap().keys() {
         assert!(

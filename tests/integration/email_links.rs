@@ -194,7 +194,10 @@ async fn the_reminders_open_the_callback_link_shows_it_to_the_agent_without_a_lo
     assert_eq!(status, StatusCode::OK, "{html}");
     let cb = state(&app, &id).await;
     assert_eq!(cb["snoozed_until"], "2026-05-28T12:02:00+05:30");
-    assert_eq!(cb["events"].as_array().unwrap().last().unwrap()["who"], "Meera");
+    assert_eq!(
+        cb["events"].as_array().unwrap().last().unwrap()["who"],
+        "Meera"
+    );
 
     // A link that was changed shows nothing; an old one has expired.
     let mut forged = open.clone();

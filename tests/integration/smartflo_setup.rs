@@ -37,7 +37,10 @@ fn smartflo_setup_prints_what_to_enter_for_each_trigger_required_first() {
     );
     let (ok, stdout, stderr) = ringback(&["smartflo-setup", "--config", &path]);
     assert!(ok, "{stderr}");
-    assert!(stderr.is_empty(), "an https public_url is not warned about: {stderr}");
+    assert!(
+        stderr.is_empty(),
+        "an https public_url is not warned about: {stderr}"
+    );
     assert!(
         stdout.contains("1. Call hangup (Missed or Answered) [REQUIRED]"),
         "{stdout}"
@@ -46,7 +49,10 @@ fn smartflo_setup_prints_what_to_enter_for_each_trigger_required_first() {
         "URL:     https://ringback.example.in/webhooks/smartflo/{WEBHOOK_TOKEN}?trigger=call_hangup"
     )));
     assert!(stdout.contains("Header:  content-type: application/json"));
-    assert!(stdout.contains("\"missed_agent\": \"$missed_agent\""), "{stdout}");
+    assert!(
+        stdout.contains("\"missed_agent\": \"$missed_agent\""),
+        "{stdout}"
+    );
     assert!(stdout.contains("ringback_webhook_setup_problems_total"));
     for trigger in Trigger::ALL {
         assert!(
@@ -58,9 +64,7 @@ fn smartflo_setup_prints_what_to_enter_for_each_trigger_required_first() {
     assert!(stdout.contains("Call answered by Customer (Click to call) [OPTIONAL]"));
     let path = config_file(
         &dir,
-        &format!(
-            "{BASE_CONFIG}\n[smartflo]\napi_token = \"sf-api-token-0123456789\"\n"
-        ),
+        &format!("{BASE_CONFIG}\n[smartflo]\napi_token = \"sf-api-token-0123456789\"\n"),
     );
     let (ok, stdout, _) = ringback(&["smartflo-setup", "--config", &path, "--required-only"]);
     assert!(ok);
