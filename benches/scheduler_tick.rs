@@ -140,6 +140,7 @@ async fn measure(total: usize, service: bool) -> (Duration, Option<Service>) {
             public_url: "http://bench.invalid".parse().unwrap(),
             links: None,
             click_to_call: false,
+            agents: Vec::new(),
         },
     };
     let scheduler = Scheduler::new(

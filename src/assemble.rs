@@ -12,8 +12,8 @@ use crate::domain::reminder::{Contact, Roster};
 use crate::links::LinkSigner;
 use crate::notify::templates::Templates;
 use crate::notify::{Composer, Notifier, email::EmailSender, telegram::TelegramSender};
+use crate::smartflo::Interpreter;
 use crate::smartflo::click_to_call::ClickToCall;
-use crate::smartflo::{Interpreter, Trigger};
 
 pub fn interpreter_for(settings: &Settings) -> Interpreter {
     let country = settings.webhook.default_country_code;
@@ -33,20 +33,6 @@ pub fn interpreter_for(settings: &Settings) -> Interpreter {
             country,
         ),
     }
-}
-
-/// Per trigger: the method and full URL to paste into Smartflo's webhook form.
-pub fn webhook_urls(settings: &Settings, token: &str) -> Vec<(Trigger, String)> {
-    let base = settings.server.public_url.as_str().trim_end_matches('/');
-    Trigger::ALL
-        .iter()
-        .map(|t| {
-            (
-                *t,
-                format!("{base}/webhooks/smartflo/{token}?trigger={}", t.slug()),
-            )
-        })
-        .collect()
 }
 
 /// Everyone who can be notified: agents and supervisors, with their channels.
@@ -98,8 +84,24 @@ pub fn notifier_for(
             public_url: settings.server.public_url.clone(),
             links,
             click_to_call: settings.smartflo.is_some(),
+            agents: settings.agents.iter().map(|a| a.name.clone()).collect(),
         },
     })
+}
+
+/// Files in `[templates].dir` that override nothing (a misspelt name, most likely).
+pub fn template_warnings(settings: &Settings) -> Vec<String> {
+    let known: Vec<&'static str> = crate::notify::templates::BUILTIN
+        .iter()
+        .chain(crate::web::dashboard::BUILTIN)
+        .map(|(name, _)| *name)
+        // Shipped beside the page templates, built in, not an override.
+        .chain(["dashboard/ringback.css"])
+        .collect();
+    crate::templating::stray_files(&settings.templates.dir, &known)
+        .iter()
+        .map(|stray| format!("{}: {stray}", settings.templates.dir.display()))
+        .collect()
 }
 
 /// Several problems as one error, a line each.

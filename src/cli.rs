@@ -1,5 +1,5 @@
-//! The command line (SPEC §2): `serve`, `check-config`, `webhook-urls`, `export`,
-//! `backup`, `hash-password`.
+//! The command line: `serve`, `check-config`, `webhook-urls`, `smartflo-setup`, `export`,
+//! `backup`, `hash-password` (docs/operations.md).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -10,8 +10,13 @@ use clap::{Parser, Subcommand};
 use crate::assemble;
 use crate::clock::SystemClock;
 use crate::config::Settings;
+use crate::setup::{self, Need};
 use crate::startup::Application;
 use crate::tokens;
+
+/// The shortest password `hash-password` accepts: a dashboard login reaches every
+/// customer's number, and it may face the internet.
+const MIN_PASSWORD_CHARS: usize = 12;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -36,10 +41,20 @@ enum Command {
         #[arg(long, default_value = "config.toml")]
         config: PathBuf,
     },
-    /// Print, per Smartflo trigger, the URL to paste into Smartflo's webhook form.
+    /// Print, per Smartflo trigger, whether Ringback needs it and the URL to paste into
+    /// Smartflo's webhook form.
     WebhookUrls {
         #[arg(long, default_value = "config.toml")]
         config: PathBuf,
+    },
+    /// Print everything to enter in Smartflo's webhook form, per trigger: whether it is
+    /// required, method, URL, header and the body template to paste.
+    SmartfloSetup {
+        #[arg(long, default_value = "config.toml")]
+        config: PathBuf,
+        /// Only the webhooks Ringback needs for missed-call alerts.
+        #[arg(long)]
+        required_only: bool,
     },
     /// Write every callback as CSV (to standard output unless --out is given). Works with
     /// the service running (through its API) or stopped (reading the store).
@@ -74,6 +89,10 @@ pub async fn run() -> ExitCode {
         Command::Serve { config } => serve(config).await,
         Command::CheckConfig { config } => check_config(config),
         Command::WebhookUrls { config } => webhook_urls(config),
+        Command::SmartfloSetup {
+            config,
+            required_only,
+        } => smartflo_setup(config, required_only),
         Command::Export {
             config,
             status,
@@ -137,8 +156,13 @@ async fn serve(config: PathBuf) -> ExitCode {
     }
     let host = listen.rsplit_once(':').map_or(listen.as_str(), |(h, _)| h);
     tracing::info!(address = %format!("{host}:{}", app.port()), %public_url, "Ringback is listening");
-    for (trigger, url) in assemble::webhook_urls(&url_settings, &app.webhook_token_hint) {
-        tracing::info!(trigger = trigger.smartflo_name(), "webhook URL: POST {url}");
+    for hook in setup::webhooks(&url_settings, &app.webhook_token_hint) {
+        tracing::info!(
+            trigger = hook.trigger.smartflo_name(),
+            need = hook.need.label(),
+            "webhook URL: POST {}",
+            hook.url
+        );
     }
     match app.run_until_stopped().await {
         Ok(()) => {
@@ -174,7 +198,34 @@ fn warnings(settings: &Settings) -> Vec<String> {
     if settings.dashboard.users.is_empty() {
         out.push("no [dashboard].users: the dashboard is off".into());
     }
+    out.extend(settings.warnings.iter().map(ToString::to_string));
+    out.extend(public_url_warning(&settings.server.public_url));
+    out.extend(assemble::template_warnings(settings));
     out
+}
+
+/// Smartflo and the people opening links must reach `public_url`; webhook tokens and
+/// dashboard passwords should not cross the internet in plain http.
+fn public_url_warning(url: &url::Url) -> Option<String> {
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => {
+            d.eq_ignore_ascii_case("localhost") || d.to_ascii_lowercase().ends_with(".localhost")
+        }
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip.is_unspecified(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback() || ip.is_unspecified(),
+        None => false,
+    };
+    if loopback {
+        Some(format!(
+            "server.public_url {url} is a loopback address: Smartflo cannot reach it, and links in reminders will not open on anyone else's device; set it to the https:// address of the reverse proxy in front of Ringback (docs/deployment.md)"
+        ))
+    } else if url.scheme() == "http" {
+        Some(format!(
+            "server.public_url {url} is plain http: webhook tokens, dashboard passwords and customer numbers would cross the network unencrypted; serve Ringback behind a reverse proxy with HTTPS and set an https:// public_url (docs/deployment.md)"
+        ))
+    } else {
+        None
+    }
 }
 
 fn check_config(config: PathBuf) -> ExitCode {
@@ -237,30 +288,104 @@ fn check_config(config: PathBuf) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// The webhook token to put in URLs (configured, or generated and kept in the data dir).
+fn webhook_token(settings: &Settings) -> Result<String, ExitCode> {
+    let provisioned =
+        tokens::provision(&settings.webhook.tokens, &settings.storage.path, "webhook").map_err(
+            |e| {
+                eprintln!(
+                    "error: reading the webhook token in {}: {e}",
+                    settings.storage.path.display()
+                );
+                ExitCode::FAILURE
+            },
+        )?;
+    provisioned
+        .tokens
+        .first()
+        .map(|t| t.expose().to_string())
+        .ok_or_else(|| {
+            eprintln!("error: no webhook token");
+            ExitCode::FAILURE
+        })
+}
+
 fn webhook_urls(config: PathBuf) -> ExitCode {
     let settings = match load(&config) {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let provisioned =
-        match tokens::provision(&settings.webhook.tokens, &settings.storage.path, "webhook") {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!(
-                    "error: reading the webhook token in {}: {e}",
-                    settings.storage.path.display()
-                );
-                return ExitCode::FAILURE;
-            }
-        };
-    let Some(token) = provisioned.tokens.first() else {
-        eprintln!("error: no webhook token");
-        return ExitCode::FAILURE;
+    let token = match webhook_token(&settings) {
+        Ok(t) => t,
+        Err(code) => return code,
     };
-    println!("Paste into Smartflo's webhook form (method POST, JSON or form body; GET works too):");
-    for (trigger, url) in assemble::webhook_urls(&settings, token.expose()) {
-        println!("  {:<44} POST {url}", trigger.smartflo_name());
+    if let Some(warning) = public_url_warning(&settings.server.public_url) {
+        eprintln!("warning: {warning}");
     }
+    println!(
+        "Paste into Smartflo's webhook form (method POST, header content-type: application/json);"
+    );
+    println!("`ringback smartflo-setup` prints the body template for each:");
+    for hook in setup::webhooks(&settings, &token) {
+        println!(
+            "  {:<44} {:<8} POST {}",
+            hook.trigger.smartflo_name(),
+            hook.need.label(),
+            hook.url
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+fn smartflo_setup(config: PathBuf, required_only: bool) -> ExitCode {
+    let settings = match load(&config) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let token = match webhook_token(&settings) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    if let Some(warning) = public_url_warning(&settings.server.public_url) {
+        eprintln!("warning: {warning}");
+    }
+    let hooks: Vec<_> = setup::webhooks(&settings, &token)
+        .into_iter()
+        .filter(|h| !required_only || h.need == Need::Required)
+        .collect();
+    let (key, value) = setup::CONTENT_TYPE_HEADER;
+    println!(
+        "Smartflo webhooks for Ringback at {}",
+        settings.server.public_url
+    );
+    println!();
+    println!(
+        "In Smartflo, add one webhook per trigger below (docs/smartflo-setup.md walks through it)."
+    );
+    println!("For each: choose the trigger, method POST, paste the URL, add the custom header");
+    println!("{key}: {value} (the key exactly so, lower-case: otherwise Smartflo sends no body),");
+    println!("and paste the body template.");
+    for (i, hook) in hooks.iter().enumerate() {
+        println!();
+        println!(
+            "{}. {} [{}]",
+            i + 1,
+            hook.trigger.smartflo_name(),
+            hook.need.label().to_uppercase()
+        );
+        println!("   {}", hook.why);
+        println!("   Method:  POST");
+        println!("   URL:     {}", hook.url);
+        println!("   Header:  {key}: {value}");
+        println!("   Body:");
+        for line in hook.body_template().lines() {
+            println!("     {line}");
+        }
+    }
+    println!();
+    println!(
+        "Then watch ringback_webhook_setup_problems_total on /metrics: it counts webhooks refused because of how they are set up."
+    );
     ExitCode::SUCCESS
 }
 
@@ -357,8 +482,10 @@ fn hash_password() -> ExitCode {
         }
         line.trim_end_matches(['\r', '\n']).to_string()
     };
-    if password.is_empty() {
-        eprintln!("error: the password is empty");
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        eprintln!(
+            "error: the password is too short: use at least {MIN_PASSWORD_CHARS} characters (a few words make a good one)"
+        );
         return ExitCode::FAILURE;
     }
     let salt = SaltString::generate(&mut OsRng);

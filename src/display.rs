@@ -3,6 +3,8 @@
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 
+use crate::domain::callback::TimelineKind;
+
 /// "45 min", "2 h 05 min", "3 d 4 h".
 pub fn humane_age(age: Duration) -> String {
     let minutes = age.num_minutes().max(0);
@@ -26,9 +28,73 @@ pub fn local_time(t: DateTime<Utc>, zone: Tz) -> String {
         .to_string()
 }
 
+/// When a snooze entry's detail ("until <UTC time>") says it ends.
+fn snoozed_until(kind: TimelineKind, detail: &str) -> Option<DateTime<Utc>> {
+    let until = detail.strip_prefix("until ")?;
+    let t = DateTime::parse_from_rfc3339(until.trim()).ok()?;
+    (kind == TimelineKind::Snoozed).then(|| t.with_timezone(&Utc))
+}
+
+/// A timeline entry's detail as people read it: a snooze's "until <UTC time>" (older
+/// entries carry nanoseconds) becomes local time.
+pub fn entry_detail(kind: TimelineKind, detail: &str, zone: Tz) -> String {
+    match snoozed_until(kind, detail) {
+        Some(t) => format!("until {}", local_time(t, zone)),
+        None => detail.to_string(),
+    }
+}
+
+/// The same for the API: a snooze's end as RFC 3339 in `zone`, like every API time.
+pub fn entry_detail_rfc3339(kind: TimelineKind, detail: &str, zone: Tz) -> String {
+    match snoozed_until(kind, detail) {
+        Some(t) => format!("until {}", rfc3339(t, zone)),
+        None => detail.to_string(),
+    }
+}
+
+/// `+919876512345` → `+91 98765 12345`: the number grouped the way its country writes it
+/// (libphonenumber's international format); anything unreadable comes back unchanged.
+pub fn phone(e164: &str) -> String {
+    phonenumber::parse(None, e164)
+        .map(|n| {
+            n.format()
+                .mode(phonenumber::Mode::International)
+                .to_string()
+        })
+        .unwrap_or_else(|_| e164.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn snooze_entries_read_in_local_time_old_and_new() {
+        let zone: Tz = "Asia/Kolkata".parse().unwrap();
+        for stored in [
+            "until 2026-05-28T06:30:00.123456789+00:00",
+            "until 2026-05-28T06:30:00Z",
+        ] {
+            assert_eq!(
+                entry_detail(TimelineKind::Snoozed, stored, zone),
+                "until 28 May 2026, 12:00"
+            );
+        }
+        assert_eq!(
+            entry_detail_rfc3339(TimelineKind::Snoozed, "until 2026-05-28T06:30:00.5Z", zone),
+            "until 2026-05-28T12:00:00+05:30"
+        );
+        assert_eq!(
+            entry_detail(TimelineKind::Assigned, "reassigned from Meera", zone),
+            "reassigned from Meera"
+        );
+    }
+
+    #[test]
+    fn numbers_are_grouped_for_reading() {
+        assert_eq!(phone("+919876512345"), "+91 98765 12345");
+        assert_eq!(phone("not a number"), "not a number");
+    }
 
     #[test]
     fn ages_read_naturally() {

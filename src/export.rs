@@ -39,8 +39,10 @@ pub const HEADER: [&str; 19] = [
 
 /// Reads `status` as the API does: pending (default), resolved or all.
 pub fn parse_status(raw: Option<&str>) -> Result<StatusFilter, String> {
-    match raw.map(str::trim) {
-        None | Some("") | Some("pending") => Ok(StatusFilter::Pending),
+    // Exact words: an API that accepts " pending" or "" invites clients that break when
+    // it stops doing so.
+    match raw {
+        None | Some("pending") => Ok(StatusFilter::Pending),
         Some("resolved") => Ok(StatusFilter::Resolved),
         Some("all") => Ok(StatusFilter::All),
         Some(other) => Err(format!(

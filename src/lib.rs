@@ -22,6 +22,7 @@ pub mod logging;
 pub mod metrics;
 pub mod notify;
 pub mod scheduler;
+pub mod setup;
 pub mod smartflo;
 pub mod startup;
 pub mod store;

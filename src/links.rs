@@ -20,6 +20,32 @@ pub fn link_lifetime() -> Duration {
     Duration::days(3)
 }
 
+/// How long a reminder's "open the callback" link works: longer than an action link, since
+/// it only shows the callback (and offers fresh action links).
+pub fn view_lifetime() -> Duration {
+    Duration::days(7)
+}
+
+/// A signed, read-only view of one callback for the person a reminder went to (agents have
+/// no dashboard login). Its token is signed like an action link with the action code
+/// `view`, so neither kind of token is accepted as the other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewLink {
+    pub callback: CallbackId,
+    pub who: String,
+    pub expires: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ViewLinkError {
+    #[error("this link is not one Ringback made")]
+    Invalid,
+    #[error("this link has expired")]
+    Expired(ViewLink),
+}
+
+const VIEW: &str = "view";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActionLink {
     pub action: QuickAction,
@@ -60,14 +86,14 @@ impl LinkSigner {
         mac
     }
 
-    pub fn sign(&self, link: &ActionLink) -> String {
-        let payload = format!(
-            "v1|{}|{}|{}|{}",
-            link.action.code(),
-            link.callback,
-            link.who,
-            link.expires.timestamp()
-        );
+    fn sign_payload(
+        &self,
+        code: &str,
+        callback: CallbackId,
+        who: &str,
+        expires: DateTime<Utc>,
+    ) -> String {
+        let payload = format!("v1|{code}|{callback}|{who}|{}", expires.timestamp());
         let tag = self.mac(payload.as_bytes()).finalize().into_bytes();
         format!(
             "{}.{}",
@@ -76,38 +102,66 @@ impl LinkSigner {
         )
     }
 
-    /// Checks the signature (in constant time), then the expiry.
-    pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<ActionLink, LinkError> {
-        let (payload, tag) = token.split_once('.').ok_or(LinkError::Invalid)?;
-        let payload = URL_SAFE_NO_PAD
-            .decode(payload)
-            .map_err(|_| LinkError::Invalid)?;
-        let tag = URL_SAFE_NO_PAD
-            .decode(tag)
-            .map_err(|_| LinkError::Invalid)?;
-        self.mac(&payload)
-            .verify_slice(&tag)
-            .map_err(|_| LinkError::Invalid)?;
-        let payload = String::from_utf8(payload).map_err(|_| LinkError::Invalid)?;
+    /// The signed fields of a token, after checking its signature in constant time:
+    /// (code, callback, who, expiry). `None` for anything Ringback did not sign.
+    fn open(&self, token: &str) -> Option<(String, CallbackId, String, DateTime<Utc>)> {
+        let (payload, tag) = token.split_once('.')?;
+        let payload = URL_SAFE_NO_PAD.decode(payload).ok()?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        self.mac(&payload).verify_slice(&tag).ok()?;
+        let payload = String::from_utf8(payload).ok()?;
         let parts: Vec<&str> = payload.split('|').collect();
-        let [version, action, callback, who, expires] = parts.as_slice() else {
-            return Err(LinkError::Invalid);
+        let [version, code, callback, who, expires] = parts.as_slice() else {
+            return None;
         };
         if *version != "v1" {
-            return Err(LinkError::Invalid);
+            return None;
         }
+        let expires = DateTime::from_timestamp(expires.parse::<i64>().ok()?, 0)?;
+        Some((
+            code.to_string(),
+            callback.parse().ok()?,
+            who.to_string(),
+            expires,
+        ))
+    }
+
+    pub fn sign(&self, link: &ActionLink) -> String {
+        self.sign_payload(link.action.code(), link.callback, &link.who, link.expires)
+    }
+
+    /// Checks the signature (in constant time), then the expiry.
+    pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<ActionLink, LinkError> {
+        let (code, callback, who, expires) = self.open(token).ok_or(LinkError::Invalid)?;
         let link = ActionLink {
-            action: QuickAction::from_code(action).ok_or(LinkError::Invalid)?,
-            callback: callback.parse().map_err(|_| LinkError::Invalid)?,
-            who: who.to_string(),
-            expires: expires
-                .parse::<i64>()
-                .ok()
-                .and_then(|s| DateTime::from_timestamp(s, 0))
-                .ok_or(LinkError::Invalid)?,
+            action: QuickAction::from_code(&code).ok_or(LinkError::Invalid)?,
+            callback,
+            who,
+            expires,
         };
         if link.expires <= now {
             return Err(LinkError::Expired(link));
+        }
+        Ok(link)
+    }
+
+    pub fn sign_view(&self, link: &ViewLink) -> String {
+        self.sign_payload(VIEW, link.callback, &link.who, link.expires)
+    }
+
+    /// Checks a view link's signature, kind and expiry.
+    pub fn verify_view(&self, token: &str, now: DateTime<Utc>) -> Result<ViewLink, ViewLinkError> {
+        let (code, callback, who, expires) = self.open(token).ok_or(ViewLinkError::Invalid)?;
+        if code != VIEW {
+            return Err(ViewLinkError::Invalid);
+        }
+        let link = ViewLink {
+            callback,
+            who,
+            expires,
+        };
+        if link.expires <= now {
+            return Err(ViewLinkError::Expired(link));
         }
         Ok(link)
     }
@@ -165,5 +219,28 @@ mod tests {
         );
         assert_eq!(signer.verify("garbage", now), Err(LinkError::Invalid));
         assert_eq!(signer.verify("a.b", now), Err(LinkError::Invalid));
+    }
+
+    #[test]
+    fn a_view_link_only_shows_and_an_action_link_only_acts() {
+        let signer = LinkSigner::new(b"a key of some length".to_vec());
+        let now = DateTime::from_timestamp(1_780_000_000, 0).unwrap();
+        let view = ViewLink {
+            callback: "01M8MKQFH12E6PMJQ6D48WEJRS".parse().unwrap(),
+            who: "Priya".into(),
+            expires: now + view_lifetime(),
+        };
+        let token = signer.sign_view(&view);
+        assert_eq!(signer.verify_view(&token, now), Ok(view.clone()));
+        assert_eq!(signer.verify(&token, now), Err(LinkError::Invalid));
+        let action = signer.sign(&link(now + Duration::hours(1)));
+        assert_eq!(
+            signer.verify_view(&action, now),
+            Err(ViewLinkError::Invalid)
+        );
+        assert_eq!(
+            signer.verify_view(&token, now + Duration::days(8)),
+            Err(ViewLinkError::Expired(view))
+        );
     }
 }

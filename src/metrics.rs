@@ -30,6 +30,13 @@ pub struct AuthLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SetupLabels {
+    /// `empty_body` (a POST without a body: in Smartflo, a custom header key that is not
+    /// lower-case `content-type`).
+    pub problem: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct WebhookLabels {
     pub trigger: String,
     pub effect: String,
@@ -62,6 +69,8 @@ pub struct Metrics {
     pub escalations_sent: Family<ChannelLabels, Counter>,
     pub reminders_failed: Family<FailureLabels, Counter>,
     pub webhooks: Family<WebhookLabels, Counter>,
+    /// Webhooks refused because Smartflo's webhook is set up wrong (docs/smartflo-setup.md).
+    pub webhook_setup_problems: Family<SetupLabels, Counter>,
     pub auth_failures: Family<AuthLabels, Counter>,
     /// Set at each scrape from the store.
     pub pending: Gauge,
@@ -103,6 +112,12 @@ impl Metrics {
             "Webhooks accepted, by trigger and effect",
             webhooks.clone(),
         );
+        let webhook_setup_problems = Family::<SetupLabels, Counter>::default();
+        registry.register(
+            "webhook_setup_problems",
+            "Webhooks refused because of how the Smartflo webhook is set up, by problem (see docs/smartflo-setup.md)",
+            webhook_setup_problems.clone(),
+        );
         let auth_failures = Family::<AuthLabels, Counter>::default();
         registry.register(
             "auth_failures",
@@ -118,7 +133,7 @@ impl Metrics {
         let oldest_pending_age = Gauge::<f64, AtomicU64>::default();
         registry.register_with_unit(
             "oldest_pending_age",
-            "How long the oldest pending callback's customer has waited (since the first missed call)",
+            "How long the oldest pending callback's customer has waited (since Ringback received the first missed call)",
             Unit::Seconds,
             oldest_pending_age.clone(),
         );
@@ -142,6 +157,20 @@ impl Metrics {
             "Stored records found unreadable and set aside (quarantined) since the store was opened",
             quarantined.clone(),
         );
+        // Series that alerts watch exist from the start at zero: an alert on
+        // `increase(ringback_reminders_failed_total[…])` cannot fire on a series that appears
+        // with its first failure, and an absent series reads as "not exported".
+        for channel in ["email", "telegram"] {
+            for kind in ["transient", "permanent"] {
+                let _ = reminders_failed.get_or_create(&FailureLabels {
+                    channel: channel.into(),
+                    kind: kind.into(),
+                });
+            }
+        }
+        let _ = webhook_setup_problems.get_or_create(&SetupLabels {
+            problem: "empty_body".into(),
+        });
         Self {
             registry,
             quarantined,
@@ -151,10 +180,19 @@ impl Metrics {
             escalations_sent,
             reminders_failed,
             webhooks,
+            webhook_setup_problems,
             auth_failures,
             pending,
             oldest_pending_age,
         }
+    }
+
+    pub fn setup_problem(&self, problem: &str) {
+        self.webhook_setup_problems
+            .get_or_create(&SetupLabels {
+                problem: problem.into(),
+            })
+            .inc();
     }
 
     pub fn sent(&self, purpose: Purpose, channel: &str) {
@@ -204,5 +242,25 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_and_setup_counters_are_exported_at_zero_before_anything_fails() {
+        let text = Metrics::new().encode();
+        for line in [
+            "ringback_reminders_failed_total{channel=\"email\",kind=\"transient\"} 0",
+            "ringback_reminders_failed_total{channel=\"telegram\",kind=\"permanent\"} 0",
+            "ringback_webhook_setup_problems_total{problem=\"empty_body\"} 0",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line} missing from:\n{text}"
+            );
+        }
     }
 }

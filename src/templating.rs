@@ -99,11 +99,139 @@ impl TemplateSet {
     }
 }
 
+/// A file in the templates directory that Ringback does not use, and the template it was
+/// probably meant to override.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StrayFile {
+    /// Relative to the directory, `/`-separated (`dashboard/pendng.html`).
+    pub name: String,
+    pub meant: Option<&'static str>,
+}
+
+impl std::fmt::Display for StrayFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} is not a template Ringback uses, so it changes nothing",
+            self.name
+        )?;
+        match self.meant {
+            Some(meant) => write!(f, " (did you mean {meant}?)"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Files under `dir` (and one level of subdirectories) that are none of `known`: an
+/// override with a misspelt name would otherwise be ignored without a word. Notes
+/// (`*.md`) and hidden files are not templates and are left alone.
+pub fn stray_files(dir: &Path, known: &[&'static str]) -> Vec<StrayFile> {
+    let mut found = Vec::new();
+    let mut visit = |prefix: &str, path: &Path| {
+        let Ok(entries) = std::fs::read_dir(path) else {
+            return Vec::new();
+        };
+        let mut subdirs = Vec::new();
+        for entry in entries.flatten() {
+            let file_name = entry.file_name().to_string_lossy().into_owned();
+            if file_name.starts_with('.') || file_name.ends_with(".md") {
+                continue;
+            }
+            let name = format!("{prefix}{file_name}");
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                subdirs.push((format!("{name}/"), entry.path()));
+            } else if !known.contains(&name.as_str()) {
+                found.push(StrayFile {
+                    meant: closest(&name, known),
+                    name,
+                });
+            }
+        }
+        subdirs
+    };
+    for (prefix, path) in visit("", dir) {
+        visit(&prefix, &path);
+    }
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    found
+}
+
+/// The known name within a few typing mistakes of `name`, if one is.
+fn closest(name: &str, known: &[&'static str]) -> Option<&'static str> {
+    known
+        .iter()
+        .map(|k| (edit_distance(name, k), *k))
+        .filter(|(d, _)| *d <= 3)
+        .min()
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance, by characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
 fn invalid(name: &str, origin: &str, e: &minijinja::Error) -> TemplateError {
     let line = e.line().map(|l| format!(" line {l}")).unwrap_or_default();
     TemplateError::Invalid {
         name: name.to_string(),
         origin: origin.to_string(),
         detail: format!("{}{line}", e.detail().unwrap_or(&e.kind().to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_misspelt_override_is_named_with_the_template_it_was_meant_for() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("dashboard")).unwrap();
+        for name in [
+            "reminder.subjet.txt",
+            "reminder.txt",
+            "README.md",
+            ".reminder.txt.swp",
+            "dashboard/pendng.html",
+            "notes.pdf",
+        ] {
+            std::fs::write(dir.path().join(name), "x").unwrap();
+        }
+        let known = [
+            "reminder.subject.txt",
+            "reminder.txt",
+            "dashboard/pending.html",
+        ];
+        let stray: Vec<String> = stray_files(dir.path(), &known)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            stray,
+            [
+                "dashboard/pendng.html is not a template Ringback uses, so it changes nothing (did you mean dashboard/pending.html?)",
+                "notes.pdf is not a template Ringback uses, so it changes nothing",
+                "reminder.subjet.txt is not a template Ringback uses, so it changes nothing (did you mean reminder.subject.txt?)",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_missing_directory_has_no_stray_files() {
+        assert!(stray_files(Path::new("/nonexistent/ringback-templates"), &["a.txt"]).is_empty());
     }
 }

@@ -147,10 +147,12 @@ impl TelegramBot {
         else {
             return;
         };
+        let recipient = self.user(chat).map_or("", |u| u.name.as_str());
         let html = match self.notifier.composer.status(
             &self.notifier.templates,
             &cb,
             outcome,
+            recipient,
             self.app.now(),
         ) {
             Ok(html) => html,
@@ -160,7 +162,7 @@ impl TelegramBot {
             }
         };
         let buttons = if cb.is_pending() {
-            self.notifier.buttons(id)
+            self.notifier.buttons(&cb, recipient)
         } else {
             Vec::new()
         };

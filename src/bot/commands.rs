@@ -93,10 +93,10 @@ impl TelegramBot {
         for cb in mine.iter().take(PENDING_SHOWN) {
             lines.push(format!(
                 "• <a href=\"{}\">{}</a> — missed {}×, waiting {}{}",
-                composer.link(cb),
+                composer.link_for(cb, &user.name, now),
                 cb.customer_number,
                 cb.missed_calls,
-                humane_age(now - cb.first_missed_at),
+                humane_age(now - cb.first_received_at),
                 cb.assigned_agent
                     .as_ref()
                     .filter(|_| user.agent.is_none())

@@ -47,6 +47,9 @@ pub struct Settings {
     pub rules_text: crate::domain::rules::RulesText,
     /// `RINGBACK_` variables that are not `RINGBACK_<SECTION>__<KEY>` (ignored; warned about).
     pub ignored_env: Vec<String>,
+    /// Valid settings that are probably not what production wants (warned about by
+    /// `check-config` and at `serve` start).
+    pub warnings: Vec<ConfigIssue>,
     pub dashboard: DashboardSettings,
     pub templates: TemplateSettings,
 }
@@ -163,7 +166,7 @@ pub enum ConfigError {
     NotFound(PathBuf),
     #[error("{0}")]
     Parse(String),
-    #[error("{} problem(s) in the configuration:\n{}", .0.len(), .0.iter().map(|i| format!("  - {i}")).collect::<Vec<_>>().join("\n"))]
+    #[error("{} problem(s) in the configuration:\n{}", .0.len(), .0.iter().map(|i| format!("  - {}", i.to_string().replace('\n', "\n    "))).collect::<Vec<_>>().join("\n"))]
     Invalid(Vec<ConfigIssue>),
 }
 

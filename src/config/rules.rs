@@ -12,7 +12,9 @@ use super::{ConfigIssue, Settings};
 use crate::domain::rules::{EscalationStep, Rules, RulesText};
 use crate::domain::schedule::BusinessHours;
 
-const MIN_REPEAT: Duration = Duration::from_secs(60);
+/// Timings under this are accepted with a warning (SPEC §3): handy for watching the whole
+/// loop in seconds, but a reminder every few seconds would be spam in production.
+const SHORT: chrono::Duration = chrono::Duration::seconds(60);
 /// The longest reminder or escalation duration (SPEC §3: "at most a year"; a leap year, so
 /// that `"1y"` and `"365d"` both pass).
 pub const MAX_RULE_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
@@ -28,14 +30,8 @@ pub fn parse_duration(raw: &str, max: Duration) -> Result<Duration, String> {
     })?;
     if d > max {
         let days = max.as_secs() / 86_400;
-        return Err(format!(
-            "{raw:?} is too long: at most {days}d{}",
-            if max == MAX_RULE_DURATION {
-                " (a year)"
-            } else {
-                ""
-            }
-        ));
+        let year = if max == MAX_RULE_DURATION { " (a year)" } else { "" };
+        return Err(format!("{raw:?} is too long: at most {days}d{year}"));
     }
     Ok(d)
 }
@@ -46,6 +42,25 @@ fn rule_duration(raw: &str) -> Result<chrono::Duration, String> {
     chrono::Duration::from_std(d).map_err(|_| format!("{raw:?} is out of range"))
 }
 
+/// The warning for a timing under a minute, if `d` is one.
+fn short_warning(key: &str, d: chrono::Duration) -> Option<ConfigIssue> {
+    (d < SHORT).then(|| ConfigIssue {
+        key: key.to_string(),
+        reason: format!(
+            "{} is under a minute: fine for trying Ringback out, too often for a call centre",
+            humantime::format_duration(d.to_std().unwrap_or_default())
+        ),
+    })
+}
+
+/// Valid rules, and what about them is valid but probably not meant for production.
+#[derive(Debug, Clone)]
+pub struct ValidRules {
+    pub rules: Rules,
+    /// Timings under a minute.
+    pub warnings: Vec<ConfigIssue>,
+}
+
 /// Checks `text` in `zone` (UTC when the zone itself is invalid, so every problem is
 /// reported at once); `names` are the lower-cased names of agents and supervisors.
 pub fn validate_rules(
@@ -53,8 +68,9 @@ pub fn validate_rules(
     zone: Option<Tz>,
     names: &HashSet<String>,
     min_talk_seconds: u32,
-) -> Result<Rules, Vec<ConfigIssue>> {
+) -> Result<ValidRules, Vec<ConfigIssue>> {
     let mut issues = Vec::new();
+    let mut warnings = Vec::new();
     let mut issue = |key: String, reason: String| issues.push(ConfigIssue { key, reason });
 
     let business_hours = BusinessHours::parse(&text.business_hours, zone.unwrap_or(chrono_tz::UTC))
@@ -64,19 +80,21 @@ pub fn validate_rules(
         .map_err(|e| issue("reminders.first_after".into(), e))
         .ok();
     let repeat_every = match rule_duration(&text.repeat_every) {
-        Ok(d) if d >= chrono::Duration::from_std(MIN_REPEAT).unwrap_or_default() => Some(d),
-        Ok(_) => {
+        Ok(d) if d.is_zero() => {
             issue(
                 "reminders.repeat_every".into(),
-                "must be at least 1m (a reminder every few seconds is spam)".into(),
+                "must be more than zero (e.g. \"15m\"; \"30s\" to try Ringback out)".into(),
             );
             None
         }
+        Ok(d) => Some(d),
         Err(e) => {
             issue("reminders.repeat_every".into(), e);
             None
         }
     };
+    warnings.extend(first_after.and_then(|d| short_warning("reminders.first_after", d)));
+    warnings.extend(repeat_every.and_then(|d| short_warning("reminders.repeat_every", d)));
 
     let mut escalation = Vec::new();
     let mut previous: Option<chrono::Duration> = None;
@@ -85,6 +103,7 @@ pub fn validate_rules(
         let after = rule_duration(&step.after)
             .map_err(|e| issue(format!("{key}.after"), e))
             .ok();
+        warnings.extend(after.and_then(|d| short_warning(&format!("{key}.after"), d)));
         if let (Some(after), Some(prev)) = (after, previous)
             && after <= prev
         {
@@ -125,12 +144,15 @@ pub fn validate_rules(
 
     match (business_hours, first_after, repeat_every) {
         (Some(business_hours), Some(first_after), Some(repeat_every)) if issues.is_empty() => {
-            Ok(Rules {
-                min_talk_seconds,
-                first_after,
-                repeat_every,
-                business_hours,
-                escalation,
+            Ok(ValidRules {
+                rules: Rules {
+                    min_talk_seconds,
+                    first_after,
+                    repeat_every,
+                    business_hours,
+                    escalation,
+                },
+                warnings,
             })
         }
         _ => Err(issues),
@@ -141,6 +163,18 @@ pub fn validate_rules(
 /// against this configuration's people and zone (the dashboard's rules page, and rules
 /// saved from it, go through here).
 pub fn rules_from_text(settings: &Settings, text: &RulesText) -> Result<Rules, Vec<ConfigIssue>> {
+    validated(settings, text).map(|v| v.rules)
+}
+
+/// Warnings about the rules `text`, valid but probably not meant for production (timings
+/// under a minute); empty when they are fine or invalid.
+pub fn rules_warnings(settings: &Settings, text: &RulesText) -> Vec<ConfigIssue> {
+    validated(settings, text)
+        .map(|v| v.warnings)
+        .unwrap_or_default()
+}
+
+fn validated(settings: &Settings, text: &RulesText) -> Result<ValidRules, Vec<ConfigIssue>> {
     let names: HashSet<String> = settings
         .agents
         .iter()
@@ -193,7 +227,8 @@ mod tests {
 
     #[test]
     fn a_year_exactly_is_still_a_valid_duration() {
-        let rules = validate_rules(&text("365d", &["30m"]), None, &names(), 0).unwrap();
-        assert_eq!(rules.first_after, chrono::Duration::days(365));
+        let valid = validate_rules(&text("365d", &["30m"]), None, &names(), 0).unwrap();
+        assert_eq!(valid.rules.first_after, chrono::Duration::days(365));
+        assert!(valid.warnings.is_empty());
     }
 }

@@ -164,9 +164,10 @@ pub(super) fn validate(raw: RawConfig, source: &Path) -> Result<Settings, Config
         smartflo,
         agents,
         supervisors,
-        rules,
+        rules: rules.rules,
         rules_text,
         ignored_env: Vec::new(),
+        warnings: rules.warnings,
         dashboard,
         templates: TemplateSettings { dir: templates_dir },
     })

@@ -122,7 +122,11 @@ pub fn apply(
             vec![entry(
                 TimelineKind::Snoozed,
                 None,
-                format!("until {}", until.to_rfc3339()),
+                // To the second and marked UTC; pages show it in local time (display.rs).
+                format!(
+                    "until {}",
+                    until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                ),
             )]
         }
         Action::CallRequested { agent, outcome } => {

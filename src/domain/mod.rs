@@ -11,3 +11,4 @@ pub mod reminder;
 pub mod rules;
 pub mod schedule;
 pub mod stats;
+pub mod weekly_hours;

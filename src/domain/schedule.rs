@@ -3,6 +3,10 @@
 //! The expression is the `cron` crate's six-field form (`sec min hour dom month dow`),
 //! evaluated in the configured IANA zone: `* * 9-18 * * Mon-Sat` is open every second from
 //! 09:00:00 to 18:59:59, Monday to Saturday, local time.
+//!
+//! Several expressions joined by `;` are open whenever any of them is: one cron expression
+//! cannot say "09:30 to 18:00", three can (`* 30-59 9 * * Mon-Fri; * * 10-17 * * Mon-Fri`),
+//! and that is what the dashboard writes for opening and closing times off the hour.
 
 use std::str::FromStr;
 
@@ -21,8 +25,15 @@ pub enum ScheduleError {
         "has a 7th (year) field {0:?}: business hours must recur every year, or once its years are over no reminder could ever be sent; write the 6 fields sec min hour day-of-month month day-of-week"
     )]
     YearField(String),
-    #[error("{0}")]
+    /// The cron crate's message: the expression, a line with a caret under the fault, and
+    /// what is wrong, on separate lines (one line would lose where the caret points).
+    #[error("not a valid cron expression:\n{0}")]
     Syntax(String),
+    #[error("{part:?}: {error}")]
+    InPart {
+        part: String,
+        error: Box<ScheduleError>,
+    },
     #[error("never matches any moment in the coming years")]
     NeverOpen,
 }
@@ -30,30 +41,52 @@ pub enum ScheduleError {
 #[derive(Debug, Clone)]
 pub struct BusinessHours {
     expression: String,
-    schedule: cron::Schedule,
+    schedules: Vec<cron::Schedule>,
     zone: Tz,
+}
+
+/// One cron expression of the six-field form, day names only.
+fn parse_one(expression: &str) -> Result<cron::Schedule, ScheduleError> {
+    let fields: Vec<&str> = expression.split_whitespace().collect();
+    // The cron crate takes an optional year as a 7th field; a schedule limited to some
+    // years runs out of moments, and a pending callback would then never be reminded.
+    if fields.len() == 7 {
+        return Err(ScheduleError::YearField(fields[6].to_string()));
+    }
+    if fields.len() != 6 {
+        return Err(ScheduleError::FieldCount(fields.len()));
+    }
+    let weekday = fields[5];
+    if weekday.chars().any(|c| c.is_ascii_digit()) && !weekday.contains('/') {
+        return Err(ScheduleError::NumericWeekday(weekday.to_string()));
+    }
+    cron::Schedule::from_str(&fields.join(" "))
+        .map_err(|e| ScheduleError::Syntax(e.to_string().trim_end().to_string()))
 }
 
 impl BusinessHours {
     pub fn parse(expression: &str, zone: Tz) -> Result<Self, ScheduleError> {
-        let fields: Vec<&str> = expression.split_whitespace().collect();
-        // The cron crate takes an optional year as a 7th field; a schedule limited to some
-        // years runs out of moments, and a pending callback would then never be reminded.
-        if fields.len() == 7 {
-            return Err(ScheduleError::YearField(fields[6].to_string()));
-        }
-        if fields.len() != 6 {
-            return Err(ScheduleError::FieldCount(fields.len()));
-        }
-        let weekday = fields[5];
-        if weekday.chars().any(|c| c.is_ascii_digit()) && !weekday.contains('/') {
-            return Err(ScheduleError::NumericWeekday(weekday.to_string()));
-        }
-        let schedule = cron::Schedule::from_str(&fields.join(" "))
-            .map_err(|e| ScheduleError::Syntax(e.to_string().replace('\n', " ")))?;
+        let parts: Vec<&str> = expression
+            .split(';')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .collect();
+        let schedules = match parts.as_slice() {
+            [] => return Err(ScheduleError::FieldCount(0)),
+            [one] => vec![parse_one(one)?],
+            several => several
+                .iter()
+                .map(|part| {
+                    parse_one(part).map_err(|error| ScheduleError::InPart {
+                        part: part.to_string(),
+                        error: Box::new(error),
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        };
         let hours = Self {
             expression: expression.to_string(),
-            schedule,
+            schedules,
             zone,
         };
         if hours.next_open(Utc::now()).is_none() {
@@ -72,8 +105,8 @@ impl BusinessHours {
 
     /// Whether `at` falls inside business hours.
     pub fn is_open(&self, at: DateTime<Utc>) -> bool {
-        self.schedule
-            .includes(at.trunc_subsecs(0).with_timezone(&self.zone))
+        let local = at.trunc_subsecs(0).with_timezone(&self.zone);
+        self.schedules.iter().any(|s| s.includes(local))
     }
 
     /// `at` itself when it is inside business hours, else the next business moment.
@@ -81,9 +114,11 @@ impl BusinessHours {
         if self.is_open(at) {
             return Some(at);
         }
-        self.schedule
-            .after(&at.with_timezone(&self.zone))
-            .next()
+        let local = at.with_timezone(&self.zone);
+        self.schedules
+            .iter()
+            .filter_map(|s| s.after(&local).next())
+            .min()
             .map(|t| t.with_timezone(&Utc))
     }
 }
@@ -146,6 +181,36 @@ mod tests {
             BusinessHours::parse("0 0 0 31 Feb *", kolkata()).unwrap_err(),
             ScheduleError::NeverOpen
         );
+    }
+
+    #[test]
+    fn a_cron_error_keeps_its_caret_under_the_fault_on_its_own_line() {
+        let message = BusinessHours::parse("* * 25 * * Mon", kolkata())
+            .unwrap_err()
+            .to_string();
+        let lines: Vec<&str> = message.lines().collect();
+        assert!(lines.len() >= 3, "{message}");
+        assert_eq!(lines[0], "not a valid cron expression:");
+        assert!(lines.iter().any(|l| l.trim() == "^"), "{message}");
+    }
+
+    #[test]
+    fn expressions_joined_by_semicolons_are_open_when_any_is() {
+        // 09:30 to 18:00 on weekdays.
+        let hours = BusinessHours::parse("* 30-59 9 * * Mon-Fri; * * 10-17 * * Mon-Fri", kolkata())
+            .unwrap();
+        assert!(!hours.is_open(ist(2026, 11, 30, 9, 29)));
+        assert!(hours.is_open(ist(2026, 11, 30, 9, 30)));
+        assert!(hours.is_open(ist(2026, 11, 30, 17, 59)));
+        assert!(!hours.is_open(ist(2026, 11, 30, 18, 0)));
+        assert_eq!(
+            hours.next_open(ist(2026, 11, 30, 18, 0)),
+            Some(ist(2026, 12, 1, 9, 30))
+        );
+        assert!(matches!(
+            BusinessHours::parse("* * 9 * * Mon; * * 10 * * 1", kolkata()),
+            Err(ScheduleError::InPart { .. })
+        ));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::display::{humane_age, local_time};
 use crate::domain::actions::QuickAction;
 use crate::domain::callback::{Callback, ResolutionKind};
 use crate::domain::reminder::{Channel, Delivery, Purpose};
-use crate::links::{ActionLink, LinkSigner, link_lifetime};
+use crate::links::{ActionLink, LinkSigner, ViewLink, link_lifetime, view_lifetime};
 
 /// A message rendered for one channel (only what that channel sends is rendered).
 #[derive(Debug, Clone)]
@@ -43,15 +43,45 @@ pub struct Composer {
     pub links: Option<Arc<LinkSigner>>,
     /// Whether "call back now" can be offered (click-to-call is configured).
     pub click_to_call: bool,
+    /// The configured agents' names: only they can take a callback.
+    pub agents: Vec<String>,
 }
 
 impl Composer {
+    fn base(&self) -> &str {
+        self.public_url.as_str().trim_end_matches('/')
+    }
+
+    /// The callback's dashboard page (needs a dashboard login).
     pub fn link(&self, cb: &Callback) -> String {
-        format!(
-            "{}/callbacks/{}",
-            self.public_url.as_str().trim_end_matches('/'),
-            cb.id
-        )
+        format!("{}/callbacks/{}", self.base(), cb.id)
+    }
+
+    /// The callback as `who` may open it without a login: a signed view of it, valid for
+    /// [`view_lifetime`] from `now` (agents have no dashboard login). Without a signing key
+    /// (only `check-config` builds a composer without one) the dashboard page.
+    pub fn link_for(&self, cb: &Callback, who: &str, now: DateTime<Utc>) -> String {
+        match &self.links {
+            Some(signer) => format!(
+                "{}/v/{}",
+                self.base(),
+                signer.sign_view(&ViewLink {
+                    callback: cb.id,
+                    who: who.to_string(),
+                    expires: now + view_lifetime(),
+                })
+            ),
+            None => self.link(cb),
+        }
+    }
+
+    /// Whether `who` is offered "I'll take it": an agent, and not the one it is assigned to.
+    pub fn may_take(&self, cb: &Callback, who: &str) -> bool {
+        let assigned = cb
+            .assigned_agent
+            .as_ref()
+            .is_some_and(|a| a.name.eq_ignore_ascii_case(who));
+        !assigned && self.agents.iter().any(|a| a.eq_ignore_ascii_case(who))
     }
 
     fn local(&self, t: DateTime<Utc>) -> String {
@@ -107,7 +137,8 @@ impl Composer {
             round,
             level,
             age: humane_age(now - cb.first_received_at),
-            link: self.link(cb),
+            link: self.link_for(cb, recipient, now),
+            dashboard_link: self.link(cb),
             callback_id: cb.id.to_string(),
             outcome: if cb.is_pending() {
                 String::new()
@@ -120,9 +151,14 @@ impl Composer {
     }
 
     /// Signed one-tap links for `who` about `cb`, valid from `now` for three days.
-    fn action_links(&self, cb: &Callback, who: &str, now: DateTime<Utc>) -> Option<ActionLinks> {
+    pub fn action_links(
+        &self,
+        cb: &Callback,
+        who: &str,
+        now: DateTime<Utc>,
+    ) -> Option<ActionLinks> {
         let signer = self.links.as_ref()?;
-        let base = self.public_url.as_str().trim_end_matches('/');
+        let base = self.base();
         let url = |action: QuickAction| {
             let token = signer.sign(&ActionLink {
                 action,
@@ -135,7 +171,7 @@ impl Composer {
         Some(ActionLinks {
             call: self.click_to_call.then(|| url(QuickAction::CallBack)),
             snooze: url(QuickAction::Snooze),
-            take: url(QuickAction::Take),
+            take: self.may_take(cb, who).then(|| url(QuickAction::Take)),
             done: url(QuickAction::CalledBack),
         })
     }
@@ -153,8 +189,15 @@ impl Composer {
             0
         };
         let mut ctx = self.context(cb, &delivery.recipient.name, delivery.round, level, now);
-        if delivery.recipient.channel == Channel::Email {
-            ctx.links = self.action_links(cb, &delivery.recipient.name, now);
+        match delivery.recipient.channel {
+            Channel::Email => ctx.links = self.action_links(cb, &delivery.recipient.name, now),
+            // The log is read by more people than the customer's agent (README: numbers
+            // are logged masked); the link leads to the full number.
+            Channel::Log => {
+                ctx.customer = cb.customer_number.masked();
+                ctx.customer_national = ctx.customer.clone();
+            }
+            Channel::Telegram => {}
         }
         let kind = match delivery.purpose {
             Purpose::Reminder => "reminder",
@@ -166,7 +209,7 @@ impl Composer {
                         html: templates.render("closure.telegram.html", &ctx)?,
                     },
                     _ => Message::Log {
-                        line: format!("{} {}", ctx.customer, ctx.outcome),
+                        line: format!("{} {}", cb.customer_number.masked(), ctx.outcome),
                     },
                 });
             }
@@ -187,20 +230,145 @@ impl Composer {
         })
     }
 
-    /// A Telegram message's new text after a button press: the callback now, and `outcome`.
+    /// A Telegram message's new text after a button press: the callback now, and `outcome`,
+    /// for the message's `recipient`.
     pub fn status(
         &self,
         templates: &Templates,
         cb: &Callback,
         outcome: &str,
+        recipient: &str,
         now: DateTime<Utc>,
     ) -> Result<String, TemplateError> {
-        let mut ctx = self.context(cb, "", 0, 0, now);
+        let mut ctx = self.context(cb, recipient, 0, 0, now);
         if cb.is_pending() {
             ctx.outcome = outcome.to_string();
             templates.render("status.telegram.html", &ctx)
         } else {
             templates.render("closure.telegram.html", &ctx)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use ulid::Ulid;
+
+    use super::*;
+    use crate::domain::agent::AgentRef;
+    use crate::domain::callback::{CallbackId, Status};
+    use crate::domain::phone::PhoneNumber;
+    use crate::domain::reminder::Recipient;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 6, 1, 5, 0, 0).unwrap()
+    }
+
+    /// Priya's callback for +919876543210.
+    fn callback() -> Callback {
+        Callback {
+            id: CallbackId::new(Ulid::from_parts(1, 1)),
+            customer_number: PhoneNumber::from_e164_unchecked("+919876543210"),
+            status: Status::Pending,
+            missed_calls: 1,
+            first_missed_at: now(),
+            last_missed_at: now(),
+            first_received_at: now(),
+            last_received_at: now(),
+            assigned_agent: Some(AgentRef {
+                name: "Priya".into(),
+                number: None,
+            }),
+            missed_agents: Vec::new(),
+            department: None,
+            attempts: 0,
+            reminders_sent: 0,
+            escalation_level: 0,
+            reminder_due_at: None,
+            next_reminder_at: None,
+            rounds_issued: 0,
+            next_escalation_at: None,
+            telegram_messages: Vec::new(),
+            snoozed_until: None,
+            resolved_at: None,
+            resolution: None,
+        }
+    }
+
+    fn composer() -> Composer {
+        Composer {
+            zone: chrono_tz::Asia::Kolkata,
+            public_url: "https://ringback.example.in".parse().unwrap(),
+            links: Some(Arc::new(LinkSigner::new(b"a key of some length".to_vec()))),
+            click_to_call: false,
+            agents: vec!["Priya".into(), "Arjun".into()],
+        }
+    }
+
+    fn delivery(name: &str, channel: Channel) -> Delivery {
+        Delivery {
+            id: Ulid::from_parts(2, 2),
+            callback: callback().id,
+            purpose: Purpose::Reminder,
+            round: 1,
+            recipient: Recipient {
+                name: name.into(),
+                channel,
+                address: String::new(),
+            },
+            attempts: 0,
+            next_attempt_at: now(),
+            created_at: now(),
+            last_error: None,
+            due_at: Some(now()),
+            message: None,
+        }
+    }
+
+    #[test]
+    fn a_reminder_in_the_log_shows_the_customer_masked() {
+        let dir = tempfile::tempdir().unwrap();
+        let templates = Templates::load(dir.path()).unwrap();
+        let message = composer()
+            .compose(
+                &templates,
+                &callback(),
+                &delivery("Priya", Channel::Log),
+                now(),
+            )
+            .unwrap();
+        let Message::Log { line } = message else {
+            panic!("{message:?}")
+        };
+        assert!(line.contains("+91••••••••10"), "{line}");
+        assert!(!line.contains("9876543210"), "{line}");
+    }
+
+    #[test]
+    fn the_link_in_a_message_opens_a_signed_view_for_its_recipient() {
+        let composer = composer();
+        let link = composer.link_for(&callback(), "Priya", now());
+        let token = link
+            .strip_prefix("https://ringback.example.in/v/")
+            .unwrap_or_else(|| panic!("{link}"));
+        let signer = composer.links.as_ref().unwrap();
+        let view = signer.verify_view(token, now()).unwrap();
+        assert_eq!((view.callback, view.who.as_str()), (callback().id, "Priya"));
+    }
+
+    #[test]
+    fn only_agents_it_is_not_assigned_to_get_a_take_link() {
+        let composer = composer();
+        let take = |who: &str| {
+            composer
+                .action_links(&callback(), who, now())
+                .unwrap()
+                .take
+                .is_some()
+        };
+        assert!(!take("Priya"), "the callback is already Priya's");
+        assert!(take("Arjun"));
+        assert!(!take("Asha"), "a supervisor cannot take a callback");
     }
 }

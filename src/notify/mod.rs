@@ -12,7 +12,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::domain::actions::QuickAction;
-use crate::domain::callback::{Callback, CallbackId};
+use crate::domain::callback::Callback;
 use crate::domain::reminder::Delivery;
 pub use message::{Composer, Message};
 use telegram::Button;
@@ -50,14 +50,19 @@ pub fn button_label(action: QuickAction) -> &'static str {
 }
 
 impl Notifier {
-    /// The buttons under a Telegram message about a pending callback.
-    pub fn buttons(&self, id: CallbackId) -> Vec<Vec<Button>> {
-        let button = |a: QuickAction| (button_label(a).to_string(), a.data(id));
+    /// The buttons under a Telegram message to `recipient` about a pending callback ("I'll
+    /// take it" only for other agents than the assigned one).
+    pub fn buttons(&self, cb: &Callback, recipient: &str) -> Vec<Vec<Button>> {
+        let button = |a: QuickAction| (button_label(a).to_string(), a.data(cb.id));
         let mut rows = Vec::new();
         if self.composer.click_to_call {
             rows.push(vec![button(QuickAction::CallBack)]);
         }
-        rows.push(vec![button(QuickAction::Snooze), button(QuickAction::Take)]);
+        let mut middle = vec![button(QuickAction::Snooze)];
+        if self.composer.may_take(cb, recipient) {
+            middle.push(button(QuickAction::Take));
+        }
+        rows.push(middle);
         rows.push(vec![button(QuickAction::CalledBack)]);
         rows
     }
@@ -89,7 +94,7 @@ impl Notifier {
             Message::Telegram { html } => match telegram() {
                 Ok(sender) => {
                     sender
-                        .send(&recipient.address, html, &self.buttons(cb.id))
+                        .send(&recipient.address, html, &self.buttons(cb, &recipient.name))
                         .await
                 }
                 Err(e) => e,
@@ -122,6 +127,7 @@ mod tests {
 
     #[test]
     fn button_data_round_trips_and_fits_telegrams_64_bytes() {
+        use crate::domain::callback::CallbackId;
         let id: CallbackId = "01M8MKQFH12E6PMJQ6D48WEJRS".parse().unwrap();
         for action in QuickAction::ALL {
             let data = action.data(id);

@@ -74,7 +74,10 @@ pub struct MessageContext {
     pub level: u32,
     /// How long the customer has waited, since the first missed call ("1 h 05 min").
     pub age: String,
+    /// The callback's page for this recipient: a signed view that needs no login.
     pub link: String,
+    /// The callback's dashboard page (for supervisors with a dashboard login).
+    pub dashboard_link: String,
     pub callback_id: String,
     /// What happened (after a button press), or how it ended once resolved; empty otherwise.
     pub outcome: String,
@@ -89,7 +92,8 @@ pub struct MessageContext {
 pub struct ActionLinks {
     pub call: Option<String>,
     pub snooze: String,
-    pub take: String,
+    /// Only for agents other than the assigned one.
+    pub take: Option<String>,
     pub done: String,
 }
 
@@ -109,14 +113,15 @@ impl MessageContext {
             round: 3,
             level: 1,
             age: "35 min".into(),
-            link: "https://ringback.example/callbacks/01J0000000000000000000000".into(),
+            link: "https://ringback.example/v/view-token".into(),
+            dashboard_link: "https://ringback.example/callbacks/01J0000000000000000000000".into(),
             callback_id: "01J0000000000000000000000".into(),
             outcome: "called back by Priya at 28 May 2026, 11:40".into(),
             next_reminder: Some("28 May 2026, 11:10".into()),
             links: Some(ActionLinks {
                 call: Some("https://ringback.example/a/call-token".into()),
                 snooze: "https://ringback.example/a/snooze-token".into(),
-                take: "https://ringback.example/a/take-token".into(),
+                take: Some("https://ringback.example/a/take-token".into()),
                 done: "https://ringback.example/a/done-token".into(),
             }),
         }

@@ -135,7 +135,6 @@ fn parse_limit(raw: Option<&str>) -> Result<usize, WebError> {
     match raw {
         None => Ok(DEFAULT_LIMIT),
         Some(l) => l
-            .trim()
             .parse::<usize>()
             .ok()
             .filter(|l| (1..=10_000).contains(l))

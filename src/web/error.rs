@@ -22,6 +22,9 @@ pub enum WebError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// The methods the resource does answer, for the `Allow` header.
+    #[error("method not allowed here; use {0}")]
+    MethodNotAllowed(&'static str),
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("body is larger than {0} bytes")]
@@ -45,6 +48,7 @@ impl ResponseError for WebError {
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
             WebError::NotFound(_) => StatusCode::NOT_FOUND,
             WebError::Conflict(_) => StatusCode::CONFLICT,
+            WebError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             WebError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             WebError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             WebError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -88,6 +92,9 @@ impl ResponseError for WebError {
                     .as_secs()
                     .max(1);
                 response.insert_header((header::RETRY_AFTER, wait.to_string()));
+            }
+            WebError::MethodNotAllowed(allow) => {
+                response.insert_header((header::ALLOW, *allow));
             }
             WebError::TooManyRequests(wait) => {
                 response.insert_header((header::RETRY_AFTER, wait.as_secs().to_string()));

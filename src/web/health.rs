@@ -25,7 +25,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
                 .pending
                 .set(i64::try_from(stats.count).unwrap_or(i64::MAX));
             let age = stats.oldest.map_or(0.0, |cb| {
-                (state.app.now() - cb.first_missed_at).num_milliseconds() as f64 / 1000.0
+                (state.app.now() - cb.first_received_at).num_milliseconds() as f64 / 1000.0
             });
             state.metrics.oldest_pending_age.set(age.max(0.0));
         }

@@ -7,6 +7,7 @@ pub(crate) mod data;
 mod error;
 mod health;
 pub mod limits;
+pub mod openapi;
 mod throttle;
 mod views;
 mod webhook;
@@ -121,21 +122,22 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(
         web::scope("/api/v1")
             .wrap(actix_web::middleware::from_fn(error::json_errors))
-            .route("/callbacks", web::get().to(api::list_callbacks))
-            .route("/callbacks.csv", web::get().to(data::callbacks_csv))
-            .route("/callbacks/{id}", web::get().to(api::get_callback))
-            .route("/callbacks/{id}/resolve", web::post().to(actions::resolve))
-            .route("/callbacks/{id}/snooze", web::post().to(actions::snooze))
-            .route("/callbacks/{id}/assign", web::post().to(actions::assign))
-            .route("/callbacks/{id}/call", web::post().to(actions::call))
-            .route("/events", web::get().to(api::list_events))
-            .route("/backup", web::post().to(data::backup))
-            .route("/events/{id}", web::get().to(api::get_event))
+            .service(get("/openapi.json", openapi::document))
+            .service(get("/callbacks", api::list_callbacks))
+            .service(get("/callbacks.csv", data::callbacks_csv))
+            .service(get("/callbacks/{id}", api::get_callback))
+            .service(post("/callbacks/{id}/resolve", actions::resolve))
+            .service(post("/callbacks/{id}/snooze", actions::snooze))
+            .service(post("/callbacks/{id}/assign", actions::assign))
+            .service(post("/callbacks/{id}/call", actions::call))
+            .service(get("/events", api::list_events))
+            .service(get("/events/{id}", api::get_event))
+            .service(post("/backup", data::backup))
             .default_service(web::to(not_found)),
     )
-    .route("/healthz", web::get().to(health::healthz))
-    .route("/metrics", web::get().to(health::metrics))
-    .route("/readyz", web::get().to(health::readyz));
+    .service(get("/healthz", health::healthz))
+    .service(get("/metrics", health::metrics))
+    .service(get("/readyz", health::readyz));
 }
 
 /// The dashboard, in a scope with its session cookie and security headers; registered
@@ -157,6 +159,34 @@ pub fn dashboard_scope(
         .wrap(dashboard::security_headers())
         .configure(dashboard::routes)
         .default_service(web::to(not_found))
+}
+
+/// A resource answering GET (and HEAD), and `405` with `Allow` to any other method.
+fn get<F, Args>(path: &str, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    web::resource(path)
+        .route(web::get().to(handler))
+        .default_service(web::to(|| async {
+            Err::<actix_web::HttpResponse, _>(WebError::MethodNotAllowed("GET, HEAD"))
+        }))
+}
+
+/// A resource answering POST, and `405` with `Allow` to any other method.
+fn post<F, Args>(path: &str, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    web::resource(path)
+        .route(web::post().to(handler))
+        .default_service(web::to(|| async {
+            Err::<actix_web::HttpResponse, _>(WebError::MethodNotAllowed("POST"))
+        }))
 }
 
 async fn not_found() -> Result<actix_web::HttpResponse, WebError> {

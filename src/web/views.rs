@@ -35,6 +35,8 @@ impl Renderer {
             missed_calls: cb.missed_calls,
             first_missed_at: self.time(cb.first_missed_at),
             last_missed_at: self.time(cb.last_missed_at),
+            first_received_at: self.time(cb.first_received_at),
+            last_received_at: self.time(cb.last_received_at),
             assigned_agent: cb.assigned_agent.as_ref().map(|a| AgentView {
                 name: &a.name,
                 number: a.number.as_ref().map(|n| n.as_str()),
@@ -68,6 +70,10 @@ impl Renderer {
     }
 
     pub fn entry<'e>(&self, e: &'e TimelineEntry) -> EntryView<'e> {
+        let detail = e
+            .detail
+            .as_deref()
+            .map(|d| crate::display::entry_detail_rfc3339(e.kind, d, self.zone));
         EntryView {
             at: self.time(e.at),
             kind: e.kind,
@@ -76,7 +82,7 @@ impl Renderer {
             event_id: e.event_id.as_deref(),
             agent: e.agent.as_deref(),
             who: e.who.as_deref(),
-            detail: e.detail.as_deref(),
+            detail,
         }
     }
 
@@ -118,8 +124,14 @@ pub struct CallbackView<'a> {
     pub customer_number: &'a str,
     pub status: Status,
     pub missed_calls: u32,
+    /// When the first / latest missed call started, by Smartflo's `start_stamp` (receipt
+    /// time when the payload had none): the call's own time.
     pub first_missed_at: String,
     pub last_missed_at: String,
+    /// When Ringback received the first / latest missed call: the callback's age and its
+    /// escalation run from `first_received_at`, reminders from `last_received_at`.
+    pub first_received_at: String,
+    pub last_received_at: String,
     pub assigned_agent: Option<AgentView<'a>>,
     pub missed_agents: Vec<MissedAgentView<'a>>,
     pub department: Option<&'a str>,
@@ -167,7 +179,7 @@ pub struct EntryView<'a> {
     pub event_id: Option<&'a str>,
     pub agent: Option<&'a str>,
     pub who: Option<&'a str>,
-    pub detail: Option<&'a str>,
+    pub detail: Option<String>,
 }
 
 #[derive(Serialize)]

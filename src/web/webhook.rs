@@ -122,6 +122,14 @@ async fn handle(
         return Err(WebError::PayloadTooLarge(MAX_BODY));
     }
     let bytes = read_body(body).await?;
+    if !is_get && bytes.is_empty() && query_fields.is_empty() {
+        return Err(empty_post(
+            state,
+            req,
+            declared_kind,
+            content_type.as_deref(),
+        ));
+    }
     let kind = match declared_kind {
         // Some templates put the variables in the URL even on a POST.
         _ if bytes.is_empty() && !query_fields.is_empty() => BodyKind::Query,
@@ -215,6 +223,32 @@ async fn handle(
         note: receipt.note.as_deref(),
     };
     Ok(HttpResponse::Ok().json(reply))
+}
+
+/// A POST with neither a body nor variables in the URL: a setup problem, not a bad event.
+/// Smartflo's dispatcher sends exactly this when the webhook's custom header key is not
+/// lower-case `content-type` (it keeps the header, drops the body), so the event is lost
+/// unless the admin fixes the webhook: say so in the reply, the log and a metric.
+fn empty_post(
+    state: &AppState,
+    req: &HttpRequest,
+    declared: BodyKind,
+    content_type: Option<&str>,
+) -> WebError {
+    state.metrics.setup_problem("empty_body");
+    let reason = match declared {
+        BodyKind::Json | BodyKind::Form => format!(
+            "the body is empty although the content type is {:?}: Smartflo sends a POST without its body when the webhook's custom header key is not exactly lower-case `content-type`; in Smartflo's webhook form, write the header key as content-type (see docs/smartflo-setup.md)",
+            content_type.unwrap_or_default()
+        ),
+        BodyKind::Query => "the POST has no body and no variables in the URL: in Smartflo's webhook form, add the custom header content-type: application/json (key lower-case) and the body template from `ringback smartflo-setup`".to_string(),
+    };
+    tracing::warn!(
+        query = req.query_string(),
+        problem = "empty_body",
+        "webhook setup problem: {reason}"
+    );
+    WebError::BadRequest(reason)
 }
 
 /// The media type without parameters, lower-cased (`application/json; charset=utf-8`).

@@ -69,6 +69,8 @@ async fn a_callback_has_the_documented_shape_and_its_timeline() {
         "missed_calls",
         "first_missed_at",
         "last_missed_at",
+        "first_received_at",
+        "last_received_at",
         "assigned_agent",
         "missed_agents",
         "department",
@@ -91,6 +93,10 @@ async fn a_callback_has_the_documented_shape_and_its_timeline() {
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "{raw}");
     assert_eq!(cb.as_object().unwrap().len(), order.len());
     assert_eq!(cb["customer_number"], "+919876500002");
+    // Two clocks, each its own field: the call's start by Smartflo, and Ringback's receipt,
+    // which the callback's age and escalation run on.
+    assert_eq!(cb["first_received_at"], "2026-05-28T11:30:00+05:30");
+    assert_ne!(cb["first_missed_at"], cb["first_received_at"]);
     assert_eq!(cb["reminders_sent"], 0);
     assert_eq!(cb["escalation_level"], 0);
     assert_eq!(cb["resolution"], Value::Null);

@@ -54,8 +54,13 @@ fn check_config_names_the_key_of_a_bad_cron_duration_or_agent_reference() {
         ),
         (
             "repeat_every = \"15m\"",
-            "repeat_every = \"5s\"",
+            "repeat_every = \"0s\"",
             "reminders.repeat_every",
+        ),
+        (
+            "first_after = \"2m\"",
+            "first_after = \"400d\"",
+            "reminders.first_after",
         ),
         (
             "notify = [\"Asha\"]",
@@ -302,4 +307,120 @@ fn check_config_names_a_broken_template() {
     std::fs::remove_file(templates.join("dashboard/pending.html")).unwrap();
     let (ok, _, stderr) = ringback(&["check-config", "--config", &path]);
     assert!(ok, "{stderr}");
+}
+
+#[test]
+fn timings_under_a_minute_are_accepted_with_a_warning_so_the_loop_can_be_watched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        &dir,
+        &BASE_CONFIG
+            .replace("first_after = \"2m\"", "first_after = \"10s\"")
+            .replace("repeat_every = \"15m\"", "repeat_every = \"30s\""),
+    );
+    let (ok, stdout, stderr) = ringback(&["check-config", "--config", &path]);
+    assert!(ok, "{stderr}");
+    for line in [
+        "warning: reminders.first_after: 10s is under a minute",
+        "warning: reminders.repeat_every: 30s is under a minute",
+    ] {
+        assert!(stdout.contains(line), "{line} in {stdout}");
+    }
+}
+
+#[test]
+fn check_config_warns_about_a_public_url_smartflo_cannot_reach_or_that_is_plain_http() {
+    let dir = tempfile::tempdir().unwrap();
+    for (url, warning) in [
+        ("http://localhost:8080", "is a loopback address"),
+        ("http://127.0.0.1:8080", "is a loopback address"),
+        ("http://ringback.example.in", "is plain http"),
+    ] {
+        let path = write_config(&dir, &BASE_CONFIG.replace("http://ringback.test", url));
+        let (ok, stdout, stderr) = ringback(&["check-config", "--config", &path]);
+        assert!(ok, "{stderr}");
+        assert!(
+            stdout.contains("warning: server.public_url") && stdout.contains(warning),
+            "{url}: {stdout}"
+        );
+    }
+    let path = write_config(
+        &dir,
+        &BASE_CONFIG.replace("http://ringback.test", "https://ringback.example.in"),
+    );
+    let (_, stdout, _) = ringback(&["check-config", "--config", &path]);
+    assert!(!stdout.contains("server.public_url"), "{stdout}");
+}
+
+#[test]
+fn a_misspelt_template_override_is_warned_about_with_the_name_it_was_meant_to_have() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(&dir, BASE_CONFIG);
+    std::fs::create_dir(dir.path().join("templates")).unwrap();
+    std::fs::write(
+        dir.path().join("templates/reminder.subjet.txt"),
+        "Call {{ customer }}",
+    )
+    .unwrap();
+    let (ok, stdout, stderr) = ringback(&["check-config", "--config", &path]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("reminder.subjet.txt is not a template Ringback uses, so it changes nothing (did you mean reminder.subject.txt?)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn the_repositorys_templates_directory_has_no_stray_files() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config.toml");
+    let (ok, stdout, stderr) = ringback(&["check-config", "--config", path]);
+    assert!(ok, "{stderr}");
+    assert!(!stdout.contains("is not a template"), "{stdout}");
+}
+
+#[test]
+fn a_cron_mistake_is_shown_with_the_caret_under_it_on_its_own_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        &dir,
+        &BASE_CONFIG.replace("* * 9-18 * * Mon-Sat", "* * 9-25 * * Mon-Sat"),
+    );
+    let (ok, _, stderr) = ringback(&["check-config", "--config", &path]);
+    assert!(!ok);
+    let lines: Vec<&str> = stderr.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.contains("reminders.business_hours: not a valid cron expression:"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(
+        lines[at + 1..].iter().any(|l| l.trim() == "^"),
+        "the caret line: {stderr}"
+    );
+}
+
+#[test]
+fn hash_password_refuses_a_short_password_and_hashes_a_long_one() {
+    use std::io::Write;
+    let hash = |password: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ringback"))
+            .arg("hash-password")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, stdout, stderr) = hash("x");
+    assert!(!ok && stdout.is_empty());
+    assert!(stderr.contains("at least 12 characters"), "{stderr}");
+    let (ok, stdout, stderr) = hash("correct horse battery");
+    assert!(ok, "{stderr}");
+    assert!(stdout.starts_with("$argon2id$"), "{stdout}");
 }

@@ -1,5 +1,5 @@
 //! The dashboard over HTTP (SPEC §8, issue 4): login, sessions, CSRF, escaping, pages,
-//! actions from forms, and the rules page. (The real-browser test is in `browser.rs`.)
+//! actions from forms, and the rules page. (The real-browser test is `tests/system/browser.rs`.)
 
 use chrono::Duration;
 use reqwest::StatusCode;
@@ -7,11 +7,7 @@ use reqwest::redirect::Policy;
 
 use crate::helpers::*;
 
-pub const PASSWORD: &str = "correct horse battery";
-pub const DASHBOARD: &str = r#"
-[dashboard]
-users = [{ name = "asha", password_hash = "$argon2id$v=19$m=19456,t=2,p=1$BKEBj9l5AxK0tletuolTqQ$2hjGUb+kz9S7Lf9ip9XhPXAjVJN9FnzglkqyinmDTaQ" }]
-"#;
+pub use crate::helpers::{DASHBOARD, PASSWORD};
 
 /// A browser-like client: keeps cookies, does not follow redirects (tests look at them).
 pub struct Visitor {
@@ -456,4 +452,104 @@ async fn a_signed_in_supervisor_downloads_the_callbacks_as_csv() {
     );
     let (status, body, _) = v.get("/export.csv?status=everything").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}
+
+#[tokio::test]
+async fn business_hours_are_edited_as_weekdays_and_times_or_as_cron_on_request() {
+    let app = dashboard_app().await;
+    let v = Visitor::new(&app);
+    v.login("asha", PASSWORD).await;
+    let (_, html, _) = v.get("/rules").await;
+    assert!(
+        html.contains(r#"<input type="checkbox" name="day" value="Sat" checked>"#)
+            && html.contains(r#"<input type="checkbox" name="day" value="Sun">"#),
+        "{html}"
+    );
+    assert!(html.contains(r#"name="opens" value="09:00""#), "{html}");
+    assert!(html.contains(r#"name="closes" value="19:00""#), "{html}");
+    let csrf = csrf_in(&html).unwrap();
+    let week = |days: &[&'static str], opens: &'static str, closes: &'static str| {
+        let mut form = vec![
+            ("csrf", csrf.clone()),
+            ("first_after", "2m".to_string()),
+            ("repeat_every", "15m".to_string()),
+            ("hours_mode", "week".to_string()),
+            ("opens", opens.to_string()),
+            ("closes", closes.to_string()),
+            ("step_after", "30m".to_string()),
+            ("step_notify", "Asha".to_string()),
+        ];
+        form.extend(days.iter().map(|d| ("day", d.to_string())));
+        form
+    };
+    let post = |form: Vec<(&'static str, String)>| {
+        let v = &v;
+        async move {
+            let pairs: Vec<(&str, &str)> = form.iter().map(|(k, x)| (*k, x.as_str())).collect();
+            v.post("/rules", &pairs).await
+        }
+    };
+    // No day, then closing before opening: refused next to the hours, nothing saved.
+    let (status, html, _) = post(week(&[], "09:00", "18:00")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("choose at least one day"), "{html}");
+    let (status, html, _) = post(week(&["Mon"], "18:00", "09:00")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        html.contains("closing time must be after the opening time"),
+        "{html}"
+    );
+    // Weekdays 09:30 to 18:00 are saved as the cron expressions that mean it.
+    let (status, _, _) = post(week(&["Mon", "Tue", "Wed", "Thu", "Fri"], "09:30", "18:00")).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, html, _) = v.get("/rules").await;
+    assert!(
+        html.contains("hours * 30-59 9 * * Mon-Fri; * * 10-17 * * Mon-Fri;"),
+        "the audit: {html}"
+    );
+    assert!(html.contains(r#"name="opens" value="09:30""#), "{html}");
+    // The cron form on request, and for hours a week cannot show.
+    let (_, html, _) = v.get("/rules?hours=cron").await;
+    assert!(
+        html.contains(
+            r#"<input name="business_hours" value="* 30-59 9 * * Mon-Fri; * * 10-17 * * Mon-Fri""#
+        ),
+        "{html}"
+    );
+    let (status, _, _) = v
+        .post(
+            "/rules",
+            &[
+                ("csrf", csrf.as_str()),
+                ("first_after", "2m"),
+                ("repeat_every", "15m"),
+                ("business_hours", "* * 9-12,14-18 * * Mon-Fri"),
+                ("step_after", "30m"),
+                ("step_notify", "Asha"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, html, _) = v.get("/rules").await;
+    assert!(
+        !html.contains(r#"name="day""#),
+        "a lunch break stays cron: {html}"
+    );
+}
+
+#[tokio::test]
+async fn short_timings_saved_on_the_rules_page_are_shown_with_a_warning() {
+    let app = dashboard_app().await;
+    let v = Visitor::new(&app);
+    v.login("asha", PASSWORD).await;
+    let csrf = v.csrf("/rules").await;
+    let mut form = rules_form(&csrf, "10s", &[("30m", "Asha")]);
+    form[2] = ("repeat_every", "30s");
+    let (status, _, _) = v.post("/rules", &form).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, html, _) = v.get("/rules").await;
+    assert!(
+        html.contains("reminders.repeat_every: 30s is under a minute"),
+        "{html}"
+    );
 }

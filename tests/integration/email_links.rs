@@ -54,7 +54,7 @@ async fn opening_a_link_asks_and_only_the_confirmation_acts() {
             html.contains("Snooze 30 minutes?") && html.contains("<form method=\"post\""),
             "{html}"
         );
-        assert!(html.contains("+919876501401"));
+        assert!(html.contains("+91 98765 01401"), "{html}");
     }
     assert_eq!(
         state(&app, &id).await["snoozed_until"],
@@ -164,4 +164,49 @@ async fn only_agents_can_take_a_callback_by_link() {
     let (status, _, _) = v.post(&format!("/a/{}", sign("Arjun")), &[]).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(state(&app, &id).await["assigned_agent"]["name"], "Arjun");
+}
+
+#[tokio::test]
+async fn the_reminders_open_the_callback_link_shows_it_to_the_agent_without_a_login() {
+    let smtp = FakeSmtp::start().await;
+    let (app, id) = emailed(&smtp).await;
+    let open = link(&smtp, "Open the callback:");
+    assert!(open.starts_with("/v/"), "{open}");
+    // A visitor with no session at all: Meera has no dashboard login.
+    let v = Visitor::new(&app);
+    let (status, html, _) = v.get(&open).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("For Meera"), "{html}");
+    assert!(html.contains("+91 98765 01401"), "{html}");
+    assert!(html.contains("href=\"tel:+919876501401\""), "{html}");
+    assert!(html.contains("Reminder sent"), "the timeline: {html}");
+    assert!(html.contains("Snooze 30 min") && html.contains("Called back"));
+    assert!(!html.contains("take it"), "it is Meera's already: {html}");
+
+    // Its buttons act at once, as Meera.
+    let snooze = html
+        .split("<form method=\"post\" action=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .replace("&#x2f;", "/");
+    let (status, html, _) = v.post(&snooze, &[]).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let cb = state(&app, &id).await;
+    assert_eq!(cb["snoozed_until"], "2026-05-28T12:02:00+05:30");
+    assert_eq!(
+        cb["events"].as_array().unwrap().last().unwrap()["who"],
+        "Meera"
+    );
+
+    // A link that was changed shows nothing; an old one has expired.
+    let mut forged = open.clone();
+    forged.insert(8, 'x');
+    let (status, html, _) = v.get(&forged).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(!html.contains("98765"), "{html}");
+    app.clock.advance(Duration::days(8));
+    let (status, html, _) = v.get(&open).await;
+    assert_eq!(status, StatusCode::GONE);
+    assert!(!html.contains("98765"), "{html}");
 }

@@ -60,6 +60,13 @@ after = "30m"
 notify = ["Asha"]
 "#;
 
+/// The dashboard login every dashboard test uses: asha / [`PASSWORD`].
+pub const PASSWORD: &str = "correct horse battery";
+pub const DASHBOARD: &str = r#"
+[dashboard]
+users = [{ name = "asha", password_hash = "$argon2id$v=19$m=19456,t=2,p=1$BKEBj9l5AxK0tletuolTqQ$2hjGUb+kz9S7Lf9ip9XhPXAjVJN9FnzglkqyinmDTaQ" }]
+"#;
+
 /// 2026-05-28 11:30 IST, a Thursday, after every fixture's call.
 pub fn start_time() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 5, 28, 6, 0, 0).unwrap()

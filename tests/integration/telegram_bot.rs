@@ -74,40 +74,64 @@ fn labels(message: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The labels shown, each without its emoji.
+fn words(message: &Value) -> Vec<String> {
+    labels(message)
+        .iter()
+        .map(|l| {
+            l.trim_start_matches(|c: char| !c.is_ascii_alphabetic())
+                .to_string()
+        })
+        .collect()
+}
+
 #[tokio::test]
-async fn reminders_carry_the_action_buttons() {
+async fn reminders_carry_the_action_buttons_and_only_other_agents_are_offered_to_take_it() {
     let bot = FakeBotApi::start().await;
     let smartflo = FakeSmartflo::start().await;
-    let app = spawn_app_with_config(&config(&bot, Some(&smartflo))).await;
+    // Arjun (an agent) and Asha (a supervisor) both hear of the escalation at 30 minutes.
+    let escalating_to_arjun = config(&bot, Some(&smartflo))
+        .replace("notify = [\"Asha\"]", "notify = [\"Asha\", \"Arjun\"]");
+    let app = spawn_app_with_config(&escalating_to_arjun).await;
     let (id, _) = reminded(&app, &bot, "9876501301").await;
     let message = bot.messages_to(MEERA).last().unwrap().body.clone();
-    let shown = labels(&message);
-    assert_eq!(shown.len(), 4, "{shown:?}");
-    for (label, starts) in shown.iter().zip([
-        "Call back now",
-        "Snooze 30 min",
-        "I'll take it",
-        "Called back",
-    ]) {
-        assert!(
-            label
-                .trim_start_matches(|c: char| !c.is_ascii_alphabetic())
-                .starts_with(starts),
-            "{label}"
-        );
-    }
+    // Meera is the assigned agent: the callback is already hers.
+    assert_eq!(
+        words(&message),
+        ["Call back now", "Snooze 30 min", "Called back"]
+    );
     let data = message["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
         .as_str()
         .unwrap();
     assert_eq!(data, format!("call:{id}"));
 
+    app.advance(Duration::minutes(30)).await;
+    let to_arjun = bot.messages_to(ARJUN).last().unwrap().body.clone();
+    assert_eq!(
+        words(&to_arjun),
+        [
+            "Call back now",
+            "Snooze 30 min",
+            "I'll take it",
+            "Called back"
+        ]
+    );
+    // A supervisor cannot take a callback, so is not offered to.
+    let to_asha = bot.messages_to(ASHA).last().unwrap().body.clone();
+    assert!(
+        !words(&to_asha)
+            .iter()
+            .any(|w| w.starts_with("I'll take it"))
+    );
+
     // Without click-to-call there is no "Call back now".
     let bot = FakeBotApi::start().await;
     let app = spawn_app_with_config(&config(&bot, None)).await;
     reminded(&app, &bot, "9876501302").await;
-    let shown = labels(&bot.messages_to(MEERA).last().unwrap().body);
-    assert_eq!(shown.len(), 3, "{shown:?}");
-    assert!(!shown.iter().any(|l| l.contains("Call back now")));
+    assert_eq!(
+        words(&bot.messages_to(MEERA).last().unwrap().body),
+        ["Snooze 30 min", "Called back"]
+    );
 }
 
 #[tokio::test]
@@ -141,7 +165,11 @@ async fn snooze_take_and_called_back_work_from_the_buttons() {
             .contains("Snoozed until 28 May 2026, 12:02 by Meera"),
         "{edit}"
     );
-    assert_eq!(labels(&edit).len(), 3, "buttons stay while pending");
+    assert_eq!(
+        labels(&edit).len(),
+        2,
+        "buttons stay while pending (no \"I'll take it\" for Meera: it is hers)"
+    );
 
     // Arjun takes it; Asha (a supervisor) cannot.
     bot.press(ARJUN, MEERA, message, &format!("take:{id}"));

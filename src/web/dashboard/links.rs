@@ -12,13 +12,13 @@ use super::render;
 use crate::app::{ActOutcome, CallOutcome};
 use crate::display::{humane_age, local_time};
 use crate::domain::actions::{Action, ActionError, QuickAction};
-use crate::domain::callback::Callback;
-use crate::links::{ActionLink, LinkError};
+use crate::domain::callback::{Callback, CallbackId};
+use crate::links::{ActionLink, LinkError, ViewLink, view_lifetime};
 use crate::web::AppState;
 
 const SNOOZE_MINUTES: i64 = 30;
 
-fn page(
+pub(super) fn page(
     state: &AppState,
     status: StatusCode,
     title: &str,
@@ -33,23 +33,22 @@ fn page(
     ctx.insert("message".into(), message.into());
     ctx.insert(
         "customer".into(),
-        json!(cb.map(|c| c.customer_number.to_string())),
+        json!(cb.map(|c| crate::display::phone(c.customer_number.as_str()))),
     );
     ctx.insert(
         "summary".into(),
         json!(cb.map(|c| format!(
-            "missed {} time{}, first {} ({} ago), agent: {}",
+            "missed {} time{}, first received {} ({} ago), agent: {}",
             c.missed_calls,
             if c.missed_calls == 1 { "" } else { "s" },
-            local_time(c.first_missed_at, zone),
-            humane_age(now - c.first_missed_at),
+            local_time(c.first_received_at, zone),
+            humane_age(now - c.first_received_at),
             c.assigned_agent.as_ref().map_or("nobody assigned", |a| a.name.as_str()),
         ))),
     );
-    ctx.insert(
-        "link".into(),
-        json!(cb.map(|c| format!("/callbacks/{}", c.id))),
-    );
+    // Pages reached from a signed link carry a signed view instead (see `with_view`).
+    ctx.entry("link")
+        .or_insert_with(|| json!(cb.map(|c| format!("/callbacks/{}", c.id))));
     ctx.entry("confirm").or_insert(Value::Null);
     ctx.entry("action_url").or_insert(Value::Null);
     render(state, status, "action.html", None, "action", ctx)
@@ -127,14 +126,36 @@ async fn open(
     }
 }
 
+/// `extra` with the "open the callback" link as a signed view for `who` (agents have no
+/// dashboard login).
+fn with_view(
+    state: &AppState,
+    link: &ActionLink,
+    mut extra: Map<String, Value>,
+) -> Map<String, Value> {
+    extra.insert(
+        "link".into(),
+        view_url(state, link.callback, &link.who).into(),
+    );
+    extra
+}
+
+/// A signed view of `callback` for `who`, as a path under the service.
+pub(super) fn view_url(state: &AppState, callback: CallbackId, who: &str) -> String {
+    let token = state.links.sign_view(&ViewLink {
+        callback,
+        who: who.to_string(),
+        expires: state.app.now() + view_lifetime(),
+    });
+    format!("/v/{token}")
+}
+
 async fn load(state: &AppState, link: &ActionLink) -> Option<Callback> {
-    state
-        .app
-        .store
-        .callback(link.callback)
-        .await
-        .ok()?
-        .map(|c| c.value)
+    load_id(state, link.callback).await
+}
+
+pub(super) async fn load_id(state: &AppState, id: CallbackId) -> Option<Callback> {
+    state.app.store.callback(id).await.ok()?.map(|c| c.value)
 }
 
 fn wording(action: QuickAction) -> (&'static str, &'static str, &'static str) {
@@ -172,7 +193,7 @@ pub async fn confirm(
         Err(page) => return page,
     };
     let (title, message, button) = wording(link.action);
-    let mut extra = Map::new();
+    let mut extra = with_view(&state, &link, Map::new());
     extra.insert("confirm".into(), button.into());
     extra.insert("action_url".into(), req.path().into());
     page(
@@ -205,11 +226,18 @@ pub async fn act(
             title,
             &message,
             Some(&cb),
-            Map::new(),
+            with_view(&state, &link, Map::new()),
         )
     };
     let refused = |status: StatusCode, message: String| {
-        page(&state, status, "Not done", &message, Some(&cb), Map::new())
+        page(
+            &state,
+            status,
+            "Not done",
+            &message,
+            Some(&cb),
+            with_view(&state, &link, Map::new()),
+        )
     };
     let acted = match link.action {
         QuickAction::CallBack => {

@@ -7,11 +7,13 @@
 //! in the data directory.
 
 mod auth;
+mod facts;
 mod forms;
 mod links;
 mod pages;
 mod password;
 mod rules;
+mod view;
 
 use std::path::Path;
 
@@ -27,7 +29,7 @@ use crate::templating::{TemplateError, TemplateSet};
 pub use auth::session_middleware;
 
 /// Pages, with their built-in texts.
-const BUILTIN: &[(&str, &str)] = &[
+pub const BUILTIN: &[(&str, &str)] = &[
     (
         "dashboard/layout.html",
         include_str!("../../../templates/dashboard/layout.html"),
@@ -43,6 +45,18 @@ const BUILTIN: &[(&str, &str)] = &[
     (
         "dashboard/callback.html",
         include_str!("../../../templates/dashboard/callback.html"),
+    ),
+    (
+        "dashboard/facts.html",
+        include_str!("../../../templates/dashboard/facts.html"),
+    ),
+    (
+        "dashboard/timeline.html",
+        include_str!("../../../templates/dashboard/timeline.html"),
+    ),
+    (
+        "dashboard/view.html",
+        include_str!("../../../templates/dashboard/view.html"),
     ),
     (
         "dashboard/resolved.html",
@@ -95,7 +109,10 @@ impl Dashboard {
     /// The dashboard `settings` describe (failing on any broken page template).
     pub fn for_settings(settings: &crate::config::Settings) -> anyhow::Result<Self> {
         Self::load(&settings.templates.dir, settings.dashboard.users.clone())
-            .map_err(crate::assemble::one_error)
+            .map_err(|problems| {
+                let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+                anyhow::anyhow!("{}", lines.join("\n"))
+            })
     }
 
     pub fn enabled(&self) -> bool {
@@ -123,7 +140,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/rules/reset", web::post().to(rules::reset))
         .route("/telegram", web::get().to(pages::telegram))
         .route("/a/{token}", web::get().to(links::confirm))
-        .route("/a/{token}", web::post().to(links::act));
+        .route("/a/{token}", web::post().to(links::act))
+        .route("/v/{token}", web::get().to(view::page));
 }
 
 async fn stylesheet() -> HttpResponse {

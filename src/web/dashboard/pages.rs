@@ -7,9 +7,10 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{Map, Value, json};
 
 use super::auth::flash;
+use super::facts::{self, Clock};
 use super::{render, require};
-use crate::display::{humane_age, local_time};
-use crate::domain::callback::{Callback, CallbackId, ResolutionKind, TimelineEntry, TimelineKind};
+use crate::display::{humane_age, local_time, phone};
+use crate::domain::callback::{Callback, CallbackId, ResolutionKind};
 use crate::domain::stats::{self, time_to_callback};
 use crate::store::{ListQuery, StatusFilter, StoreError};
 use crate::web::AppState;
@@ -103,6 +104,12 @@ pub async fn pending(
     };
     let zone = state.settings.reminders.timezone;
     let now = state.app.now();
+    let rules = state.app.rules.get();
+    let clock = Clock {
+        zone,
+        now,
+        rules: &rules,
+    };
     let agent = filter.agent.clone().filter(|a| !a.is_empty());
     let department = filter.department.clone().filter(|d| !d.is_empty());
     let mut departments: Vec<String> = callbacks
@@ -119,22 +126,13 @@ pub async fn pending(
             Some(name) => c.assigned_agent.as_ref().is_some_and(|a| a.name == name),
         })
         .filter(|c| department.is_none() || c.department == department)
-        .map(|c| {
-            json!({
-                "id": c.id.to_string(),
-                "customer": c.customer_number.as_str(),
-                "age": humane_age(now - c.first_missed_at),
-                "missed_calls": c.missed_calls,
-                "agent": c.assigned_agent.as_ref().map(|a| a.name.clone()),
-                "attempts": c.attempts,
-                "reminders_sent": c.reminders_sent,
-                "escalation_level": c.escalation_level,
-                "next_reminder": c.next_reminder_at.map(|t| local_time(t, zone)),
-                "snoozed": c.snoozed_until.is_some_and(|s| s > now),
-                "department": c.department,
-            })
-        })
+        .map(|c| facts::callback(c, &clock))
         .collect();
+    let late = rows.iter().filter(|r| r["late"] == true).count();
+    let escalated = rows
+        .iter()
+        .filter(|r| r["escalation_level"].as_u64().is_some_and(|l| l > 0))
+        .count();
     let mut ctx = Map::new();
     ctx.insert("total".into(), total.into());
     ctx.insert("truncated".into(), (callbacks.len() >= SHOWN).into());
@@ -154,6 +152,16 @@ pub async fn pending(
     ctx.insert("agent".into(), json!(agent));
     ctx.insert("department".into(), json!(department));
     ctx.insert("refresh".into(), REFRESH.into());
+    ctx.insert("late".into(), late.into());
+    ctx.insert("escalated".into(), escalated.into());
+    ctx.insert("sla".into(), json!(clock.sla().map(humane_age)));
+    ctx.insert(
+        "updated_at".into(),
+        now.with_timezone(&zone)
+            .format("%H:%M:%S")
+            .to_string()
+            .into(),
+    );
     ctx.insert("flash".into(), flash(req.query_string()));
     render(
         &state,
@@ -165,26 +173,21 @@ pub async fn pending(
     )
 }
 
-fn what(kind: TimelineKind) -> &'static str {
-    match kind {
-        TimelineKind::MissedCall => "Missed call",
-        TimelineKind::MissedCallDetails => "More about a missed call",
-        TimelineKind::Assigned => "Assigned",
-        TimelineKind::Answered => "Answered call: resolved",
-        TimelineKind::AnsweredNotCleared => "Answered call (did not clear)",
-        TimelineKind::Attempt => "Call-back attempt",
-        TimelineKind::Disposition => "Disposition",
-        TimelineKind::Department => "Department",
-        TimelineKind::ReminderSent => "Reminder sent",
-        TimelineKind::DeliveryFailed => "Delivery failed",
-        TimelineKind::ResolvedManually => "Resolved by hand",
-        TimelineKind::Snoozed => "Snoozed",
-        TimelineKind::Escalated => "Escalated",
-        TimelineKind::EscalationSent => "Escalation sent",
-        TimelineKind::CallRequested => "Call-back placed through Smartflo",
-        TimelineKind::CallFailed => "Call-back could not be placed",
-        TimelineKind::Other => "Other (recorded by a newer version)",
-    }
+/// How a resolved callback ended, in a sentence; `None` while pending.
+pub(super) fn resolution_text(cb: &Callback, zone: chrono_tz::Tz) -> Option<String> {
+    cb.resolution.as_ref().map(|r| {
+        let by = r
+            .agent
+            .as_deref()
+            .map(|a| format!(" by {a}"))
+            .unwrap_or_default();
+        let reason = r
+            .reason
+            .as_deref()
+            .map(|x| format!(": {x}"))
+            .unwrap_or_default();
+        format!("{}{by} at {}{reason}", how(r.kind), local_time(r.at, zone))
+    })
 }
 
 pub(super) fn how(kind: ResolutionKind) -> &'static str {
@@ -193,22 +196,6 @@ pub(super) fn how(kind: ResolutionKind) -> &'static str {
         ResolutionKind::AnsweredOutbound => "called back",
         ResolutionKind::Manual => "resolved by hand",
     }
-}
-
-fn entry_row(e: &TimelineEntry, zone: chrono_tz::Tz) -> Value {
-    let mut detail = e.detail.clone().unwrap_or_default();
-    if let Some(call) = &e.call_id {
-        if !detail.is_empty() {
-            detail.push_str(" · ");
-        }
-        detail.push_str(&format!("call {call}"));
-    }
-    json!({
-        "at": local_time(e.at, zone),
-        "what": what(e.kind),
-        "who": e.who.clone().or_else(|| e.agent.clone()),
-        "detail": detail,
-    })
 }
 
 pub async fn callback(
@@ -235,39 +222,15 @@ pub async fn callback(
         Err(r) => return *r,
     };
     let zone = state.settings.reminders.timezone;
-    let now = state.app.now();
+    let rules = state.app.rules.get();
+    let clock = Clock {
+        zone,
+        now: state.app.now(),
+        rules: &rules,
+    };
     let cb = &detail.callback;
-    let resolution = cb.resolution.as_ref().map(|r| {
-        let by = r
-            .agent
-            .as_deref()
-            .map(|a| format!(" by {a}"))
-            .unwrap_or_default();
-        let reason = r
-            .reason
-            .as_deref()
-            .map(|x| format!(": {x}"))
-            .unwrap_or_default();
-        format!("{}{by} at {}{reason}", how(r.kind), local_time(r.at, zone))
-    });
-    let view = json!({
-        "id": cb.id.to_string(),
-        "customer": cb.customer_number.as_str(),
-        "status": cb.status,
-        "pending": cb.is_pending(),
-        "missed_calls": cb.missed_calls,
-        "first_missed_at": local_time(cb.first_missed_at, zone),
-        "last_missed_at": local_time(cb.last_missed_at, zone),
-        "age": humane_age(now - cb.first_missed_at),
-        "agent": cb.assigned_agent.as_ref().map(|a| a.name.clone()),
-        "department": cb.department,
-        "attempts": cb.attempts,
-        "reminders_sent": cb.reminders_sent,
-        "escalation_level": cb.escalation_level,
-        "next_reminder": cb.next_reminder_at.map(|t| local_time(t, zone)),
-        "snoozed_until": cb.snoozed_until.filter(|s| *s > now).map(|t| local_time(t, zone)),
-        "resolution": resolution,
-    });
+    let mut view = facts::callback(cb, &clock);
+    view["resolution"] = json!(resolution_text(cb, zone));
     let mut ctx = Map::new();
     ctx.insert("cb".into(), view);
     ctx.insert(
@@ -276,7 +239,7 @@ pub async fn callback(
             .timeline
             .iter()
             .rev()
-            .map(|e| entry_row(e, zone))
+            .map(|e| facts::entry(e, zone))
             .collect::<Vec<_>>()
             .into(),
     );
@@ -326,7 +289,8 @@ pub async fn resolved(
             let r = c.resolution.as_ref();
             json!({
                 "id": c.id.to_string(),
-                "customer": c.customer_number.as_str(),
+                "customer": phone(c.customer_number.as_str()),
+                "tel": c.customer_number.as_str(),
                 "resolved_at": c.resolved_at.map(|t| local_time(t, zone)),
                 "time_to_callback": time_to_callback(c).map(humane_age),
                 "how": r.map(|r| how(r.kind)),
@@ -392,7 +356,7 @@ pub async fn summary(
     ctx.insert("pending".into(), counts.count.into());
     ctx.insert(
         "oldest".into(),
-        duration_text(counts.oldest.map(|c| now - c.first_missed_at)),
+        duration_text(counts.oldest.map(|c| now - c.first_received_at)),
     );
     ctx.insert("resolved_today".into(), figures.resolved_today.into());
     ctx.insert("median_today".into(), duration_text(figures.median_today));

@@ -10,9 +10,11 @@ use serde_json::{Map, Value, json};
 use super::auth::{csrf_ok, flash, forbidden};
 use super::{render, require, see_other};
 use crate::config::ConfigIssue;
-use crate::config::rules::rules_from_text;
+use crate::config::rules::{rules_from_text, rules_warnings};
 use crate::display::local_time;
 use crate::domain::rules::{RulesText, StepText};
+use crate::domain::schedule::BusinessHours;
+use crate::domain::weekly_hours::{DAYS, WeeklyHours, time_text};
 use crate::store::{RulesChange, StoreError};
 use crate::web::AppState;
 
@@ -44,6 +46,51 @@ fn describe(text: &RulesText) -> String {
             steps.join("; ")
         }
     )
+}
+
+const HOURS_KEY: &str = "reminders.business_hours";
+
+/// How the business-hours part of the form is shown: weekdays with opening and closing
+/// times (`Week`), or the cron expression (`Cron`: asked for, or hours a week form cannot
+/// show, like a lunch break).
+#[derive(Debug, Clone)]
+enum HoursForm {
+    Week {
+        days: [bool; 7],
+        opens: String,
+        closes: String,
+    },
+    Cron,
+}
+
+impl HoursForm {
+    /// The week form for `expression` when it is one daily window, else cron.
+    fn for_expression(expression: &str, zone: chrono_tz::Tz) -> Self {
+        BusinessHours::parse(expression, zone)
+            .ok()
+            .and_then(|hours| WeeklyHours::of(&hours))
+            .map_or(HoursForm::Cron, |w| HoursForm::Week {
+                days: w.days,
+                opens: time_text(w.opens),
+                closes: time_text(w.closes),
+            })
+    }
+
+    fn context(&self) -> Value {
+        match self {
+            HoursForm::Week {
+                days,
+                opens,
+                closes,
+            } => json!({
+                "mode": "week",
+                "days": DAYS.iter().zip(days).map(|(d, on)| json!({"name": d, "on": on})).collect::<Vec<_>>(),
+                "opens": opens,
+                "closes": closes,
+            }),
+            HoursForm::Cron => json!({ "mode": "cron", "days": [], "opens": "", "closes": "" }),
+        }
+    }
 }
 
 /// The form's values and the errors to show next to each field.
@@ -92,7 +139,7 @@ fn form_context(text: &RulesText, issues: &[ConfigIssue]) -> (Value, Value) {
     for (field, key) in [
         ("first_after", "reminders.first_after"),
         ("repeat_every", "reminders.repeat_every"),
-        ("business_hours", "reminders.business_hours"),
+        ("business_hours", HOURS_KEY),
     ] {
         errors.insert(field.into(), opt(error(key)));
     }
@@ -103,6 +150,7 @@ async fn show(
     state: &AppState,
     viewer: &super::auth::Viewer,
     text: &RulesText,
+    hours: &HoursForm,
     issues: &[ConfigIssue],
     flash: Value,
 ) -> HttpResponse {
@@ -115,7 +163,17 @@ async fn show(
     let (form, errors) = form_context(text, issues);
     let mut ctx = Map::new();
     ctx.insert("form".into(), form);
+    ctx.insert("hours".into(), hours.context());
     ctx.insert("errors".into(), errors);
+    ctx.insert(
+        "warnings".into(),
+        json!(
+            rules_warnings(&state.settings, &stored)
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+        ),
+    );
     ctx.insert("has_errors".into(), (!issues.is_empty()).into());
     ctx.insert(
         "differs".into(),
@@ -164,12 +222,37 @@ pub async fn page(state: web::Data<AppState>, session: Session, req: HttpRequest
                 .body("Storage is unavailable; try again shortly.");
         }
     };
-    show(&state, &viewer, &text, &[], flash(req.query_string())).await
+    let hours = if req.query_string().contains("hours=cron") {
+        HoursForm::Cron
+    } else {
+        HoursForm::for_expression(&text.business_hours, state.settings.reminders.timezone)
+    };
+    show(
+        &state,
+        &viewer,
+        &text,
+        &hours,
+        &[],
+        flash(req.query_string()),
+    )
+    .await
 }
 
-/// Reads the form: the three timing fields and the step rows (empty rows dropped).
-fn parse_form(body: &[u8]) -> (Option<String>, RulesText) {
+/// What a posted rules form says.
+struct Posted {
+    csrf: Option<String>,
+    text: RulesText,
+    hours: HoursForm,
+    /// The week form's own problem (no day, closing before opening).
+    hours_issue: Option<ConfigIssue>,
+}
+
+/// Reads the form: the timing fields, business hours as a week (turned into cron here) or
+/// as cron, and the step rows (empty rows dropped).
+fn parse_form(body: &[u8]) -> Posted {
     let mut csrf = None;
+    let (mut week_mode, mut days, mut opens, mut closes) =
+        (false, [false; 7], String::new(), String::new());
     let mut text = RulesText {
         first_after: String::new(),
         repeat_every: String::new(),
@@ -184,6 +267,14 @@ fn parse_form(body: &[u8]) -> (Option<String>, RulesText) {
             "first_after" => text.first_after = v,
             "repeat_every" => text.repeat_every = v,
             "business_hours" => text.business_hours = v,
+            "hours_mode" => week_mode = v == "week",
+            "day" => {
+                if let Some(i) = DAYS.iter().position(|d| *d == v) {
+                    days[i] = true;
+                }
+            }
+            "opens" => opens = v,
+            "closes" => closes = v,
             "step_after" => afters.push(v),
             "step_notify" => notifies.push(v),
             _ => {}
@@ -204,10 +295,39 @@ fn parse_form(body: &[u8]) -> (Option<String>, RulesText) {
             text.escalation.push(StepText { after, notify });
         }
     }
-    (csrf, text)
+    let mut hours_issue = None;
+    let hours = if week_mode {
+        match WeeklyHours::new(days, &opens, &closes) {
+            Ok(week) => text.business_hours = week.to_cron(),
+            Err(e) => {
+                hours_issue = Some(ConfigIssue {
+                    key: HOURS_KEY.into(),
+                    reason: e.to_string(),
+                })
+            }
+        }
+        HoursForm::Week {
+            days,
+            opens,
+            closes,
+        }
+    } else {
+        HoursForm::Cron
+    };
+    Posted {
+        csrf,
+        text,
+        hours,
+        hours_issue,
+    }
 }
 
-async fn apply(state: &AppState, viewer: &super::auth::Viewer, text: RulesText) -> HttpResponse {
+async fn apply(
+    state: &AppState,
+    viewer: &super::auth::Viewer,
+    text: RulesText,
+    hours: &HoursForm,
+) -> HttpResponse {
     let before = match current(state).await {
         Ok(t) => t,
         Err(e) => {
@@ -221,7 +341,7 @@ async fn apply(state: &AppState, viewer: &super::auth::Viewer, text: RulesText) 
     }
     let rules = match rules_from_text(&state.settings, &text) {
         Ok(r) => r,
-        Err(issues) => return show(state, viewer, &text, &issues, Value::Null).await,
+        Err(issues) => return show(state, viewer, &text, hours, &issues, Value::Null).await,
     };
     let change = RulesChange {
         id: ulid::Ulid::new(),
@@ -252,11 +372,22 @@ pub async fn save(
         Ok(v) => v,
         Err(r) => return *r,
     };
-    let (csrf, text) = parse_form(&body);
-    if !csrf_ok(&session, csrf.as_deref()) {
+    let posted = parse_form(&body);
+    if !csrf_ok(&session, posted.csrf.as_deref()) {
         return forbidden();
     }
-    apply(&state, &viewer, text).await
+    if let Some(issue) = posted.hours_issue {
+        return show(
+            &state,
+            &viewer,
+            &posted.text,
+            &posted.hours,
+            &[issue],
+            Value::Null,
+        )
+        .await;
+    }
+    apply(&state, &viewer, posted.text, &posted.hours).await
 }
 
 pub async fn reset(
@@ -269,10 +400,10 @@ pub async fn reset(
         Ok(v) => v,
         Err(r) => return *r,
     };
-    let (csrf, _) = parse_form(&body);
-    if !csrf_ok(&session, csrf.as_deref()) {
+    if !csrf_ok(&session, parse_form(&body).csrf.as_deref()) {
         return forbidden();
     }
     let text = state.settings.rules_text.clone();
-    apply(&state, &viewer, text).await
+    let hours = HoursForm::for_expression(&text.business_hours, state.settings.reminders.timezone);
+    apply(&state, &viewer, text, &hours).await
 }
