@@ -17,8 +17,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
-use ringback::clock::{Clock, ManualClock};
-use ringback::domain::callback::CallbackId;
+use ringback::app::{App, IncomingEvent, Parts};
+use ringback::clock::ManualClock;
+use ringback::domain::agent::AgentDirectory;
 use ringback::domain::lifecycle::{CallFacts, Intent};
 use ringback::domain::phone::PhoneNumber;
 use ringback::domain::reminder::Roster;
@@ -28,8 +29,7 @@ use ringback::metrics::Metrics;
 use ringback::notify::templates::Templates;
 use ringback::notify::{Composer, Notifier};
 use ringback::scheduler::Scheduler;
-use ringback::store::sled::SledStore;
-use ringback::store::{DedupKey, Ingest, RawEvent, Store};
+use ringback::store::{DedupKey, RawEvent};
 
 const DUE: usize = 1000;
 const TICKS: usize = 5;
@@ -44,11 +44,9 @@ fn rules(first_after: chrono::Duration) -> Rules {
     }
 }
 
-fn missed(i: usize, at: chrono::DateTime<Utc>, rules: &Arc<Rules>) -> Ingest {
+fn missed(i: usize, at: chrono::DateTime<Utc>) -> IncomingEvent {
     let customer = PhoneNumber::from_e164_unchecked(format!("+9170{i:08}"));
-    let id = ulid::Ulid::new();
-    Ingest {
-        event_id: id,
+    IncomingEvent {
         received_at: at,
         trigger: "call_hangup_missed".into(),
         trigger_inferred: false,
@@ -65,8 +63,6 @@ fn missed(i: usize, at: chrono::DateTime<Utc>, rules: &Arc<Rules>) -> Ingest {
             department: None,
             callback_hint: None,
         },
-        rules: Arc::clone(rules),
-        new_callback_id: CallbackId::new(ulid::Ulid::new()),
         dedup: DedupKey {
             trigger: "call_hangup_missed".into(),
             call_id: format!("1780000000.{i}"),
@@ -84,15 +80,12 @@ fn missed(i: usize, at: chrono::DateTime<Utc>, rules: &Arc<Rules>) -> Ingest {
     }
 }
 
-async fn fill(
-    store: &Arc<SledStore>,
-    range: std::ops::Range<usize>,
-    at: chrono::DateTime<Utc>,
-    rules: &Arc<Rules>,
-) {
+/// Ingests missed calls `range` through the application, under the rules it has now.
+async fn fill(app: &Arc<App>, range: std::ops::Range<usize>, at: chrono::DateTime<Utc>) {
     let mut pending = Vec::with_capacity(4096);
     for i in range {
-        pending.push(store.ingest(missed(i, at, rules)));
+        let app = Arc::clone(app);
+        pending.push(async move { app.ingest(missed(i, at)).await });
         if pending.len() == 4096 {
             for r in futures_util::future::join_all(pending.drain(..)).await {
                 r.expect("ingest");
@@ -119,17 +112,37 @@ async fn measure(total: usize, service: bool) -> (Duration, Option<Service>) {
     let dir = tempfile::tempdir().unwrap();
     let t0 = Utc.with_ymd_and_hms(2026, 6, 1, 6, 0, 0).unwrap();
     let due_rules = Arc::new(rules(chrono::Duration::zero()));
-    let later_rules = Arc::new(rules(chrono::Duration::days(365)));
-    let store = Arc::new(SledStore::open(&dir.path().join("data")).unwrap());
+    let later_rules = rules(chrono::Duration::days(365));
+    let settings = ringback::config::StorageSettings {
+        path: dir.path().join("data"),
+        retention: None,
+    };
+    let store = ringback::store::open(&settings).await.unwrap().store;
+    let clock = Arc::new(ManualClock::new(t0));
+    let live_rules = Arc::new(LiveRules::new((*due_rules).clone()));
+    let app = Arc::new(App::new(Parts {
+        store: Arc::clone(&store),
+        clock: clock.clone(),
+        rules: Arc::clone(&live_rules),
+        roster: Arc::new(Roster::default()),
+        agents: AgentDirectory::new(
+            Vec::new(),
+            ringback::domain::phone::CountryCode::parse("91").unwrap(),
+        ),
+        click_to_call: None,
+        retention: None,
+    }));
     // Record the rules the service will run with (the same as `due_rules`), as a running
     // service would have, so the service started below does not reschedule every callback.
-    store.align_schedule(Arc::clone(&due_rules)).await.unwrap();
+    app.align_schedule(Arc::clone(&due_rules)).await.unwrap();
     let filling = Instant::now();
-    fill(&store, 0..DUE, t0, &due_rules).await;
-    fill(&store, DUE..total, t0, &later_rules).await;
+    fill(&app, 0..DUE, t0).await;
+    // The rest first reminded a year from now: pending, but not due.
+    live_rules.set(later_rules);
+    fill(&app, DUE..total, t0).await;
+    live_rules.set((*due_rules).clone());
     eprintln!("  filled {total} pending in {:.1?}", filling.elapsed());
 
-    let clock = Arc::new(ManualClock::new(t0));
     let templates = Templates::load(dir.path()).unwrap();
     let notifier = Notifier {
         email: None,
@@ -144,10 +157,7 @@ async fn measure(total: usize, service: bool) -> (Duration, Option<Service>) {
         },
     };
     let scheduler = Scheduler::new(
-        store.clone() as Arc<dyn Store>,
-        clock.clone() as Arc<dyn Clock>,
-        Arc::new(LiveRules::new((*due_rules).clone())),
-        Arc::new(Roster::default()),
+        Arc::clone(&app),
         Arc::new(notifier),
         Arc::new(Metrics::new()),
     );
@@ -161,7 +171,8 @@ async fn measure(total: usize, service: bool) -> (Duration, Option<Service>) {
     }
     times.sort();
     drop(scheduler);
-    store.close().unwrap();
+    drop(app);
+    store.close().await.unwrap();
     drop(store);
     let started = if service {
         let mut first = start_service(dir.path()).await;

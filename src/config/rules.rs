@@ -30,7 +30,11 @@ pub fn parse_duration(raw: &str, max: Duration) -> Result<Duration, String> {
     })?;
     if d > max {
         let days = max.as_secs() / 86_400;
-        let year = if max == MAX_RULE_DURATION { " (a year)" } else { "" };
+        let year = if max == MAX_RULE_DURATION {
+            " (a year)"
+        } else {
+            ""
+        };
         return Err(format!("{raw:?} is too long: at most {days}d{year}"));
     }
     Ok(d)

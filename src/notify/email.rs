@@ -8,7 +8,13 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use super::SendResult;
 use crate::config::EmailSettings;
 
-const SMTP_TIMEOUT: Duration = Duration::from_secs(20);
+/// Connecting to the SMTP server (lettre applies its timeout to the connection only).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+/// One whole message, from connecting to the server's last answer. lettre 0.11 puts no
+/// limit on the conversation once connected (lettre issue #1027): a server that accepts and
+/// never answers would hold the send, and a stopping service, for ever. Past this, the
+/// attempt is abandoned as a transient failure and retried later.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct EmailSender {
     transport: AsyncSmtpTransport<Tokio1Executor>,
@@ -25,7 +31,7 @@ impl EmailSender {
                     e.to_string().replace(settings.smtp_url.expose(), "***")
                 )
             })?
-            .timeout(Some(SMTP_TIMEOUT))
+            .timeout(Some(CONNECT_TIMEOUT))
             .build();
         Ok(Self {
             transport,
@@ -56,7 +62,19 @@ impl EmailSender {
             Ok(e) => e,
             Err(e) => return SendResult::Permanent(format!("could not build the email: {e}")),
         };
-        match self.transport.send(email).await {
+        let sent = match tokio::time::timeout(SEND_TIMEOUT, self.transport.send(email)).await {
+            Ok(sent) => sent,
+            Err(_) => {
+                return SendResult::Transient {
+                    reason: format!(
+                        "the SMTP server did not finish the conversation within {} s",
+                        SEND_TIMEOUT.as_secs()
+                    ),
+                    retry_after: None,
+                };
+            }
+        };
+        match sent {
             Ok(_) => SendResult::Sent { message: None },
             // 5xx: the server refused this message or recipient for good.
             Err(e) if e.is_permanent() => SendResult::Permanent(describe(&e)),

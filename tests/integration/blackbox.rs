@@ -149,6 +149,11 @@ impl Daemon {
         self.spawn().await;
     }
 
+    /// Writes a new config (same port) for the next start.
+    pub fn reconfigure(&self, data: &Path, extra: &str) {
+        std::fs::write(self.dir.join("config.toml"), config(self.port, data, extra)).unwrap();
+    }
+
     pub async fn api(&self, path: &str) -> (u16, Value) {
         let r = reqwest::Client::new()
             .get(self.url(path))
@@ -372,6 +377,85 @@ async fn sigterm_and_restart_neither_resend_nor_lose_the_schedule() {
         schedule(&before),
         schedule(&after),
         "the schedule resumes where it was"
+    );
+}
+
+/// An SMTP server that accepts connections and never says a word (not even its greeting).
+struct Tarpit {
+    port: u16,
+    held: Arc<std::sync::Mutex<Vec<tokio::net::TcpStream>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Tarpit {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let held = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let keep = Arc::clone(&held);
+        let task = tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                keep.lock().unwrap().push(socket);
+            }
+        });
+        Self { port, held, task }
+    }
+
+    fn connections(&self) -> usize {
+        self.held.lock().unwrap().len()
+    }
+}
+
+impl Drop for Tarpit {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn email_to(smtp_url: &str) -> String {
+    format!("[email]\nsmtp_url = \"{smtp_url}\"\nfrom = \"Ringback <ringback@ringback.test>\"\n")
+}
+
+#[tokio::test]
+async fn sigterm_while_the_mail_server_never_answers_exits_in_time_and_loses_nothing() {
+    let tarpit = Tarpit::start().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let extra = email_to(&format!("smtp://127.0.0.1:{}", tarpit.port));
+    let mut daemon = Daemon::start(tmp.path(), &data, &extra).await;
+    let http = reqwest::Client::new();
+    post(&http, &daemon.url(""), &missed(300))
+        .await
+        .expect("accepted");
+    // The reminder is being sent: the mail server holds the connection and never answers.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while tarpit.connections() == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        tarpit.connections() > 0,
+        "the reminder went to the mail server"
+    );
+
+    let stopping = Instant::now();
+    assert!(daemon.terminate(), "SIGTERM exits 0: {}", daemon.log());
+    let took = stopping.elapsed();
+    eprintln!("SIGTERM with a mail server that never answers: exited in {took:?}");
+    assert!(took < Duration::from_secs(15), "exited in {took:?}");
+
+    // Nothing lost: with a mail server that works, the reminder goes out after the restart.
+    let smtp = FakeSmtp::start().await;
+    daemon.reconfigure(&data, &email_to(&smtp.url()));
+    daemon.restart().await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while smtp.mails_to("meera@example.in").is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        smtp.mails_to("meera@example.in").len(),
+        1,
+        "{}",
+        daemon.log()
     );
 }
 

@@ -122,6 +122,26 @@ fn check_config_refuses_business_hours_with_a_year_field() {
 }
 
 #[test]
+fn a_duration_longer_than_a_year_is_refused_with_its_key() {
+    // Such a rule once passed, then overflowed the writer's time arithmetic (issue 12).
+    let dir = tempfile::tempdir().unwrap();
+    let text = BASE_CONFIG
+        .replace("first_after = \"2m\"", "first_after = \"1000000y\"")
+        .replace("after = \"30m\"", "after = \"400d\"");
+    let path = write_config(&dir, &text);
+    let (ok, _, stderr) = ringback(&["check-config", "--config", &path]);
+    assert!(!ok, "out-of-range durations are refused");
+    assert!(
+        stderr.contains("reminders.first_after: \"1000000y\" is too long: at most 366d (a year)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("escalation[0].after: \"400d\" is too long"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn unknown_keys_and_steps_out_of_order_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(

@@ -426,6 +426,32 @@ async fn an_invalid_rules_edit_is_refused_with_the_field_named_and_changes_nothi
 }
 
 #[tokio::test]
+async fn a_rules_edit_with_a_duration_past_a_year_is_refused_with_the_field_named() {
+    let app = dashboard_app().await;
+    let id = open(&app, "9876501009").await;
+    let v = Visitor::new(&app);
+    v.login("asha", PASSWORD).await;
+    let csrf = v.csrf("/rules").await;
+    let (status, html, _) = v
+        .post("/rules", &rules_form(&csrf, "1000000y", &[("30m", "Asha")]))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        html.contains(r#"name="first_after" value="1000000y" aria-invalid="true""#),
+        "{html}"
+    );
+    assert!(
+        html.contains("is too long: at most 366d (a year)"),
+        "{html}"
+    );
+    // Nothing changed: the callback still reminds on the file's timing, and later webhooks
+    // are still stored.
+    assert_eq!(app.advance(Duration::minutes(2)).await.claimed, 1);
+    open(&app, "9876501010").await;
+    assert_eq!(app.callback(&id).await["status"], "pending");
+}
+
+#[tokio::test]
 async fn a_signed_in_supervisor_downloads_the_callbacks_as_csv() {
     let app = dashboard_app().await;
     let id = open(&app, "9876501007").await;

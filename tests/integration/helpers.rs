@@ -113,6 +113,21 @@ pub async fn spawn_app_with_options(config: &str, options: Options) -> TestApp {
     start(dir, config_path, clock, options).await
 }
 
+/// Starts the app on a data directory made elsewhere: `prepare` fills the fresh temporary
+/// directory (e.g. copies a store into `data/`) before the app opens it, at `clock_at`.
+pub async fn spawn_app_on(
+    config: &str,
+    clock_at: DateTime<Utc>,
+    prepare: impl FnOnce(&Path),
+) -> TestApp {
+    let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+    prepare(dir.path());
+    let config_path = dir.path().join("config.toml");
+    std::fs::write(&config_path, config).expect("writing config");
+    let clock = Arc::new(ManualClock::new(clock_at));
+    start(dir, config_path, clock, manual_scheduler()).await
+}
+
 async fn start(
     dir: Arc<TempDir>,
     config_path: PathBuf,
@@ -143,6 +158,12 @@ async fn start(
 impl TestApp {
     /// Stops the server gracefully (storage closed) and starts it again on the same data.
     pub async fn restart(self) -> TestApp {
+        self.restart_after(|_| {}).await
+    }
+
+    /// Stops the server, lets `between` do something to its directory (the store is
+    /// closed), and starts it again on it.
+    pub async fn restart_after(self, between: impl FnOnce(&Path)) -> TestApp {
         let TestApp {
             dir,
             config_path,
@@ -159,25 +180,8 @@ impl TestApp {
             .await
             .expect("server task")
             .expect("server stopped cleanly");
+        between(dir.path());
         start(dir, config_path, clock, options).await
-    }
-
-    /// Stops the server gracefully and hands back its directory (the store is closed).
-    pub async fn stop(self) -> Arc<TempDir> {
-        let TestApp {
-            dir,
-            handle,
-            running,
-            scheduler,
-            ..
-        } = self;
-        drop(scheduler);
-        handle.stop(true).await;
-        running
-            .await
-            .expect("server task")
-            .expect("server stopped cleanly");
-        dir
     }
 
     /// The test clock's time.

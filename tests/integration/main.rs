@@ -27,5 +27,7 @@ mod retention;
 mod security;
 mod slow_clients;
 mod smartflo_setup;
+mod storage_faults;
+mod store_format;
 mod telegram_bot;
 mod triggers;

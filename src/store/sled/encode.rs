@@ -151,7 +151,10 @@ pub fn customer_version(pending: Option<&[u8]>, answered: Option<&[u8]>) -> Vers
     Version::from_bytes(&bytes)
 }
 
-fn split_customer_version(bytes: &[u8]) -> Option<(Option<&[u8]>, Option<&[u8]>)> {
+/// The pending index value and the latest answered time a customer version was made of.
+type CustomerParts<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
+
+fn split_customer_version(bytes: &[u8]) -> Option<CustomerParts<'_>> {
     let mut rest = bytes;
     let mut parts = [None, None];
     for part in &mut parts {

@@ -19,6 +19,12 @@ pub struct SledFixture {
 }
 
 impl SledFixture {
+    /// Closes the open store (to work on its files).
+    async fn close(&self) {
+        let open = self.current.lock().unwrap().take();
+        open.expect("a store is open").close().await.unwrap();
+    }
+
     fn sled(&self) -> Arc<SledStore> {
         self.current
             .lock()
@@ -83,14 +89,7 @@ async fn an_unreadable_callback_is_set_aside_and_the_others_stay_due() {
         store.apply(opening(pending(n, minute))).await.unwrap();
     }
     drop(store);
-    f.current
-        .lock()
-        .unwrap()
-        .take()
-        .unwrap()
-        .close()
-        .await
-        .unwrap();
+    f.close().await;
     damage(
         f.dir.path(),
         Tree::Callbacks,
@@ -134,14 +133,7 @@ async fn an_unreadable_callback_is_set_aside_and_the_others_stay_due() {
 async fn reading_an_unreadable_callback_by_id_is_an_error_not_a_panic() {
     let f = fresh().await;
     f.store().apply(opening(pending(1, 1))).await.unwrap();
-    f.current
-        .lock()
-        .unwrap()
-        .take()
-        .unwrap()
-        .close()
-        .await
-        .unwrap();
+    f.close().await;
     damage(
         f.dir.path(),
         Tree::Callbacks,
