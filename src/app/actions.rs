@@ -58,9 +58,10 @@ impl App {
             };
             let mut plan = Plan::default();
             add_callback(&mut plan, Some(cb), after.clone(), timeline, now);
+            let work_at = super::writes::earliest_work(&plan);
             match self.store.apply(plan).await {
                 Ok(()) => {
-                    self.nudge();
+                    self.nudge_for(work_at);
                     return Ok(ActOutcome::Done(Box::new(after)));
                 }
                 Err(StoreError::Conflict) => continue,

@@ -24,6 +24,7 @@ mod writes;
 #[cfg(test)]
 mod tests;
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -71,6 +72,9 @@ pub struct App {
     pub owner: LeaseOwner,
     /// Signalled when a change may have moved a reminder or escalation earlier.
     schedule_changed: Notify,
+    /// When the scheduler will look at its work again by itself (ms since the epoch):
+    /// a change due later than that needs no nudge.
+    looks_again_at: AtomicI64,
     ids: Mutex<ulid::Generator>,
 }
 
@@ -97,6 +101,7 @@ impl App {
             retention: parts.retention,
             owner: LeaseOwner(Ulid::new()),
             schedule_changed: Notify::new(),
+            looks_again_at: AtomicI64::new(i64::MAX),
             ids: Mutex::new(ulid::Generator::new()),
         }
     }
@@ -117,6 +122,22 @@ impl App {
     /// Tells the scheduler to look again at when its next work is.
     pub fn nudge(&self) {
         self.schedule_changed.notify_one();
+    }
+
+    /// Nudges the scheduler only if `work_at` comes before it looks again by itself. Under
+    /// thousands of webhooks a second, a nudge per webhook kept the scheduler re-reading
+    /// its next due time for nothing (a new callback is first due minutes later).
+    pub fn nudge_for(&self, work_at: Option<DateTime<Utc>>) {
+        let Some(at) = work_at else { return };
+        if at.timestamp_millis() < self.looks_again_at.load(Ordering::Relaxed) {
+            self.nudge();
+        }
+    }
+
+    /// The scheduler says when it will look again by itself.
+    pub fn looking_again_at(&self, at: DateTime<Utc>) {
+        self.looks_again_at
+            .store(at.timestamp_millis(), Ordering::Relaxed);
     }
 
     /// Resolves at the next [`App::nudge`].

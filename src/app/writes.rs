@@ -39,3 +39,11 @@ pub fn add_callback(
         timeline,
     });
 }
+
+/// The earliest moment `plan` gives the scheduler something to do: a callback's next wake
+/// or a new delivery's time.
+pub fn earliest_work(plan: &Plan) -> Option<DateTime<Utc>> {
+    let wakes = plan.callbacks.iter().filter_map(|w| w.after.next_wake());
+    let sends = plan.deliveries.iter().map(|d| d.next_attempt_at);
+    wakes.chain(sends).min()
+}

@@ -207,6 +207,9 @@ impl Scheduler {
     /// was due wait behind them.
     async fn sleep_until_work(&self, max_sleep: Duration, idle: bool, stop: &CancellationToken) {
         loop {
+            // Until it is known when to look again, every change nudges: one that lands
+            // between the read below and the sleep is not missed.
+            self.app.looking_again_at(DateTime::<Utc>::MAX_UTC);
             let mut sleep = self
                 .time_to_next_work()
                 .await
@@ -219,6 +222,12 @@ impl Scheduler {
                 // Work is due but this pass could do none of it (a conflict, a callback
                 // changing under it): look again shortly rather than spin.
                 sleep = IDLE_PAUSE;
+            }
+            let wake_at = chrono::Duration::from_std(sleep)
+                .ok()
+                .and_then(|d| self.app.now().checked_add_signed(d));
+            if let Some(at) = wake_at {
+                self.app.looking_again_at(at);
             }
             tokio::select! {
                 _ = tokio::time::sleep(sleep) => return,

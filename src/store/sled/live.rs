@@ -22,6 +22,8 @@ pub struct Live {
     db: sled::Db,
     /// Every tree, in `keys::WRITTEN_TREES` order (reads use them directly).
     pub trees: Arc<Vec<sled::Tree>>,
+    /// The request path's keyed reads.
+    pub point: super::point::PointReader,
     queue: Mutex<Option<mpsc::Sender<Command>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     flusher: Arc<Flusher>,
@@ -85,9 +87,11 @@ impl Live {
             faults: Arc::clone(&counters.faults),
         };
         let writer = writer::spawn(trees.clone(), shared, rx);
+        let trees = Arc::new(trees);
         Ok(Self {
             db,
-            trees: Arc::new(trees),
+            point: super::point::PointReader::start(Arc::clone(&trees)),
+            trees,
             queue: Mutex::new(Some(queue)),
             writer: Mutex::new(Some(writer)),
             flusher,
@@ -136,6 +140,7 @@ impl Live {
         if let Some(writer) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = writer.join();
         }
+        self.point.stop();
         self.flusher.stop();
         self.db.flush().map_err(super::from_sled)?;
         Ok(())

@@ -17,6 +17,7 @@ pub mod keys;
 mod live;
 mod migrate;
 mod ops;
+mod point;
 mod purge;
 mod read;
 mod records;
@@ -48,6 +49,14 @@ use crate::store::{
 use live::{Counters, Live};
 use read::Reader;
 use writer::{Done, Work};
+
+/// Where a read runs: keyed reads of a few records on the point reader thread, scans on
+/// the blocking pool.
+#[derive(Clone, Copy)]
+enum Lane {
+    Point,
+    Scan,
+}
 
 /// How often the healer looks at a failed store.
 const HEAL_EVERY: Duration = Duration::from_secs(2);
@@ -116,18 +125,36 @@ impl SledStore {
     /// durably, before this returns; otherwise in the background).
     async fn read<T: Send + 'static>(
         &self,
+        lane: Lane,
         await_repairs: bool,
         read: impl FnOnce(&mut Reader) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<(T, bool)> {
         let live = self.live()?;
-        let reading = Arc::clone(&live);
-        let (result, repairs) = tokio::task::spawn_blocking(move || {
-            let mut reader = Reader::new(&reading.trees);
-            let result = read(&mut reader);
-            (result, reader.repairs)
-        })
-        .await
-        .map_err(|e| StoreError::backend(format!("a storage read failed: {e}")))?;
+        let failed = || StoreError::backend("a storage read failed");
+        let (result, repairs) = match lane {
+            Lane::Scan => {
+                let reading = Arc::clone(&live);
+                tokio::task::spawn_blocking(move || {
+                    let mut reader = Reader::new(&reading.trees);
+                    let result = read(&mut reader);
+                    (result, reader.repairs)
+                })
+                .await
+                .map_err(|e| StoreError::backend(format!("a storage read failed: {e}")))?
+            }
+            Lane::Point => {
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                let queued = live.point.run(Box::new(move |trees| {
+                    let mut reader = Reader::new(trees);
+                    let result = read(&mut reader);
+                    let _ = reply.send((result, reader.repairs));
+                }));
+                if !queued {
+                    return Err(failed());
+                }
+                answer.await.map_err(|_| failed())?
+            }
+        };
         let repaired = !repairs.is_empty();
         let pending: Vec<_> = repairs
             .into_iter()
@@ -154,7 +181,19 @@ impl SledStore {
         &self,
         read: impl FnOnce(&mut Reader) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
-        self.read(false, read).await.map(|(value, _)| value)
+        self.read(Lane::Scan, false, read)
+            .await
+            .map(|(value, _)| value)
+    }
+
+    /// A keyed read of a few records (see `point.rs`).
+    async fn point<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&mut Reader) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        self.read(Lane::Point, false, read)
+            .await
+            .map(|(value, _)| value)
     }
 
     /// Test support: the writer meets `fault` when it applies a plan storing an event of
@@ -235,7 +274,7 @@ impl EventLog for SledStore {
 #[async_trait]
 impl CallbackReads for SledStore {
     async fn callback(&self, id: CallbackId) -> StoreResult<Option<Versioned<Callback>>> {
-        self.scan(move |r| r.callback(id)).await
+        self.point(move |r| r.callback(id)).await
     }
 
     async fn callbacks(&self, ids: Vec<CallbackId>) -> StoreResult<Vec<Versioned<Callback>>> {
@@ -257,7 +296,7 @@ impl CallbackReads for SledStore {
     async fn due(&self, now: DateTime<Utc>, limit: usize) -> StoreResult<Vec<Versioned<Callback>>> {
         // Stale index entries are dropped before this answers, so the next `next_due` does
         // not point at them again.
-        self.read(true, move |r| r.due(now, limit))
+        self.read(Lane::Scan, true, move |r| r.due(now, limit))
             .await
             .map(|(due, _)| due)
     }
@@ -271,12 +310,14 @@ impl CallbackReads for SledStore {
 impl Lifecycle for SledStore {
     async fn lookup(&self, lookup: Lookup) -> StoreResult<Found> {
         let again = lookup.clone();
-        let (found, repaired) = self.read(true, move |r| r.lookup(&lookup)).await?;
+        let (found, repaired) = self
+            .read(Lane::Point, true, move |r| r.lookup(&lookup))
+            .await?;
         if !repaired {
             return Ok(found);
         }
         // Something read was set aside or pointed nowhere: read once more without it.
-        self.read(true, move |r| r.lookup(&again))
+        self.read(Lane::Point, true, move |r| r.lookup(&again))
             .await
             .map(|(found, _)| found)
     }

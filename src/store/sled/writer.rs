@@ -277,7 +277,11 @@ enum Scan {
 fn scan(trees: &[sled::Tree], work: &Work) -> Scan {
     match work {
         Work::Take(take) => {
-            let end = keys::time(take.now + chrono::Duration::milliseconds(1));
+            let end = keys::time(
+                take.now
+                    .checked_add_signed(chrono::Duration::milliseconds(1))
+                    .unwrap_or(take.now),
+            );
             // Twice the limit: some candidates may turn out not to be takeable.
             let keys = trees[Tree::OutboxDue.index()]
                 .range(..end.to_vec())
