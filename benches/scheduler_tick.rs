@@ -41,6 +41,8 @@ fn rules(first_after: chrono::Duration) -> Rules {
         repeat_every: chrono::Duration::minutes(15),
         business_hours: BusinessHours::parse("* * * * * *", chrono_tz::UTC).unwrap(),
         escalation: Vec::new(),
+        escalate_after_attempts: None,
+        sla: Default::default(),
     }
 }
 

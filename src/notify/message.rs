@@ -293,6 +293,7 @@ mod tests {
             snoozed_until: None,
             resolved_at: None,
             resolution: None,
+            last_attempt_at: None,
         }
     }
 

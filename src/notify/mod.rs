@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::actions::QuickAction;
+use crate::domain::actions::{Outcome, QuickAction};
 use crate::domain::callback::Callback;
 use crate::domain::reminder::Delivery;
 pub use message::{Composer, Message};
@@ -46,6 +46,41 @@ pub fn button_label(action: QuickAction) -> &'static str {
         QuickAction::Snooze => "😴 Snooze 30 min",
         QuickAction::Take => "🙋 I'll take it",
         QuickAction::CalledBack => "✅ Called back",
+        QuickAction::Outcome(o) => outcome_label(o),
+    }
+}
+
+/// An outcome's button label (Telegram, the signed view's buttons, email links).
+pub fn outcome_label(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::NoAnswer => "📵 No answer",
+        Outcome::Busy => "⛔ Busy",
+        Outcome::SwitchedOff => "📴 Switched off",
+        Outcome::WrongNumber => "❌ Wrong number",
+        Outcome::CallLater => "⏰ Call later (1 h)",
+    }
+}
+
+/// What the presser is told, and the line shown on the message, for a recorded outcome.
+pub fn outcome_words(
+    outcome: Outcome,
+    at: Option<chrono::DateTime<chrono::Utc>>,
+    who: &str,
+    local: impl Fn(chrono::DateTime<chrono::Utc>) -> String,
+) -> (String, String) {
+    match (outcome, at) {
+        (Outcome::WrongNumber, _) => (
+            "Recorded: wrong number. The callback is closed.".into(),
+            format!("❌ Wrong number, recorded by {who}"),
+        ),
+        (Outcome::CallLater, Some(at)) => (
+            format!("Recorded. Reminders resume at {}.", local(at)),
+            format!("⏰ Customer asked to be called at {}, recorded by {who}", local(at)),
+        ),
+        (o, _) => (
+            format!("Recorded: {}.", o.words()),
+            format!("{} — recorded by {who}", outcome_label(o)),
+        ),
     }
 }
 
@@ -63,6 +98,17 @@ impl Notifier {
             middle.push(button(QuickAction::Take));
         }
         rows.push(middle);
+        // What happened when they tried: two rows of outcomes (SPEC §11).
+        let outcome = |o: Outcome| button(QuickAction::Outcome(o));
+        rows.push(vec![
+            outcome(Outcome::NoAnswer),
+            outcome(Outcome::Busy),
+            outcome(Outcome::SwitchedOff),
+        ]);
+        rows.push(vec![
+            outcome(Outcome::WrongNumber),
+            outcome(Outcome::CallLater),
+        ]);
         rows.push(vec![button(QuickAction::CalledBack)]);
         rows
     }

@@ -51,6 +51,7 @@ pub fn pending(n: u32, minute: i64) -> Callback {
         snoozed_until: None,
         resolved_at: None,
         resolution: None,
+        last_attempt_at: None,
     }
 }
 

@@ -84,6 +84,7 @@ fn what(kind: TimelineKind) -> &'static str {
         TimelineKind::Answered => "Answered call: resolved",
         TimelineKind::AnsweredNotCleared => "Answered call (did not clear)",
         TimelineKind::Attempt => "Call-back attempt",
+        TimelineKind::Outcome => "Call-back attempt: outcome",
         TimelineKind::Disposition => "Disposition",
         TimelineKind::Department => "Department",
         TimelineKind::ReminderSent => "Reminder sent",
