@@ -58,8 +58,10 @@ impl App {
             };
             let mut plan = Plan::default();
             add_callback(&mut plan, Some(cb), after.clone(), timeline, now);
+            let resolved = super::writes::resolved_by(&plan);
             match self.store.apply(plan).await {
                 Ok(()) => {
+                    self.observe_resolved(&resolved);
                     self.nudge();
                     return Ok(ActOutcome::Done(Box::new(after)));
                 }

@@ -66,19 +66,23 @@ impl App {
             })?;
             match planned {
                 Planned::Duplicate(receipt) => return Ok(receipt),
-                Planned::Store(plan, receipt) => match self.store.apply(*plan).await {
-                    Ok(()) => {
-                        if matches!(
-                            receipt.effect,
-                            Effect::Opened | Effect::Updated | Effect::Resolved
-                        ) {
-                            self.nudge();
+                Planned::Store(plan, receipt) => {
+                    let resolved = super::writes::resolved_by(&plan);
+                    match self.store.apply(*plan).await {
+                        Ok(()) => {
+                            self.observe_resolved(&resolved);
+                            if matches!(
+                                receipt.effect,
+                                Effect::Opened | Effect::Updated | Effect::Resolved
+                            ) {
+                                self.nudge();
+                            }
+                            return Ok(receipt);
                         }
-                        return Ok(receipt);
+                        Err(StoreError::Conflict) => continue,
+                        Err(e) => return Err(e.into()),
                     }
-                    Err(StoreError::Conflict) => continue,
-                    Err(e) => return Err(e.into()),
-                },
+                }
             }
         }
         Err(StoreError::Conflict.into())

@@ -50,6 +50,8 @@ fn world() -> World {
         ),
         click_to_call: None,
         retention: None,
+        raw_retention: None,
+        digests: Vec::new(),
     }));
     World {
         app,

@@ -85,12 +85,13 @@ impl TelegramBot {
                 }),
             },
             QuickAction::Outcome(outcome) => {
-                let at = (outcome == Outcome::CallLater)
-                    .then(|| now + Age::minutes(CALL_LATER_MINUTES));
+                let at =
+                    (outcome == Outcome::CallLater).then(|| now + Age::minutes(CALL_LATER_MINUTES));
                 act(Action::Outcome { outcome, at }).await.map(|o| {
-                    let (answer, line) = crate::notify::outcome_words(outcome, at, &user.name, |t| {
-                        local_time(t, self.notifier.composer.zone)
-                    });
+                    let (answer, line) =
+                        crate::notify::outcome_words(outcome, at, &user.name, |t| {
+                            local_time(t, self.notifier.composer.zone)
+                        });
                     (o, answer, line)
                 })
             }
@@ -179,4 +180,3 @@ impl TelegramBot {
         telegram.edit(chat, message, html, &buttons).await;
     }
 }
-

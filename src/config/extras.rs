@@ -122,8 +122,8 @@ pub(super) fn check(
     }
     out.rules.holidays = Arc::new(holidays.keys().copied().collect());
     out.holidays = holidays;
-    out.rules.escalate_after_attempts =
-        (raw.reminders.escalate_after_attempts > 0).then_some(raw.reminders.escalate_after_attempts);
+    out.rules.escalate_after_attempts = (raw.reminders.escalate_after_attempts > 0)
+        .then_some(raw.reminders.escalate_after_attempts);
     if out.rules.escalate_after_attempts.is_some() && raw.escalation.is_empty() {
         out.warnings.push(ConfigIssue {
             key: "reminders.escalate_after_attempts".into(),
@@ -172,7 +172,9 @@ pub(super) fn check(
         (false, false) => {
             issue(
                 "privacy.raw_retention".into(),
-                format!("{privacy:?} differs from storage.raw_retention {storage:?}; set one of them"),
+                format!(
+                    "{privacy:?} differs from storage.raw_retention {storage:?}; set one of them"
+                ),
             );
             ("", "")
         }

@@ -33,7 +33,8 @@ pub struct IcsHolidays {
 
 /// Reads `path` as iCalendar.
 pub fn read_ics(path: &Path) -> Result<IcsHolidays, String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let file =
+        std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     parse_ics(std::io::BufReader::new(file))
 }
 
@@ -131,7 +132,11 @@ END:VCALENDAR\r\n";
     fn an_event_at_a_time_of_day_is_passed_over_with_a_reason() {
         let read = parse_ics(CALENDAR.as_bytes()).unwrap();
         assert_eq!(read.skipped.len(), 1, "{:?}", read.skipped);
-        assert!(read.skipped[0].contains("Team meeting"), "{:?}", read.skipped);
+        assert!(
+            read.skipped[0].contains("Team meeting"),
+            "{:?}",
+            read.skipped
+        );
     }
 
     #[test]

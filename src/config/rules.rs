@@ -31,7 +31,11 @@ pub fn parse_duration(raw: &str, max: Duration) -> Result<Duration, String> {
     })?;
     if d > max {
         let days = max.as_secs() / 86_400;
-        let year = if max == MAX_RULE_DURATION { " (a year)" } else { "" };
+        let year = if max == MAX_RULE_DURATION {
+            " (a year)"
+        } else {
+            ""
+        };
         return Err(format!("{raw:?} is too long: at most {days}d{year}"));
     }
     Ok(d)
@@ -220,14 +224,14 @@ mod tests {
 
     #[test]
     fn a_duration_longer_than_a_year_is_refused_with_its_key() {
-        let issues =
-            validate_rules(
+        let issues = validate_rules(
             &text("1000000y", &["30m", "500d"]),
             None,
             &names(),
             0,
             &RuleExtras::default(),
-        ).unwrap_err();
+        )
+        .unwrap_err();
         let keys: Vec<&str> = issues.iter().map(|i| i.key.as_str()).collect();
         assert_eq!(keys, ["reminders.first_after", "escalation[1].after"]);
         assert!(
@@ -244,7 +248,8 @@ mod tests {
             &names(),
             0,
             &RuleExtras::default(),
-        ).unwrap();
+        )
+        .unwrap();
         assert_eq!(valid.rules.first_after, chrono::Duration::days(365));
         assert!(valid.warnings.is_empty());
     }

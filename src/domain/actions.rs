@@ -241,7 +241,10 @@ pub fn apply(
                     entries.push(entry(
                         TimelineKind::Snoozed,
                         None,
-                        format!("until {}", at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+                        format!(
+                            "until {}",
+                            at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                        ),
                     ));
                 }
                 (_, Some(_)) => return Err(ActionError::TimeWithoutLater),

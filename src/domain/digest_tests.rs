@@ -83,7 +83,11 @@ fn yesterday_and_today_are_counted_by_local_day() {
         // Called back late yesterday: a breach of Meera's.
         resolved(callback(2, ist(28, 11, 0), "Meera"), ist(28, 12, 0), None),
         // A wrong number: resolved, not called back.
-        resolved(callback(3, ist(28, 12, 0), "Arjun"), ist(28, 12, 5), Some("wrong_number")),
+        resolved(
+            callback(3, ist(28, 12, 0), "Arjun"),
+            ist(28, 12, 5),
+            Some("wrong_number"),
+        ),
         // Still waiting since yesterday 18:50: due 09:20 today, breached at 09:30.
         callback(4, ist(28, 18, 50), "Arjun"),
         // Missed today at 09:25: not yet due.
@@ -148,10 +152,12 @@ fn the_schedule_finds_its_latest_and_next_moments() {
     // Saturday's digest is followed by Monday's.
     assert_eq!(
         schedule.next_after(ist(30, 9, 30)),
-        Some(chrono_tz::Asia::Kolkata
-            .with_ymd_and_hms(2026, 6, 1, 9, 30, 0)
-            .unwrap()
-            .with_timezone(&Utc))
+        Some(
+            chrono_tz::Asia::Kolkata
+                .with_ymd_and_hms(2026, 6, 1, 9, 30, 0)
+                .unwrap()
+                .with_timezone(&Utc)
+        )
     );
     assert!(DigestSchedule::parse("0 30 9 * * 1-6", chrono_tz::Asia::Kolkata).is_err());
 }

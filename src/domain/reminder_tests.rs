@@ -207,6 +207,7 @@ fn delivery(round: u32) -> Delivery {
         last_error: None,
         due_at: Some(ist(1, 10, 2)),
         message: None,
+        digest: None,
     }
 }
 

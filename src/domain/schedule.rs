@@ -157,7 +157,8 @@ impl BusinessHours {
             return false;
         }
         let local = at.trunc_subsecs(0).with_timezone(&self.zone);
-        !self.holidays.contains(&local.date_naive()) && self.schedules.iter().any(|s| s.includes(local))
+        !self.holidays.contains(&local.date_naive())
+            && self.schedules.iter().any(|s| s.includes(local))
     }
 
     /// `at` itself when it is inside business hours, else the next business moment.
@@ -359,7 +360,10 @@ mod tests {
             ist(2026, 5, 28, 10, 40) + Duration::seconds(25),
             Duration::seconds(90),
         );
-        assert_eq!(seconds, Some(ist(2026, 5, 28, 10, 41) + Duration::seconds(55)));
+        assert_eq!(
+            seconds,
+            Some(ist(2026, 5, 28, 10, 41) + Duration::seconds(55))
+        );
     }
 
     #[test]
@@ -382,7 +386,10 @@ mod tests {
         // Friday 29 May 2026 is a holiday: Thursday 18:50 + 30 min runs into Saturday.
         let hours = weekdays().with_holidays(Arc::new(BTreeSet::from([date(2026, 5, 29)])));
         assert!(!hours.is_open(ist(2026, 5, 29, 11, 0)));
-        assert_eq!(hours.next_open(ist(2026, 5, 28, 19, 0)), Some(ist(2026, 5, 30, 9, 0)));
+        assert_eq!(
+            hours.next_open(ist(2026, 5, 28, 19, 0)),
+            Some(ist(2026, 5, 30, 9, 0))
+        );
         let due = hours.add_business_time(ist(2026, 5, 28, 18, 50), Duration::minutes(30));
         assert_eq!(due, Some(ist(2026, 5, 30, 9, 20)));
     }
@@ -394,7 +401,10 @@ mod tests {
             date(2026, 1, 26),
             date(2026, 1, 27),
         ])));
-        assert_eq!(hours.next_open(ist(2026, 1, 24, 19, 0)), Some(ist(2026, 1, 28, 9, 0)));
+        assert_eq!(
+            hours.next_open(ist(2026, 1, 24, 19, 0)),
+            Some(ist(2026, 1, 28, 9, 0))
+        );
         assert_eq!(
             hours.upcoming_holidays(date(2026, 1, 27), 5),
             vec![date(2026, 1, 27)]

@@ -2,6 +2,7 @@
 //! templates. The scheduler decides what to send; this module only sends it and says how
 //! it went.
 
+pub mod digest;
 pub mod email;
 pub mod message;
 pub mod telegram;
@@ -75,7 +76,10 @@ pub fn outcome_words(
         ),
         (Outcome::CallLater, Some(at)) => (
             format!("Recorded. Reminders resume at {}.", local(at)),
-            format!("⏰ Customer asked to be called at {}, recorded by {who}", local(at)),
+            format!(
+                "⏰ Customer asked to be called at {}, recorded by {who}",
+                local(at)
+            ),
         ),
         (o, _) => (
             format!("Recorded: {}.", o.words()),
@@ -118,6 +122,27 @@ impl Notifier {
             Ok(m) => m,
             Err(e) => return SendResult::Permanent(e.to_string()),
         };
+        let buttons = self.buttons(cb, &delivery.recipient.name);
+        self.transmit(message, delivery, &buttons, "REMINDER").await
+    }
+
+    /// Sends a shift digest (no buttons: it is about many callbacks).
+    pub async fn send_digest(&self, delivery: &Delivery, now: DateTime<Utc>) -> SendResult {
+        let message = match self.composer.compose_digest(&self.templates, delivery, now) {
+            Ok(m) => m,
+            Err(e) => return SendResult::Permanent(e.to_string()),
+        };
+        self.transmit(message, delivery, &[], "DIGEST").await
+    }
+
+    /// Hands a rendered message to its transport.
+    async fn transmit(
+        &self,
+        message: Message,
+        delivery: &Delivery,
+        buttons: &[Vec<Button>],
+        what: &str,
+    ) -> SendResult {
         let recipient = &delivery.recipient;
         let telegram = || {
             self.telegram
@@ -138,11 +163,7 @@ impl Notifier {
                 None => SendResult::Permanent("email is not configured".into()),
             },
             Message::Telegram { html } => match telegram() {
-                Ok(sender) => {
-                    sender
-                        .send(&recipient.address, html, &self.buttons(cb, &recipient.name))
-                        .await
-                }
+                Ok(sender) => sender.send(&recipient.address, html, buttons).await,
                 Err(e) => e,
             },
             Message::TelegramEdit { message, html } => {
@@ -158,7 +179,7 @@ impl Notifier {
             Message::Log { line } => {
                 tracing::warn!(
                     target: "ringback::reminder",
-                    "REMINDER via log (no email or Telegram reaches {}): {line}",
+                    "{what} via log (no email or Telegram reaches {}): {line}",
                     recipient.name
                 );
                 SendResult::Sent { message: None }

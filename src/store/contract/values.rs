@@ -150,6 +150,7 @@ pub fn delivery(n: u128, minute: i64) -> Delivery {
         last_error: None,
         due_at: Some(t(minute)),
         message: None,
+        digest: None,
     }
 }
 

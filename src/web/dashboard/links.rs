@@ -318,7 +318,10 @@ pub async fn act(
             let zone = state.settings.reminders.timezone;
             let (message, _) =
                 crate::notify::outcome_words(outcome, at, who, |t| local_time(t, zone));
-            (ops.act(id, Action::Outcome { outcome, at }, who).await, message)
+            (
+                ops.act(id, Action::Outcome { outcome, at }, who).await,
+                message,
+            )
         }
         QuickAction::CalledBack => (
             ops.act(

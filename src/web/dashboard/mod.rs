@@ -108,11 +108,10 @@ impl Dashboard {
 
     /// The dashboard `settings` describe (failing on any broken page template).
     pub fn for_settings(settings: &crate::config::Settings) -> anyhow::Result<Self> {
-        Self::load(&settings.templates.dir, settings.dashboard.users.clone())
-            .map_err(|problems| {
-                let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
-                anyhow::anyhow!("{}", lines.join("\n"))
-            })
+        Self::load(&settings.templates.dir, settings.dashboard.users.clone()).map_err(|problems| {
+            let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!("{}", lines.join("\n"))
+        })
     }
 
     pub fn enabled(&self) -> bool {
