@@ -308,7 +308,10 @@ pub fn section_11_lines(settings: &Settings, now: chrono::DateTime<chrono::Utc>)
         }
     )];
     for (department, d) in &sla.departments {
-        lines.push(format!("                    {department}: within {}", human(*d)));
+        lines.push(format!(
+            "                    {department}: within {}",
+            human(*d)
+        ));
     }
     let today = now.with_timezone(&settings.reminders.timezone).date_naive();
     let next: Vec<String> = extras

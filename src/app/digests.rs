@@ -66,7 +66,9 @@ impl App {
         let callbacks = self
             .digest_callbacks(digest::window_start(now, rules.business_hours.zone()))
             .await?;
-        let report = decide("making a digest", || digest::report(&callbacks, now, &rules))?;
+        let report = decide("making a digest", || {
+            digest::report(&callbacks, now, &rules)
+        })?;
         let plan = self.digest_plan(settings, &key, moment, report, now);
         let sends = plan.deliveries.len();
         match self.store.apply(plan).await {

@@ -137,7 +137,10 @@ impl PhoneNumber {
             // Not groupable: keep a short head as the country code.
             _ => {
                 let head: String = grouped.chars().take(3).collect();
-                (head.clone(), grouped.chars().skip(head.chars().count()).collect())
+                (
+                    head.clone(),
+                    grouped.chars().skip(head.chars().count()).collect(),
+                )
             }
         };
         let digits = rest.chars().filter(char::is_ascii_digit).count();

@@ -52,10 +52,7 @@ impl Composer {
                 .breaches_by_agent
                 .iter()
                 .map(|b| BreachLine {
-                    agent: b
-                        .agent
-                        .clone()
-                        .unwrap_or_else(|| "nobody assigned".into()),
+                    agent: b.agent.clone().unwrap_or_else(|| "nobody assigned".into()),
                     yesterday: b.yesterday,
                     today: b.today,
                 })

@@ -106,7 +106,12 @@ impl Composer {
     }
 
     /// A signed view of callback `id` for `who`, valid from `now`.
-    pub fn view_link(&self, id: crate::domain::callback::CallbackId, who: &str, now: DateTime<Utc>) -> String {
+    pub fn view_link(
+        &self,
+        id: crate::domain::callback::CallbackId,
+        who: &str,
+        now: DateTime<Utc>,
+    ) -> String {
         match &self.links {
             Some(signer) => format!(
                 "{}/v/{}",

@@ -91,14 +91,8 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "digest.subject.txt",
         include_str!("../../templates/digest.subject.txt"),
     ),
-    (
-        "digest.txt",
-        include_str!("../../templates/digest.txt"),
-    ),
-    (
-        "digest.html",
-        include_str!("../../templates/digest.html"),
-    ),
+    ("digest.txt", include_str!("../../templates/digest.txt")),
+    ("digest.html", include_str!("../../templates/digest.html")),
     (
         "digest.telegram.html",
         include_str!("../../templates/digest.telegram.html"),

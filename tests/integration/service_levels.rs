@@ -37,7 +37,10 @@ async fn missed(app: &TestApp, customer: &str, call_id: &str) -> String {
         .post_json(Some("call_hangup_missed"), &body.to_string())
         .await;
     assert_eq!(status, 200, "{reply}");
-    reply["callback_id"].as_str().expect("a callback").to_string()
+    reply["callback_id"]
+        .as_str()
+        .expect("a callback")
+        .to_string()
 }
 
 #[tokio::test]
@@ -58,9 +61,15 @@ async fn a_call_missed_at_18_50_is_due_at_09_20_the_next_business_day_and_breach
     let (_, csv) = app.api_get("/api/v1/callbacks.csv").await;
     let csv = csv.as_str().unwrap().to_string();
     let mut lines = csv.lines();
-    assert!(lines.next().unwrap().ends_with(",sla_due_at,breached"), "{csv}");
     assert!(
-        lines.next().unwrap().ends_with(",2026-05-29T09:20:00+05:30,true"),
+        lines.next().unwrap().ends_with(",sla_due_at,breached"),
+        "{csv}"
+    );
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .ends_with(",2026-05-29T09:20:00+05:30,true"),
         "{csv}"
     );
 }
@@ -92,18 +101,22 @@ async fn a_callback_called_back_in_time_is_not_breached_and_without_sla_there_is
 #[tokio::test]
 async fn a_holiday_pauses_the_sla_clock_and_holds_reminders_until_the_next_business_day() {
     // Friday 29 May 2026 is a holiday.
-    let app =
-        spawn_app_with_config(&with_reminders("holidays = [\"2026-05-29\"]", SLA)).await;
-    set_ist(&app, 28, 18, 50);
+    let app = spawn_app_with_config(&with_reminders("holidays = [\"2026-05-29\"]", SLA)).await;
+    set_ist(&app, 28, 18, 58);
     let id = missed(&app, "9876501704", "1780170004.1").await;
     let cb = app.callback(&id).await;
-    assert_eq!(cb["sla_due_at"], "2026-05-30T09:20:00+05:30");
-    // The first reminder (due 18:52) waits past the holiday, to Saturday's opening.
+    // Two minutes on Thursday, none on the holiday, 28 on Saturday.
+    assert_eq!(cb["sla_due_at"], "2026-05-30T09:28:00+05:30");
+    // The first reminder (due 19:00, after hours) waits past the holiday, to Saturday's
+    // opening.
     assert_eq!(cb["next_reminder_at"], "2026-05-30T09:00:00+05:30");
 
     set_ist(&app, 29, 11, 0);
     let report = app.tick().await;
-    assert_eq!(report.claimed, 0, "nothing goes out on a holiday: {report:?}");
+    assert_eq!(
+        report.claimed, 0,
+        "nothing goes out on a holiday: {report:?}"
+    );
     assert_eq!(app.callback(&id).await["breached"], false);
 
     set_ist(&app, 30, 9, 0);
@@ -128,7 +141,10 @@ async fn outcomes_are_on_the_timeline_count_as_attempts_and_three_escalate() {
     assert_eq!(cb["attempts"], 1);
     app.clock.advance(Duration::minutes(1));
     let (_, cb) = outcome(json!({"outcome": "busy"})).await;
-    assert_eq!((cb["attempts"].as_u64(), cb["escalation_level"].as_u64()), (Some(2), Some(0)));
+    assert_eq!(
+        (cb["attempts"].as_u64(), cb["escalation_level"].as_u64()),
+        (Some(2), Some(0))
+    );
 
     // The third failed attempt sends it to the first escalation step at once (its age is
     // 2 minutes, far from the step's 30).
@@ -147,7 +163,11 @@ async fn outcomes_are_on_the_timeline_count_as_attempts_and_three_escalate() {
         .collect();
     assert_eq!(
         details,
-        ["no_answer: no answer", "busy: busy", "switched_off: switched off"]
+        [
+            "no_answer: no answer",
+            "busy: busy",
+            "switched_off: switched off"
+        ]
     );
 }
 
@@ -162,9 +182,15 @@ async fn call_later_snoozes_until_then_and_wrong_number_resolves_with_that_reaso
     assert!(body["error"].as_str().unwrap().contains("\"at\""), "{body}");
     let (status, body) = app.api_post(&path, json!({"outcome": "maybe"})).await;
     assert_eq!(status, 400);
-    assert!(body["error"].as_str().unwrap().contains("no_answer"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("no_answer"),
+        "{body}"
+    );
     let (status, _) = app
-        .api_post(&path, json!({"outcome": "busy", "at": "2026-05-28T17:00:00+05:30"}))
+        .api_post(
+            &path,
+            json!({"outcome": "busy", "at": "2026-05-28T17:00:00+05:30"}),
+        )
         .await;
     assert_eq!(status, 400, "at is only for call_later");
 
@@ -178,14 +204,19 @@ async fn call_later_snoozes_until_then_and_wrong_number_resolves_with_that_reaso
     assert_eq!(cb["snoozed_until"], "2026-05-28T17:00:00+05:30");
     assert_eq!(cb["attempts"], 1);
 
-    let (status, cb) = app.api_post(&path, json!({"outcome": "wrong_number"})).await;
+    let (status, cb) = app
+        .api_post(&path, json!({"outcome": "wrong_number"}))
+        .await;
     assert_eq!(status, 200, "{cb}");
     assert_eq!(cb["status"], "resolved");
     assert_eq!(cb["resolution"]["reason"], "wrong_number");
     let (status, _) = app.api_post(&path, json!({"outcome": "busy"})).await;
     assert_eq!(status, 409, "already resolved");
     let (status, _) = app
-        .api_post("/api/v1/callbacks/01KSQ5M0Y1V6T3Q8D2Z7W9X4E5/outcome", json!({"outcome": "busy"}))
+        .api_post(
+            "/api/v1/callbacks/01KSQ5M0Y1V6T3Q8D2Z7W9X4E5/outcome",
+            json!({"outcome": "busy"}),
+        )
         .await;
     assert_eq!(status, 404);
 }

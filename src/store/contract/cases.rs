@@ -8,8 +8,8 @@ use super::Fixture;
 use super::values::*;
 use crate::domain::rules::RulesText;
 use crate::store::{
-    Cursor, Cutoffs, CustomerWrite, DigestClaim, DedupKey, DedupWrite, Health, ListQuery, Lookup, Phase, Plan,
-    RulesChange, StatusFilter, StoreError, UnknownChat,
+    Cursor, CustomerWrite, Cutoffs, DedupKey, DedupWrite, DigestClaim, Health, ListQuery, Lookup,
+    Phase, Plan, RulesChange, StatusFilter, StoreError, UnknownChat,
 };
 
 fn lookup_customer(n: u32) -> Lookup {
@@ -507,7 +507,13 @@ pub async fn a_digest_moment_is_claimed_once_with_its_deliveries(f: &impl Fixtur
         occurrence: t(minute),
         claimed_at: t(minute),
     };
-    assert_eq!(store.last_digest("0 30 9 * * Mon-Sat -> Asha").await.unwrap(), None);
+    assert_eq!(
+        store
+            .last_digest("0 30 9 * * Mon-Sat -> Asha")
+            .await
+            .unwrap(),
+        None
+    );
     let first = Plan {
         deliveries: vec![delivery(1, 0)],
         digest: Some(claim(0)),
@@ -520,11 +526,22 @@ pub async fn a_digest_moment_is_claimed_once_with_its_deliveries(f: &impl Fixtur
     };
     // Two processes claiming the same moment at once: one wins, with its deliveries only.
     let results = futures_util::future::join_all([store.apply(first), store.apply(again)]).await;
-    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{results:?}");
-    assert!(results.iter().any(|r| matches!(r, Err(StoreError::Conflict))));
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{results:?}"
+    );
+    assert!(
+        results
+            .iter()
+            .any(|r| matches!(r, Err(StoreError::Conflict)))
+    );
     assert_eq!(store.outbox().await.unwrap().len(), 1);
     assert_eq!(
-        store.last_digest("0 30 9 * * Mon-Sat -> Asha").await.unwrap(),
+        store
+            .last_digest("0 30 9 * * Mon-Sat -> Asha")
+            .await
+            .unwrap(),
         Some(t(0))
     );
     // The next moment is its own; another schedule is unaffected; both last a reopening.
@@ -538,7 +555,10 @@ pub async fn a_digest_moment_is_claimed_once_with_its_deliveries(f: &impl Fixtur
     assert_eq!(store.last_digest("other -> Asha").await.unwrap(), None);
     let store = f.reopen().await;
     assert_eq!(
-        store.last_digest("0 30 9 * * Mon-Sat -> Asha").await.unwrap(),
+        store
+            .last_digest("0 30 9 * * Mon-Sat -> Asha")
+            .await
+            .unwrap(),
         Some(t(1440))
     );
     assert!(matches!(
