@@ -156,7 +156,10 @@ pub fn customer_version(pending: Option<&[u8]>, answered: Option<&[u8]>) -> Vers
     Version::from_bytes(&bytes)
 }
 
-fn split_customer_version(bytes: &[u8]) -> Option<(Option<&[u8]>, Option<&[u8]>)> {
+/// A customer version's two parts: the pending callback's version, the latest answered time.
+type CustomerVersionParts<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
+
+fn split_customer_version(bytes: &[u8]) -> Option<CustomerVersionParts<'_>> {
     let mut rest = bytes;
     let mut parts = [None, None];
     for part in &mut parts {

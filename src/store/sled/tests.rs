@@ -83,14 +83,9 @@ async fn an_unreadable_callback_is_set_aside_and_the_others_stay_due() {
         store.apply(opening(pending(n, minute))).await.unwrap();
     }
     drop(store);
-    f.current
-        .lock()
-        .unwrap()
-        .take()
-        .unwrap()
-        .close()
-        .await
-        .unwrap();
+    // Taken out of the lock first: the guard must not be held across the await.
+    let current = f.current.lock().unwrap().take().unwrap();
+    current.close().await.unwrap();
     damage(
         f.dir.path(),
         Tree::Callbacks,
@@ -134,14 +129,9 @@ async fn an_unreadable_callback_is_set_aside_and_the_others_stay_due() {
 async fn reading_an_unreadable_callback_by_id_is_an_error_not_a_panic() {
     let f = fresh().await;
     f.store().apply(opening(pending(1, 1))).await.unwrap();
-    f.current
-        .lock()
-        .unwrap()
-        .take()
-        .unwrap()
-        .close()
-        .await
-        .unwrap();
+    // Taken out of the lock first: the guard must not be held across the await.
+    let current = f.current.lock().unwrap().take().unwrap();
+    current.close().await.unwrap();
     damage(
         f.dir.path(),
         Tree::Callbacks,
