@@ -162,6 +162,29 @@ async fn the_morning_digest_arrives_once_by_email_and_telegram_with_yesterdays_a
     set_ist(&app, 30, 9, 30);
     app.tick().await;
     assert_eq!(digests_to_asha(&smtp, &bot), (2, 2));
+
+    // The store remembers the latest moment sent, under the schedule's cron and recipients.
+    let dir = app.stop().await;
+    let opened = ringback::store::open(&ringback::config::StorageSettings {
+        path: dir.path().join("data"),
+        retention: None,
+        raw_retention: None,
+    })
+    .await
+    .expect("the store opens");
+    let saturday = chrono_tz::Asia::Kolkata
+        .with_ymd_and_hms(2026, 5, 30, 9, 30, 0)
+        .unwrap()
+        .with_timezone(&Utc);
+    assert_eq!(
+        opened
+            .store
+            .last_digest("0 30 9 * * Mon-Sat -> Asha")
+            .await
+            .unwrap(),
+        Some(saturday)
+    );
+    opened.store.close().await.unwrap();
 }
 
 #[tokio::test]
