@@ -41,6 +41,8 @@ fn rules(first_after: chrono::Duration) -> Rules {
         repeat_every: chrono::Duration::minutes(15),
         business_hours: BusinessHours::parse("* * * * * *", chrono_tz::UTC).unwrap(),
         escalation: Vec::new(),
+        escalate_after_attempts: None,
+        sla: Default::default(),
     }
 }
 
@@ -116,6 +118,7 @@ async fn measure(total: usize, service: bool) -> (Duration, Option<Service>) {
     let settings = ringback::config::StorageSettings {
         path: dir.path().join("data"),
         retention: None,
+        raw_retention: None,
     };
     let store = ringback::store::open(&settings).await.unwrap().store;
     let clock = Arc::new(ManualClock::new(t0));
@@ -131,6 +134,8 @@ async fn measure(total: usize, service: bool) -> (Duration, Option<Service>) {
         ),
         click_to_call: None,
         retention: None,
+        raw_retention: None,
+        digests: Vec::new(),
     }));
     // Record the rules the service will run with (the same as `due_rules`), as a running
     // service would have, so the service started below does not reschedule every callback.
@@ -154,6 +159,8 @@ async fn measure(total: usize, service: bool) -> (Duration, Option<Service>) {
             links: None,
             click_to_call: false,
             agents: Vec::new(),
+            mask_numbers: false,
+            languages: Vec::new(),
         },
     };
     let scheduler = Scheduler::new(

@@ -100,8 +100,13 @@ pub async fn export(
     let filter = export::parse_status(Some(status)).map_err(anyhow::Error::msg)?;
     match reach(settings).await? {
         Reach::Here(opened) => {
-            let zone = settings.reminders.timezone;
-            let written = export::write_all(opened.store.as_ref(), filter, zone, out).await;
+            // The file's rules: a stopped service has no edited business hours in force.
+            let sheet = export::Sheet {
+                zone: settings.reminders.timezone,
+                rules: &settings.rules,
+                now: chrono::Utc::now(),
+            };
+            let written = export::write_all(opened.store.as_ref(), filter, &sheet, out).await;
             opened.store.close().await?;
             Ok(Some(written?))
         }

@@ -85,6 +85,14 @@ pub fn notifier_for(
             links,
             click_to_call: settings.smartflo.is_some(),
             agents: settings.agents.iter().map(|a| a.name.clone()).collect(),
+            mask_numbers: settings.extras.privacy.mask_numbers,
+            languages: settings
+                .agents
+                .iter()
+                .map(|a| (&a.name, &a.language))
+                .chain(settings.supervisors.iter().map(|s| (&s.name, &s.language)))
+                .filter_map(|(name, lang)| lang.clone().map(|l| (name.clone(), l)))
+                .collect(),
         },
     })
 }

@@ -6,16 +6,29 @@
 //! formula; such cells are written with a leading `'` (OWASP's advice for CSV injection).
 //! Plain signed numbers (a `+91…` phone number) are left as they are.
 
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use crate::display::rfc3339 as at;
 use crate::domain::callback::{Callback, ResolutionKind, Status};
+use crate::domain::rules::Rules;
 use crate::store::{Cursor, ListQuery, Page, StatusFilter, Store, StoreError};
 
 /// Callbacks read per store page while exporting.
 pub const PAGE: usize = 1000;
 
-pub const HEADER: [&str; 19] = [
+/// What a row is written with: the zone of its times, and the service level (with the
+/// business hours it is counted in) measured at `now`.
+#[derive(Debug, Clone)]
+pub struct Sheet<'a> {
+    pub zone: Tz,
+    pub rules: &'a Rules,
+    pub now: DateTime<Utc>,
+}
+
+/// The columns; `sla_due_at` and `breached` came last (issue 17), so older imports that
+/// read columns by position still work.
+pub const HEADER: [&str; 21] = [
     "id",
     "status",
     "customer_number",
@@ -35,6 +48,8 @@ pub const HEADER: [&str; 19] = [
     "resolved_by",
     "resolving_call_id",
     "resolution_reason",
+    "sla_due_at",
+    "breached",
 ];
 
 /// Reads `status` as the API does: pending (default), resolved or all.
@@ -52,19 +67,24 @@ pub fn parse_status(raw: Option<&str>) -> Result<StatusFilter, String> {
 }
 
 /// CSV bytes for `callbacks`, with the header row first when `header` is set.
-pub fn rows(callbacks: &[Callback], zone: Tz, header: bool) -> Vec<u8> {
+pub fn rows(callbacks: &[Callback], sheet: &Sheet<'_>, header: bool) -> Vec<u8> {
     let mut out = csv::Writer::from_writer(Vec::with_capacity(callbacks.len() * 256));
     // Writing into a Vec cannot fail, and every record has the header's length.
     if header {
         let _ = out.write_record(HEADER);
     }
     for cb in callbacks {
-        let _ = out.write_record(row(cb, zone).iter().map(|c| guard(c).into_owned()));
+        let _ = out.write_record(row(cb, sheet).iter().map(|c| guard(c).into_owned()));
     }
     out.into_inner().unwrap_or_default()
 }
 
-fn row(cb: &Callback, zone: Tz) -> [String; 19] {
+fn row(cb: &Callback, sheet: &Sheet<'_>) -> [String; 21] {
+    let zone = sheet.zone;
+    let sla = sheet
+        .rules
+        .sla
+        .status(cb, &sheet.rules.business_hours, sheet.now);
     let time =
         |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| at(t, zone)).unwrap_or_default();
     let missed_agents = cb
@@ -117,6 +137,8 @@ fn row(cb: &Callback, zone: Tz) -> [String; 19] {
         resolution
             .and_then(|r| r.reason.clone())
             .unwrap_or_default(),
+        time(sla.map(|s| s.due_at)),
+        sla.is_some_and(|s| s.breached).to_string(),
     ]
 }
 
@@ -152,7 +174,7 @@ pub async fn page(
 pub async fn write_all(
     store: &dyn Store,
     status: StatusFilter,
-    zone: Tz,
+    sheet: &Sheet<'_>,
     out: &mut (dyn std::io::Write + Send),
 ) -> Result<usize, ExportError> {
     let mut after = None;
@@ -160,7 +182,7 @@ pub async fn write_all(
     let mut header = true;
     loop {
         let page = page(store, status, after).await?;
-        out.write_all(&rows(&page.callbacks, zone, header))?;
+        out.write_all(&rows(&page.callbacks, sheet, header))?;
         header = false;
         written += page.callbacks.len();
         match page.next {

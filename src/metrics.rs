@@ -9,7 +9,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
+use crate::domain::callback::Callback;
 use crate::domain::reminder::Purpose;
+use crate::domain::rules::Rules;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ChannelLabels {
@@ -77,6 +79,24 @@ pub struct Metrics {
     pub oldest_pending_age: Gauge<f64, AtomicU64>,
     /// From a reminder's (or escalation's) due time to its first hand-off to a transport.
     pub reminder_lateness: Histogram,
+    pub digests_sent: Family<ChannelLabels, Counter>,
+    /// Callbacks called back after their service level ran out, by assigned agent.
+    pub sla_breaches: Family<AgentLabels, Counter>,
+    /// First missed call to call-back, by assigned agent.
+    pub time_to_callback: Family<AgentLabels, Histogram, fn() -> Histogram>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AgentLabels {
+    /// The assigned agent's name, or `nobody`.
+    pub agent: String,
+}
+
+fn time_to_callback_histogram() -> Histogram {
+    // Minutes to a day: call centres look at 5, 15, 30 minutes and hours.
+    Histogram::new([
+        60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14_400.0, 28_800.0, 86_400.0,
+    ])
 }
 
 impl Default for Metrics {
@@ -151,6 +171,28 @@ impl Metrics {
             "Requests that failed on storage (unavailable, corrupt, …) or on a decision, by kind",
             REQUEST_FAILURES.clone(),
         );
+        let digests_sent = Family::<ChannelLabels, Counter>::default();
+        registry.register(
+            "digests_sent",
+            "Shift digest deliveries sent, by channel",
+            digests_sent.clone(),
+        );
+        let sla_breaches = Family::<AgentLabels, Counter>::default();
+        registry.register(
+            "sla_breaches",
+            "Callbacks called back after their service level ([sla]) ran out, by assigned agent",
+            sla_breaches.clone(),
+        );
+        let time_to_callback =
+            Family::<AgentLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+                time_to_callback_histogram,
+            );
+        registry.register_with_unit(
+            "time_to_callback",
+            "From the first missed call to the call-back that resolved it, by assigned agent",
+            Unit::Seconds,
+            time_to_callback.clone(),
+        );
         let quarantined = Counter::default();
         registry.register(
             "storage_quarantined_records",
@@ -184,6 +226,35 @@ impl Metrics {
             auth_failures,
             pending,
             oldest_pending_age,
+            digests_sent,
+            sla_breaches,
+            time_to_callback,
+        }
+    }
+
+    /// Counts a callback that was just called back: its time to callback and, when it came
+    /// after the service level, a breach (a wrong number is neither).
+    pub fn resolved(&self, cb: &Callback, rules: &Rules, now: chrono::DateTime<chrono::Utc>) {
+        if !crate::domain::digest::called_back(cb) {
+            return;
+        }
+        let labels = AgentLabels {
+            agent: cb
+                .assigned_agent
+                .as_ref()
+                .map_or_else(|| "nobody".to_string(), |a| a.name.clone()),
+        };
+        if let Some(d) = crate::domain::stats::time_to_callback(cb) {
+            self.time_to_callback
+                .get_or_create(&labels)
+                .observe(d.num_milliseconds() as f64 / 1000.0);
+        }
+        if rules
+            .sla
+            .status(cb, &rules.business_hours, now)
+            .is_some_and(|s| s.breached)
+        {
+            self.sla_breaches.get_or_create(&labels).inc();
         }
     }
 
@@ -199,6 +270,7 @@ impl Metrics {
         let family = match purpose {
             Purpose::Reminder => &self.reminders_sent,
             Purpose::Escalation => &self.escalations_sent,
+            Purpose::Digest => &self.digests_sent,
             Purpose::Closure => return,
         };
         family

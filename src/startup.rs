@@ -25,7 +25,6 @@ use crate::config::Settings;
 use crate::config::rules::rules_from_text;
 use crate::domain::rules::{LiveRules, Rules};
 use crate::links::LinkSigner;
-use crate::metrics::Metrics;
 use crate::scheduler::Scheduler;
 use crate::store::{self, Store};
 use crate::tokens::{self, TokenSet};
@@ -130,13 +129,18 @@ impl Application {
                 .storage
                 .retention
                 .and_then(|r| chrono::Duration::from_std(r).ok()),
+            raw_retention: settings
+                .storage
+                .raw_retention
+                .and_then(|r| chrono::Duration::from_std(r).ok()),
+            digests: settings.extras.digests.clone(),
         }));
         app.align_schedule(rules.get())
             .await
             .context("rescheduling pending callbacks under the rules in force")?;
 
         let dashboard = Dashboard::for_settings(&settings)?;
-        let metrics = Arc::new(Metrics::new());
+        let metrics = Arc::clone(&app.metrics);
         let scheduler = Arc::new(Scheduler::new(
             Arc::clone(&app),
             Arc::clone(&notifier),

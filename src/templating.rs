@@ -90,6 +90,11 @@ impl TemplateSet {
         }
     }
 
+    /// Whether a template of that name is loaded.
+    pub fn has(&self, name: &str) -> bool {
+        self.env.get_template(name).is_ok()
+    }
+
     pub fn render<S: Serialize>(&self, name: &str, ctx: S) -> Result<String, TemplateError> {
         self.env
             .get_template(name)

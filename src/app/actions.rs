@@ -59,8 +59,10 @@ impl App {
             let mut plan = Plan::default();
             add_callback(&mut plan, Some(cb), after.clone(), timeline, now);
             let work_at = super::writes::earliest_work(&plan);
+            let resolved = super::writes::resolved_by(&plan);
             match self.store.apply(plan).await {
                 Ok(()) => {
+                    self.observe_resolved(&resolved);
                     self.nudge_for(work_at);
                     return Ok(ActOutcome::Done(Box::new(after)));
                 }

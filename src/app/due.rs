@@ -71,6 +71,7 @@ fn plan_due(
                     last_error: None,
                     due_at,
                     message: None,
+                    digest: None,
                 });
             }
             let sends = plan.deliveries.len();

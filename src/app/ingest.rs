@@ -68,8 +68,10 @@ impl App {
                 Planned::Duplicate(receipt) => return Ok(receipt),
                 Planned::Store(plan, receipt) => {
                     let work_at = super::writes::earliest_work(&plan);
+                    let resolved = super::writes::resolved_by(&plan);
                     match self.store.apply(*plan).await {
                         Ok(()) => {
+                            self.observe_resolved(&resolved);
                             self.nudge_for(work_at);
                             return Ok(receipt);
                         }

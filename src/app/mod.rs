@@ -14,6 +14,7 @@
 
 mod actions;
 mod deliveries;
+mod digests;
 mod due;
 mod error;
 mod ingest;
@@ -35,11 +36,13 @@ use crate::clock::Clock;
 use crate::domain::agent::AgentDirectory;
 use crate::domain::reminder::Roster;
 use crate::domain::rules::LiveRules;
+use crate::metrics::Metrics;
 use crate::smartflo::click_to_call::ClickToCall;
 use crate::store::{LeaseOwner, Store};
 
 pub use actions::{ActOutcome, CallOutcome, MAX_SNOOZE_MINUTES, snooze_until};
 pub use deliveries::LEASE;
+pub use digests::{DIGEST_GRACE, store_key as digest_store_key};
 pub use error::AppError;
 pub use ingest::{IncomingEvent, Receipt};
 pub use retention::RetentionPass;
@@ -68,8 +71,14 @@ pub struct App {
     pub click_to_call: Option<ClickToCall>,
     /// `[storage].retention`: resolved callbacks and events older than this are deleted.
     pub retention: Option<chrono::Duration>,
+    /// `[storage].raw_retention`: raw events older than this are deleted (when sooner).
+    pub raw_retention: Option<chrono::Duration>,
+    /// `[[digests]]`: the shift digests and who gets them.
+    pub digests: Vec<crate::config::extras::DigestSettings>,
     /// This process, as the holder of delivery leases.
     pub owner: LeaseOwner,
+    /// Counts what the application sees happen (call-backs, breaches); `/metrics` shows it.
+    pub metrics: Arc<Metrics>,
     /// Signalled when a change may have moved a reminder or escalation earlier.
     schedule_changed: Notify,
     /// When the scheduler will look at its work again by itself (ms since the epoch):
@@ -87,6 +96,8 @@ pub struct Parts {
     pub agents: AgentDirectory,
     pub click_to_call: Option<ClickToCall>,
     pub retention: Option<chrono::Duration>,
+    pub raw_retention: Option<chrono::Duration>,
+    pub digests: Vec<crate::config::extras::DigestSettings>,
 }
 
 impl App {
@@ -99,7 +110,10 @@ impl App {
             agents: parts.agents,
             click_to_call: parts.click_to_call,
             retention: parts.retention,
+            raw_retention: parts.raw_retention,
+            digests: parts.digests,
             owner: LeaseOwner(Ulid::new()),
+            metrics: Arc::new(Metrics::new()),
             schedule_changed: Notify::new(),
             looks_again_at: AtomicI64::new(i64::MAX),
             ids: Mutex::new(ulid::Generator::new()),
@@ -117,6 +131,18 @@ impl App {
         let at = std::time::SystemTime::from(at);
         ids.generate_from_datetime(at)
             .unwrap_or_else(|_| Ulid::from_datetime(at))
+    }
+
+    /// Counts callbacks just resolved in the metrics.
+    fn observe_resolved(&self, resolved: &[crate::domain::callback::Callback]) {
+        if resolved.is_empty() {
+            return;
+        }
+        let rules = self.rules.get();
+        let now = self.now();
+        for cb in resolved {
+            self.metrics.resolved(cb, &rules, now);
+        }
     }
 
     /// Tells the scheduler to look again at when its next work is.

@@ -36,6 +36,8 @@ fn world() -> World {
         repeat_every: chrono::Duration::minutes(15),
         business_hours: BusinessHours::parse("* * * * * *", chrono_tz::UTC).unwrap(),
         escalation: Vec::new(),
+        escalate_after_attempts: None,
+        sla: Default::default(),
     };
     let app = Arc::new(App::new(Parts {
         store: store.clone(),
@@ -48,6 +50,8 @@ fn world() -> World {
         ),
         click_to_call: None,
         retention: None,
+        raw_retention: None,
+        digests: Vec::new(),
     }));
     World {
         app,

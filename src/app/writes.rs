@@ -31,6 +31,7 @@ pub fn add_callback(
             last_error: None,
             due_at: None,
             message: Some(message),
+            digest: None,
         });
     }
     plan.callbacks.push(CallbackWrite {
@@ -46,4 +47,15 @@ pub fn earliest_work(plan: &Plan) -> Option<DateTime<Utc>> {
     let wakes = plan.callbacks.iter().filter_map(|w| w.after.next_wake());
     let sends = plan.deliveries.iter().map(|d| d.next_attempt_at);
     wakes.chain(sends).min()
+}
+
+/// The callbacks `plan` resolves (pending before, resolved after), for the metrics.
+pub fn resolved_by(plan: &Plan) -> Vec<Callback> {
+    plan.callbacks
+        .iter()
+        .filter(|w| {
+            w.before.as_ref().is_some_and(|b| b.value.is_pending()) && !w.after.is_pending()
+        })
+        .map(|w| w.after.clone())
+        .collect()
 }

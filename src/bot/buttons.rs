@@ -7,7 +7,7 @@ use teloxide::types::CallbackQuery;
 use super::{BotUser, TelegramBot};
 use crate::app::{ActOutcome, CallOutcome};
 use crate::display::local_time;
-use crate::domain::actions::{Action, ActionError, QuickAction};
+use crate::domain::actions::{Action, ActionError, CALL_LATER_MINUTES, Outcome, QuickAction};
 use crate::domain::callback::CallbackId;
 
 const SNOOZE_MINUTES: i64 = 30;
@@ -84,6 +84,17 @@ impl TelegramBot {
                     )
                 }),
             },
+            QuickAction::Outcome(outcome) => {
+                let at =
+                    (outcome == Outcome::CallLater).then(|| now + Age::minutes(CALL_LATER_MINUTES));
+                act(Action::Outcome { outcome, at }).await.map(|o| {
+                    let (answer, line) =
+                        crate::notify::outcome_words(outcome, at, &user.name, |t| {
+                            local_time(t, self.notifier.composer.zone)
+                        });
+                    (o, answer, line)
+                })
+            }
             QuickAction::CalledBack => act(Action::Resolve {
                 reason: "called back (Telegram)".into(),
             })

@@ -4,6 +4,8 @@
 //! Everything a later feature reads is parsed and checked here, so `ringback check-config`
 //! rejects a bad file before anything runs, naming the key and the reason.
 
+pub mod extras;
+pub mod holidays;
 mod raw;
 pub mod rules;
 mod secret;
@@ -52,6 +54,8 @@ pub struct Settings {
     pub warnings: Vec<ConfigIssue>,
     pub dashboard: DashboardSettings,
     pub templates: TemplateSettings,
+    /// SPEC §11: service level, holidays, attempts, digests, privacy.
+    pub extras: extras::Extras,
 }
 
 #[derive(Debug, Clone)]
@@ -71,6 +75,9 @@ pub struct StorageSettings {
     pub path: PathBuf,
     /// How long resolved callbacks and raw events are kept; `None`: for ever.
     pub retention: Option<std::time::Duration>,
+    /// How long raw events are kept, when shorter than `retention` (`[storage]
+    /// raw_retention`); `None`: as long as `retention`.
+    pub raw_retention: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -121,6 +128,8 @@ pub struct Agent {
     pub telegram_chat_id: Option<i64>,
     /// The channels this agent is reached on (defaults to every channel with an address).
     pub channels: Vec<Channel>,
+    /// The language of their messages (`"hi"`); `None`: English.
+    pub language: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -129,6 +138,7 @@ pub struct Supervisor {
     pub email: Option<Address>,
     pub telegram_chat_id: Option<i64>,
     pub channels: Vec<Channel>,
+    pub language: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]

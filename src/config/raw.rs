@@ -23,6 +23,37 @@ pub struct RawConfig {
     pub escalation: Vec<RawEscalation>,
     pub dashboard: RawDashboard,
     pub templates: RawTemplates,
+    pub sla: RawSla,
+    pub digests: Vec<RawDigest>,
+    pub privacy: RawPrivacy,
+}
+
+/// `[sla]` (SPEC §11).
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawSla {
+    /// Empty: no service level.
+    pub callback_within: String,
+    pub departments: std::collections::BTreeMap<String, String>,
+}
+
+/// One `[[digests]]` entry (SPEC §11).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDigest {
+    #[serde(default)]
+    pub cron: String,
+    #[serde(default)]
+    pub notify: Vec<String>,
+}
+
+/// `[privacy]` (SPEC §11).
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawPrivacy {
+    pub mask_numbers: bool,
+    /// The spec's spelling of `[storage] raw_retention`; either may be used.
+    pub raw_retention: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -50,6 +81,8 @@ impl Default for RawServer {
 pub struct RawStorage {
     pub path: String,
     pub retention: String,
+    /// Empty: raw events are kept as long as `retention` keeps them.
+    pub raw_retention: String,
 }
 
 impl Default for RawStorage {
@@ -57,6 +90,7 @@ impl Default for RawStorage {
         Self {
             path: "data".into(),
             retention: "90d".into(),
+            raw_retention: String::new(),
         }
     }
 }
@@ -95,6 +129,12 @@ pub struct RawReminders {
     pub business_hours: String,
     pub first_after: String,
     pub repeat_every: String,
+    /// Local dates (`"2026-01-26"`) on which nothing goes out and the SLA clock pauses.
+    pub holidays: Vec<String>,
+    /// An iCalendar file of all-day events, relative to the configuration file; empty: none.
+    pub holidays_file: String,
+    /// Failed call-back attempts after which the first escalation step fires; 0: never.
+    pub escalate_after_attempts: u32,
 }
 
 impl Default for RawReminders {
@@ -104,6 +144,9 @@ impl Default for RawReminders {
             business_hours: "* * 9-18 * * Mon-Sat".into(),
             first_after: "2m".into(),
             repeat_every: "15m".into(),
+            holidays: Vec::new(),
+            holidays_file: String::new(),
+            escalate_after_attempts: 0,
         }
     }
 }
@@ -176,6 +219,8 @@ pub struct RawAgent {
     pub telegram_chat_id: Option<String>,
     #[serde(default)]
     pub channels: Option<Vec<String>>,
+    #[serde(default)]
+    pub language: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -189,6 +234,8 @@ pub struct RawSupervisor {
     pub telegram_chat_id: Option<String>,
     #[serde(default)]
     pub channels: Option<Vec<String>>,
+    #[serde(default)]
+    pub language: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use chrono_tz::Tz;
 
+use super::extras::RuleExtras;
 use super::{ConfigIssue, Settings};
 use crate::domain::rules::{EscalationStep, Rules, RulesText};
 use crate::domain::schedule::BusinessHours;
@@ -72,6 +73,7 @@ pub fn validate_rules(
     zone: Option<Tz>,
     names: &HashSet<String>,
     min_talk_seconds: u32,
+    extras: &RuleExtras,
 ) -> Result<ValidRules, Vec<ConfigIssue>> {
     let mut issues = Vec::new();
     let mut warnings = Vec::new();
@@ -153,8 +155,10 @@ pub fn validate_rules(
                     min_talk_seconds,
                     first_after,
                     repeat_every,
-                    business_hours,
+                    business_hours: business_hours.with_holidays(extras.holidays.clone()),
                     escalation,
+                    escalate_after_attempts: extras.escalate_after_attempts,
+                    sla: extras.sla.clone(),
                 },
                 warnings,
             })
@@ -190,6 +194,7 @@ fn validated(settings: &Settings, text: &RulesText) -> Result<ValidRules, Vec<Co
         Some(settings.reminders.timezone),
         &names,
         settings.webhook.min_talk_seconds,
+        &settings.extras.rules,
     )
 }
 
@@ -219,8 +224,14 @@ mod tests {
 
     #[test]
     fn a_duration_longer_than_a_year_is_refused_with_its_key() {
-        let issues =
-            validate_rules(&text("1000000y", &["30m", "500d"]), None, &names(), 0).unwrap_err();
+        let issues = validate_rules(
+            &text("1000000y", &["30m", "500d"]),
+            None,
+            &names(),
+            0,
+            &RuleExtras::default(),
+        )
+        .unwrap_err();
         let keys: Vec<&str> = issues.iter().map(|i| i.key.as_str()).collect();
         assert_eq!(keys, ["reminders.first_after", "escalation[1].after"]);
         assert!(
@@ -231,7 +242,14 @@ mod tests {
 
     #[test]
     fn a_year_exactly_is_still_a_valid_duration() {
-        let valid = validate_rules(&text("365d", &["30m"]), None, &names(), 0).unwrap();
+        let valid = validate_rules(
+            &text("365d", &["30m"]),
+            None,
+            &names(),
+            0,
+            &RuleExtras::default(),
+        )
+        .unwrap();
         assert_eq!(valid.rules.first_after, chrono::Duration::days(365));
         assert!(valid.warnings.is_empty());
     }

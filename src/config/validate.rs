@@ -113,7 +113,14 @@ pub(super) fn validate(raw: RawConfig, source: &Path) -> Result<Settings, Config
             })
             .collect(),
     };
-    let rules = match validate_rules(&rules_text, timezone, &names, raw.webhook.min_talk_seconds) {
+    let extras = super::extras::check(&raw, &base, timezone, &names, &mut issues.0);
+    let rules = match validate_rules(
+        &rules_text,
+        timezone,
+        &names,
+        raw.webhook.min_talk_seconds,
+        &extras.rules,
+    ) {
         Ok(rules) => Some(rules),
         Err(found) => {
             issues.0.extend(found);
@@ -147,6 +154,7 @@ pub(super) fn validate(raw: RawConfig, source: &Path) -> Result<Settings, Config
         storage: StorageSettings {
             path: storage.expect(missing),
             retention: retention.expect(missing),
+            raw_retention: extras.raw_retention,
         },
         webhook: WebhookSettings {
             tokens: raw.webhook.tokens,
@@ -167,9 +175,14 @@ pub(super) fn validate(raw: RawConfig, source: &Path) -> Result<Settings, Config
         rules: rules.rules,
         rules_text,
         ignored_env: Vec::new(),
-        warnings: rules.warnings,
+        warnings: rules
+            .warnings
+            .into_iter()
+            .chain(extras.warnings.iter().cloned())
+            .collect(),
         dashboard,
         templates: TemplateSettings { dir: templates_dir },
+        extras,
     })
 }
 
@@ -177,7 +190,7 @@ pub(super) fn validate(raw: RawConfig, source: &Path) -> Result<Settings, Config
 const MAX_RETENTION: std::time::Duration = std::time::Duration::from_secs(3650 * 86_400);
 
 /// `"90d"`-style durations of at least a day, or `"forever"` (never purge).
-fn parse_retention(raw: &str) -> Result<Option<std::time::Duration>, String> {
+pub(super) fn parse_retention(raw: &str) -> Result<Option<std::time::Duration>, String> {
     let raw = raw.trim();
     if raw.eq_ignore_ascii_case("forever") {
         return Ok(None);
@@ -505,6 +518,10 @@ fn check_agent(
         &raw.telegram_chat_id,
         &raw.channels,
     );
+    let language = issues.check(
+        &format!("{key}.language"),
+        super::extras::check_language(&raw.language),
+    );
     Some(Agent {
         name: name?,
         number: number?,
@@ -512,6 +529,7 @@ fn check_agent(
         email: contact.as_ref()?.email.clone(),
         telegram_chat_id: contact.as_ref()?.telegram_chat_id,
         channels: contact?.channels,
+        language: language?,
     })
 }
 
@@ -522,6 +540,10 @@ fn check_supervisor(
     names: &mut HashSet<String>,
 ) -> Option<Supervisor> {
     let name = check_name(issues, key, &raw.name, names);
+    let language = issues.check(
+        &format!("{key}.language"),
+        super::extras::check_language(&raw.language),
+    );
     let contact = check_contact(
         issues,
         key,
@@ -534,6 +556,7 @@ fn check_supervisor(
         email: contact.email,
         telegram_chat_id: contact.telegram_chat_id,
         channels: contact.channels,
+        language: language?,
     })
 }
 

@@ -26,6 +26,60 @@ pub enum Action {
         agent: String,
         outcome: Result<String, String>,
     },
+    /// What happened when the agent tried to call back (SPEC §11); `at` is when to call
+    /// again, for [`Outcome::CallLater`].
+    Outcome {
+        outcome: Outcome,
+        at: Option<DateTime<Utc>>,
+    },
+}
+
+/// The outcome of a call-back attempt, as an agent records it (SPEC §11). Each counts as a
+/// failed attempt; a wrong number resolves the callback, "call me later" snoozes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    NoAnswer,
+    Busy,
+    SwitchedOff,
+    WrongNumber,
+    CallLater,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 5] = [
+        Self::NoAnswer,
+        Self::Busy,
+        Self::SwitchedOff,
+        Self::WrongNumber,
+        Self::CallLater,
+    ];
+
+    /// The code of the API and of button data (`no_answer`, …).
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::NoAnswer => "no_answer",
+            Self::Busy => "busy",
+            Self::SwitchedOff => "switched_off",
+            Self::WrongNumber => "wrong_number",
+            Self::CallLater => "call_later",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.code() == code.trim())
+    }
+
+    /// In words, for timelines and messages.
+    pub fn words(self) -> &'static str {
+        match self {
+            Self::NoAnswer => "no answer",
+            Self::Busy => "busy",
+            Self::SwitchedOff => "switched off",
+            Self::WrongNumber => "wrong number",
+            Self::CallLater => "asked to be called later",
+        }
+    }
 }
 
 /// What a message offers its reader in one tap (Telegram buttons, email links): its code
@@ -40,10 +94,26 @@ pub enum QuickAction {
     Take,
     /// Mark it called back.
     CalledBack,
+    /// Record an attempt's outcome ("call me later" means in [`CALL_LATER_MINUTES`]).
+    Outcome(Outcome),
 }
 
+/// "Call me later" from a button or an email link: an hour from the press (the API and
+/// the dashboard take any time).
+pub const CALL_LATER_MINUTES: i64 = 60;
+
 impl QuickAction {
-    pub const ALL: [QuickAction; 4] = [Self::CallBack, Self::Snooze, Self::Take, Self::CalledBack];
+    pub const ALL: [QuickAction; 9] = [
+        Self::CallBack,
+        Self::Snooze,
+        Self::Take,
+        Self::CalledBack,
+        Self::Outcome(Outcome::NoAnswer),
+        Self::Outcome(Outcome::Busy),
+        Self::Outcome(Outcome::SwitchedOff),
+        Self::Outcome(Outcome::WrongNumber),
+        Self::Outcome(Outcome::CallLater),
+    ];
 
     pub fn code(self) -> &'static str {
         match self {
@@ -51,6 +121,7 @@ impl QuickAction {
             Self::Snooze => "snooze",
             Self::Take => "take",
             Self::CalledBack => "done",
+            Self::Outcome(o) => o.code(),
         }
     }
 
@@ -75,6 +146,12 @@ pub enum ActionError {
     AlreadyResolved,
     #[error("snooze until {0} is not in the future")]
     SnoozeInPast(DateTime<Utc>),
+    #[error("call_later needs \"at\": when to call the customer again")]
+    LaterWithoutTime,
+    #[error("\"at\" is only for call_later")]
+    TimeWithoutLater,
+    #[error("call again at {0}: that is not in the future")]
+    LaterInPast(DateTime<Utc>),
 }
 
 /// Applies `action` by `who` at `now`.
@@ -147,6 +224,48 @@ pub fn apply(
                 ),
             };
             vec![entry(kind, Some(agent.clone()), detail)]
+        }
+        Action::Outcome { outcome, at } => {
+            let mut entries = vec![entry(
+                TimelineKind::Outcome,
+                None,
+                format!("{}: {}", outcome.code(), outcome.words()),
+            )];
+            match (outcome, at) {
+                (Outcome::CallLater, None) => return Err(ActionError::LaterWithoutTime),
+                (Outcome::CallLater, Some(at)) if *at <= now => {
+                    return Err(ActionError::LaterInPast(*at));
+                }
+                (Outcome::CallLater, Some(at)) => {
+                    after.snoozed_until = Some(*at);
+                    entries.push(entry(
+                        TimelineKind::Snoozed,
+                        None,
+                        format!(
+                            "until {}",
+                            at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                        ),
+                    ));
+                }
+                (_, Some(_)) => return Err(ActionError::TimeWithoutLater),
+                (Outcome::WrongNumber, None) => {
+                    after.status = Status::Resolved;
+                    after.resolved_at = Some(now);
+                    after.reminder_due_at = None;
+                    after.snoozed_until = None;
+                    after.resolution = Some(Resolution {
+                        kind: ResolutionKind::Manual,
+                        call_id: None,
+                        agent: Some(who.to_string()),
+                        at: now,
+                        reason: Some(outcome.code().to_string()),
+                    });
+                }
+                (_, None) => {}
+            }
+            after.attempts = after.attempts.saturating_add(1);
+            after.last_attempt_at = Some(now);
+            entries
         }
         Action::Assign { agent } => {
             let from = cb

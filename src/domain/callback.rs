@@ -120,6 +120,10 @@ pub struct Callback {
     pub snoozed_until: Option<DateTime<Utc>>,
     pub resolved_at: Option<DateTime<Utc>>,
     pub resolution: Option<Resolution>,
+    /// When the latest failed call-back attempt was counted (a webhook's or an outcome an
+    /// agent recorded): `[reminders] escalate_after_attempts` escalates from then.
+    #[serde(default)]
+    pub last_attempt_at: Option<DateTime<Utc>>,
 }
 
 impl Callback {
@@ -148,6 +152,16 @@ impl Callback {
                 // Nobody to remind: the first step's people hear at once (SPEC §5.1).
                 let due = if self.escalation_level == 0 && self.assigned_agent.is_none() {
                     Some(self.first_received_at)
+                } else if self.escalation_level == 0
+                    && let (Some(limit), Some(at)) =
+                        (rules.escalate_after_attempts, self.last_attempt_at)
+                    && self.attempts >= limit
+                {
+                    // Enough failed attempts (SPEC §11): the first step fires now, unless
+                    // its age came first.
+                    self.first_received_at
+                        .checked_add_signed(step.after)
+                        .map_or(Some(at), |by_age| Some(by_age.min(at)))
                 } else {
                     // Checked: a step beyond the calendar's end never fires (durations are
                     // bounded where they are parsed; this is the second line of defence).
@@ -210,6 +224,9 @@ pub enum TimelineKind {
     AnsweredNotCleared,
     /// A call-back attempt the customer did not answer.
     Attempt,
+    /// An agent recorded what happened when they tried to call back (`detail`: the
+    /// outcome's code, then a colon and its words); counted as an attempt.
+    Outcome,
     /// A dialer disposition set by an agent.
     Disposition,
     /// The department that received the call became known.

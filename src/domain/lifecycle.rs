@@ -331,6 +331,7 @@ impl Ctx<'_> {
                     snoozed_until: None,
                     resolved_at: None,
                     resolution: None,
+                    last_attempt_at: None,
                 },
                 Effect::Opened,
             ),
@@ -503,6 +504,9 @@ impl Ctx<'_> {
             Some(pending) => {
                 let mut cb = pending.clone();
                 cb.attempts = cb.attempts.saturating_add(1);
+                cb.last_attempt_at = Some(self.meta.received_at);
+                // Enough failed attempts may bring the first escalation step forward.
+                cb.reschedule(self.rules);
                 let entry = self.entry(
                     TimelineKind::Attempt,
                     self.facts.answered_by.clone(),

@@ -26,6 +26,8 @@ fn rules() -> Rules {
         )
         .unwrap(),
         escalation: Vec::new(),
+        escalate_after_attempts: None,
+        sla: Default::default(),
     }
 }
 

@@ -121,22 +121,41 @@ impl PhoneNumber {
             .unwrap_or_else(|_| self.0.trim_start_matches('+').to_string())
     }
 
-    /// A form safe for logs: keeps the country code and the last two digits.
+    /// A form safe for logs and, under `[privacy] mask_numbers`, for messages: the country
+    /// code and the last four digits, grouped as the number is written
+    /// (`+91 98765 12345` → `+91 ••••• •2345`).
     pub fn masked(&self) -> String {
-        let digits: Vec<char> = self.0.chars().collect();
-        let keep_tail = 2;
-        let keep_head = 3.min(digits.len().saturating_sub(keep_tail));
-        digits
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                if i < keep_head || i >= digits.len() - keep_tail {
-                    *c
-                } else {
-                    '•'
-                }
+        let grouped = phonenumber::parse(None, &self.0)
+            .map(|n| {
+                n.format()
+                    .mode(phonenumber::Mode::International)
+                    .to_string()
             })
-            .collect()
+            .unwrap_or_else(|_| self.0.clone());
+        let (code, rest) = match grouped.split_once(' ') {
+            Some((code, rest)) if code.starts_with('+') => (format!("{code} "), rest.to_string()),
+            // Not groupable: keep a short head as the country code.
+            _ => {
+                let head: String = grouped.chars().take(3).collect();
+                (
+                    head.clone(),
+                    grouped.chars().skip(head.chars().count()).collect(),
+                )
+            }
+        };
+        let digits = rest.chars().filter(char::is_ascii_digit).count();
+        let mut seen = 0;
+        let masked: String = rest
+            .chars()
+            .map(|c| {
+                if !c.is_ascii_digit() {
+                    return c;
+                }
+                seen += 1;
+                if seen + 4 > digits { c } else { '•' }
+            })
+            .collect();
+        format!("{code}{masked}")
     }
 }
 
@@ -302,6 +321,8 @@ mod tests {
     #[test]
     fn masked_form_hides_the_middle_digits() {
         let n = PhoneNumber::parse("+919876543210", india()).unwrap();
-        assert_eq!(n.masked(), "+91••••••••10");
+        assert_eq!(n.masked(), "+91 ••••• •3210");
+        let m = PhoneNumber::parse("+919811112345", india()).unwrap();
+        assert_eq!(m.masked(), "+91 ••••• •2345");
     }
 }

@@ -149,6 +149,8 @@ pub enum Purpose {
     Escalation,
     /// Edit a Telegram message sent earlier to show how the callback ended.
     Closure,
+    /// A shift digest (SPEC §11): its report travels with the delivery.
+    Digest,
 }
 
 /// One message to one recipient on one channel: the outbox's unit of work.
@@ -173,6 +175,10 @@ pub struct Delivery {
     /// For a closure: the Telegram message to edit.
     #[serde(default)]
     pub message: Option<i32>,
+    /// For a digest: what it reports (its `callback` is then the digest's own id, which no
+    /// callback has).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<Box<super::digest::DigestReport>>,
 }
 
 /// Issues the next reminder round of `cb` if it is due at `now`: returns the callback with
@@ -379,8 +385,9 @@ pub fn settle(cb: Option<&Callback>, delivery: &Delivery, settlement: &Settlemen
             ),
             TimelineKind::EscalationSent,
         ),
-        // Closing edits are housekeeping: they leave no trace on the timeline.
-        Purpose::Closure => {
+        // Closing edits are housekeeping, and digests belong to no callback: neither leaves
+        // a trace on a timeline.
+        Purpose::Closure | Purpose::Digest => {
             return Settled {
                 callback: None,
                 timeline: Vec::new(),

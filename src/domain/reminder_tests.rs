@@ -36,6 +36,8 @@ fn rules() -> Rules {
                 notify: vec!["Asha".into(), "Arjun".into()],
             },
         ],
+        escalate_after_attempts: Some(3),
+        sla: Default::default(),
     }
 }
 
@@ -67,6 +69,7 @@ fn callback(opened: DateTime<Utc>, agent: Option<&str>) -> Callback {
         snoozed_until: None,
         resolved_at: None,
         resolution: None,
+        last_attempt_at: None,
     };
     cb.reschedule(&rules());
     cb
@@ -204,6 +207,7 @@ fn delivery(round: u32) -> Delivery {
         last_error: None,
         due_at: Some(ist(1, 10, 2)),
         message: None,
+        digest: None,
     }
 }
 

@@ -9,6 +9,7 @@ use chrono::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::schedule::BusinessHours;
+use super::sla::Sla;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EscalationStep {
@@ -30,6 +31,11 @@ pub struct Rules {
     pub business_hours: BusinessHours,
     /// In increasing order of `after`.
     pub escalation: Vec<EscalationStep>,
+    /// Failed call-back attempts after which the first escalation step fires at once
+    /// (`[reminders] escalate_after_attempts`); `None`: only by age.
+    pub escalate_after_attempts: Option<u32>,
+    /// The callback service level (`[sla]`), counted in `business_hours`.
+    pub sla: Sla,
 }
 
 impl Rules {
@@ -41,13 +47,21 @@ impl Rules {
             .iter()
             .map(|s| format!("{}:{}", s.after.num_seconds(), s.notify.join(",")))
             .collect();
+        let holidays: Vec<String> = self
+            .business_hours
+            .holidays()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         format!(
-            "{}|{}|{}|{}|{}",
+            "{}|{}|{}|{}|{}|{}|{}",
             self.business_hours.expression(),
             self.business_hours.zone(),
             self.first_after.num_seconds(),
             self.repeat_every.num_seconds(),
-            steps.join(";")
+            steps.join(";"),
+            holidays.join(","),
+            self.escalate_after_attempts.unwrap_or(0)
         )
     }
 

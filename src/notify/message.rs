@@ -6,9 +6,9 @@ use url::Url;
 
 use std::sync::Arc;
 
-use super::templates::{ActionLinks, MessageContext, TemplateError, Templates};
+use super::templates::{ActionLinks, LabelledLink, MessageContext, TemplateError, Templates};
 use crate::display::{humane_age, local_time};
-use crate::domain::actions::QuickAction;
+use crate::domain::actions::{Outcome, QuickAction};
 use crate::domain::callback::{Callback, ResolutionKind};
 use crate::domain::reminder::{Channel, Delivery, Purpose};
 use crate::links::{ActionLink, LinkSigner, ViewLink, link_lifetime, view_lifetime};
@@ -45,6 +45,10 @@ pub struct Composer {
     pub click_to_call: bool,
     /// The configured agents' names: only they can take a callback.
     pub agents: Vec<String>,
+    /// `[privacy] mask_numbers`: customers as `+91 ••••• •2345` in every message.
+    pub mask_numbers: bool,
+    /// People with a `language` other than English: name, language code.
+    pub languages: Vec<(String, String)>,
 }
 
 impl Composer {
@@ -82,6 +86,44 @@ impl Composer {
             .as_ref()
             .is_some_and(|a| a.name.eq_ignore_ascii_case(who));
         !assigned && self.agents.iter().any(|a| a.eq_ignore_ascii_case(who))
+    }
+
+    /// The language `who`'s messages are written in (`None`: English).
+    pub fn language_of(&self, who: &str) -> Option<&str> {
+        self.languages
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(who))
+            .map(|(_, lang)| lang.as_str())
+    }
+
+    /// A customer's number as messages show it: masked under `[privacy] mask_numbers`.
+    pub fn customer(&self, number: &crate::domain::phone::PhoneNumber) -> String {
+        if self.mask_numbers {
+            number.masked()
+        } else {
+            number.to_string()
+        }
+    }
+
+    /// A signed view of callback `id` for `who`, valid from `now`.
+    pub fn view_link(
+        &self,
+        id: crate::domain::callback::CallbackId,
+        who: &str,
+        now: DateTime<Utc>,
+    ) -> String {
+        match &self.links {
+            Some(signer) => format!(
+                "{}/v/{}",
+                self.base(),
+                signer.sign_view(&ViewLink {
+                    callback: id,
+                    who: who.to_string(),
+                    expires: now + view_lifetime(),
+                })
+            ),
+            None => format!("{}/callbacks/{id}", self.base()),
+        }
     }
 
     fn local(&self, t: DateTime<Utc>) -> String {
@@ -125,8 +167,12 @@ impl Composer {
         now: DateTime<Utc>,
     ) -> MessageContext {
         MessageContext {
-            customer: cb.customer_number.to_string(),
-            customer_national: cb.customer_number.national(),
+            customer: self.customer(&cb.customer_number),
+            customer_national: if self.mask_numbers {
+                cb.customer_number.masked()
+            } else {
+                cb.customer_number.national()
+            },
             missed_calls: cb.missed_calls,
             first_missed_at: self.local(cb.first_missed_at),
             last_missed_at: self.local(cb.last_missed_at),
@@ -147,6 +193,7 @@ impl Composer {
             },
             next_reminder: cb.next_reminder_at.map(|t| self.local(t)),
             links: None,
+            masked: self.mask_numbers,
         }
     }
 
@@ -173,6 +220,13 @@ impl Composer {
             snooze: url(QuickAction::Snooze),
             take: self.may_take(cb, who).then(|| url(QuickAction::Take)),
             done: url(QuickAction::CalledBack),
+            outcomes: Outcome::ALL
+                .into_iter()
+                .map(|o| LabelledLink {
+                    label: super::outcome_label(o).to_string(),
+                    url: url(QuickAction::Outcome(o)),
+                })
+                .collect(),
         })
     }
 
@@ -196,12 +250,15 @@ impl Composer {
             Channel::Log => {
                 ctx.customer = cb.customer_number.masked();
                 ctx.customer_national = ctx.customer.clone();
+                ctx.masked = true;
             }
             Channel::Telegram => {}
         }
+        let language = self.language_of(&delivery.recipient.name);
         let kind = match delivery.purpose {
             Purpose::Reminder => "reminder",
             Purpose::Escalation => "escalation",
+            Purpose::Digest => return self.compose_digest(templates, delivery, now),
             Purpose::Closure => {
                 return Ok(match (delivery.recipient.channel, delivery.message) {
                     (Channel::Telegram, Some(message)) => Message::TelegramEdit {
@@ -214,7 +271,7 @@ impl Composer {
                 });
             }
         };
-        let render = |part: &str| templates.render(&format!("{kind}.{part}"), &ctx);
+        let render = |part: &str| templates.render_in(&format!("{kind}.{part}"), language, &ctx);
         Ok(match delivery.recipient.channel {
             Channel::Email => Message::Email {
                 subject: render("subject.txt")?,
@@ -293,6 +350,7 @@ mod tests {
             snoozed_until: None,
             resolved_at: None,
             resolution: None,
+            last_attempt_at: None,
         }
     }
 
@@ -303,6 +361,8 @@ mod tests {
             links: Some(Arc::new(LinkSigner::new(b"a key of some length".to_vec()))),
             click_to_call: false,
             agents: vec!["Priya".into(), "Arjun".into()],
+            mask_numbers: false,
+            languages: Vec::new(),
         }
     }
 
@@ -323,6 +383,7 @@ mod tests {
             last_error: None,
             due_at: Some(now()),
             message: None,
+            digest: None,
         }
     }
 
@@ -341,7 +402,7 @@ mod tests {
         let Message::Log { line } = message else {
             panic!("{message:?}")
         };
-        assert!(line.contains("+91••••••••10"), "{line}");
+        assert!(line.contains("+91 ••••• •3210"), "{line}");
         assert!(!line.contains("9876543210"), "{line}");
     }
 

@@ -2,6 +2,7 @@
 //! templates. The scheduler decides what to send; this module only sends it and says how
 //! it went.
 
+pub mod digest;
 pub mod email;
 pub mod message;
 pub mod telegram;
@@ -11,7 +12,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::actions::QuickAction;
+use crate::domain::actions::{Outcome, QuickAction};
 use crate::domain::callback::Callback;
 use crate::domain::reminder::Delivery;
 pub use message::{Composer, Message};
@@ -46,6 +47,44 @@ pub fn button_label(action: QuickAction) -> &'static str {
         QuickAction::Snooze => "😴 Snooze 30 min",
         QuickAction::Take => "🙋 I'll take it",
         QuickAction::CalledBack => "✅ Called back",
+        QuickAction::Outcome(o) => outcome_label(o),
+    }
+}
+
+/// An outcome's button label (Telegram, the signed view's buttons, email links).
+pub fn outcome_label(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::NoAnswer => "📵 No answer",
+        Outcome::Busy => "⛔ Busy",
+        Outcome::SwitchedOff => "📴 Switched off",
+        Outcome::WrongNumber => "❌ Wrong number",
+        Outcome::CallLater => "⏰ Call later (1 h)",
+    }
+}
+
+/// What the presser is told, and the line shown on the message, for a recorded outcome.
+pub fn outcome_words(
+    outcome: Outcome,
+    at: Option<chrono::DateTime<chrono::Utc>>,
+    who: &str,
+    local: impl Fn(chrono::DateTime<chrono::Utc>) -> String,
+) -> (String, String) {
+    match (outcome, at) {
+        (Outcome::WrongNumber, _) => (
+            "Recorded: wrong number. The callback is closed.".into(),
+            format!("❌ Wrong number, recorded by {who}"),
+        ),
+        (Outcome::CallLater, Some(at)) => (
+            format!("Recorded. Reminders resume at {}.", local(at)),
+            format!(
+                "⏰ Customer asked to be called at {}, recorded by {who}",
+                local(at)
+            ),
+        ),
+        (o, _) => (
+            format!("Recorded: {}.", o.words()),
+            format!("{} — recorded by {who}", outcome_label(o)),
+        ),
     }
 }
 
@@ -63,6 +102,17 @@ impl Notifier {
             middle.push(button(QuickAction::Take));
         }
         rows.push(middle);
+        // What happened when they tried: two rows of outcomes (SPEC §11).
+        let outcome = |o: Outcome| button(QuickAction::Outcome(o));
+        rows.push(vec![
+            outcome(Outcome::NoAnswer),
+            outcome(Outcome::Busy),
+            outcome(Outcome::SwitchedOff),
+        ]);
+        rows.push(vec![
+            outcome(Outcome::WrongNumber),
+            outcome(Outcome::CallLater),
+        ]);
         rows.push(vec![button(QuickAction::CalledBack)]);
         rows
     }
@@ -72,6 +122,27 @@ impl Notifier {
             Ok(m) => m,
             Err(e) => return SendResult::Permanent(e.to_string()),
         };
+        let buttons = self.buttons(cb, &delivery.recipient.name);
+        self.transmit(message, delivery, &buttons, "REMINDER").await
+    }
+
+    /// Sends a shift digest (no buttons: it is about many callbacks).
+    pub async fn send_digest(&self, delivery: &Delivery, now: DateTime<Utc>) -> SendResult {
+        let message = match self.composer.compose_digest(&self.templates, delivery, now) {
+            Ok(m) => m,
+            Err(e) => return SendResult::Permanent(e.to_string()),
+        };
+        self.transmit(message, delivery, &[], "DIGEST").await
+    }
+
+    /// Hands a rendered message to its transport.
+    async fn transmit(
+        &self,
+        message: Message,
+        delivery: &Delivery,
+        buttons: &[Vec<Button>],
+        what: &str,
+    ) -> SendResult {
         let recipient = &delivery.recipient;
         let telegram = || {
             self.telegram
@@ -92,11 +163,7 @@ impl Notifier {
                 None => SendResult::Permanent("email is not configured".into()),
             },
             Message::Telegram { html } => match telegram() {
-                Ok(sender) => {
-                    sender
-                        .send(&recipient.address, html, &self.buttons(cb, &recipient.name))
-                        .await
-                }
+                Ok(sender) => sender.send(&recipient.address, html, buttons).await,
                 Err(e) => e,
             },
             Message::TelegramEdit { message, html } => {
@@ -112,7 +179,7 @@ impl Notifier {
             Message::Log { line } => {
                 tracing::warn!(
                     target: "ringback::reminder",
-                    "REMINDER via log (no email or Telegram reaches {}): {line}",
+                    "{what} via log (no email or Telegram reaches {}): {line}",
                     recipient.name
                 );
                 SendResult::Sent { message: None }

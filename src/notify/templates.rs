@@ -55,7 +55,76 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "closure.telegram.html",
         include_str!("../../templates/closure.telegram.html"),
     ),
+    (
+        "reminder.subject.hi.txt",
+        include_str!("../../templates/reminder.subject.hi.txt"),
+    ),
+    (
+        "reminder.hi.txt",
+        include_str!("../../templates/reminder.hi.txt"),
+    ),
+    (
+        "reminder.hi.html",
+        include_str!("../../templates/reminder.hi.html"),
+    ),
+    (
+        "reminder.telegram.hi.html",
+        include_str!("../../templates/reminder.telegram.hi.html"),
+    ),
+    (
+        "escalation.subject.hi.txt",
+        include_str!("../../templates/escalation.subject.hi.txt"),
+    ),
+    (
+        "escalation.hi.txt",
+        include_str!("../../templates/escalation.hi.txt"),
+    ),
+    (
+        "escalation.hi.html",
+        include_str!("../../templates/escalation.hi.html"),
+    ),
+    (
+        "escalation.telegram.hi.html",
+        include_str!("../../templates/escalation.telegram.hi.html"),
+    ),
+    (
+        "digest.subject.txt",
+        include_str!("../../templates/digest.subject.txt"),
+    ),
+    ("digest.txt", include_str!("../../templates/digest.txt")),
+    ("digest.html", include_str!("../../templates/digest.html")),
+    (
+        "digest.telegram.html",
+        include_str!("../../templates/digest.telegram.html"),
+    ),
+    (
+        "digest.subject.hi.txt",
+        include_str!("../../templates/digest.subject.hi.txt"),
+    ),
+    (
+        "digest.hi.txt",
+        include_str!("../../templates/digest.hi.txt"),
+    ),
+    (
+        "digest.hi.html",
+        include_str!("../../templates/digest.hi.html"),
+    ),
+    (
+        "digest.telegram.hi.html",
+        include_str!("../../templates/digest.telegram.hi.html"),
+    ),
 ];
+
+/// The name of template `name` in `language`: the language code goes before the last
+/// extension (`reminder.txt` → `reminder.hi.txt`, `reminder.subject.txt` →
+/// `reminder.subject.hi.txt`). English (`None`, `"en"`) is the plain name; a language
+/// without that template falls back to it.
+pub fn localized(name: &str, language: Option<&str>) -> String {
+    match (language, name.rsplit_once('.')) {
+        (Some(lang), Some((stem, ext))) if lang != "en" => format!("{stem}.{lang}.{ext}"),
+        _ => name.to_string(),
+    }
+}
 
 /// The variables every template may use (documented in `templates/README.md`).
 #[derive(Debug, Clone, Serialize)]
@@ -85,6 +154,8 @@ pub struct MessageContext {
     pub next_reminder: Option<String>,
     /// Signed one-tap action links (emails only).
     pub links: Option<ActionLinks>,
+    /// Whether `customer` is masked (`[privacy] mask_numbers`): no `tel:` link then.
+    pub masked: bool,
 }
 
 /// The URLs of an email's action links (`call` only when click-to-call is configured).
@@ -95,6 +166,14 @@ pub struct ActionLinks {
     /// Only for agents other than the assigned one.
     pub take: Option<String>,
     pub done: String,
+    /// Recording what happened when the agent tried (no answer, busy, …).
+    pub outcomes: Vec<LabelledLink>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LabelledLink {
+    pub label: String,
+    pub url: String,
 }
 
 impl MessageContext {
@@ -123,7 +202,94 @@ impl MessageContext {
                 snooze: "https://ringback.example/a/snooze-token".into(),
                 take: Some("https://ringback.example/a/take-token".into()),
                 done: "https://ringback.example/a/done-token".into(),
+                outcomes: vec![LabelledLink {
+                    label: "📵 No answer".into(),
+                    url: "https://ringback.example/a/no-answer-token".into(),
+                }],
             }),
+            masked: false,
+        }
+    }
+}
+
+/// The variables of the digest templates (`digest.*`).
+#[derive(Debug, Clone, Serialize)]
+pub struct DigestContext {
+    pub recipient: String,
+    /// The digest's moment, local: its time (`09:30`).
+    pub time: String,
+    pub yesterday: DayContext,
+    pub today: DayContext,
+    /// Whether a service level is configured (`within` and `breaches` mean something).
+    pub sla: bool,
+    pub breaches: Vec<BreachLine>,
+    pub pending: u32,
+    pub oldest: Vec<WaitingLine>,
+    /// The dashboard's pending list.
+    pub dashboard: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DayContext {
+    /// `28 May 2026`.
+    pub date: String,
+    pub missed: u32,
+    pub called_back: u32,
+    /// `3 of 4 (75%)`, or `—` without a service level.
+    pub within: String,
+    pub breaches: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BreachLine {
+    pub agent: String,
+    pub yesterday: u32,
+    pub today: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WaitingLine {
+    pub customer: String,
+    pub agent: Option<String>,
+    pub waiting: String,
+    pub since: String,
+    pub missed_calls: u32,
+    pub breached: bool,
+    /// The callback's page for this recipient (a signed view).
+    pub link: String,
+}
+
+impl DigestContext {
+    pub fn sample() -> Self {
+        let day = |date: &str| DayContext {
+            date: date.into(),
+            missed: 4,
+            called_back: 3,
+            within: "2 of 3 (67%)".into(),
+            breaches: 1,
+        };
+        Self {
+            recipient: "Asha".into(),
+            time: "09:30".into(),
+            yesterday: day("28 May 2026"),
+            today: day("29 May 2026"),
+            sla: true,
+            breaches: vec![BreachLine {
+                agent: "Priya".into(),
+                yesterday: 1,
+                today: 0,
+            }],
+            pending: 2,
+            oldest: vec![WaitingLine {
+                customer: "+919876543210".into(),
+                agent: Some("Priya".into()),
+                waiting: "15 h 40 min".into(),
+                since: "28 May 2026, 18:50".into(),
+                missed_calls: 2,
+                breached: true,
+                link: "https://ringback.example/v/view-token".into(),
+            }],
+            dashboard: "https://ringback.example/".into(),
         }
     }
 }
@@ -140,9 +306,12 @@ impl std::fmt::Debug for Templates {
 impl Templates {
     pub fn load(dir: &Path) -> Result<Self, Vec<TemplateError>> {
         TemplateSet::load(dir, BUILTIN, |env, name| {
-            env.get_template(name)?
-                .render(MessageContext::sample())
-                .map(|_| ())
+            let template = env.get_template(name)?;
+            if name.starts_with("digest.") {
+                template.render(DigestContext::sample()).map(|_| ())
+            } else {
+                template.render(MessageContext::sample()).map(|_| ())
+            }
         })
         .map(Self)
     }
@@ -154,6 +323,22 @@ impl Templates {
 
     pub fn render(&self, name: &str, ctx: &MessageContext) -> Result<String, TemplateError> {
         self.0.render(name, ctx)
+    }
+
+    /// Renders `name` in `language` (falling back to English where that language has no
+    /// such template).
+    pub fn render_in<S: Serialize>(
+        &self,
+        name: &str,
+        language: Option<&str>,
+        ctx: &S,
+    ) -> Result<String, TemplateError> {
+        let wanted = localized(name, language);
+        if wanted != name && self.0.has(&wanted) {
+            self.0.render(&wanted, ctx)
+        } else {
+            self.0.render(name, ctx)
+        }
     }
 }
 

@@ -101,7 +101,7 @@ impl Scheduler {
     pub async fn tick(&self) -> Result<TickReport, AppError> {
         let now = self.app.now();
         let mut report = TickReport {
-            claimed: self.claim(now).await?,
+            claimed: self.claim(now).await? + self.app.claim_digests(now).await?,
             ..TickReport::default()
         };
         loop {
@@ -198,6 +198,7 @@ impl Scheduler {
         now: DateTime<Utc>,
     ) -> Result<Vec<crate::store::Taken>, AppError> {
         self.claim(now).await?;
+        self.app.claim_digests(now).await?;
         self.app.take_deliveries(now, TAKE_BATCH).await
     }
 
@@ -242,7 +243,11 @@ impl Scheduler {
         let store = &self.app.store;
         let next_due = store.next_due().await.ok().flatten();
         let next_delivery = store.next_delivery_at().await.ok().flatten();
-        let next = [next_due, next_delivery].into_iter().flatten().min()?;
+        let next_digest = self.app.next_digest_at(now);
+        let next = [next_due, next_delivery, next_digest]
+            .into_iter()
+            .flatten()
+            .min()?;
         Some((next - now).to_std().unwrap_or(Duration::ZERO))
     }
 }

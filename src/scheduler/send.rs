@@ -90,6 +90,10 @@ impl Scheduler {
 
     /// Sends one delivery (unless it is no longer wanted) and says how to settle it.
     async fn attempt(&self, delivery: &Delivery) -> Result<(Settlement, Outcome), AppError> {
+        if delivery.purpose == Purpose::Digest {
+            let result = self.notifier.send_digest(delivery, self.app.now()).await;
+            return Ok(self.settlement(delivery, result));
+        }
         let cb = self
             .app
             .store
@@ -112,14 +116,19 @@ impl Scheduler {
                 return Ok((dropped, Outcome::Dropped));
             }
         };
-        let channel = delivery.recipient.channel.as_str();
         if let (0, Some(due)) = (delivery.attempts, delivery.due_at) {
             let late = (self.app.now() - due).to_std().unwrap_or_default();
             self.metrics.reminder_lateness.observe(late.as_secs_f64());
         }
         let result = self.notifier.send(&cb, delivery, self.app.now()).await;
+        Ok(self.settlement(delivery, result))
+    }
+
+    /// How to settle what the transport reported, counted in the metrics.
+    fn settlement(&self, delivery: &Delivery, result: SendResult) -> (Settlement, Outcome) {
+        let channel = delivery.recipient.channel.as_str();
         let at = self.app.now();
-        Ok(match result {
+        match result {
             SendResult::Sent { message } => {
                 self.metrics.sent(delivery.purpose, channel);
                 (Settlement::Sent { at, message }, Outcome::Sent)
@@ -154,7 +163,7 @@ impl Scheduler {
                 tracing::warn!(channel, recipient = %delivery.recipient.name, %reason, "reminder delivery failed for good");
                 (Settlement::Failed { at, reason }, Outcome::Failed)
             }
-        })
+        }
     }
 }
 

@@ -29,8 +29,8 @@ use crate::domain::reminder::Delivery;
 
 pub use error::{DEFAULT_RETRY_AFTER, StoreError};
 pub use plan::{
-    CallWrite, CallbackWrite, CustomerState, CustomerWrite, DedupWrite, EventWrite, Found, Lookup,
-    Plan, SettleWrite, Take, Taken,
+    CallWrite, CallbackWrite, CustomerState, CustomerWrite, DedupWrite, DigestClaim, EventWrite,
+    Found, Lookup, Plan, SettleWrite, Take, Taken,
 };
 pub use types::{
     Backup, CallbackDetail, Cursor, DedupKey, EventRecord, Health, Lease, LeaseOwner, ListQuery,
@@ -119,6 +119,23 @@ pub trait TelegramState: Send + Sync {
     async fn unknown_chats(&self) -> StoreResult<Vec<UnknownChat>>;
 }
 
+/// Shift digests sent (SPEC §11). An occurrence is claimed by the plan that records its
+/// deliveries ([`Plan::digest`]): a second claim of it conflicts, so it goes out once.
+#[async_trait]
+pub trait Digests: Send + Sync {
+    /// The latest occurrence of `schedule` that was claimed.
+    async fn last_digest(&self, schedule: &str) -> StoreResult<Option<DateTime<Utc>>>;
+}
+
+/// What retention deletes: resolved callbacks (with their timelines) resolved before
+/// `callbacks`, and raw events received before `events` (`[storage] raw_retention` may
+/// make it the later of the two). `None` keeps that kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Cutoffs {
+    pub callbacks: Option<DateTime<Utc>>,
+    pub events: Option<DateTime<Utc>>,
+}
+
 /// Keeping the store well.
 #[async_trait]
 pub trait Maintenance: Send + Sync {
@@ -126,9 +143,10 @@ pub trait Maintenance: Send + Sync {
     async fn probe(&self) -> StoreResult<()>;
     /// Whether writes can be taken now (without writing).
     fn health(&self) -> Health;
-    /// Deletes up to `limit` callbacks resolved before `cutoff` and up to `limit` events
-    /// received before it, with what hangs off them. Never a pending callback.
-    async fn purge(&self, cutoff: DateTime<Utc>, limit: usize) -> StoreResult<Purged>;
+    /// Deletes up to `limit` callbacks resolved before `cutoffs.callbacks` and up to `limit`
+    /// events received before `cutoffs.events`, with what hangs off them. Never a pending
+    /// callback.
+    async fn purge(&self, cutoffs: Cutoffs, limit: usize) -> StoreResult<Purged>;
     /// Stored records found unreadable and set aside since the store was opened.
     fn quarantined(&self) -> u64;
     /// Finishes queued work, makes everything durable and closes.
@@ -137,12 +155,19 @@ pub trait Maintenance: Send + Sync {
 
 /// The whole contract.
 pub trait Store:
-    EventLog + CallbackReads + Lifecycle + Outbox + RulesStore + TelegramState + Maintenance
+    EventLog + CallbackReads + Lifecycle + Outbox + RulesStore + TelegramState + Digests + Maintenance
 {
 }
 
 impl<T> Store for T where
-    T: EventLog + CallbackReads + Lifecycle + Outbox + RulesStore + TelegramState + Maintenance
+    T: EventLog
+        + CallbackReads
+        + Lifecycle
+        + Outbox
+        + RulesStore
+        + TelegramState
+        + Digests
+        + Maintenance
 {
 }
 

@@ -62,6 +62,19 @@ pub struct Plan {
     pub deliveries: Vec<Delivery>,
     pub settle: Option<SettleWrite>,
     pub event: Option<EventWrite>,
+    /// A shift digest's occurrence, claimed by this plan: it conflicts when the occurrence
+    /// was claimed before, so each is sent once, by one process.
+    pub digest: Option<DigestClaim>,
+}
+
+/// One occurrence of a digest schedule, claimed for sending (SPEC §11: once per schedule,
+/// across restarts and replicas). `schedule` names the schedule (its cron and recipients).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DigestClaim {
+    pub schedule: String,
+    pub occurrence: DateTime<Utc>,
+    /// When it was claimed.
+    pub claimed_at: DateTime<Utc>,
 }
 
 impl Plan {
@@ -73,6 +86,7 @@ impl Plan {
             && self.deliveries.is_empty()
             && self.settle.is_none()
             && self.event.is_none()
+            && self.digest.is_none()
     }
 }
 

@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use super::api::{authorize, renderer};
 use super::{AppState, WebError};
 use crate::app::{ActOutcome, CallOutcome, snooze_until};
-use crate::domain::actions::{Action, ActionError};
+use crate::domain::actions::{Action, ActionError, Outcome};
 use crate::domain::callback::CallbackId;
 
 #[derive(Deserialize)]
@@ -98,6 +98,46 @@ pub async fn assign(
         .ok_or_else(|| WebError::BadRequest(format!("{:?} is not a configured agent", body.agent)))?
         .to_ref();
     act(&state, id, Action::Assign { agent }, who(body.who)).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutcomeBody {
+    outcome: String,
+    at: Option<DateTime<chrono::FixedOffset>>,
+    who: Option<String>,
+}
+
+/// `POST /api/v1/callbacks/{id}/outcome` `{"outcome":"no_answer|busy|switched_off|
+/// wrong_number|call_later","at":"…"}` (SPEC §11): the outcome of a call-back attempt, on
+/// the timeline and counted as an attempt; `wrong_number` resolves, `call_later` snoozes
+/// until `at` (required for it, at most 7 days ahead, refused for the others).
+pub async fn outcome(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
+    authorize(&state, &req)?;
+    let id = callback_id(&id)?;
+    let body: OutcomeBody = parse(&body)?;
+    let outcome = Outcome::from_code(&body.outcome).ok_or_else(|| {
+        let known: Vec<&str> = Outcome::ALL.iter().map(|o| o.code()).collect();
+        WebError::BadRequest(format!(
+            "unknown outcome {:?}; one of {}",
+            body.outcome,
+            known.join(", ")
+        ))
+    })?;
+    let at = body.at.map(|a| a.with_timezone(&Utc));
+    if let Some(at) = at
+        && at > state.app.now() + chrono::Duration::minutes(crate::app::MAX_SNOOZE_MINUTES)
+    {
+        return Err(WebError::BadRequest(
+            "\"at\" may be at most 7 days ahead".into(),
+        ));
+    }
+    act(&state, id, Action::Outcome { outcome, at }, who(body.who)).await
 }
 
 fn callback_id(raw: &str) -> Result<CallbackId, WebError> {

@@ -162,5 +162,7 @@ pub(super) fn serde_urlencoded_params<T: serde::de::DeserializeOwned>(
 pub fn renderer(state: &AppState) -> Renderer {
     Renderer {
         zone: state.settings.reminders.timezone,
+        rules: state.app.rules.get(),
+        now: state.app.now(),
     }
 }

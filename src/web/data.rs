@@ -32,15 +32,34 @@ pub async fn csv_response(state: &AppState, req: &HttpRequest) -> Result<HttpRes
     // and not a 200 with a truncated body.
     let store = state.app.store.clone();
     let first = export::page(store.as_ref(), status, None).await?;
-    let body = export::rows(&first.callbacks, zone, true);
+    let rules = state.app.rules.get();
+    let now = state.app.now();
+    let body = export::rows(
+        &first.callbacks,
+        &export::Sheet {
+            zone,
+            rules: rules.as_ref(),
+            now,
+        },
+        true,
+    );
     let rest = stream::unfold(first.next, move |after| {
         let store = store.clone();
+        let rules = rules.clone();
         async move {
             let after = after?;
             let page = export::page(store.as_ref(), status, Some(after)).await;
             Some(match page {
                 Ok(page) => (
-                    Ok(web::Bytes::from(export::rows(&page.callbacks, zone, false))),
+                    Ok(web::Bytes::from(export::rows(
+                        &page.callbacks,
+                        &export::Sheet {
+                            zone,
+                            rules: rules.as_ref(),
+                            now,
+                        },
+                        false,
+                    ))),
                     page.next,
                 ),
                 Err(e) => {

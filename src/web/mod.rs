@@ -130,6 +130,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(post("/callbacks/{id}/snooze", actions::snooze))
             .service(post("/callbacks/{id}/assign", actions::assign))
             .service(post("/callbacks/{id}/call", actions::call))
+            .service(post("/callbacks/{id}/outcome", actions::outcome))
             .service(get("/events", api::list_events))
             .service(get("/events/{id}", api::get_event))
             .service(post("/backup", data::backup))

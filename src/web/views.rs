@@ -9,9 +9,11 @@ use crate::domain::callback::{Callback, ResolutionKind, Status, TimelineEntry, T
 use crate::domain::lifecycle::Effect;
 use crate::store::EventRecord;
 
-/// Renders times in one zone.
+/// Renders times in one zone, and each callback's service level under `rules` at `now`.
 pub struct Renderer {
     pub zone: Tz,
+    pub rules: std::sync::Arc<crate::domain::rules::Rules>,
+    pub now: DateTime<Utc>,
 }
 
 impl Renderer {
@@ -28,6 +30,10 @@ impl Renderer {
         cb: &'c Callback,
         timeline: Option<&'c [TimelineEntry]>,
     ) -> CallbackView<'c> {
+        let sla = self
+            .rules
+            .sla
+            .status(cb, &self.rules.business_hours, self.now);
         CallbackView {
             id: cb.id.to_string(),
             customer_number: cb.customer_number.as_str(),
@@ -65,6 +71,8 @@ impl Renderer {
                 at: self.time(r.at),
                 reason: r.reason.as_deref(),
             }),
+            sla_due_at: sla.map(|s| self.time(s.due_at)),
+            breached: sla.is_some_and(|s| s.breached),
             events: timeline.map(|t| t.iter().map(|e| self.entry(e)).collect()),
         }
     }
@@ -142,6 +150,11 @@ pub struct CallbackView<'a> {
     pub snoozed_until: Option<String>,
     pub resolved_at: Option<String>,
     pub resolution: Option<ResolutionView<'a>>,
+    /// When it is due to have been called back, counted in business time (SPEC §11);
+    /// `null` without `[sla]`.
+    pub sla_due_at: Option<String>,
+    /// Called back after `sla_due_at`, or still pending past it.
+    pub breached: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub events: Option<Vec<EntryView<'a>>>,
 }

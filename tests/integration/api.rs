@@ -81,6 +81,8 @@ async fn a_callback_has_the_documented_shape_and_its_timeline() {
         "snoozed_until",
         "resolved_at",
         "resolution",
+        "sla_due_at",
+        "breached",
         "events",
     ];
     let positions: Vec<usize> = order

@@ -240,6 +240,7 @@ async fn count_in(data_dir: &std::path::Path) -> (usize, usize) {
     let settings = ringback::config::StorageSettings {
         path: data_dir.to_path_buf(),
         retention: None,
+        raw_retention: None,
     };
     let opened = ringback::store::open(&settings)
         .await

@@ -184,6 +184,24 @@ impl TestApp {
         start(dir, config_path, clock, options).await
     }
 
+    /// Stops the server gracefully and hands back its directory (the store is closed).
+    pub async fn stop(self) -> Arc<TempDir> {
+        let TestApp {
+            dir,
+            handle,
+            running,
+            scheduler,
+            ..
+        } = self;
+        drop(scheduler);
+        handle.stop(true).await;
+        running
+            .await
+            .expect("server task")
+            .expect("server stopped cleanly");
+        dir
+    }
+
     /// The test clock's time.
     pub fn clock_now(&self) -> DateTime<Utc> {
         use ringback::clock::Clock;

@@ -98,7 +98,16 @@ async fn reminders_carry_the_action_buttons_and_only_other_agents_are_offered_to
     // Meera is the assigned agent: the callback is already hers.
     assert_eq!(
         words(&message),
-        ["Call back now", "Snooze 30 min", "Called back"]
+        [
+            "Call back now",
+            "Snooze 30 min",
+            "No answer",
+            "Busy",
+            "Switched off",
+            "Wrong number",
+            "Call later (1 h)",
+            "Called back"
+        ]
     );
     let data = message["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
         .as_str()
@@ -113,6 +122,11 @@ async fn reminders_carry_the_action_buttons_and_only_other_agents_are_offered_to
             "Call back now",
             "Snooze 30 min",
             "I'll take it",
+            "No answer",
+            "Busy",
+            "Switched off",
+            "Wrong number",
+            "Call later (1 h)",
             "Called back"
         ]
     );
@@ -130,7 +144,15 @@ async fn reminders_carry_the_action_buttons_and_only_other_agents_are_offered_to
     reminded(&app, &bot, "9876501302").await;
     assert_eq!(
         words(&bot.messages_to(MEERA).last().unwrap().body),
-        ["Snooze 30 min", "Called back"]
+        [
+            "Snooze 30 min",
+            "No answer",
+            "Busy",
+            "Switched off",
+            "Wrong number",
+            "Call later (1 h)",
+            "Called back"
+        ]
     );
 }
 
@@ -167,7 +189,7 @@ async fn snooze_take_and_called_back_work_from_the_buttons() {
     );
     assert_eq!(
         labels(&edit).len(),
-        2,
+        7,
         "buttons stay while pending (no \"I'll take it\" for Meera: it is hers)"
     );
 

@@ -8,8 +8,8 @@ use super::Fixture;
 use super::values::*;
 use crate::domain::rules::RulesText;
 use crate::store::{
-    Cursor, CustomerWrite, DedupKey, DedupWrite, Health, ListQuery, Lookup, Phase, Plan,
-    RulesChange, StatusFilter, StoreError, UnknownChat,
+    Cursor, CustomerWrite, Cutoffs, DedupKey, DedupWrite, DigestClaim, Health, ListQuery, Lookup,
+    Phase, Plan, RulesChange, StatusFilter, StoreError, UnknownChat,
 };
 
 fn lookup_customer(n: u32) -> Lookup {
@@ -339,6 +339,10 @@ pub async fn retention_never_touches_what_is_pending(f: &impl Fixture) {
             .unwrap();
     }
     let cutoff = t(0) - Duration::days(30);
+    let cutoff = Cutoffs {
+        callbacks: Some(cutoff),
+        events: Some(cutoff),
+    };
     let purged = store.purge(cutoff, 100).await.unwrap();
     assert_eq!((purged.callbacks, purged.events), (1, 1));
     assert!(
@@ -458,4 +462,112 @@ pub async fn a_probe_is_a_durable_write_and_health_is_ready(f: &impl Fixture) {
     assert_eq!(store.health(), Health::Ready);
     store.probe().await.unwrap();
     assert_eq!(store.quarantined(), 0);
+}
+
+pub async fn raw_events_can_go_before_the_callbacks_they_touched(f: &impl Fixture) {
+    let store = f.store();
+    // A callback resolved 40 days ago, and an event received 40 days ago.
+    store.apply(opening(pending(1, -60_000))).await.unwrap();
+    let before = stored(store.as_ref(), 1).await;
+    let after = resolved(before.value.clone(), -57_600);
+    store
+        .apply(changing(before, after, "resolved"))
+        .await
+        .unwrap();
+    let old = event(1, -57_600, b"old body".to_vec());
+    store
+        .apply(Plan {
+            event: Some(old.clone()),
+            ..Plan::default()
+        })
+        .await
+        .unwrap();
+    // Raw events are kept 30 days, callback state 90.
+    let cutoffs = Cutoffs {
+        callbacks: Some(t(0) - Duration::days(90)),
+        events: Some(t(0) - Duration::days(30)),
+    };
+    let purged = store.purge(cutoffs, 100).await.unwrap();
+    assert_eq!((purged.callbacks, purged.events), (0, 1));
+    assert!(store.event(old.record.id).await.unwrap().is_none());
+    assert!(store.callback(id(1)).await.unwrap().is_some());
+    // Keeping events for ever and callbacks 30 days deletes the callback only.
+    let cutoffs = Cutoffs {
+        callbacks: Some(t(0) - Duration::days(30)),
+        events: None,
+    };
+    let purged = store.purge(cutoffs, 100).await.unwrap();
+    assert_eq!((purged.callbacks, purged.events), (1, 0));
+}
+
+pub async fn a_digest_moment_is_claimed_once_with_its_deliveries(f: &impl Fixture) {
+    let store = f.store();
+    let claim = |minute: i64| DigestClaim {
+        schedule: "0 30 9 * * Mon-Sat -> Asha".into(),
+        occurrence: t(minute),
+        claimed_at: t(minute),
+    };
+    assert_eq!(
+        store
+            .last_digest("0 30 9 * * Mon-Sat -> Asha")
+            .await
+            .unwrap(),
+        None
+    );
+    let first = Plan {
+        deliveries: vec![delivery(1, 0)],
+        digest: Some(claim(0)),
+        ..Plan::default()
+    };
+    let again = Plan {
+        deliveries: vec![delivery(2, 0)],
+        digest: Some(claim(0)),
+        ..Plan::default()
+    };
+    // Two processes claiming the same moment at once: one wins, with its deliveries only.
+    let results = futures_util::future::join_all([store.apply(first), store.apply(again)]).await;
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{results:?}"
+    );
+    assert!(
+        results
+            .iter()
+            .any(|r| matches!(r, Err(StoreError::Conflict)))
+    );
+    assert_eq!(store.outbox().await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .last_digest("0 30 9 * * Mon-Sat -> Asha")
+            .await
+            .unwrap(),
+        Some(t(0))
+    );
+    // The next moment is its own; another schedule is unaffected; both last a reopening.
+    store
+        .apply(Plan {
+            digest: Some(claim(1440)),
+            ..Plan::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.last_digest("other -> Asha").await.unwrap(), None);
+    let store = f.reopen().await;
+    assert_eq!(
+        store
+            .last_digest("0 30 9 * * Mon-Sat -> Asha")
+            .await
+            .unwrap(),
+        Some(t(1440))
+    );
+    assert!(matches!(
+        store
+            .apply(Plan {
+                digest: Some(claim(1440)),
+                ..Plan::default()
+            })
+            .await,
+        Err(StoreError::Conflict)
+    ));
 }

@@ -47,6 +47,8 @@ macro_rules! contract_tests {
             telegram_state_survives_and_unknown_chats_are_counted,
             the_schedule_fingerprint_is_kept,
             a_probe_is_a_durable_write_and_health_is_ready,
+            raw_events_can_go_before_the_callbacks_they_touched,
+            a_digest_moment_is_claimed_once_with_its_deliveries,
         );
     };
     (@cases $make:path; $($case:ident),+ $(,)?) => {

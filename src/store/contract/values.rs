@@ -51,6 +51,7 @@ pub fn pending(n: u32, minute: i64) -> Callback {
         snoozed_until: None,
         resolved_at: None,
         resolution: None,
+        last_attempt_at: None,
     }
 }
 
@@ -149,6 +150,7 @@ pub fn delivery(n: u128, minute: i64) -> Delivery {
         last_error: None,
         due_at: Some(t(minute)),
         message: None,
+        digest: None,
     }
 }
 

@@ -106,6 +106,11 @@ pub fn encode(plan: &Plan) -> Result<EncodedPlan, StoreError> {
     if let Some(event) = &plan.event {
         encode_event(event, &mut out);
     }
+    if let Some(claim) = &plan.digest {
+        let key = keys::digest(&claim.schedule, claim.occurrence);
+        out.check(Tree::Digests, &key, None);
+        out.insert(Tree::Digests, &key, records::encode(claim));
+    }
     Ok(out)
 }
 

@@ -23,9 +23,12 @@
 //! | `rules_audit`         | time of the edit ++ change id (16 B)             | `RulesChange`: who, when, before, after |
 //! | `unknown_chats`       | Telegram chat id (i64, sign-flipped big-endian)  | `UnknownChat`: who wrote, what, when |
 //! | `quarantine`          | tree name ++ 0 ++ the record's key               | the record's bytes, set aside because they could not be read |
+//! | `digests`             | schedule key (UTF-8) ++ 0 ++ occurrence (time)   | `DigestClaim`: a shift digest claimed for that moment (its deliveries are in the outbox) |
 //!
 //! Record formats are in `records.rs`; `migrate.rs` moves a store written by an earlier
-//! schema to this one at open (schema 2 added `outbox_due`, leases and `quarantine`).
+//! schema to this one at open (schema 2 added `outbox_due`, leases and `quarantine`; schema 3
+//! added `digests`, and outbox deliveries of purpose `digest` carrying their report, which
+//! an older build could not read).
 //!
 //! `meta` keys: `schema_version`; `schedule_rules` (fingerprint of the rules the pending
 //! callbacks were scheduled with); `stored_rules` (the last `RulesChange` from the
@@ -59,6 +62,7 @@ pub const RULES_AUDIT: &str = "rules_audit";
 pub const UNKNOWN_CHATS: &str = "unknown_chats";
 pub const OUTBOX_DUE: &str = "outbox_due";
 pub const QUARANTINE: &str = "quarantine";
+pub const DIGESTS: &str = "digests";
 
 pub const PENDING_COUNT: &str = "pending_count";
 pub const STORED_RULES: &str = "stored_rules";
@@ -68,7 +72,7 @@ pub const SCHEMA_VERSION_KEY: &str = "schema_version";
 pub const PROBE: &str = "probe";
 
 /// Trees written by the writer, in the order of the transaction's view.
-pub const WRITTEN_TREES: [&str; 17] = [
+pub const WRITTEN_TREES: [&str; 18] = [
     EVENTS,
     EVENT_BODIES,
     EVENT_DEDUP,
@@ -86,6 +90,7 @@ pub const WRITTEN_TREES: [&str; 17] = [
     UNKNOWN_CHATS,
     OUTBOX_DUE,
     QUARANTINE,
+    DIGESTS,
 ];
 
 /// A signed id as an order-preserving key.
@@ -120,6 +125,7 @@ pub enum Tree {
     UnknownChats,
     OutboxDue,
     Quarantine,
+    Digests,
 }
 
 impl Tree {
@@ -144,7 +150,7 @@ pub const BODY_CHUNK: usize = 4096;
 /// Bodies up to this size are stored inside the event's value (one insert, not two).
 pub const BODY_INLINE: usize = 3 * 1024;
 /// The schema this build writes (and migrates older stores to).
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 pub fn time(t: DateTime<Utc>) -> [u8; 8] {
     ((t.timestamp_millis() as u64) ^ (1 << 63)).to_be_bytes()
@@ -207,6 +213,21 @@ pub fn outbox_due(at: DateTime<Utc>, delivery: ulid::Ulid) -> [u8; 24] {
     key
 }
 
+/// A `digests` key: the schedule's key, a zero byte, the occurrence.
+pub fn digest(schedule: &str, occurrence: DateTime<Utc>) -> Vec<u8> {
+    let mut out = digest_prefix(schedule);
+    out.extend_from_slice(&time(occurrence));
+    out
+}
+
+/// Every `digests` key of one schedule starts with this.
+pub fn digest_prefix(schedule: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(schedule.len() + 9);
+    out.extend_from_slice(schedule.as_bytes());
+    out.push(0);
+    out
+}
+
 /// A `quarantine` key: the tree the record was in, a zero byte, its key there.
 pub fn quarantine(tree: &str, key: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(tree.len() + 1 + key.len());
@@ -229,6 +250,7 @@ mod tests {
     #[test]
     fn tree_positions_match_the_written_trees() {
         assert_eq!(Tree::Quarantine.name(), QUARANTINE);
+        assert_eq!(Tree::Digests.name(), DIGESTS);
         assert_eq!(Tree::OutboxDue.name(), OUTBOX_DUE);
         assert_eq!(Tree::Events.name(), EVENTS);
         assert_eq!(Tree::UnknownChats.name(), UNKNOWN_CHATS);

@@ -8,6 +8,7 @@
 //! |------|----|--------------|
 //! | —    | 2  | a new, empty store is stamped with the current version |
 //! | 1    | 2  | `outbox_due` is built from the outbox (deliveries are taken by it, with leases); the pending count is counted if absent; `quarantine` exists (empty) |
+//! | 2    | 3  | `digests` exists (empty); callbacks may carry `last_attempt_at` (absent reads as none) and the outbox deliveries of purpose `digest` — nothing to rewrite, but a build of schema 2 must not open a store that has them |
 
 use sled::Transactional;
 use sled::transaction::TransactionError;
@@ -59,6 +60,7 @@ pub fn run(db: &sled::Db, trees: &[sled::Tree]) -> Result<Option<u32>, StoreErro
         tracing::info!(from = version, to = next, "migrating the store's format");
         match next {
             2 => transact(trees, to_2)?,
+            3 => transact(trees, to_3)?,
             _ => unreachable!("every version up to SCHEMA_VERSION has a step"),
         }
         version = next;
@@ -133,6 +135,13 @@ fn to_2(tx: &Tx, before: &Before) -> TxResult<()> {
         meta.insert(keys::PENDING_COUNT, &before.pending.to_be_bytes())?;
     }
     meta.insert(keys::SCHEMA_VERSION_KEY, "2".as_bytes())?;
+    Ok(())
+}
+
+/// Schema 2 → 3: only the version (the new tree starts empty).
+fn to_3(tx: &Tx, _before: &Before) -> TxResult<()> {
+    tx.tree(Tree::Meta)
+        .insert(keys::SCHEMA_VERSION_KEY, "3".as_bytes())?;
     Ok(())
 }
 

@@ -41,10 +41,10 @@ use ulid::Ulid;
 use crate::domain::callback::{Callback, CallbackId};
 use crate::domain::reminder::Delivery;
 use crate::store::{
-    Backup, CallbackDetail, CallbackReads, EventLog, EventRecord, FileBackups, Found, Health,
-    LeaseOwner, Lifecycle, ListQuery, Lookup, Maintenance, Outbox, Page, PendingStats, Plan,
-    Purged, RulesChange, RulesStore, StoreError, StoreResult, Take, Taken, TelegramState,
-    UnknownChat, Versioned,
+    Backup, CallbackDetail, CallbackReads, Cutoffs, Digests, EventLog, EventRecord, FileBackups,
+    Found, Health, LeaseOwner, Lifecycle, ListQuery, Lookup, Maintenance, Outbox, Page,
+    PendingStats, Plan, Purged, RulesChange, RulesStore, StoreError, StoreResult, Take, Taken,
+    TelegramState, UnknownChat, Versioned,
 };
 use live::{Counters, Live};
 use read::Reader;
@@ -428,6 +428,14 @@ impl TelegramState for SledStore {
 }
 
 #[async_trait]
+impl Digests for SledStore {
+    async fn last_digest(&self, schedule: &str) -> StoreResult<Option<DateTime<Utc>>> {
+        let schedule = schedule.to_string();
+        self.scan(move |r| r.last_digest(&schedule)).await
+    }
+}
+
+#[async_trait]
 impl Maintenance for SledStore {
     async fn probe(&self) -> StoreResult<()> {
         self.submit(Work::Probe(Utc::now())).await.map(|_| ())
@@ -443,12 +451,13 @@ impl Maintenance for SledStore {
         }
     }
 
-    async fn purge(&self, cutoff: DateTime<Utc>, limit: usize) -> StoreResult<Purged> {
+    async fn purge(&self, cutoffs: Cutoffs, limit: usize) -> StoreResult<Purged> {
         let live = self.live()?;
         let planning = Arc::clone(&live);
-        let plan = tokio::task::spawn_blocking(move || purge::plan(&planning.trees, cutoff, limit))
-            .await
-            .map_err(|e| StoreError::backend(format!("planning retention failed: {e}")))??;
+        let plan =
+            tokio::task::spawn_blocking(move || purge::plan(&planning.trees, cutoffs, limit))
+                .await
+                .map_err(|e| StoreError::backend(format!("planning retention failed: {e}")))??;
         match live.submit(Work::Purge(Box::new(plan))).await? {
             Done::Purged(purged) => Ok(purged),
             _ => Err(StoreError::backend(

@@ -1,10 +1,11 @@
-//! Retention (`[storage].retention`): resolved callbacks and raw events older than the
-//! cutoff are deleted, a bounded batch at a time, by the writer (so webhooks interleave).
+//! Retention (`[storage].retention`, `raw_retention`): resolved callbacks and raw events
+//! older than their cutoffs are deleted, a bounded batch at a time, by the writer (so
+//! webhooks interleave).
 //!
 //! What goes, per tree:
-//! - `resolved_by_time` up to the cutoff → the entry, its `callbacks` record and its
-//!   `timeline` entries (keys `id ++ 0..timeline_len`; no scan needed);
-//! - `events` with an id (ULID: receive time first) before the cutoff → the event, its
+//! - `resolved_by_time` up to the callbacks' cutoff → the entry, its `callbacks` record and
+//!   its `timeline` entries (keys `id ++ 0..timeline_len`; no scan needed);
+//! - `events` with an id (ULID: receive time first) before the events' cutoff → the event, its
 //!   `event_bodies` chunks (their count follows from `body_len`), and its call's `calls`
 //!   record once every delivery seen for that call is itself older than the cutoff;
 //! - `event_dedup` entries pointing at an event before the cutoff.
@@ -20,11 +21,12 @@ use ulid::Ulid;
 use super::keys::{self, Tree};
 use super::records;
 use super::tx::{Tx, TxResult};
-use crate::store::{Purged, StoreError};
+use crate::store::{Cutoffs, Purged, StoreError};
 
 /// The keys one purge batch removes.
 #[derive(Debug, Default)]
 pub struct PurgePlan {
+    /// The events' cutoff (calls and dedup entries follow their events).
     cutoff: Option<DateTime<Utc>>,
     resolved: Vec<sled::IVec>,
     events: Vec<sled::IVec>,
@@ -37,21 +39,29 @@ fn first_id_at(cutoff: DateTime<Utc>) -> [u8; 16] {
     Ulid::from_parts(ms, 0).to_bytes()
 }
 
-/// Finds up to `limit` resolved callbacks, events and dedup entries older than `cutoff`.
-pub fn plan(
-    trees: &[sled::Tree],
-    cutoff: DateTime<Utc>,
-    limit: usize,
-) -> Result<PurgePlan, StoreError> {
+/// Finds up to `limit` resolved callbacks, events and dedup entries older than their
+/// cutoffs.
+pub fn plan(trees: &[sled::Tree], cutoffs: Cutoffs, limit: usize) -> Result<PurgePlan, StoreError> {
     let tree = |t: Tree| &trees[t.index()];
-    let first_kept = first_id_at(cutoff);
     let collect = |iter: sled::Iter| -> Result<Vec<sled::IVec>, StoreError> {
         iter.keys()
             .take(limit)
             .map(|k| k.map_err(super::from_sled))
             .collect()
     };
-    let resolved = collect(tree(Tree::ResolvedByTime).range(..keys::time(cutoff).to_vec()))?;
+    let resolved = match cutoffs.callbacks {
+        Some(cutoff) => collect(tree(Tree::ResolvedByTime).range(..keys::time(cutoff).to_vec()))?,
+        None => Vec::new(),
+    };
+    let Some(cutoff) = cutoffs.events else {
+        return Ok(PurgePlan {
+            cutoff: None,
+            resolved,
+            events: Vec::new(),
+            dedup: Vec::new(),
+        });
+    };
+    let first_kept = first_id_at(cutoff);
     let events = collect(tree(Tree::Events).range(..first_kept.to_vec()))?;
     let mut dedup = Vec::new();
     for entry in tree(Tree::EventDedup).iter() {
@@ -74,10 +84,6 @@ pub fn plan(
 /// Removes what `plan` found (see the module documentation).
 pub fn apply(tx: &Tx, plan: &PurgePlan) -> TxResult<Purged> {
     let mut purged = Purged::default();
-    let Some(cutoff) = plan.cutoff else {
-        return Ok(purged);
-    };
-    let first_kept = first_id_at(cutoff);
     for index_key in &plan.resolved {
         let Some(id) = keys::callback_from_index(index_key) else {
             continue;
@@ -97,6 +103,10 @@ pub fn apply(tx: &Tx, plan: &PurgePlan) -> TxResult<Purged> {
         }
         tx.tree(Tree::ResolvedByTime).remove(index_key)?;
     }
+    let Some(cutoff) = plan.cutoff else {
+        return Ok(purged);
+    };
+    let first_kept = first_id_at(cutoff);
     for event_key in &plan.events {
         let Some(value) = tx.tree(Tree::Events).get(event_key)? else {
             continue;

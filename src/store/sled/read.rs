@@ -390,6 +390,19 @@ impl<'a> Reader<'a> {
             .and_then(|(k, _)| keys::time_from(&k)))
     }
 
+    /// The latest claimed occurrence of a digest schedule.
+    pub fn last_digest(&self, schedule: &str) -> ReadResult<Option<DateTime<Utc>>> {
+        let prefix = keys::digest_prefix(schedule);
+        Ok(self
+            .tree(Tree::Digests)
+            .scan_prefix(&prefix)
+            .keys()
+            .next_back()
+            .transpose()
+            .map_err(super::from_sled)?
+            .and_then(|k| keys::time_from(&k[prefix.len()..])))
+    }
+
     pub fn meta(&self, key: &str) -> ReadResult<Option<sled::IVec>> {
         self.get(Tree::Meta, key.as_bytes())
     }

@@ -313,7 +313,13 @@ async fn retention_leaves_nothing_behind_in_any_tree() {
         .await
         .unwrap();
     let purged = store
-        .purge(t(0) - chrono::Duration::days(90), 1000)
+        .purge(
+            crate::store::Cutoffs {
+                callbacks: Some(t(0) - chrono::Duration::days(90)),
+                events: Some(t(0) - chrono::Duration::days(90)),
+            },
+            1000,
+        )
         .await
         .unwrap();
     assert_eq!((purged.callbacks, purged.events, purged.calls), (1, 2, 1));

@@ -277,6 +277,7 @@ pub fn flash(query: &str) -> Value {
         .map(|(_, v)| match v.as_ref() {
             "resolved" => "Resolved.",
             "snoozed" => "Snoozed.",
+            "outcome" => "Outcome recorded as an attempt.",
             "assigned" => "Reassigned.",
             "rules" => "Rules saved; pending callbacks follow them now.",
             "unchanged" => "Nothing changed.",

@@ -27,14 +27,33 @@ impl Clock<'_> {
         (self.now - cb.first_received_at).max(Duration::zero())
     }
 
-    /// The service level: the first escalation step's `after`, if there is a step.
+    /// The service level: `[sla] callback_within` (business time), else the first
+    /// escalation step's `after`, if there is a step.
     pub fn sla(&self) -> Option<Duration> {
-        self.rules.escalation.first().map(|s| s.after)
+        self.rules
+            .sla
+            .within
+            .or_else(|| self.rules.escalation.first().map(|s| s.after))
     }
 
-    /// Pending past the service level.
+    /// `cb` against `[sla]`, when one is configured.
+    pub fn sla_status(&self, cb: &Callback) -> Option<crate::domain::sla::SlaStatus> {
+        self.rules
+            .sla
+            .status(cb, &self.rules.business_hours, self.now)
+    }
+
+    /// Pending past the service level: `[sla]`'s due time in business hours when it is
+    /// configured, else the first escalation step's age.
     pub fn late(&self, cb: &Callback) -> bool {
-        cb.is_pending() && self.sla().is_some_and(|sla| self.age(cb) >= sla)
+        if !cb.is_pending() {
+            return false;
+        }
+        match self.sla_status(cb) {
+            Some(status) => status.breached,
+            None if self.rules.sla.is_set() => false,
+            None => self.sla().is_some_and(|sla| self.age(cb) >= sla),
+        }
     }
 }
 
@@ -69,6 +88,8 @@ pub fn callback(cb: &Callback, clock: &Clock) -> Value {
         "escalation_level": cb.escalation_level,
         "level_label": level_label(cb.escalation_level),
         "late": clock.late(cb),
+        "sla_due_at": clock.sla_status(cb).map(|s| local_time(s.due_at, zone)),
+        "breached": clock.sla_status(cb).is_some_and(|s| s.breached),
         "sla": clock.sla().map(humane_age),
         "next_reminder": cb.next_reminder_at.map(|t| local_time(t, zone)),
         "snoozed": cb.snoozed_until.is_some_and(|s| s > now),
@@ -84,6 +105,7 @@ fn what(kind: TimelineKind) -> &'static str {
         TimelineKind::Answered => "Answered call: resolved",
         TimelineKind::AnsweredNotCleared => "Answered call (did not clear)",
         TimelineKind::Attempt => "Call-back attempt",
+        TimelineKind::Outcome => "Call-back attempt: outcome",
         TimelineKind::Disposition => "Disposition",
         TimelineKind::Department => "Department",
         TimelineKind::ReminderSent => "Reminder sent",

@@ -8,7 +8,7 @@ use super::auth::{csrf_ok, forbidden, form_fields};
 use super::{require, see_other};
 use crate::app::ActOutcome;
 use crate::app::{CallOutcome, snooze_until};
-use crate::domain::actions::{Action, ActionError};
+use crate::domain::actions::{Action, ActionError, Outcome};
 use crate::domain::callback::CallbackId;
 use crate::web::AppState;
 
@@ -90,6 +90,33 @@ pub async fn snooze(
             .map_err(|_| "invalid")
     };
     act(state, session, req, id, body, action, "snoozed").await
+}
+
+/// The outcome of a call-back attempt (SPEC §11); "call later" takes `later_minutes`.
+pub async fn outcome(
+    state: web::Data<AppState>,
+    session: Session,
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let action = |state: &AppState, form: &std::collections::HashMap<String, String>| {
+        let outcome = form
+            .get("outcome")
+            .and_then(|o| Outcome::from_code(o))
+            .ok_or("invalid")?;
+        let at = match outcome {
+            Outcome::CallLater => {
+                let minutes = form
+                    .get("later_minutes")
+                    .and_then(|m| m.trim().parse::<i64>().ok());
+                Some(snooze_until(state.app.now(), minutes, None).map_err(|_| "invalid")?)
+            }
+            _ => None,
+        };
+        Ok(Action::Outcome { outcome, at })
+    };
+    act(state, session, req, id, body, action, "outcome").await
 }
 
 pub async fn assign(

@@ -11,7 +11,7 @@ use super::pages::how;
 use super::render;
 use crate::app::{ActOutcome, CallOutcome};
 use crate::display::{humane_age, local_time};
-use crate::domain::actions::{Action, ActionError, QuickAction};
+use crate::domain::actions::{Action, ActionError, CALL_LATER_MINUTES, Outcome, QuickAction};
 use crate::domain::callback::{Callback, CallbackId};
 use crate::links::{ActionLink, LinkError, ViewLink, view_lifetime};
 use crate::web::AppState;
@@ -180,6 +180,31 @@ fn wording(action: QuickAction) -> (&'static str, &'static str, &'static str) {
             "Smartflo will ring you first, then connect the customer.",
             "Call back now",
         ),
+        QuickAction::Outcome(Outcome::NoAnswer) => (
+            "Record: no answer?",
+            "The attempt is counted; the reminders go on.",
+            "No answer",
+        ),
+        QuickAction::Outcome(Outcome::Busy) => (
+            "Record: busy?",
+            "The attempt is counted; the reminders go on.",
+            "Busy",
+        ),
+        QuickAction::Outcome(Outcome::SwitchedOff) => (
+            "Record: switched off?",
+            "The attempt is counted; the reminders go on.",
+            "Switched off",
+        ),
+        QuickAction::Outcome(Outcome::WrongNumber) => (
+            "Record: wrong number?",
+            "The callback will be closed as a wrong number and the reminders stop.",
+            "Wrong number",
+        ),
+        QuickAction::Outcome(Outcome::CallLater) => (
+            "Customer asked to be called later?",
+            "The attempt is counted and the reminders pause for an hour.",
+            "Call later (1 h)",
+        ),
     }
 }
 
@@ -287,6 +312,17 @@ pub async fn act(
                 );
             }
         },
+        QuickAction::Outcome(outcome) => {
+            let at = (outcome == Outcome::CallLater)
+                .then(|| state.app.now() + Duration::minutes(CALL_LATER_MINUTES));
+            let zone = state.settings.reminders.timezone;
+            let (message, _) =
+                crate::notify::outcome_words(outcome, at, who, |t| local_time(t, zone));
+            (
+                ops.act(id, Action::Outcome { outcome, at }, who).await,
+                message,
+            )
+        }
         QuickAction::CalledBack => (
             ops.act(
                 id,

@@ -129,6 +129,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/callbacks/{id}", web::get().to(pages::callback))
         .route("/callbacks/{id}/resolve", web::post().to(forms::resolve))
         .route("/callbacks/{id}/snooze", web::post().to(forms::snooze))
+        .route("/callbacks/{id}/outcome", web::post().to(forms::outcome))
         .route("/callbacks/{id}/assign", web::post().to(forms::assign))
         .route("/callbacks/{id}/call", web::post().to(forms::call))
         .route("/resolved", web::get().to(pages::resolved))

@@ -180,6 +180,21 @@ async fn show(
         (stored != state.settings.rules_text).into(),
     );
     ctx.insert("timezone".into(), zone.to_string().into());
+    // The next holidays ([reminders] holidays, holidays_file): set in the file, shown here.
+    let today = state.app.now().with_timezone(&zone).date_naive();
+    ctx.insert(
+        "holidays".into(),
+        json!(
+            state
+                .settings
+                .extras
+                .holidays
+                .range(today..)
+                .take(10)
+                .map(|(date, name)| format!("{} — {name}", date.format("%a %-d %b %Y")))
+                .collect::<Vec<_>>()
+        ),
+    );
     ctx.insert(
         "people".into(),
         json!(

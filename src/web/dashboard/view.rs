@@ -14,7 +14,7 @@ use super::links::page as info_page;
 use super::pages::resolution_text;
 use super::render;
 use crate::display::local_time;
-use crate::domain::actions::QuickAction;
+use crate::domain::actions::{Outcome, QuickAction};
 use crate::domain::callback::Callback;
 use crate::links::{ActionLink, ViewLink, ViewLinkError, link_lifetime};
 use crate::notify::button_label;
@@ -122,8 +122,11 @@ fn actions(state: &AppState, cb: &Callback, link: &ViewLink, now: DateTime<Utc>)
         (QuickAction::Take, is_agent && !assigned),
         (QuickAction::CalledBack, true),
     ];
+    // What happened when they tried (SPEC §11): every outcome, after the main actions.
+    let outcomes = Outcome::ALL.map(|o| (QuickAction::Outcome(o), true));
     offered
         .into_iter()
+        .chain(outcomes)
         .filter(|(_, shown)| *shown)
         .map(|(action, _)| {
             let token = state.links.sign(&ActionLink {
