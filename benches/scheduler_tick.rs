@@ -115,11 +115,7 @@ async fn measure(total: usize, service: bool) -> (Duration, Option<Service>) {
     let t0 = Utc.with_ymd_and_hms(2026, 6, 1, 6, 0, 0).unwrap();
     let due_rules = Arc::new(rules(chrono::Duration::zero()));
     let later_rules = rules(chrono::Duration::days(365));
-    let settings = ringback::config::StorageSettings {
-        path: dir.path().join("data"),
-        retention: None,
-        raw_retention: None,
-    };
+    let settings = ringback::config::StorageSettings::sled(dir.path().join("data"));
     let store = ringback::store::open(&settings).await.unwrap().store;
     let clock = Arc::new(ManualClock::new(t0));
     let live_rules = Arc::new(LiveRules::new((*due_rules).clone()));

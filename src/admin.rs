@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 
-use crate::config::Settings;
+use crate::config::{Settings, StorageBackend};
 use crate::export;
 use crate::store::{self, Backup, Opened, StoreError};
 
@@ -29,6 +29,14 @@ enum Reach {
 
 async fn reach(settings: &Settings) -> anyhow::Result<Reach> {
     let data_dir = &settings.storage.path;
+    if let StorageBackend::Postgres { .. } = settings.storage.backend {
+        // Any number of processes share a database: no service to go through.
+        return Ok(Reach::Here(
+            store::open(&settings.storage)
+                .await
+                .context("opening the PostgreSQL store")?,
+        ));
+    }
     if !data_dir.join("sled").is_dir() {
         bail!(
             "no store in {} (has Ringback run with this configuration?)",
@@ -40,16 +48,43 @@ async fn reach(settings: &Settings) -> anyhow::Result<Reach> {
         // Another process (the service) holds the store.
         Err(StoreError::Busy(_)) => {
             let base = service_url(&settings.server.listen)?;
-            let token = crate::tokens::provision(&settings.api.tokens, data_dir, "api")
-                .context("reading the API token")?
-                .tokens
-                .first()
-                .map(|t| t.expose().to_string())
-                .context("no API token")?;
+            let token = token(settings, "api").await?;
             Ok(Reach::Service { base, token })
         }
         Err(e) => Err(e).with_context(|| format!("opening the store in {}", data_dir.display())),
     }
+}
+
+/// The `name` token in force: the first configured one, else the one the store keeps (read
+/// from the data directory's file while the service holds the embedded store; generated
+/// when there is none yet).
+pub async fn token(settings: &Settings, name: &str) -> anyhow::Result<String> {
+    let configured = match name {
+        "webhook" => &settings.webhook.tokens,
+        "api" => &settings.api.tokens,
+        other => bail!("no {other} token"),
+    };
+    if let Some(first) = configured.first() {
+        return Ok(first.expose().to_string());
+    }
+    let opened = match store::open(&settings.storage).await {
+        Ok(opened) => opened,
+        Err(StoreError::Busy(_)) => {
+            let path = settings.storage.path.join(format!("{name}.token"));
+            return crate::data_dir::read_private(&path)
+                .with_context(|| format!("reading {}", path.display()))?
+                .with_context(|| format!("no {name} token in {}", path.display()));
+        }
+        Err(e) => return Err(e).context("opening the store"),
+    };
+    let provisioned = crate::tokens::provision(&[], opened.store.as_ref(), name).await;
+    opened.store.close().await?;
+    let provisioned = provisioned.with_context(|| format!("reading the {name} token"))?;
+    provisioned
+        .tokens
+        .first()
+        .map(|t| t.expose().to_string())
+        .with_context(|| format!("no {name} token"))
 }
 
 /// The local address of the service listening on `listen`.
@@ -211,4 +246,111 @@ mod tests {
                 .contains("port 0")
         );
     }
+}
+
+/// `ringback migrate`: opening a store brings its schema to this build's.
+pub async fn migrate(settings: &Settings) -> anyhow::Result<String> {
+    let opened = store::open(&settings.storage).await.map_err(|e| match e {
+        StoreError::Busy(why) => anyhow::anyhow!("{why}: `serve` migrates it at start"),
+        other => anyhow::Error::from(other).context("opening the store"),
+    })?;
+    opened.store.close().await?;
+    Ok(match &settings.storage.backend {
+        StorageBackend::Sled => format!(
+            "the store in {} is at format {}",
+            settings.storage.path.display(),
+            crate::store::sled::keys::SCHEMA_VERSION
+        ),
+        StorageBackend::Postgres { .. } => format!(
+            "the database's schema is at version {}",
+            crate::store::postgres::MIGRATOR
+                .iter()
+                .map(|m| m.version)
+                .max()
+                .unwrap_or(0)
+        ),
+    })
+}
+
+fn is_postgres(target: &str) -> bool {
+    target.starts_with("postgres://") || target.starts_with("postgresql://")
+}
+
+/// What `copy-store` says it copied into (without a URL's password).
+pub fn describe_target(target: &str) -> String {
+    if is_postgres(target) {
+        match url::Url::parse(target) {
+            Ok(mut url) => {
+                let _ = url.set_password(None);
+                url.to_string()
+            }
+            Err(_) => "the database".into(),
+        }
+    } else {
+        target.to_string()
+    }
+}
+
+/// Records moved per page.
+const COPY_PAGE: usize = 500;
+
+/// `ringback copy-store` (SPEC §10): everything of the configured store into `target`, which
+/// must be empty; how many records of each kind were copied.
+pub async fn copy_store(
+    settings: &Settings,
+    target: &str,
+) -> anyhow::Result<Vec<(crate::store::Part, usize)>> {
+    let source = store::open(&settings.storage).await.map_err(|e| match e {
+        StoreError::Busy(why) => anyhow::anyhow!("{why}: stop `ringback serve` before copying"),
+        other => anyhow::Error::from(other).context("opening the store to copy"),
+    })?;
+    let into = if is_postgres(target) {
+        crate::config::StorageSettings {
+            backend: StorageBackend::Postgres {
+                url: crate::config::Secret::new(target),
+                pool_size: 4,
+            },
+            ..crate::config::StorageSettings::sled(&settings.storage.path)
+        }
+    } else {
+        let dir = PathBuf::from(target);
+        if crate::data_dir::has_entries(&dir) {
+            bail!("{} exists and is not empty", dir.display());
+        }
+        crate::config::StorageSettings::sled(dir)
+    };
+    let target_store = store::open(&into)
+        .await
+        .with_context(|| format!("opening {}", describe_target(target)))?;
+    let copied = copy_parts(source.store.as_ref(), target_store.store.as_ref()).await;
+    target_store.store.close().await?;
+    source.store.close().await?;
+    copied
+}
+
+async fn copy_parts(
+    from: &dyn crate::store::Store,
+    into: &dyn crate::store::Store,
+) -> anyhow::Result<Vec<(crate::store::Part, usize)>> {
+    if !into.is_empty().await? {
+        bail!("the target is not empty: copy only into a new store");
+    }
+    let mut copied = Vec::new();
+    for part in crate::store::Part::ALL {
+        let mut after = None;
+        let mut count = 0;
+        loop {
+            let (records, next) = from.export(part, after, COPY_PAGE).await?;
+            count += records.len();
+            if !records.is_empty() {
+                into.import(records).await?;
+            }
+            match next {
+                Some(n) => after = Some(n),
+                None => break,
+            }
+        }
+        copied.push((part, count));
+    }
+    Ok(copied)
 }

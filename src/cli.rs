@@ -12,7 +12,6 @@ use crate::clock::SystemClock;
 use crate::config::Settings;
 use crate::setup::{self, Need};
 use crate::startup::Application;
-use crate::tokens;
 
 /// The shortest password `hash-password` accepts: a dashboard login reaches every
 /// customer's number, and it may face the internet.
@@ -81,6 +80,21 @@ enum Command {
     /// Read a password from standard input and print its argon2id hash, for
     /// `[dashboard].users` (prompts without echo on a terminal).
     HashPassword,
+    /// Create or update the store's schema (PostgreSQL) or format (the embedded store) to
+    /// this build's; `serve` does the same at start.
+    Migrate {
+        #[arg(long, default_value = "config.toml")]
+        config: PathBuf,
+    },
+    /// Copy the store the configuration names into TARGET — a postgres:// URL or a
+    /// directory for an embedded store — which must be empty. Stop `serve` first.
+    CopyStore {
+        #[arg(long, default_value = "config.toml")]
+        config: PathBuf,
+        /// postgres://user@host:5432/db, or a directory (new or empty).
+        #[arg(long)]
+        to: String,
+    },
 }
 
 pub async fn run() -> ExitCode {
@@ -88,11 +102,11 @@ pub async fn run() -> ExitCode {
     match cli.command {
         Command::Serve { config } => serve(config).await,
         Command::CheckConfig { config } => check_config(config),
-        Command::WebhookUrls { config } => webhook_urls(config),
+        Command::WebhookUrls { config } => webhook_urls(config).await,
         Command::SmartfloSetup {
             config,
             required_only,
-        } => smartflo_setup(config, required_only),
+        } => smartflo_setup(config, required_only).await,
         Command::Export {
             config,
             status,
@@ -100,6 +114,8 @@ pub async fn run() -> ExitCode {
         } => export(config, &status, &out).await,
         Command::Backup { config, to } => backup(config, to).await,
         Command::HashPassword => hash_password(),
+        Command::Migrate { config } => migrate(config).await,
+        Command::CopyStore { config, to } => copy_store(config, &to).await,
     }
 }
 
@@ -142,16 +158,15 @@ async fn serve(config: PathBuf) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    for (kind, token, path) in &app.generated_tokens {
-        // Printed once, on the start that generated it; kept in the data directory.
+    for (kind, token, location) in &app.generated_tokens {
+        // Printed once, on the start that generated it; kept by the store.
         let label = if *kind == "api" {
             "an API"
         } else {
             "a webhook"
         };
         println!(
-            "Generated {label} token (kept in {}; set [{kind}].tokens to choose your own):\n  {token}",
-            path.display()
+            "Generated {label} token (kept in {location}; set [{kind}].tokens to choose your own):\n  {token}"
         );
     }
     let host = listen.rsplit_once(':').map_or(listen.as_str(), |(h, _)| h);
@@ -363,34 +378,20 @@ pub fn section_11_lines(settings: &Settings, now: chrono::DateTime<chrono::Utc>)
     lines
 }
 
-/// The webhook token to put in URLs (configured, or generated and kept in the data dir).
-fn webhook_token(settings: &Settings) -> Result<String, ExitCode> {
-    let provisioned =
-        tokens::provision(&settings.webhook.tokens, &settings.storage.path, "webhook").map_err(
-            |e| {
-                eprintln!(
-                    "error: reading the webhook token in {}: {e}",
-                    settings.storage.path.display()
-                );
-                ExitCode::FAILURE
-            },
-        )?;
-    provisioned
-        .tokens
-        .first()
-        .map(|t| t.expose().to_string())
-        .ok_or_else(|| {
-            eprintln!("error: no webhook token");
-            ExitCode::FAILURE
-        })
+/// The webhook token to put in URLs (configured, or the one the store keeps).
+async fn webhook_token(settings: &Settings) -> Result<String, ExitCode> {
+    crate::admin::token(settings, "webhook").await.map_err(|e| {
+        eprintln!("error: reading the webhook token: {e:#}");
+        ExitCode::FAILURE
+    })
 }
 
-fn webhook_urls(config: PathBuf) -> ExitCode {
+async fn webhook_urls(config: PathBuf) -> ExitCode {
     let settings = match load(&config) {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let token = match webhook_token(&settings) {
+    let token = match webhook_token(&settings).await {
         Ok(t) => t,
         Err(code) => return code,
     };
@@ -412,12 +413,12 @@ fn webhook_urls(config: PathBuf) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn smartflo_setup(config: PathBuf, required_only: bool) -> ExitCode {
+async fn smartflo_setup(config: PathBuf, required_only: bool) -> ExitCode {
     let settings = match load(&config) {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let token = match webhook_token(&settings) {
+    let token = match webhook_token(&settings).await {
         Ok(t) => t,
         Err(code) => return code,
     };
@@ -521,6 +522,43 @@ async fn backup(config: PathBuf, to: Option<PathBuf>) -> ExitCode {
                 made.files.join(", ")
             );
             println!("to restore: stop Ringback and point [storage].path at that directory");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn migrate(config: PathBuf) -> ExitCode {
+    let settings = match load(&config) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    match crate::admin::migrate(&settings).await {
+        Ok(report) => {
+            println!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn copy_store(config: PathBuf, to: &str) -> ExitCode {
+    let settings = match load(&config) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    match crate::admin::copy_store(&settings, to).await {
+        Ok(copied) => {
+            println!("copied into {}:", crate::admin::describe_target(to));
+            for (part, count) in copied {
+                println!("  {count:>9}  {}", part.name());
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -21,7 +21,7 @@ use crate::app::{App, Parts};
 use crate::assemble;
 use crate::bot::{self, TelegramBot};
 use crate::clock::Clock;
-use crate::config::Settings;
+use crate::config::{Settings, StorageBackend};
 use crate::config::rules::rules_from_text;
 use crate::domain::rules::{LiveRules, Rules};
 use crate::links::LinkSigner;
@@ -59,7 +59,7 @@ pub struct Application {
     stop: CancellationToken,
     tasks: TaskTracker,
     /// Tokens generated on this start (to be printed once), by kind.
-    pub generated_tokens: Vec<(&'static str, String, std::path::PathBuf)>,
+    pub generated_tokens: Vec<(&'static str, String, String)>,
     /// The first webhook token, masked, for startup logs.
     pub webhook_token_hint: String,
 }
@@ -77,45 +77,49 @@ impl Application {
         install_tls_provider();
         let settings = Arc::new(settings);
         let data_dir = settings.storage.path.clone();
+        let opened = store::open(&settings.storage)
+            .await
+            .with_context(|| match settings.storage.backend {
+                StorageBackend::Sled => format!("opening storage in {}", data_dir.display()),
+                StorageBackend::Postgres { .. } => "opening the PostgreSQL store".to_string(),
+            })?;
+        let store = Arc::clone(&opened.store);
         let links = Arc::new(LinkSigner::new(
             tokens::link_key(
                 settings.email.as_ref().and_then(|e| e.link_secret.as_ref()),
-                &data_dir,
+                store.as_ref(),
             )
+            .await
             .context("reading the link key")?,
         ));
         let notifier = Arc::new(assemble::notifier_for(&settings, Some(Arc::clone(&links)))?);
         if !notifier.templates.overridden().is_empty() {
             tracing::info!(templates = ?notifier.templates.overridden(), "using edited templates");
         }
-        let opened = store::open(&settings.storage)
-            .await
-            .with_context(|| format!("opening storage in {}", data_dir.display()))?;
-        let store = Arc::clone(&opened.store);
         let rules = Arc::new(LiveRules::new(
             rules_in_force(&settings, store.as_ref()).await?,
         ));
 
         let mut generated_tokens = Vec::new();
-        let mut hint = String::new();
-        let mut token_set = |configured, name: &'static str| -> anyhow::Result<TokenSet> {
-            let provisioned = tokens::provision(configured, &data_dir, name)
+        let mut token_sets = Vec::new();
+        for (configured, name) in [
+            (&settings.webhook.tokens, "webhook"),
+            (&settings.api.tokens, "api"),
+        ] {
+            let provisioned = tokens::provision(configured, store.as_ref(), name)
+                .await
                 .with_context(|| format!("provisioning the {name} token"))?;
-            if hint.is_empty() {
-                hint = provisioned
-                    .tokens
-                    .first()
-                    .map(|t| t.masked())
-                    .unwrap_or_default();
+            if let Some((token, location)) = &provisioned.generated {
+                generated_tokens.push((name, token.expose().to_string(), location.clone()));
             }
-            if let Some((token, path)) = provisioned.generated {
-                generated_tokens.push((name, token.expose().to_string(), path));
-            }
-            Ok(TokenSet::new(&provisioned.tokens))
-        };
-        let webhook_tokens = token_set(&settings.webhook.tokens, "webhook")?;
-        let api_tokens = token_set(&settings.api.tokens, "api")?;
-        let webhook_token_hint = hint;
+            token_sets.push(provisioned.tokens);
+        }
+        let webhook_token_hint = token_sets[0]
+            .first()
+            .map(|t| t.masked())
+            .unwrap_or_default();
+        let webhook_tokens = TokenSet::new(&token_sets[0]);
+        let api_tokens = TokenSet::new(&token_sets[1]);
 
         let interpreter = assemble::interpreter_for(&settings);
         let app = Arc::new(App::new(Parts {
@@ -151,6 +155,11 @@ impl Application {
         if let Some(every) = options.scheduler_interval {
             tasks.spawn(Arc::clone(&scheduler).run(every, stop.clone()));
         }
+        tasks.spawn(follow_rule_edits(
+            Arc::clone(&settings),
+            Arc::clone(&app),
+            stop.clone(),
+        ));
         // The Telegram bot answers buttons and commands whenever Telegram is configured.
         if notifier.telegram.is_some() {
             let bot = Arc::new(TelegramBot {
@@ -173,7 +182,9 @@ impl Application {
             opened.backups.clone(),
         ));
 
-        let session_key = tokens::session_key(&data_dir).context("reading the session key")?;
+        let session_key = tokens::session_key(store.as_ref())
+            .await
+            .context("reading the session key")?;
         let secure_cookies = settings.server.public_url.scheme() == "https";
         let listener = TcpListener::bind(&settings.server.listen)
             .with_context(|| format!("listening on {}", settings.server.listen))?;
@@ -231,6 +242,42 @@ impl Application {
         drop(self.scheduler);
         self.store.close().await.context("closing storage")?;
         served.context("HTTP server")
+    }
+}
+
+/// How often each process looks for a rules edit saved by another (SPEC §10: in force on
+/// every replica within 5 s).
+const RULES_FOLLOW_EVERY: Duration = Duration::from_secs(2);
+
+/// Puts a rules edit saved by another replica in force here. (The replica that saved it
+/// rescheduled the pending callbacks; here only the rules in force change.)
+async fn follow_rule_edits(settings: Arc<Settings>, app: Arc<App>, stop: CancellationToken) {
+    let mut seen = app.store.stored_rules().await.ok().flatten().map(|c| c.id);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(RULES_FOLLOW_EVERY) => {}
+            _ = stop.cancelled() => return,
+        }
+        let Ok(stored) = app.store.stored_rules().await else {
+            continue;
+        };
+        let id = stored.as_ref().map(|c| c.id);
+        if id == seen {
+            continue;
+        }
+        seen = id;
+        let text = stored.map_or_else(|| settings.rules_text.clone(), |c| c.after);
+        match rules_from_text(&settings, &text) {
+            Ok(rules) => {
+                app.rules.set(rules);
+                app.nudge();
+                tracing::info!("rules edited on another replica are in force here");
+            }
+            Err(issues) => {
+                let why: Vec<String> = issues.iter().map(ToString::to_string).collect();
+                tracing::warn!(problems = %why.join("; "), "rules edited elsewhere do not fit this configuration; keeping these");
+            }
+        }
     }
 }
 

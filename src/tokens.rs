@@ -1,19 +1,16 @@
 //! Shared secrets for the webhook and the API (SPEC §2, §4.1, §7).
 //!
-//! When the configuration lists no token, one is generated on first start, kept in the data
-//! directory (mode 0600) and printed once, so an out-of-the-box install is never open to
+//! When the configuration lists no token, one is generated on first start, kept by the
+//! store (the embedded one: in the data directory, mode 0600) and printed once, so an out-of-the-box install is never open to
 //! whoever guesses a default. Presented tokens are compared in constant time: both sides are
 //! hashed to a fixed length first, and every configured token is compared every time.
-
-use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
 
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::config::Secret;
+use crate::store::{Secrets, StoreError, StoreResult};
 
 /// The accepted tokens of one kind, kept only as hashes.
 #[derive(Clone)]
@@ -50,72 +47,55 @@ fn digest(token: &str) -> [u8; 32] {
 /// The tokens in force for one kind, and whether one was generated just now.
 pub struct Provisioned {
     pub tokens: Vec<Secret>,
-    /// Set when this start generated the token: the caller prints it once.
-    pub generated: Option<(Secret, PathBuf)>,
+    /// Set when this start generated the token (the caller prints it once), with where it
+    /// is kept.
+    pub generated: Option<(Secret, String)>,
 }
 
-/// Returns the configured tokens, or the generated one kept in `data_dir/<name>.token`.
-pub fn provision(
+/// Returns the configured tokens, or the generated one the store keeps (`<name>.token`;
+/// the embedded store keeps it in the data directory).
+pub async fn provision(
     configured: &[Secret],
-    data_dir: &Path,
+    store: &dyn Secrets,
     name: &str,
-) -> std::io::Result<Provisioned> {
+) -> StoreResult<Provisioned> {
     if !configured.is_empty() {
         return Ok(Provisioned {
             tokens: configured.to_vec(),
             generated: None,
         });
     }
-    crate::data_dir::create_private(data_dir)?;
-    let path = data_dir.join(format!("{name}.token"));
-    match fs::read_to_string(&path) {
-        Ok(existing) if !existing.trim().is_empty() => {
-            return Ok(Provisioned {
-                tokens: vec![Secret::new(existing.trim())],
-                generated: None,
-            });
-        }
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
-    let token = Secret::new(random_token());
-    write_private(&path, token.expose())?;
+    let key = format!("{name}.token");
+    let (value, created) = store.secret(&key, random_token()).await?;
+    let token = Secret::new(value);
     Ok(Provisioned {
         tokens: vec![token.clone()],
-        generated: Some((token, path)),
+        generated: created.then(|| (token, store.secret_location(&key))),
     })
 }
 
-/// The key that signs and encrypts dashboard session cookies: 64 random bytes kept in
-/// `data_dir/session.key`, so logins survive a restart.
-pub fn session_key(data_dir: &Path) -> std::io::Result<Vec<u8>> {
-    crate::data_dir::create_private(data_dir)?;
-    let path = data_dir.join("session.key");
-    match fs::read_to_string(&path) {
-        Ok(hex) => {
-            let bytes = decode_hex(hex.trim());
-            if let Some(bytes) = bytes.filter(|b| b.len() == 64) {
-                return Ok(bytes);
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
-    let mut bytes = vec![0u8; 64];
-    rand::rng().fill_bytes(&mut bytes);
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    write_private(&path, &hex)?;
-    Ok(bytes)
+/// The key that signs and encrypts dashboard session cookies: 64 random bytes kept by the
+/// store (`session.key`), so logins survive a restart and work on every replica.
+pub async fn session_key(store: &dyn Secrets) -> StoreResult<Vec<u8>> {
+    let mut fresh = vec![0u8; 64];
+    rand::rng().fill_bytes(&mut fresh);
+    let hex: String = fresh.iter().map(|b| format!("{b:02x}")).collect();
+    let (stored, _) = store.secret("session.key", hex).await?;
+    decode_hex(&stored)
+        .filter(|b| b.len() == 64)
+        .ok_or_else(|| StoreError::Corrupt {
+            what: "session key (not 64 bytes of hex)".into(),
+            source: None,
+        })
 }
 
 /// The key that signs emailed action links: the configured secret, else 32 random bytes
-/// kept in `data_dir/links.key`.
-pub fn link_key(configured: Option<&Secret>, data_dir: &Path) -> std::io::Result<Vec<u8>> {
+/// the store keeps (`links.token`).
+pub async fn link_key(configured: Option<&Secret>, store: &dyn Secrets) -> StoreResult<Vec<u8>> {
     if let Some(secret) = configured {
         return Ok(secret.expose().as_bytes().to_vec());
     }
-    let provisioned = provision(&[], data_dir, "links")?;
+    let provisioned = provision(&[], store, "links").await?;
     Ok(provisioned.tokens[0].expose().as_bytes().to_vec())
 }
 
@@ -136,28 +116,6 @@ pub fn random_token() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
-    let tmp = path.with_extension("token.tmp");
-    {
-        let mut options = fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let mut file = options.open(&tmp)?;
-        file.write_all(contents.as_bytes())?;
-        file.write_all(b"\n")?;
-        file.sync_all()?;
-    }
-    fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,22 +133,28 @@ mod tests {
         assert!(!TokenSet::new(&[]).accepts(""));
     }
 
-    #[test]
-    fn a_generated_token_is_kept_and_reused() {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_generated_token_is_kept_and_reused() {
         let dir = tempfile::tempdir().unwrap();
-        let first = provision(&[], dir.path(), "webhook").unwrap();
-        let (token, path) = first.generated.expect("generated on first start");
+        let store = crate::store::sled::SledStore::open(dir.path()).unwrap();
+        let first = provision(&[], &store, "webhook").await.unwrap();
+        let (token, location) = first.generated.expect("generated on first start");
         assert_eq!(token.expose().len(), 64);
+        assert!(location.ends_with("webhook.token"), "{location}");
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(
-                fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-                0o600
-            );
+            let mode = std::fs::metadata(dir.path().join("webhook.token"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
         }
-        let second = provision(&[], dir.path(), "webhook").unwrap();
+        let second = provision(&[], &store, "webhook").await.unwrap();
         assert!(second.generated.is_none());
         assert_eq!(second.tokens, vec![token]);
+        let key = session_key(&store).await.unwrap();
+        assert_eq!(key.len(), 64);
+        assert_eq!(session_key(&store).await.unwrap(), key);
     }
 }

@@ -27,10 +27,14 @@ use crate::config::Settings;
 use crate::domain::agent::AgentRef;
 use crate::notify::Notifier;
 use crate::smartflo::event::{MAX_TEXT, clip};
-use crate::store::UnknownChat;
+use crate::store::{Lead, UnknownChat};
 
 /// How long each getUpdates call waits for news (Telegram's long poll).
 const LONG_POLL_SECS: u32 = 25;
+/// The role only one replica holds at a time.
+const POLLER_ROLE: &str = "telegram-poller";
+/// How often a standing-by replica tries to take the poller's role.
+pub const LEAD_RETRY: Duration = Duration::from_secs(10);
 
 /// A configured person the bot recognises by Telegram id.
 #[derive(Debug, Clone)]
@@ -74,13 +78,49 @@ impl TelegramBot {
         self.users.iter().find(|u| u.telegram_id == id)
     }
 
-    /// Polls until `stop` is cancelled.
+    /// Polls until `stop` is cancelled — while this process holds the poller's role: with
+    /// several replicas on one database exactly one polls (Telegram answers a second poller
+    /// 409 Conflict), and another takes over within [`LEAD_RETRY`] of its holder stopping.
     pub async fn run(self: Arc<Self>, stop: CancellationToken) {
-        let Some(telegram) = &self.notifier.telegram else {
+        if self.notifier.telegram.is_none() {
             return;
+        }
+        let mut waiting_logged = false;
+        loop {
+            match self.app.store.try_lead(POLLER_ROLE).await {
+                Ok(Some(lead)) => {
+                    tracing::info!("polling Telegram for button presses and commands");
+                    waiting_logged = false;
+                    if self.poll_while_leading(lead, &stop).await {
+                        return;
+                    }
+                    tracing::warn!("no longer the Telegram poller; another replica may take over");
+                }
+                Ok(None) if !waiting_logged => {
+                    tracing::info!("another replica polls Telegram; standing by");
+                    waiting_logged = true;
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e.describe(), "could not take the Telegram poller's role; retrying"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(LEAD_RETRY) => {}
+                _ = stop.cancelled() => return,
+            }
+        }
+    }
+
+    /// Polls while `lead` holds; true when stopped, false when the lead was lost.
+    async fn poll_while_leading(&self, mut lead: Box<dyn Lead>, stop: &CancellationToken) -> bool {
+        let Some(telegram) = &self.notifier.telegram else {
+            return true;
         };
+        // Another replica may have moved the offset on while it polled.
         let mut offset = self.app.store.telegram_offset().await.unwrap_or(0);
         loop {
+            if !lead.still_held().await {
+                return false;
+            }
             let request = JsonRequest::new(
                 telegram.bot().clone(),
                 updates::GetUpdates {
@@ -91,7 +131,7 @@ impl TelegramBot {
             );
             let updates = tokio::select! {
                 r = request => r.map(updates::read),
-                _ = stop.cancelled() => return,
+                _ = stop.cancelled() => return true,
             };
             let updates = match updates {
                 Ok(u) => u,
@@ -99,7 +139,7 @@ impl TelegramBot {
                     tracing::warn!(error = %crate::notify::telegram::redact(&e.to_string()), "Telegram getUpdates failed; retrying in 5 s");
                     tokio::select! {
                         _ = tokio::time::sleep(Duration::from_secs(5)) => continue,
-                        _ = stop.cancelled() => return,
+                        _ = stop.cancelled() => return true,
                     }
                 }
             };

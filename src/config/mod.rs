@@ -72,12 +72,38 @@ pub struct ServerSettings {
 
 #[derive(Debug, Clone)]
 pub struct StorageSettings {
+    /// Which store, and how to reach it (SPEC §10).
+    pub backend: StorageBackend,
+    /// The embedded store's data directory (and, with every backend, where `backup` and
+    /// tools look first).
     pub path: PathBuf,
     /// How long resolved callbacks and raw events are kept; `None`: for ever.
     pub retention: Option<std::time::Duration>,
     /// How long raw events are kept, when shorter than `retention` (`[storage]
     /// raw_retention`); `None`: as long as `retention`.
     pub raw_retention: Option<std::time::Duration>,
+}
+
+/// `[storage].backend`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageBackend {
+    /// sled, embedded, in `[storage].path` (one process).
+    Sled,
+    /// PostgreSQL at `url`, with a pool of at most `pool_size` connections (any number of
+    /// replicas).
+    Postgres { url: Secret, pool_size: u32 },
+}
+
+impl StorageSettings {
+    /// An embedded store in `path`, kept for ever (tools and tests).
+    pub fn sled(path: impl Into<PathBuf>) -> Self {
+        Self {
+            backend: StorageBackend::Sled,
+            path: path.into(),
+            retention: None,
+            raw_retention: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

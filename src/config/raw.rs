@@ -79,7 +79,11 @@ impl Default for RawServer {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawStorage {
+    pub backend: String,
     pub path: String,
+    /// PostgreSQL only (a secret: `RINGBACK_STORAGE__URL`).
+    pub url: Secret,
+    pub pool_size: u32,
     pub retention: String,
     /// Empty: raw events are kept as long as `retention` keeps them.
     pub raw_retention: String,
@@ -88,7 +92,10 @@ pub struct RawStorage {
 impl Default for RawStorage {
     fn default() -> Self {
         Self {
+            backend: "sled".into(),
             path: "data".into(),
+            url: Secret::default(),
+            pool_size: 16,
             retention: "90d".into(),
             raw_retention: String::new(),
         }

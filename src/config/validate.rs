@@ -58,6 +58,7 @@ pub(super) fn validate(raw: RawConfig, source: &Path) -> Result<Settings, Config
         })
         .collect();
     let retention = issues.check("storage.retention", parse_retention(&raw.storage.retention));
+    let backend = check_backend(&mut issues, &raw);
     let storage = if raw.storage.path.trim().is_empty() {
         issues.add("storage.path", "must not be empty");
         None
@@ -152,6 +153,7 @@ pub(super) fn validate(raw: RawConfig, source: &Path) -> Result<Settings, Config
             trusted_proxies,
         },
         storage: StorageSettings {
+            backend: backend.expect(missing),
             path: storage.expect(missing),
             retention: retention.expect(missing),
             raw_retention: extras.raw_retention,
@@ -184,6 +186,48 @@ pub(super) fn validate(raw: RawConfig, source: &Path) -> Result<Settings, Config
         templates: TemplateSettings { dir: templates_dir },
         extras,
     })
+}
+
+/// `[storage].backend` with what it needs: PostgreSQL a `url` (a secret, usually from
+/// `RINGBACK_STORAGE__URL`) and a pool size.
+fn check_backend(issues: &mut Issues, raw: &RawConfig) -> Option<StorageBackend> {
+    let storage = &raw.storage;
+    match storage.backend.trim().to_ascii_lowercase().as_str() {
+        "sled" | "" => Some(StorageBackend::Sled),
+        "postgres" | "postgresql" => {
+            let url = storage.url.expose().trim();
+            let mut ok = true;
+            if url.is_empty() {
+                issues.add(
+                    "storage.url",
+                    "backend = \"postgres\" needs a url (set RINGBACK_STORAGE__URL=postgres://user@host:5432/ringback)",
+                );
+                ok = false;
+            } else if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                // The value is a secret (it may hold a password): not repeated.
+                issues.add("storage.url", "must start with postgres:// or postgresql://");
+                ok = false;
+            }
+            if !(1..=512).contains(&storage.pool_size) {
+                issues.add(
+                    "storage.pool_size",
+                    format!("{} is not from 1 to 512", storage.pool_size),
+                );
+                ok = false;
+            }
+            ok.then(|| StorageBackend::Postgres {
+                url: Secret::new(url),
+                pool_size: storage.pool_size,
+            })
+        }
+        other => {
+            issues.add(
+                "storage.backend",
+                format!("unknown backend {other:?} (expected \"sled\" or \"postgres\")"),
+            );
+            None
+        }
+    }
 }
 
 /// The longest retention short of `"forever"`: ten years.

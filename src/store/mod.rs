@@ -11,7 +11,9 @@
 
 mod error;
 pub mod plan;
+pub mod postgres;
 pub mod sled;
+pub mod transfer;
 mod types;
 
 #[cfg(test)]
@@ -23,7 +25,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ulid::Ulid;
 
-use crate::config::StorageSettings;
+use crate::config::{StorageBackend, StorageSettings};
 use crate::domain::callback::{Callback, CallbackId};
 use crate::domain::reminder::Delivery;
 
@@ -32,6 +34,7 @@ pub use plan::{
     CallWrite, CallbackWrite, CustomerState, CustomerWrite, DedupWrite, DigestClaim, EventWrite,
     Found, Lookup, Plan, SettleWrite, Take, Taken,
 };
+pub use transfer::{Part, Record, Transfer};
 pub use types::{
     Backup, CallbackDetail, Cursor, DedupKey, EventRecord, Health, Lease, LeaseOwner, ListQuery,
     Page, PendingStats, Phase, Purged, RawEvent, RulesChange, StatusFilter, UnknownChat, Version,
@@ -153,9 +156,47 @@ pub trait Maintenance: Send + Sync {
     async fn close(&self) -> StoreResult<()>;
 }
 
+/// Secrets Ringback generates for itself (webhook and API tokens when none is configured,
+/// the link and session keys), shared by every process on the store, so a link or cookie
+/// made by one replica is good on every other.
+#[async_trait]
+pub trait Secrets: Send + Sync {
+    /// The secret `name`; when there is none yet, `fresh` becomes it (whoever stores one
+    /// first wins, and everyone gets that one). The flag says this call stored it.
+    async fn secret(&self, name: &str, fresh: String) -> StoreResult<(String, bool)>;
+    /// Where a secret is kept, for the message that shows a generated one.
+    fn secret_location(&self, name: &str) -> String;
+}
+
+/// Roles that one process at a time may hold (polling Telegram: the Bot API answers a
+/// second poller 409 Conflict).
+#[async_trait]
+pub trait Leadership: Send + Sync {
+    /// Takes `role` if nobody holds it. The lead lasts until dropped, or until its holder
+    /// can no longer show it still holds it (then another process may take it).
+    async fn try_lead(&self, role: &'static str) -> StoreResult<Option<Box<dyn Lead>>>;
+}
+
+/// A role held (see [`Leadership`]).
+#[async_trait]
+pub trait Lead: Send + Sync {
+    /// Whether it is still held; false once the connection that holds it is gone.
+    async fn still_held(&mut self) -> bool;
+}
+
 /// The whole contract.
 pub trait Store:
-    EventLog + CallbackReads + Lifecycle + Outbox + RulesStore + TelegramState + Digests + Maintenance
+    EventLog
+    + CallbackReads
+    + Lifecycle
+    + Outbox
+    + RulesStore
+    + TelegramState
+    + Digests
+    + Secrets
+    + Leadership
+    + Transfer
+    + Maintenance
 {
 }
 
@@ -167,6 +208,9 @@ impl<T> Store for T where
         + RulesStore
         + TelegramState
         + Digests
+        + Secrets
+        + Leadership
+        + Transfer
         + Maintenance
 {
 }
@@ -187,15 +231,26 @@ pub struct Opened {
     pub backups: Option<Arc<dyn FileBackups>>,
 }
 
-/// Opens the store `settings` name.
+/// Opens the store `settings` name (a PostgreSQL store is migrated first).
 pub async fn open(settings: &StorageSettings) -> StoreResult<Opened> {
-    let path = settings.path.clone();
-    let store = tokio::task::spawn_blocking(move || sled::SledStore::open(&path))
-        .await
-        .map_err(|e| StoreError::backend(format!("opening the store: {e}")))??;
-    let store = Arc::new(store);
-    Ok(Opened {
-        store: store.clone(),
-        backups: Some(store),
-    })
+    match &settings.backend {
+        StorageBackend::Sled => {
+            let path = settings.path.clone();
+            let store = tokio::task::spawn_blocking(move || sled::SledStore::open(&path))
+                .await
+                .map_err(|e| StoreError::backend(format!("opening the store: {e}")))??;
+            let store = Arc::new(store);
+            Ok(Opened {
+                store: store.clone(),
+                backups: Some(store),
+            })
+        }
+        StorageBackend::Postgres { url, pool_size } => {
+            let store = postgres::PgStore::open(url.expose(), *pool_size).await?;
+            Ok(Opened {
+                store: Arc::new(store),
+                backups: None,
+            })
+        }
+    }
 }

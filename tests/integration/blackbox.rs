@@ -16,7 +16,7 @@ use crate::fakes::smartflo::FakeSmartflo;
 use crate::fakes::smtp::FakeSmtp;
 use crate::fakes::telegram::FakeBotApi;
 
-const TOKEN: &str = "blackbox-webhook-token-0123456789";
+pub const TOKEN: &str = "blackbox-webhook-token-0123456789";
 pub const API: &str = "blackbox-api-token-0123456789abcd";
 
 /// A `ringback serve` child process.
@@ -66,9 +66,14 @@ telegram_chat_id = 1001
 
 impl Daemon {
     pub async fn start(dir: &Path, data: &Path, extra: &str) -> Self {
+        Self::start_with(dir, |port| config(port, data, extra)).await
+    }
+
+    /// Starts with the whole config `make` writes for the port it is given.
+    pub async fn start_with(dir: &Path, make: impl FnOnce(u16) -> String) -> Self {
         let port = free_port();
         std::fs::create_dir_all(dir).unwrap();
-        std::fs::write(dir.join("config.toml"), config(port, data, extra)).unwrap();
+        std::fs::write(dir.join("config.toml"), make(port)).unwrap();
         let mut daemon = Self {
             dir: dir.to_path_buf(),
             port,
@@ -133,6 +138,11 @@ impl Daemon {
             .status()
             .unwrap();
         self.child.take().unwrap().wait().unwrap();
+    }
+
+    /// Writes a new config (same port) from `make`, for the next start.
+    pub fn reconfigure_with(&self, make: impl FnOnce(u16) -> String) {
+        std::fs::write(self.dir.join("config.toml"), make(self.port)).unwrap();
     }
 
     /// SIGTERM and wait; returns whether it exited 0.

@@ -237,11 +237,7 @@ async fn export_and_backup_work_with_the_service_running_or_stopped_and_a_backup
 
 /// Callbacks and events in the store under `data_dir`, read through the store contract.
 async fn count_in(data_dir: &std::path::Path) -> (usize, usize) {
-    let settings = ringback::config::StorageSettings {
-        path: data_dir.to_path_buf(),
-        retention: None,
-        raw_retention: None,
-    };
+    let settings = ringback::config::StorageSettings::sled(data_dir.to_path_buf());
     let opened = ringback::store::open(&settings)
         .await
         .expect("the copy opens");

@@ -165,11 +165,7 @@ async fn the_morning_digest_arrives_once_by_email_and_telegram_with_yesterdays_a
 
     // The store remembers the latest moment sent, under the schedule's cron and recipients.
     let dir = app.stop().await;
-    let opened = ringback::store::open(&ringback::config::StorageSettings {
-        path: dir.path().join("data"),
-        retention: None,
-        raw_retention: None,
-    })
+    let opened = ringback::store::open(&ringback::config::StorageSettings::sled(dir.path().join("data")))
     .await
     .expect("the store opens");
     let saturday = chrono_tz::Asia::Kolkata

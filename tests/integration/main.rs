@@ -22,6 +22,7 @@ mod helpers;
 mod ingest_hardening;
 mod log_forging;
 mod quirks;
+mod replicas;
 mod reminders;
 mod restart;
 mod retention;

@@ -48,7 +48,7 @@ impl EncodedPlan {
         });
     }
 
-    fn insert(&mut self, tree: Tree, key: impl AsRef<[u8]>, value: impl Into<Vec<u8>>) {
+    pub(super) fn insert(&mut self, tree: Tree, key: impl AsRef<[u8]>, value: impl Into<Vec<u8>>) {
         self.ops
             .push(Op::Insert(tree, key.as_ref().to_vec(), value.into()));
     }
@@ -114,7 +114,7 @@ pub fn encode(plan: &Plan) -> Result<EncodedPlan, StoreError> {
     Ok(out)
 }
 
-fn add_delivery(delivery: &Delivery, out: &mut EncodedPlan) {
+pub(super) fn add_delivery(delivery: &Delivery, out: &mut EncodedPlan) {
     out.insert(
         Tree::Outbox,
         delivery.id.to_bytes(),
@@ -206,7 +206,7 @@ fn encode_callback(write: &CallbackWrite, out: &mut EncodedPlan) -> Result<(), S
     Ok(())
 }
 
-fn index_callback(before: Option<&Callback>, after: &Callback, out: &mut EncodedPlan) {
+pub(super) fn index_callback(before: Option<&Callback>, after: &Callback, out: &mut EncodedPlan) {
     let id: CallbackId = after.id;
     let customer = after.customer_number.as_str().as_bytes();
     let was_pending = before.filter(|b| b.is_pending());
@@ -257,7 +257,7 @@ fn index_callback(before: Option<&Callback>, after: &Callback, out: &mut Encoded
     }
 }
 
-fn encode_event(event: &EventWrite, out: &mut EncodedPlan) {
+pub(super) fn encode_event(event: &EventWrite, out: &mut EncodedPlan) {
     let id = event.record.id.to_bytes();
     let body = &event.body;
     let chunked = body.len() > keys::BODY_INLINE;

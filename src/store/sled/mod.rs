@@ -22,6 +22,7 @@ mod purge;
 mod read;
 mod records;
 mod repair;
+mod transfer;
 mod tx;
 pub(crate) mod writer;
 
@@ -41,11 +42,13 @@ use ulid::Ulid;
 use crate::domain::callback::{Callback, CallbackId};
 use crate::domain::reminder::Delivery;
 use crate::store::{
+    Lead, Leadership, Part, Record, Secrets, Transfer,
     Backup, CallbackDetail, CallbackReads, Cutoffs, Digests, EventLog, EventRecord, FileBackups,
     Found, Health, LeaseOwner, Lifecycle, ListQuery, Lookup, Maintenance, Outbox, Page,
     PendingStats, Plan, Purged, RulesChange, RulesStore, StoreError, StoreResult, Take, Taken,
     TelegramState, UnknownChat, Versioned,
 };
+use keys::Tree;
 use live::{Counters, Live};
 use read::Reader;
 use writer::{Done, Work};
@@ -531,5 +534,130 @@ impl Drop for SledStore {
     fn drop(&mut self) {
         // Dropping the store closes the database (and releases sled's lock on its files).
         let _ = self.inner.close();
+    }
+}
+
+/// Names of the secrets kept as files in the data directory.
+fn secret_file(name: &str) -> Result<&str, StoreError> {
+    let plain = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-')
+        && !name.starts_with('.');
+    if plain {
+        Ok(name)
+    } else {
+        Err(StoreError::backend(format!("{name:?} is not a secret's name")))
+    }
+}
+
+#[async_trait]
+impl Secrets for SledStore {
+    async fn secret(&self, name: &str, fresh: String) -> StoreResult<(String, bool)> {
+        let path = self.inner.path.join(secret_file(name)?);
+        tokio::task::spawn_blocking(move || {
+            let io = |e: std::io::Error| {
+                StoreError::unavailable_from(format!("reading or writing {}", path.display()), e)
+            };
+            if let Some(existing) = crate::data_dir::read_private(&path).map_err(io)? {
+                return Ok((existing, false));
+            }
+            crate::data_dir::write_private(&path, &fresh).map_err(io)?;
+            Ok((fresh, true))
+        })
+        .await
+        .map_err(|e| StoreError::backend(format!("keeping a secret failed: {e}")))?
+    }
+
+    fn secret_location(&self, name: &str) -> String {
+        self.inner.path.join(name).display().to_string()
+    }
+}
+
+/// One process holds a sled store (sled locks its files), so it holds every role.
+struct SoleProcess;
+
+#[async_trait]
+impl Lead for SoleProcess {
+    async fn still_held(&mut self) -> bool {
+        true
+    }
+}
+
+#[async_trait]
+impl Leadership for SledStore {
+    async fn try_lead(&self, _role: &'static str) -> StoreResult<Option<Box<dyn Lead>>> {
+        Ok(Some(Box::new(SoleProcess)))
+    }
+}
+
+/// The secret files a data directory can hold.
+const SECRET_FILES: [&str; 4] = ["webhook.token", "api.token", "links.token", "session.key"];
+
+#[async_trait]
+impl Transfer for SledStore {
+    async fn is_empty(&self) -> StoreResult<bool> {
+        let trees_empty = self
+            .scan(|r| {
+                Ok([
+                    Tree::Callbacks,
+                    Tree::Events,
+                    Tree::Calls,
+                    Tree::Outbox,
+                    Tree::RulesAudit,
+                    Tree::LastAnswered,
+                    Tree::EventDedup,
+                ]
+                .iter()
+                .all(|t| r.tree(*t).is_empty()))
+            })
+            .await?;
+        let path = self.inner.path.clone();
+        let no_secrets = SECRET_FILES.iter().all(|f| !path.join(f).exists());
+        Ok(trees_empty && no_secrets)
+    }
+
+    async fn export(
+        &self,
+        part: Part,
+        after: Option<String>,
+        limit: usize,
+    ) -> StoreResult<(Vec<Record>, Option<String>)> {
+        if part == Part::Secrets {
+            let mut out = Vec::new();
+            for name in SECRET_FILES {
+                let path = self.inner.path.join(name);
+                let read = tokio::task::spawn_blocking(move || crate::data_dir::read_private(&path))
+                    .await
+                    .map_err(|e| StoreError::backend(e.to_string()))?
+                    .map_err(|e| StoreError::unavailable_from("reading a secret", e))?;
+                if let Some(value) = read {
+                    out.push(Record::Secret {
+                        name: name.to_string(),
+                        value,
+                    });
+                }
+            }
+            return Ok((out, None));
+        }
+        let limit = limit.max(1);
+        self.scan(move |r| transfer::export(r, part, after.as_deref(), limit))
+            .await
+    }
+
+    async fn import(&self, records: Vec<Record>) -> StoreResult<()> {
+        for record in &records {
+            if let Record::Secret { name, value } = record {
+                let (_, stored) = self.secret(name, value.clone()).await?;
+                if !stored {
+                    return Err(StoreError::Busy(format!("the target already has a {name}")));
+                }
+            }
+        }
+        let plan = transfer::import(&records);
+        if plan.ops.is_empty() {
+            return Ok(());
+        }
+        self.submit(Work::Apply(Box::new(plan))).await.map(|_| ())
     }
 }

@@ -44,7 +44,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn tree(&self, tree: Tree) -> &'a sled::Tree {
+    pub(super) fn tree(&self, tree: Tree) -> &'a sled::Tree {
         &self.trees[tree.index()]
     }
 

@@ -29,6 +29,9 @@ struct Shared {
     updates: Mutex<VecDeque<Value>>,
     next_update: Mutex<i64>,
     next_message: Mutex<i64>,
+    /// getUpdates calls being answered now, and the most there ever were at once (two
+    /// means two pollers: Telegram would answer one of them 409 Conflict).
+    polling: Mutex<(usize, usize)>,
 }
 
 pub struct FakeBotApi {
@@ -91,6 +94,11 @@ impl FakeBotApi {
             .into_iter()
             .filter(|r| r.body["chat_id"] == chat && r.body["message_id"] == message_id)
             .collect()
+    }
+
+    /// The most getUpdates calls that were ever open at the same time.
+    pub fn most_pollers_at_once(&self) -> usize {
+        self.shared.polling.lock().unwrap().1
     }
 
     /// Texts of the answers given to button presses.
@@ -225,6 +233,18 @@ async fn handle(
     };
     match method.to_ascii_lowercase().as_str() {
         "getupdates" => {
+            {
+                let mut polling = shared.polling.lock().unwrap();
+                polling.0 += 1;
+                polling.1 = polling.1.max(polling.0);
+            }
+            struct Done<'a>(&'a Mutex<(usize, usize)>);
+            impl Drop for Done<'_> {
+                fn drop(&mut self) {
+                    self.0.lock().unwrap().0 -= 1;
+                }
+            }
+            let _done = Done(&shared.polling);
             let offset = body["offset"].as_i64().unwrap_or(0);
             for _ in 0..15 {
                 {

@@ -1,0 +1,449 @@
+//! Several replicas on one PostgreSQL database (SPEC §10, issue 13): real `ringback serve`
+//! processes, a throwaway PostgreSQL (`tests/support/pg.rs`), faults from outside. Each test
+//! prints its figures.
+
+use std::collections::{HashMap, HashSet};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+use crate::blackbox::{API, Daemon, TOKEN, missed, post};
+use crate::dashboard::{DASHBOARD, PASSWORD, Visitor};
+use crate::fakes::smtp::FakeSmtp;
+use crate::fakes::telegram::FakeBotApi;
+
+#[path = "../support/pg.rs"]
+mod pg;
+
+fn pg_config(port: u16, url: &str, extra: &str) -> String {
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:{port}"
+public_url = "http://ringback.test"
+[storage]
+backend = "postgres"
+url = "{url}"
+pool_size = 8
+[webhook]
+tokens = ["{TOKEN}"]
+[api]
+tokens = ["{API}"]
+[reminders]
+business_hours = "* * * * * *"
+first_after = "0s"
+repeat_every = "15m"
+[[agents]]
+name = "Meera"
+number = "+919800000011"
+smartflo_id = "0507000000011"
+email = "meera@example.in"
+telegram_chat_id = 1001
+[[supervisors]]
+name = "Asha"
+{extra}
+"#
+    )
+}
+
+/// Two replicas on one fresh database.
+async fn two(url: &str, extra: &str) -> (tempfile::TempDir, Daemon, Daemon) {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = Daemon::start_with(&tmp.path().join("a"), |p| pg_config(p, url, extra)).await;
+    let b = Daemon::start_with(&tmp.path().join("b"), |p| pg_config(p, url, extra)).await;
+    (tmp, a, b)
+}
+
+async fn pending(daemon: &Daemon) -> Vec<Value> {
+    let (status, list) = daemon
+        .api("/api/v1/callbacks?status=pending&limit=10000")
+        .await;
+    assert_eq!(status, 200, "{list}");
+    list["callbacks"].as_array().unwrap().clone()
+}
+
+fn missed_from(customer: &str, call: &str) -> Value {
+    json!({
+        "call_id": call, "uuid": format!("u{call}"), "caller_id_number": customer,
+        "call_status": "missed", "direction": "inbound",
+        "start_stamp": "2026-05-28 11:29:00",
+        "missed_agent": [{"id": "0507000000011", "name": "Meera"}]
+    })
+}
+
+#[tokio::test]
+async fn racing_missed_calls_for_one_customer_on_two_replicas_make_one_callback() {
+    let url = pg::shared().fresh_database();
+    let (_tmp, a, b) = two(&url, "").await;
+    let http = reqwest::Client::new();
+    let mut races = Vec::new();
+    for n in 0..25 {
+        let customer = format!("98761{n:05}");
+        let (to_a, to_b) = (a.url(""), b.url(""));
+        let (first, second) = (
+            missed_from(&customer, &format!("1791000000.{n}")),
+            missed_from(&customer, &format!("1791000001.{n}")),
+        );
+        let http = http.clone();
+        races.push(tokio::spawn(async move {
+            let (x, y) = tokio::join!(post(&http, &to_a, &first), post(&http, &to_b, &second));
+            (x.expect("a accepted"), y.expect("b accepted"))
+        }));
+    }
+    let mut opened = 0;
+    for race in races {
+        let (x, y) = race.await.unwrap();
+        opened += [x, y]
+            .iter()
+            .filter(|r| r["effect"] == "opened")
+            .count();
+    }
+    let callbacks = pending(&a).await;
+    let mut per_customer: HashMap<String, Vec<u64>> = HashMap::new();
+    for cb in &callbacks {
+        per_customer
+            .entry(cb["customer_number"].as_str().unwrap().to_string())
+            .or_default()
+            .push(cb["missed_calls"].as_u64().unwrap());
+    }
+    eprintln!(
+        "racing replicas: 25 customers, 2 calls each at once on two replicas: {} callbacks, {opened} opened",
+        callbacks.len()
+    );
+    assert_eq!(opened, 25, "one of each pair opened, the other updated");
+    assert_eq!(per_customer.len(), 25);
+    assert!(per_customer.values().all(|m| m == &vec![2]), "{per_customer:?}");
+}
+
+#[tokio::test]
+async fn killing_a_replica_under_load_loses_nothing_acknowledged() {
+    const CLIENTS: usize = 4;
+    const EACH: usize = 60;
+    let url = pg::shared().fresh_database();
+    let (_tmp, mut a, b) = two(&url, "").await;
+    let (to_a, to_b) = (a.url(""), b.url(""));
+    let acknowledged = Arc::new(Mutex::new(Vec::<(String, String)>::new()));
+    let count = Arc::new(AtomicUsize::new(0));
+    let mut clients = Vec::new();
+    for c in 0..CLIENTS {
+        let (acknowledged, count) = (acknowledged.clone(), count.clone());
+        let (to_a, to_b) = (to_a.clone(), to_b.clone());
+        clients.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            for i in 0..EACH {
+                let n = 5000 + c * EACH + i;
+                // Every other webhook to each replica; what one does not answer is
+                // retried on the other, as a load balancer would.
+                let (first, other) = if i % 2 == 0 { (&to_a, &to_b) } else { (&to_b, &to_a) };
+                let reply = match post(&http, first, &missed(n)).await {
+                    Some(r) => r,
+                    None => post(&http, other, &missed(n)).await.expect("the other replica"),
+                };
+                let event = reply["event_id"].as_str().unwrap().to_string();
+                let callback = reply["callback_id"].as_str().unwrap_or_default().to_string();
+                acknowledged.lock().await.push((event, callback));
+                count.fetch_add(1, Ordering::SeqCst);
+            }
+        }));
+    }
+    while count.load(Ordering::SeqCst) < CLIENTS * EACH / 3 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    a.kill9();
+    for c in clients {
+        c.await.unwrap();
+    }
+    let acked = acknowledged.lock().await.clone();
+    let mut lost = 0;
+    for (event, _) in &acked {
+        let (status, _) = b.api(&format!("/api/v1/events/{event}")).await;
+        if status != 200 {
+            lost += 1;
+        }
+    }
+    let callbacks = pending(&b).await;
+    let customers: HashSet<&str> = callbacks
+        .iter()
+        .map(|c| c["customer_number"].as_str().unwrap())
+        .collect();
+    eprintln!(
+        "replica kill -9: {} webhooks acknowledged (all of them, by one replica or the other), lost {lost}; \
+         {} pending callbacks for {} customers",
+        acked.len(),
+        callbacks.len(),
+        customers.len()
+    );
+    assert_eq!(acked.len(), CLIENTS * EACH);
+    assert_eq!(lost, 0, "every acknowledged webhook is in the database");
+    assert_eq!(callbacks.len(), CLIENTS * EACH);
+    assert_eq!(customers.len(), callbacks.len(), "no customer has two pending callbacks");
+}
+
+#[tokio::test]
+async fn reminders_due_with_two_replicas_go_out_once() {
+    let smtp = FakeSmtp::start().await;
+    let url = pg::shared().fresh_database();
+    let extra = format!(
+        "[email]\nsmtp_url = \"{}\"\nfrom = \"Ringback <ringback@ringback.test>\"\n",
+        smtp.url()
+    );
+    let (_tmp, a, b) = two(&url, &extra).await;
+    let http = reqwest::Client::new();
+    for n in 0..12 {
+        let to = if n % 2 == 0 { a.url("") } else { b.url("") };
+        post(&http, &to, &missed(7000 + n)).await.expect("accepted");
+    }
+    let waited = wait_for(|| smtp.mails().len() >= 12, Duration::from_secs(30)).await;
+    assert!(waited, "12 reminders arrive: {}", smtp.mails().len());
+    // One more, due later than the others: when it has arrived, both replicas have had
+    // every chance to send the first twelve again.
+    post(&http, &a.url(""), &missed(7100)).await.expect("accepted");
+    assert!(wait_for(|| smtp.mails().len() >= 13, Duration::from_secs(30)).await);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut subjects: Vec<String> = smtp
+        .mails()
+        .iter()
+        .map(|m| {
+            let text = m.text();
+            text.lines()
+                .find(|l| l.starts_with("Subject:"))
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    let sent = subjects.len();
+    subjects.sort();
+    subjects.dedup();
+    eprintln!("two replicas: 13 reminders due, {sent} sent, {} duplicated", sent - subjects.len());
+    assert_eq!(sent, 13, "each reminder once");
+    assert_eq!(subjects.len(), 13);
+}
+
+async fn wait_for(done: impl Fn() -> bool, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    done()
+}
+
+#[tokio::test]
+async fn one_replica_polls_telegram_and_another_takes_over_within_30_s() {
+    let bot = FakeBotApi::start().await;
+    let url = pg::shared().fresh_database();
+    let extra = format!(
+        "[telegram]\nbot_token = \"123456:TEST-token-abcdefghijklmnopqrstuvwxyz\"\napi_url = \"{}\"\n",
+        bot.url()
+    );
+    let (_tmp, mut a, mut b) = two(&url, &extra).await;
+    let polls = |d: &Daemon| d.log().contains("polling Telegram for button presses");
+    assert!(wait_for(|| polls(&a) || polls(&b), Duration::from_secs(20)).await);
+    // A stranger writes; the poller answers. Then some seconds of polling.
+    bot.say(4242, "/start");
+    assert!(bot.wait_until(|f| !f.messages_to(4242).is_empty()).await);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(bot.most_pollers_at_once(), 1, "never two pollers at once");
+    assert!(!(polls(&a) && polls(&b)), "one replica polls");
+
+    let (poller, other) = if polls(&a) { (&mut a, &mut b) } else { (&mut b, &mut a) };
+    poller.kill9();
+    let killed = Instant::now();
+    bot.say(4343, "/start");
+    let answered = wait_for(|| !bot.messages_to(4343).is_empty(), Duration::from_secs(40)).await;
+    let took = killed.elapsed();
+    eprintln!("Telegram failover: the poller killed, the other replica answered in {took:?}");
+    assert!(answered, "the other replica took over: {}", other.log());
+    assert!(took < Duration::from_secs(30), "took over in {took:?}");
+}
+
+#[tokio::test]
+async fn a_rules_edit_on_one_replica_is_in_force_on_the_other_within_5_s() {
+    let url = pg::shared().fresh_database();
+    let (_tmp, a, b) = two(&url, &format!("{DASHBOARD}\n[[escalation]]\nafter = \"30m\"\nnotify = [\"Asha\"]\n")).await;
+    let visitor = Visitor {
+        http: reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        base: a.url(""),
+    };
+    visitor.login("asha", PASSWORD).await;
+    let csrf = visitor.csrf("/rules").await;
+    let (status, html, _) = visitor
+        .post(
+            "/rules",
+            &[
+                ("csrf", csrf.as_str()),
+                ("first_after", "7m"),
+                ("repeat_every", "15m"),
+                ("business_hours", "* * * * * *"),
+                ("step_after", "30m"),
+                ("step_notify", "Asha"),
+            ],
+        )
+        .await;
+    assert_eq!(status.as_u16(), 303, "{html}");
+    let saved = Instant::now();
+    // The other replica schedules new callbacks with the new rules within 5 s.
+    let http = reqwest::Client::new();
+    let mut n = 0;
+    let in_force = loop {
+        n += 1;
+        let reply = post(&http, &b.url(""), &missed(8000 + n)).await.expect("accepted");
+        let id = reply["callback_id"].as_str().unwrap();
+        let (_, cb) = b.api(&format!("/api/v1/callbacks/{id}")).await;
+        let first = chrono::DateTime::parse_from_rfc3339(cb["events"][0]["at"].as_str().unwrap()).unwrap();
+        let next = chrono::DateTime::parse_from_rfc3339(cb["next_reminder_at"].as_str().unwrap()).unwrap();
+        if next - first >= chrono::Duration::minutes(7) {
+            break saved.elapsed();
+        }
+        assert!(saved.elapsed() < Duration::from_secs(10), "not in force after 10 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    eprintln!("a rules edit on one replica was in force on the other after {in_force:?}");
+    assert!(in_force <= Duration::from_secs(5), "{in_force:?}");
+}
+
+#[tokio::test]
+async fn a_database_restart_mid_load_answers_503_then_recovers_losing_nothing() {
+    let server = pg::own();
+    let url = server.fresh_database();
+    let tmp = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start_with(tmp.path(), |p| pg_config(p, &url, "")).await;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let endpoint = format!(
+        "{}/webhooks/smartflo/{TOKEN}?trigger=call_hangup_missed",
+        daemon.url("")
+    );
+    let send = |n: usize| {
+        let (http, endpoint) = (http.clone(), endpoint.clone());
+        async move {
+            let r = http.post(&endpoint).json(&missed(9000 + n)).send().await;
+            match r {
+                Ok(r) => {
+                    let status = r.status().as_u16();
+                    let retry = r.headers().get("retry-after").is_some();
+                    let body: Value = r.json().await.unwrap_or(Value::Null);
+                    (status, retry, body)
+                }
+                Err(_) => (0, false, Value::Null),
+            }
+        }
+    };
+    let mut acked = Vec::new();
+    for n in 0..20 {
+        let (status, _, body) = send(n).await;
+        assert_eq!(status, 200, "{body}");
+        acked.push(body["event_id"].as_str().unwrap().to_string());
+    }
+    server.stop();
+    let (status, retry, body) = send(20).await;
+    eprintln!("database down: the webhook answered {status} ({body})");
+    assert_eq!(status, 503, "{body}");
+    assert!(retry, "with Retry-After");
+    let ready = http.get(daemon.url("/readyz")).send().await.unwrap().status().as_u16();
+    assert_eq!(ready, 503, "not ready while the database is down");
+    server.restart();
+    let back = Instant::now();
+    let mut recovered = None;
+    for n in 20..40 {
+        let (status, _, body) = send(n).await;
+        if status == 200 {
+            recovered.get_or_insert(back.elapsed());
+            acked.push(body["event_id"].as_str().unwrap().to_string());
+        } else {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    eprintln!("database back: webhooks accepted again after {recovered:?}");
+    assert!(recovered.is_some(), "webhooks are accepted again");
+    for event in &acked {
+        let (status, _) = daemon.api(&format!("/api/v1/events/{event}")).await;
+        assert_eq!(status, 200, "acknowledged event {event} is kept");
+    }
+    let ready = http.get(daemon.url("/readyz")).send().await.unwrap().status().as_u16();
+    assert_eq!(ready, 200);
+}
+
+#[tokio::test]
+async fn copy_store_moves_a_sled_installation_to_postgres() {
+    let smtp = FakeSmtp::start().await;
+    smtp.go_down();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let email = format!(
+        "[email]\nsmtp_url = \"{}\"\nfrom = \"Ringback <ringback@ringback.test>\"\n",
+        smtp.url()
+    );
+    let mut daemon = Daemon::start(tmp.path(), &data, &email).await;
+    let http = reqwest::Client::new();
+    for n in 0..5 {
+        post(&http, &daemon.url(""), &missed(9500 + n)).await.expect("accepted");
+    }
+    // One resolved by hand; reminders wait in the outbox (the mail server is down).
+    let callbacks = pending(&daemon).await;
+    let first = callbacks[0]["id"].as_str().unwrap().to_string();
+    let r = http
+        .post(daemon.url(&format!("/api/v1/callbacks/{first}/resolve")))
+        .bearer_auth(API)
+        .json(&json!({"reason": "spoke on WhatsApp"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(wait_for(|| daemon.log().contains("will retry"), Duration::from_secs(20)).await);
+    let (_, before) = daemon.api("/api/v1/callbacks?status=all&limit=1000").await;
+    let (_, events_before) = daemon.api("/api/v1/events?limit=1000").await;
+
+    // A running store is refused; a stopped one is copied.
+    let url = pg::shared().fresh_database();
+    let config = tmp.path().join("config.toml");
+    let copy = || {
+        Command::new(env!("CARGO_BIN_EXE_ringback"))
+            .args(["copy-store", "--config"])
+            .arg(&config)
+            .args(["--to", &url])
+            .output()
+            .unwrap()
+    };
+    let refused = copy();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("stop `ringback serve`"));
+    assert!(daemon.terminate());
+    let copied = copy();
+    let said = String::from_utf8_lossy(&copied.stdout).into_owned();
+    eprintln!("copy-store sled -> PostgreSQL:\n{said}");
+    assert!(copied.status.success(), "{}", String::from_utf8_lossy(&copied.stderr));
+    assert!(said.contains(" 5  callbacks"), "{said}");
+    assert!(said.contains("deliveries waiting in the outbox"), "{said}");
+    let again = copy();
+    assert!(!again.status.success(), "only into an empty target");
+
+    // The same installation, now on PostgreSQL.
+    daemon.reconfigure_with(|port| pg_config(port, &url, &email));
+    daemon.restart().await;
+    let (_, after) = daemon.api("/api/v1/callbacks?status=all&limit=1000").await;
+    let (_, events_after) = daemon.api("/api/v1/events?limit=1000").await;
+    assert_eq!(before["callbacks"], after["callbacks"]);
+    assert_eq!(events_before["events"], events_after["events"]);
+    // The waiting email goes out once the mail server is back.
+    smtp.come_up().await;
+    assert!(wait_for(|| !smtp.mails().is_empty(), Duration::from_secs(60)).await);
+    // The next missed call of a copied customer updates their callback.
+    let second = callbacks[1]["customer_number"].as_str().unwrap().trim_start_matches("+91").to_string();
+    let reply = post(&http, &daemon.url(""), &missed_from(&second, "1799999999.1"))
+        .await
+        .expect("accepted");
+    assert_eq!(reply["effect"], "updated", "{reply}");
+}
