@@ -224,30 +224,6 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
     std::fs::File::open(to)?.sync_all()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_service_is_reached_on_loopback_when_it_listens_on_every_address() {
-        assert_eq!(
-            service_url("0.0.0.0:8080").unwrap(),
-            "http://127.0.0.1:8080"
-        );
-        assert_eq!(service_url("[::]:8080").unwrap(), "http://[::1]:8080");
-        assert_eq!(
-            service_url("10.0.0.5:9000").unwrap(),
-            "http://10.0.0.5:9000"
-        );
-        assert!(
-            service_url("127.0.0.1:0")
-                .unwrap_err()
-                .to_string()
-                .contains("port 0")
-        );
-    }
-}
-
 /// `ringback migrate`: opening a store brings its schema to this build's.
 pub async fn migrate(settings: &Settings) -> anyhow::Result<String> {
     let opened = store::open(&settings.storage).await.map_err(|e| match e {
@@ -353,4 +329,28 @@ async fn copy_parts(
         copied.push((part, count));
     }
     Ok(copied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_service_is_reached_on_loopback_when_it_listens_on_every_address() {
+        assert_eq!(
+            service_url("0.0.0.0:8080").unwrap(),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(service_url("[::]:8080").unwrap(), "http://[::1]:8080");
+        assert_eq!(
+            service_url("10.0.0.5:9000").unwrap(),
+            "http://10.0.0.5:9000"
+        );
+        assert!(
+            service_url("127.0.0.1:0")
+                .unwrap_err()
+                .to_string()
+                .contains("port 0")
+        );
+    }
 }

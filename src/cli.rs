@@ -257,7 +257,15 @@ fn check_config(config: PathBuf) -> ExitCode {
     println!("{}: configuration is valid", config.display());
     println!("  listen            {}", settings.server.listen);
     println!("  public_url        {}", settings.server.public_url);
-    println!("  storage           {}", settings.storage.path.display());
+    match &settings.storage.backend {
+        crate::config::StorageBackend::Sled => {
+            println!("  storage           {}", settings.storage.path.display());
+        }
+        crate::config::StorageBackend::Postgres { url, pool_size } => println!(
+            "  storage           PostgreSQL {} (up to {pool_size} connections)",
+            crate::admin::describe_target(url.expose())
+        ),
+    }
     println!(
         "  reminders         first after {}, then every {}, business hours {:?} ({})",
         settings.rules_text.first_after,

@@ -21,8 +21,8 @@ use crate::app::{App, Parts};
 use crate::assemble;
 use crate::bot::{self, TelegramBot};
 use crate::clock::Clock;
-use crate::config::{Settings, StorageBackend};
 use crate::config::rules::rules_from_text;
+use crate::config::{Settings, StorageBackend};
 use crate::domain::rules::{LiveRules, Rules};
 use crate::links::LinkSigner;
 use crate::scheduler::Scheduler;
@@ -77,12 +77,12 @@ impl Application {
         install_tls_provider();
         let settings = Arc::new(settings);
         let data_dir = settings.storage.path.clone();
-        let opened = store::open(&settings.storage)
-            .await
-            .with_context(|| match settings.storage.backend {
+        let opened = store::open(&settings.storage).await.with_context(|| {
+            match settings.storage.backend {
                 StorageBackend::Sled => format!("opening storage in {}", data_dir.display()),
                 StorageBackend::Postgres { .. } => "opening the PostgreSQL store".to_string(),
-            })?;
+            }
+        })?;
         let store = Arc::clone(&opened.store);
         let links = Arc::new(LinkSigner::new(
             tokens::link_key(

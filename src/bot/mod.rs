@@ -101,7 +101,9 @@ impl TelegramBot {
                     waiting_logged = true;
                 }
                 Ok(None) => {}
-                Err(e) => tracing::warn!(error = %e.describe(), "could not take the Telegram poller's role; retrying"),
+                Err(e) => {
+                    tracing::warn!(error = %e.describe(), "could not take the Telegram poller's role; retrying")
+                }
             }
             tokio::select! {
                 _ = tokio::time::sleep(LEAD_RETRY) => {}

@@ -205,7 +205,10 @@ fn check_backend(issues: &mut Issues, raw: &RawConfig) -> Option<StorageBackend>
                 ok = false;
             } else if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
                 // The value is a secret (it may hold a password): not repeated.
-                issues.add("storage.url", "must start with postgres:// or postgresql://");
+                issues.add(
+                    "storage.url",
+                    "must start with postgres:// or postgresql://",
+                );
                 ok = false;
             }
             if !(1..=512).contains(&storage.pool_size) {

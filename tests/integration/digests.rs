@@ -165,7 +165,9 @@ async fn the_morning_digest_arrives_once_by_email_and_telegram_with_yesterdays_a
 
     // The store remembers the latest moment sent, under the schedule's cron and recipients.
     let dir = app.stop().await;
-    let opened = ringback::store::open(&ringback::config::StorageSettings::sled(dir.path().join("data")))
+    let opened = ringback::store::open(&ringback::config::StorageSettings::sled(
+        dir.path().join("data"),
+    ))
     .await
     .expect("the store opens");
     let saturday = chrono_tz::Asia::Kolkata

@@ -20,15 +20,25 @@ use crate::fakes::telegram::FakeBotApi;
 mod pg;
 
 fn pg_config(port: u16, url: &str, extra: &str) -> String {
+    replica_config(
+        port,
+        &format!("backend = \"postgres\"\nurl = \"{url}\"\npool_size = 8"),
+        extra,
+    )
+}
+
+fn sled_config(port: u16, data: &std::path::Path, extra: &str) -> String {
+    replica_config(port, &format!("path = \"{}\"", data.display()), extra)
+}
+
+fn replica_config(port: u16, storage: &str, extra: &str) -> String {
     format!(
         r#"
 [server]
 listen = "127.0.0.1:{port}"
 public_url = "http://ringback.test"
 [storage]
-backend = "postgres"
-url = "{url}"
-pool_size = 8
+{storage}
 [webhook]
 tokens = ["{TOKEN}"]
 [api]
@@ -97,10 +107,7 @@ async fn racing_missed_calls_for_one_customer_on_two_replicas_make_one_callback(
     let mut opened = 0;
     for race in races {
         let (x, y) = race.await.unwrap();
-        opened += [x, y]
-            .iter()
-            .filter(|r| r["effect"] == "opened")
-            .count();
+        opened += [x, y].iter().filter(|r| r["effect"] == "opened").count();
     }
     let callbacks = pending(&a).await;
     let mut per_customer: HashMap<String, Vec<u64>> = HashMap::new();
@@ -116,7 +123,10 @@ async fn racing_missed_calls_for_one_customer_on_two_replicas_make_one_callback(
     );
     assert_eq!(opened, 25, "one of each pair opened, the other updated");
     assert_eq!(per_customer.len(), 25);
-    assert!(per_customer.values().all(|m| m == &vec![2]), "{per_customer:?}");
+    assert!(
+        per_customer.values().all(|m| m == &vec![2]),
+        "{per_customer:?}"
+    );
 }
 
 #[tokio::test]
@@ -138,13 +148,22 @@ async fn killing_a_replica_under_load_loses_nothing_acknowledged() {
                 let n = 5000 + c * EACH + i;
                 // Every other webhook to each replica; what one does not answer is
                 // retried on the other, as a load balancer would.
-                let (first, other) = if i % 2 == 0 { (&to_a, &to_b) } else { (&to_b, &to_a) };
+                let (first, other) = if i % 2 == 0 {
+                    (&to_a, &to_b)
+                } else {
+                    (&to_b, &to_a)
+                };
                 let reply = match post(&http, first, &missed(n)).await {
                     Some(r) => r,
-                    None => post(&http, other, &missed(n)).await.expect("the other replica"),
+                    None => post(&http, other, &missed(n))
+                        .await
+                        .expect("the other replica"),
                 };
                 let event = reply["event_id"].as_str().unwrap().to_string();
-                let callback = reply["callback_id"].as_str().unwrap_or_default().to_string();
+                let callback = reply["callback_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
                 acknowledged.lock().await.push((event, callback));
                 count.fetch_add(1, Ordering::SeqCst);
             }
@@ -180,7 +199,11 @@ async fn killing_a_replica_under_load_loses_nothing_acknowledged() {
     assert_eq!(acked.len(), CLIENTS * EACH);
     assert_eq!(lost, 0, "every acknowledged webhook is in the database");
     assert_eq!(callbacks.len(), CLIENTS * EACH);
-    assert_eq!(customers.len(), callbacks.len(), "no customer has two pending callbacks");
+    assert_eq!(
+        customers.len(),
+        callbacks.len(),
+        "no customer has two pending callbacks"
+    );
 }
 
 #[tokio::test]
@@ -201,7 +224,9 @@ async fn reminders_due_with_two_replicas_go_out_once() {
     assert!(waited, "12 reminders arrive: {}", smtp.mails().len());
     // One more, due later than the others: when it has arrived, both replicas have had
     // every chance to send the first twelve again.
-    post(&http, &a.url(""), &missed(7100)).await.expect("accepted");
+    post(&http, &a.url(""), &missed(7100))
+        .await
+        .expect("accepted");
     assert!(wait_for(|| smtp.mails().len() >= 13, Duration::from_secs(30)).await);
     tokio::time::sleep(Duration::from_secs(2)).await;
     let mut subjects: Vec<String> = smtp
@@ -218,7 +243,10 @@ async fn reminders_due_with_two_replicas_go_out_once() {
     let sent = subjects.len();
     subjects.sort();
     subjects.dedup();
-    eprintln!("two replicas: 13 reminders due, {sent} sent, {} duplicated", sent - subjects.len());
+    eprintln!(
+        "two replicas: 13 reminders due, {sent} sent, {} duplicated",
+        sent - subjects.len()
+    );
     assert_eq!(sent, 13, "each reminder once");
     assert_eq!(subjects.len(), 13);
 }
@@ -252,11 +280,19 @@ async fn one_replica_polls_telegram_and_another_takes_over_within_30_s() {
     assert_eq!(bot.most_pollers_at_once(), 1, "never two pollers at once");
     assert!(!(polls(&a) && polls(&b)), "one replica polls");
 
-    let (poller, other) = if polls(&a) { (&mut a, &mut b) } else { (&mut b, &mut a) };
+    let (poller, other) = if polls(&a) {
+        (&mut a, &mut b)
+    } else {
+        (&mut b, &mut a)
+    };
     poller.kill9();
     let killed = Instant::now();
     bot.say(4343, "/start");
-    let answered = wait_for(|| !bot.messages_to(4343).is_empty(), Duration::from_secs(40)).await;
+    let answered = wait_for(
+        || !bot.messages_to(4343).is_empty(),
+        Duration::from_secs(40),
+    )
+    .await;
     let took = killed.elapsed();
     eprintln!("Telegram failover: the poller killed, the other replica answered in {took:?}");
     assert!(answered, "the other replica took over: {}", other.log());
@@ -266,7 +302,11 @@ async fn one_replica_polls_telegram_and_another_takes_over_within_30_s() {
 #[tokio::test]
 async fn a_rules_edit_on_one_replica_is_in_force_on_the_other_within_5_s() {
     let url = pg::shared().fresh_database();
-    let (_tmp, a, b) = two(&url, &format!("{DASHBOARD}\n[[escalation]]\nafter = \"30m\"\nnotify = [\"Asha\"]\n")).await;
+    let (_tmp, a, b) = two(
+        &url,
+        &format!("{DASHBOARD}\n[[escalation]]\nafter = \"30m\"\nnotify = [\"Asha\"]\n"),
+    )
+    .await;
     let visitor = Visitor {
         http: reqwest::Client::builder()
             .cookie_store(true)
@@ -297,15 +337,22 @@ async fn a_rules_edit_on_one_replica_is_in_force_on_the_other_within_5_s() {
     let mut n = 0;
     let in_force = loop {
         n += 1;
-        let reply = post(&http, &b.url(""), &missed(8000 + n)).await.expect("accepted");
+        let reply = post(&http, &b.url(""), &missed(8000 + n))
+            .await
+            .expect("accepted");
         let id = reply["callback_id"].as_str().unwrap();
         let (_, cb) = b.api(&format!("/api/v1/callbacks/{id}")).await;
-        let first = chrono::DateTime::parse_from_rfc3339(cb["events"][0]["at"].as_str().unwrap()).unwrap();
-        let next = chrono::DateTime::parse_from_rfc3339(cb["next_reminder_at"].as_str().unwrap()).unwrap();
+        let first =
+            chrono::DateTime::parse_from_rfc3339(cb["events"][0]["at"].as_str().unwrap()).unwrap();
+        let next =
+            chrono::DateTime::parse_from_rfc3339(cb["next_reminder_at"].as_str().unwrap()).unwrap();
         if next - first >= chrono::Duration::minutes(7) {
             break saved.elapsed();
         }
-        assert!(saved.elapsed() < Duration::from_secs(10), "not in force after 10 s");
+        assert!(
+            saved.elapsed() < Duration::from_secs(10),
+            "not in force after 10 s"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     eprintln!("a rules edit on one replica was in force on the other after {in_force:?}");
@@ -352,7 +399,13 @@ async fn a_database_restart_mid_load_answers_503_then_recovers_losing_nothing() 
     eprintln!("database down: the webhook answered {status} ({body})");
     assert_eq!(status, 503, "{body}");
     assert!(retry, "with Retry-After");
-    let ready = http.get(daemon.url("/readyz")).send().await.unwrap().status().as_u16();
+    let ready = http
+        .get(daemon.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16();
     assert_eq!(ready, 503, "not ready while the database is down");
     server.restart();
     let back = Instant::now();
@@ -372,24 +425,71 @@ async fn a_database_restart_mid_load_answers_503_then_recovers_losing_nothing() 
         let (status, _) = daemon.api(&format!("/api/v1/events/{event}")).await;
         assert_eq!(status, 200, "acknowledged event {event} is kept");
     }
-    let ready = http.get(daemon.url("/readyz")).send().await.unwrap().status().as_u16();
+    let ready = http
+        .get(daemon.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16();
     assert_eq!(ready, 200);
 }
 
+/// Every callback with its timeline, every event, as the API shows them.
+async fn everything(daemon: &Daemon) -> (Vec<Value>, Value) {
+    let (_, list) = daemon.api("/api/v1/callbacks?status=all&limit=1000").await;
+    let mut callbacks = Vec::new();
+    for cb in list["callbacks"].as_array().unwrap() {
+        let (status, whole) = daemon
+            .api(&format!("/api/v1/callbacks/{}", cb["id"].as_str().unwrap()))
+            .await;
+        assert_eq!(status, 200);
+        callbacks.push(whole);
+    }
+    let (_, events) = daemon.api("/api/v1/events?limit=1000").await;
+    (callbacks, events["events"].clone())
+}
+
+/// Whether a callback opened now is first reminded 7 minutes after its call (the edited rule).
+async fn edited_rule_in_force(daemon: &Daemon, customer: usize) -> bool {
+    let reply = post(&reqwest::Client::new(), &daemon.url(""), &missed(customer))
+        .await
+        .expect("accepted");
+    let id = reply["callback_id"].as_str().unwrap();
+    let (_, cb) = daemon.api(&format!("/api/v1/callbacks/{id}")).await;
+    let first =
+        chrono::DateTime::parse_from_rfc3339(cb["events"][0]["at"].as_str().unwrap()).unwrap();
+    let next =
+        chrono::DateTime::parse_from_rfc3339(cb["next_reminder_at"].as_str().unwrap()).unwrap();
+    next - first == chrono::Duration::minutes(7)
+}
+
+fn copy_store(config: &std::path::Path, to: &str) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ringback"))
+        .args(["copy-store", "--config"])
+        .arg(config)
+        .args(["--to", to])
+        .output()
+        .unwrap()
+}
+
 #[tokio::test]
-async fn copy_store_moves_a_sled_installation_to_postgres() {
+async fn copy_store_moves_an_installation_from_sled_to_postgres_and_back() {
     let smtp = FakeSmtp::start().await;
     smtp.go_down();
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let email = format!(
-        "[email]\nsmtp_url = \"{}\"\nfrom = \"Ringback <ringback@ringback.test>\"\n",
+    let extra = format!(
+        "[email]\nsmtp_url = \"{}\"\nfrom = \"Ringback <ringback@ringback.test>\"\n{DASHBOARD}\n[[escalation]]\nafter = \"30m\"\nnotify = [\"Asha\"]\n",
         smtp.url()
     );
-    let mut daemon = Daemon::start(tmp.path(), &data, &email).await;
+    let mut daemon =
+        Daemon::start_with(&tmp.path().join("run"), |p| sled_config(p, &data, &extra)).await;
     let http = reqwest::Client::new();
     for n in 0..5 {
-        post(&http, &daemon.url(""), &missed(9500 + n)).await.expect("accepted");
+        post(&http, &daemon.url(""), &missed(9500 + n))
+            .await
+            .expect("accepted");
     }
     // One resolved by hand; reminders wait in the outbox (the mail server is down).
     let callbacks = pending(&daemon).await;
@@ -402,48 +502,122 @@ async fn copy_store_moves_a_sled_installation_to_postgres() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    assert!(wait_for(|| daemon.log().contains("will retry"), Duration::from_secs(20)).await);
-    let (_, before) = daemon.api("/api/v1/callbacks?status=all&limit=1000").await;
-    let (_, events_before) = daemon.api("/api/v1/events?limit=1000").await;
-
-    // A running store is refused; a stopped one is copied.
-    let url = pg::shared().fresh_database();
-    let config = tmp.path().join("config.toml");
-    let copy = || {
-        Command::new(env!("CARGO_BIN_EXE_ringback"))
-            .args(["copy-store", "--config"])
-            .arg(&config)
-            .args(["--to", &url])
-            .output()
-            .unwrap()
+    assert!(
+        wait_for(
+            || daemon.log().contains("will retry"),
+            Duration::from_secs(20)
+        )
+        .await
+    );
+    // A rules edit from the dashboard: first reminder after 7 minutes.
+    let visitor = Visitor {
+        http: reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        base: daemon.url(""),
     };
-    let refused = copy();
+    visitor.login("asha", PASSWORD).await;
+    let csrf = visitor.csrf("/rules").await;
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("first_after", "7m"),
+        ("repeat_every", "15m"),
+        ("business_hours", "* * * * * *"),
+        ("step_after", "30m"),
+        ("step_notify", "Asha"),
+    ];
+    let (status, html, _) = visitor.post("/rules", &form).await;
+    assert_eq!(status.as_u16(), 303, "{html}");
+    assert!(edited_rule_in_force(&daemon, 9600).await);
+    let before = everything(&daemon).await;
+
+    // A running store is refused; a stopped one is copied, only into an empty target.
+    let url = pg::shared().fresh_database();
+    let config = tmp.path().join("run/config.toml");
+    let refused = copy_store(&config, &url);
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("stop `ringback serve`"));
     assert!(daemon.terminate());
-    let copied = copy();
+    let copied = copy_store(&config, &url);
     let said = String::from_utf8_lossy(&copied.stdout).into_owned();
     eprintln!("copy-store sled -> PostgreSQL:\n{said}");
-    assert!(copied.status.success(), "{}", String::from_utf8_lossy(&copied.stderr));
-    assert!(said.contains(" 5  callbacks"), "{said}");
+    assert!(
+        copied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&copied.stderr)
+    );
+    assert!(said.contains(" 6  callbacks"), "{said}");
+    assert!(
+        said.contains("rules edits") && !said.contains(" 0  rules edits"),
+        "{said}"
+    );
     assert!(said.contains("deliveries waiting in the outbox"), "{said}");
-    let again = copy();
-    assert!(!again.status.success(), "only into an empty target");
+    assert!(
+        !copy_store(&config, &url).status.success(),
+        "only into an empty target"
+    );
 
-    // The same installation, now on PostgreSQL.
-    daemon.reconfigure_with(|port| pg_config(port, &url, &email));
+    // The same installation, now on PostgreSQL: the same callbacks, timelines, events, rules.
+    daemon.reconfigure_with(|port| pg_config(port, &url, &extra));
     daemon.restart().await;
-    let (_, after) = daemon.api("/api/v1/callbacks?status=all&limit=1000").await;
-    let (_, events_after) = daemon.api("/api/v1/events?limit=1000").await;
-    assert_eq!(before["callbacks"], after["callbacks"]);
-    assert_eq!(events_before["events"], events_after["events"]);
-    // The waiting email goes out once the mail server is back.
-    smtp.come_up().await;
-    assert!(wait_for(|| !smtp.mails().is_empty(), Duration::from_secs(60)).await);
+    assert_eq!(before, everything(&daemon).await);
     // The next missed call of a copied customer updates their callback.
-    let second = callbacks[1]["customer_number"].as_str().unwrap().trim_start_matches("+91").to_string();
-    let reply = post(&http, &daemon.url(""), &missed_from(&second, "1799999999.1"))
-        .await
-        .expect("accepted");
+    let second = callbacks[1]["customer_number"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("+91")
+        .to_string();
+    let reply = post(
+        &http,
+        &daemon.url(""),
+        &missed_from(&second, "1799999999.1"),
+    )
+    .await
+    .expect("accepted");
     assert_eq!(reply["effect"], "updated", "{reply}");
+    assert!(
+        edited_rule_in_force(&daemon, 9601).await,
+        "the rules edit came along"
+    );
+    // The waiting emails go out once the mail server is back.
+    smtp.come_up().await;
+    let mut reminded = 0;
+    for _ in 0..600 {
+        reminded = pending(&daemon)
+            .await
+            .iter()
+            .map(|cb| cb["reminders_sent"].as_u64().unwrap())
+            .sum::<u64>();
+        if reminded >= 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        reminded, 4,
+        "the four callbacks due were each reminded once"
+    );
+    let on_postgres = everything(&daemon).await;
+
+    // And back: PostgreSQL -> a fresh sled directory.
+    assert!(daemon.terminate());
+    let back = tmp.path().join("back");
+    let copied = copy_store(&config, back.to_str().unwrap());
+    let said = String::from_utf8_lossy(&copied.stdout).into_owned();
+    eprintln!("copy-store PostgreSQL -> sled:\n{said}");
+    assert!(
+        copied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&copied.stderr)
+    );
+    assert!(said.contains(" 7  callbacks"), "{said}");
+    daemon.reconfigure_with(|port| sled_config(port, &back, &extra));
+    daemon.restart().await;
+    assert_eq!(on_postgres, everything(&daemon).await);
+    assert!(
+        edited_rule_in_force(&daemon, 9602).await,
+        "the rules edit came back"
+    );
 }

@@ -58,7 +58,9 @@ fn run(bin: &Path, program: &str, args: &[&str]) -> std::process::Output {
 
 fn start() -> PgServer {
     if let Ok(url) = std::env::var("RINGBACK_TEST_DATABASE_URL") {
-        let base = url.rsplit_once('/').map_or(url.clone(), |(b, _)| b.to_string());
+        let base = url
+            .rsplit_once('/')
+            .map_or(url.clone(), |(b, _)| b.to_string());
         return PgServer {
             base,
             port: 0,
@@ -91,10 +93,28 @@ fn start() -> PgServer {
     let out = run(
         &bin,
         "initdb",
-        &["-D", data.to_str().unwrap(), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"],
+        &[
+            "-D",
+            data.to_str().unwrap(),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        ],
     );
-    assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    assert!(
+        out.status.success(),
+        "initdb failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let server = PgServer {
         base: format!("postgres://postgres@127.0.0.1:{port}"),
         port,
@@ -107,7 +127,10 @@ fn start() -> PgServer {
 
 fn rand_suffix() -> String {
     use std::time::{SystemTime, UNIX_EPOCH};
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos();
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
     format!("{nanos:08x}")
 }
 
@@ -128,7 +151,16 @@ impl PgServer {
         let out = run(
             bin,
             "pg_ctl",
-            &["-D", self.data().to_str().unwrap(), "-l", log.to_str().unwrap(), "-o", &options, "-w", "start"],
+            &[
+                "-D",
+                self.data().to_str().unwrap(),
+                "-l",
+                log.to_str().unwrap(),
+                "-o",
+                &options,
+                "-w",
+                "start",
+            ],
         );
         assert!(
             out.status.success(),
@@ -142,8 +174,23 @@ impl PgServer {
     /// that went away.
     pub fn stop(&self) {
         let bin = self.bin.as_ref().expect("a server of our own");
-        let out = run(bin, "pg_ctl", &["-D", self.data().to_str().unwrap(), "-m", "fast", "-w", "stop"]);
-        assert!(out.status.success(), "pg_ctl stop failed: {}", String::from_utf8_lossy(&out.stderr));
+        let out = run(
+            bin,
+            "pg_ctl",
+            &[
+                "-D",
+                self.data().to_str().unwrap(),
+                "-m",
+                "fast",
+                "-w",
+                "stop",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "pg_ctl stop failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// Starts it again after [`PgServer::stop`].
@@ -157,7 +204,19 @@ impl PgServer {
         let admin = format!("{}/postgres", self.base);
         // Our own server's `createdb`; for a server we do not run, the `psql` client.
         let created = match &self.bin {
-            Some(bin) => run(bin, "createdb", &["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres", &name]),
+            Some(bin) => run(
+                bin,
+                "createdb",
+                &[
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &self.port.to_string(),
+                    "-U",
+                    "postgres",
+                    &name,
+                ],
+            ),
             None => Command::new("psql")
                 .args([admin.as_str(), "-c", &format!("CREATE DATABASE {name}")])
                 .output()
@@ -175,7 +234,17 @@ impl PgServer {
 impl Drop for PgServer {
     fn drop(&mut self) {
         if let (Some(bin), Some(dir)) = (&self.bin, &self.dir) {
-            let _ = run(bin, "pg_ctl", &["-D", dir.join("data").to_str().unwrap(), "-m", "immediate", "stop"]);
+            let _ = run(
+                bin,
+                "pg_ctl",
+                &[
+                    "-D",
+                    dir.join("data").to_str().unwrap(),
+                    "-m",
+                    "immediate",
+                    "stop",
+                ],
+            );
             let _ = std::fs::remove_dir_all(dir);
         }
     }
@@ -205,7 +274,17 @@ fn stop_at_exit(bin: PathBuf, dir: PathBuf) {
     let _ = AT_EXIT.set((bin, dir));
     extern "C" fn stop() {
         if let Some((bin, dir)) = AT_EXIT.get() {
-            let _ = run(bin, "pg_ctl", &["-D", dir.join("data").to_str().unwrap(), "-m", "immediate", "stop"]);
+            let _ = run(
+                bin,
+                "pg_ctl",
+                &[
+                    "-D",
+                    dir.join("data").to_str().unwrap(),
+                    "-m",
+                    "immediate",
+                    "stop",
+                ],
+            );
             let _ = std::fs::remove_dir_all(dir);
         }
     }

@@ -69,28 +69,31 @@ pub async fn apply(store: &PgStore, plan: Plan) -> StoreResult<()> {
             .newest_event()
             .map(|e| e.to_string())
             .unwrap_or_default();
-        let done = match &call.expected {
-            None => sqlx::query(
-                "INSERT INTO calls (call_id, newest_event, rev, data) VALUES ($1, $2, 1, $3) \
+        let done =
+            match &call.expected {
+                None => sqlx::query(
+                    "INSERT INTO calls (call_id, newest_event, rev, data) VALUES ($1, $2, 1, $3) \
                  ON CONFLICT (call_id) DO NOTHING",
-            )
-            .bind(&call.call_id)
-            .bind(&newest)
-            .bind(call_json(&call.state))
-            .execute(&mut *tx)
-            .await,
-            Some(v) => sqlx::query(
-                "UPDATE calls SET newest_event = $2, data = $3, rev = rev + 1 \
+                )
+                .bind(&call.call_id)
+                .bind(&newest)
+                .bind(call_json(&call.state))
+                .execute(&mut *tx)
+                .await,
+                Some(v) => {
+                    sqlx::query(
+                        "UPDATE calls SET newest_event = $2, data = $3, rev = rev + 1 \
                  WHERE call_id = $1 AND rev = $4",
-            )
-            .bind(&call.call_id)
-            .bind(&newest)
-            .bind(call_json(&call.state))
-            .bind(rows::rev(v)?)
-            .execute(&mut *tx)
-            .await,
-        }
-        .map_err(db_error)?;
+                    )
+                    .bind(&call.call_id)
+                    .bind(&newest)
+                    .bind(call_json(&call.state))
+                    .bind(rows::rev(v)?)
+                    .execute(&mut *tx)
+                    .await
+                }
+            }
+            .map_err(db_error)?;
         changed(done.rows_affected())?;
     }
     if let Some(dedup) = &plan.dedup {
@@ -116,24 +119,27 @@ pub async fn apply(store: &PgStore, plan: Plan) -> StoreResult<()> {
     if let Some(settle) = &plan.settle {
         let id = settle.taken.delivery.id.to_string();
         let rev = rows::rev(&settle.taken.version)?;
-        let done = match &settle.keep {
-            Some(keep) => sqlx::query(
-                "UPDATE outbox SET takeable_at = $2, next_attempt_at = $2, lease_owner = NULL, \
+        let done =
+            match &settle.keep {
+                Some(keep) => sqlx::query(
+                    "UPDATE outbox SET takeable_at = $2, next_attempt_at = $2, lease_owner = NULL, \
                  lease_until = NULL, data = $3, rev = rev + 1 WHERE id = $1 AND rev = $4",
-            )
-            .bind(&id)
-            .bind(ms(keep.next_attempt_at))
-            .bind(to_json(keep))
-            .bind(rev)
-            .execute(&mut *tx)
-            .await,
-            None => sqlx::query("DELETE FROM outbox WHERE id = $1 AND rev = $2")
+                )
                 .bind(&id)
+                .bind(ms(keep.next_attempt_at))
+                .bind(to_json(keep))
                 .bind(rev)
                 .execute(&mut *tx)
                 .await,
-        }
-        .map_err(db_error)?;
+                None => {
+                    sqlx::query("DELETE FROM outbox WHERE id = $1 AND rev = $2")
+                        .bind(&id)
+                        .bind(rev)
+                        .execute(&mut *tx)
+                        .await
+                }
+            }
+            .map_err(db_error)?;
         changed(done.rows_affected())?;
     }
     if let Some(event) = &plan.event {

@@ -36,7 +36,7 @@ use crate::domain::callback::{Callback, CallbackId};
 use crate::domain::reminder::Delivery;
 use crate::store::{
     CallbackDetail, CallbackReads, Cutoffs, Digests, EventLog, EventRecord, Found, Health, Lead,
-    LeaseOwner, Leadership, Lifecycle, ListQuery, Lookup, Maintenance, Outbox, Page, Part,
+    Leadership, LeaseOwner, Lifecycle, ListQuery, Lookup, Maintenance, Outbox, Page, Part,
     PendingStats, Plan, Purged, Record, RulesChange, RulesStore, Secrets, StoreError, StoreResult,
     Take, Taken, TelegramState, Transfer, UnknownChat, Versioned,
 };
@@ -147,11 +147,14 @@ impl PgStore {
                 source: None,
             });
         }
-        MIGRATOR.run(&self.pool).await.map_err(|e| StoreError::Unavailable {
-            reason: format!("migrating the database failed: {e}"),
-            retry_after: crate::store::DEFAULT_RETRY_AFTER,
-            source: None,
-        })?;
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError::Unavailable {
+                reason: format!("migrating the database failed: {e}"),
+                retry_after: crate::store::DEFAULT_RETRY_AFTER,
+                source: None,
+            })?;
         Ok(ours)
     }
 
@@ -259,12 +262,17 @@ impl RulesStore for PgStore {
     }
 
     async fn schedule_fingerprint(&self) -> StoreResult<Option<String>> {
-        self.tracked(upkeep::setting(self, upkeep::SCHEDULE_RULES)).await
+        self.tracked(upkeep::setting(self, upkeep::SCHEDULE_RULES))
+            .await
     }
 
     async fn set_schedule_fingerprint(&self, fingerprint: String) -> StoreResult<()> {
-        self.tracked(upkeep::set_setting(self, upkeep::SCHEDULE_RULES, fingerprint))
-            .await
+        self.tracked(upkeep::set_setting(
+            self,
+            upkeep::SCHEDULE_RULES,
+            fingerprint,
+        ))
+        .await
     }
 }
 

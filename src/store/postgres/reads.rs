@@ -25,7 +25,13 @@ fn limit(n: usize) -> i64 {
 }
 
 /// Moves a row that cannot be read into `quarantine`, with why; logged and counted.
-pub async fn set_aside(store: &PgStore, table: &'static str, key_column: &str, key: &str, reason: &str) {
+pub async fn set_aside(
+    store: &PgStore,
+    table: &'static str,
+    key_column: &str,
+    key: &str,
+    reason: &str,
+) {
     let sql = format!(
         "WITH gone AS (DELETE FROM {table} WHERE {key_column} = $1 RETURNING to_jsonb({table}.*) AS row) \
          INSERT INTO quarantine (tbl, key, data, reason) SELECT $2, $1, row, $3 FROM gone"
@@ -39,18 +45,29 @@ pub async fn set_aside(store: &PgStore, table: &'static str, key_column: &str, k
     {
         Ok(done) if done.rows_affected() > 0 => {
             store.quarantined.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(table, key, reason, "an unreadable stored row was set aside (quarantined)");
+            tracing::warn!(
+                table,
+                key,
+                reason,
+                "an unreadable stored row was set aside (quarantined)"
+            );
         }
         Ok(_) => {}
-        Err(e) => tracing::warn!(error = %db_error(e).describe(), "setting an unreadable row aside failed"),
+        Err(e) => {
+            tracing::warn!(error = %db_error(e).describe(), "setting an unreadable row aside failed")
+        }
     }
 }
 
 /// A callback row (`id`, `rev`, `data`), or the reason it cannot be read.
 fn callback_row(row: &PgRow) -> Result<Versioned<Callback>, (String, String)> {
     let id: String = row.try_get("id").unwrap_or_default();
-    let rev: i64 = row.try_get("rev").map_err(|e| (id.clone(), e.to_string()))?;
-    let data: Value = row.try_get("data").map_err(|e| (id.clone(), e.to_string()))?;
+    let rev: i64 = row
+        .try_get("rev")
+        .map_err(|e| (id.clone(), e.to_string()))?;
+    let data: Value = row
+        .try_get("data")
+        .map_err(|e| (id.clone(), e.to_string()))?;
     let value: Callback = serde_json::from_value(data).map_err(|e| (id.clone(), e.to_string()))?;
     Ok(Versioned {
         value,
@@ -89,7 +106,10 @@ pub async fn callback(store: &PgStore, id: CallbackId) -> StoreResult<Option<Ver
     }
 }
 
-pub async fn callbacks(store: &PgStore, ids: Vec<CallbackId>) -> StoreResult<Vec<Versioned<Callback>>> {
+pub async fn callbacks(
+    store: &PgStore,
+    ids: Vec<CallbackId>,
+) -> StoreResult<Vec<Versioned<Callback>>> {
     let keys: Vec<String> = ids.iter().map(ToString::to_string).collect();
     let found = sqlx::query("SELECT id, rev, data FROM callbacks WHERE id = ANY($1)")
         .bind(&keys)
@@ -115,7 +135,9 @@ pub async fn detail(store: &PgStore, id: CallbackId) -> StoreResult<Option<Callb
         let value: Value = row.try_get("entries").map_err(db_error)?;
         match serde_json::from_value::<Vec<TimelineEntry>>(value) {
             Ok(e) => timeline.extend(e),
-            Err(e) => tracing::warn!(callback = %id, error = %e, "a timeline entry could not be read; skipped"),
+            Err(e) => {
+                tracing::warn!(callback = %id, error = %e, "a timeline entry could not be read; skipped")
+            }
         }
     }
     Ok(Some(CallbackDetail {
@@ -213,7 +235,11 @@ pub async fn pending_stats(store: &PgStore) -> StoreResult<PendingStats> {
     })
 }
 
-pub async fn due(store: &PgStore, now: DateTime<Utc>, n: usize) -> StoreResult<Vec<Versioned<Callback>>> {
+pub async fn due(
+    store: &PgStore,
+    now: DateTime<Utc>,
+    n: usize,
+) -> StoreResult<Vec<Versioned<Callback>>> {
     let found = sqlx::query(
         "SELECT id, rev, data FROM callbacks WHERE next_wake <= $1 ORDER BY next_wake, id LIMIT $2",
     )
@@ -274,7 +300,10 @@ pub async fn lookup(store: &PgStore, lookup: Lookup) -> StoreResult<Found> {
     };
     if let Some(number) = lookup.customer {
         let customer = json("customer")?;
-        let rev = customer.as_ref().and_then(|c| c["rev"].as_i64()).unwrap_or(0);
+        let rev = customer
+            .as_ref()
+            .and_then(|c| c["rev"].as_i64())
+            .unwrap_or(0);
         let last_answered_at = customer
             .as_ref()
             .and_then(|c| c["last"].as_str())
@@ -339,7 +368,11 @@ pub async fn event(store: &PgStore, id: Ulid) -> StoreResult<Option<(EventRecord
     }
 }
 
-pub async fn events(store: &PgStore, after: Option<Ulid>, n: usize) -> StoreResult<Vec<EventRecord>> {
+pub async fn events(
+    store: &PgStore,
+    after: Option<Ulid>,
+    n: usize,
+) -> StoreResult<Vec<EventRecord>> {
     let found = sqlx::query(
         "SELECT id, record FROM events WHERE ($1::text IS NULL OR id > $1) ORDER BY id LIMIT $2",
     )

@@ -19,7 +19,11 @@ pub struct PgFixture {
 
 impl Fixture for PgFixture {
     fn store(&self) -> Arc<dyn Store> {
-        self.current.lock().unwrap().clone().expect("a store is open")
+        self.current
+            .lock()
+            .unwrap()
+            .clone()
+            .expect("a store is open")
     }
 
     fn reopen(&self) -> Pin<Box<dyn Future<Output = Arc<dyn Store>> + Send + '_>> {
@@ -37,7 +41,11 @@ impl Fixture for PgFixture {
 
 pub async fn fresh() -> PgFixture {
     let url = server::shared().fresh_database();
-    let store = Arc::new(PgStore::open(&url, 8).await.expect("opening a fresh database"));
+    let store = Arc::new(
+        PgStore::open(&url, 8)
+            .await
+            .expect("opening a fresh database"),
+    );
     PgFixture {
         url,
         current: Mutex::new(Some(store)),

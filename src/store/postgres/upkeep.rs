@@ -147,13 +147,15 @@ pub async fn last_digest(store: &PgStore, schedule: &str) -> StoreResult<Option<
 }
 
 pub async fn secret(store: &PgStore, name: &str, fresh: String) -> StoreResult<(String, bool)> {
-    let stored = sqlx::query("INSERT INTO secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
-        .bind(name)
-        .bind(&fresh)
-        .execute(&store.pool)
-        .await
-        .map_err(db_error)?
-        .rows_affected()
+    let stored = sqlx::query(
+        "INSERT INTO secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(name)
+    .bind(&fresh)
+    .execute(&store.pool)
+    .await
+    .map_err(db_error)?
+    .rows_affected()
         == 1;
     if stored {
         return Ok((fresh, true));
@@ -293,9 +295,7 @@ async fn page(
         .await
         .map_err(db_error)?;
     let next = if found.len() == limit {
-        found
-            .last()
-            .and_then(|r| r.try_get::<String, _>("k").ok())
+        found.last().and_then(|r| r.try_get::<String, _>("k").ok())
     } else {
         None
     };
@@ -330,7 +330,10 @@ pub async fn export(
         }
         Part::Settings => {
             let mut out = Vec::new();
-            if let Some(o) = setting(store, TELEGRAM_OFFSET).await?.and_then(|v| v.parse().ok()) {
+            if let Some(o) = setting(store, TELEGRAM_OFFSET)
+                .await?
+                .and_then(|v| v.parse().ok())
+            {
                 out.push(Record::TelegramOffset(o));
             }
             if let Some(f) = setting(store, SCHEDULE_RULES).await? {
@@ -340,13 +343,26 @@ pub async fn export(
         }
         Part::Rules => {
             let mut out: Vec<Record> = if after.is_none() {
-                stored_rules(store).await?.map(Record::StoredRules).into_iter().collect()
+                stored_rules(store)
+                    .await?
+                    .map(Record::StoredRules)
+                    .into_iter()
+                    .collect()
             } else {
                 Vec::new()
             };
-            let (rows, next) = page(store, "SELECT id AS k, change FROM rules_audit WHERE id > $1 ORDER BY id LIMIT $2", &after, limit).await?;
+            let (rows, next) = page(
+                store,
+                "SELECT id AS k, change FROM rules_audit WHERE id > $1 ORDER BY id LIMIT $2",
+                &after,
+                limit,
+            )
+            .await?;
             for r in &rows {
-                out.push(Record::RulesChange(decode("rules change", get(r, "change")?)?));
+                out.push(Record::RulesChange(decode(
+                    "rules change",
+                    get(r, "change")?,
+                )?));
             }
             Ok((out, next))
         }
@@ -354,7 +370,12 @@ pub async fn export(
             let (rows, next) = page(store, "SELECT chat_id::text AS k, record FROM unknown_chats WHERE chat_id::text > $1 ORDER BY chat_id::text LIMIT $2", &after, limit).await?;
             let out = rows
                 .iter()
-                .map(|r| Ok(Record::UnknownChat(decode("unknown chat", get(r, "record")?)?)))
+                .map(|r| {
+                    Ok(Record::UnknownChat(decode(
+                        "unknown chat",
+                        get(r, "record")?,
+                    )?))
+                })
                 .collect::<StoreResult<_>>()?;
             Ok((out, next))
         }
@@ -362,7 +383,12 @@ pub async fn export(
             let (rows, next) = page(store, "SELECT schedule || '|' || occurrence::text AS k, claim FROM digests WHERE schedule || '|' || occurrence::text > $1 ORDER BY 1 LIMIT $2", &after, limit).await?;
             let out = rows
                 .iter()
-                .map(|r| Ok(Record::Digest(decode::<DigestClaim>("digest", get(r, "claim")?)?)))
+                .map(|r| {
+                    Ok(Record::Digest(decode::<DigestClaim>(
+                        "digest",
+                        get(r, "claim")?,
+                    )?))
+                })
                 .collect::<StoreResult<_>>()?;
             Ok((out, next))
         }
@@ -372,7 +398,9 @@ pub async fn export(
                 .iter()
                 .map(|r| {
                     Ok(Record::Customer {
-                        number: PhoneNumber::from_e164_unchecked(r.try_get::<String, _>("k").map_err(db_error)?),
+                        number: PhoneNumber::from_e164_unchecked(
+                            r.try_get::<String, _>("k").map_err(db_error)?,
+                        ),
                         last_answered_at: r.try_get("last_answered_at").map_err(db_error)?,
                     })
                 })
@@ -380,15 +408,23 @@ pub async fn export(
             Ok((out, next))
         }
         Part::Callbacks => {
-            let (rows, next) = page(store, "SELECT id AS k, data FROM callbacks WHERE id > $1 ORDER BY id LIMIT $2", &after, limit).await?;
+            let (rows, next) = page(
+                store,
+                "SELECT id AS k, data FROM callbacks WHERE id > $1 ORDER BY id LIMIT $2",
+                &after,
+                limit,
+            )
+            .await?;
             let mut out = Vec::with_capacity(rows.len());
             for r in &rows {
                 let id: String = r.try_get("k").map_err(db_error)?;
-                let entries: Vec<Value> = sqlx::query_scalar("SELECT entries FROM timeline WHERE callback_id = $1 ORDER BY seq")
-                    .bind(&id)
-                    .fetch_all(&store.pool)
-                    .await
-                    .map_err(db_error)?;
+                let entries: Vec<Value> = sqlx::query_scalar(
+                    "SELECT entries FROM timeline WHERE callback_id = $1 ORDER BY seq",
+                )
+                .bind(&id)
+                .fetch_all(&store.pool)
+                .await
+                .map_err(db_error)?;
                 out.push(Record::Callback {
                     callback: decode("callback", get(r, "data")?)?,
                     timeline: entries
@@ -400,13 +436,20 @@ pub async fn export(
             Ok((out, next))
         }
         Part::Calls => {
-            let (rows, next) = page(store, "SELECT call_id AS k, data FROM calls WHERE call_id > $1 ORDER BY call_id LIMIT $2", &after, limit).await?;
+            let (rows, next) = page(
+                store,
+                "SELECT call_id AS k, data FROM calls WHERE call_id > $1 ORDER BY call_id LIMIT $2",
+                &after,
+                limit,
+            )
+            .await?;
             let out = rows
                 .iter()
                 .map(|r| {
                     Ok(Record::Call {
                         call_id: r.try_get("k").map_err(db_error)?,
-                        state: call_from(get(r, "data")?).map_err(|e| StoreError::corrupt("call", e))?,
+                        state: call_from(get(r, "data")?)
+                            .map_err(|e| StoreError::corrupt("call", e))?,
                     })
                 })
                 .collect::<StoreResult<_>>()?;
@@ -430,7 +473,13 @@ pub async fn export(
             Ok((out, next))
         }
         Part::Events => {
-            let (rows, next) = page(store, "SELECT id AS k, record, body FROM events WHERE id > $1 ORDER BY id LIMIT $2", &after, limit).await?;
+            let (rows, next) = page(
+                store,
+                "SELECT id AS k, record, body FROM events WHERE id > $1 ORDER BY id LIMIT $2",
+                &after,
+                limit,
+            )
+            .await?;
             let out = rows
                 .iter()
                 .map(|r| {
@@ -443,7 +492,13 @@ pub async fn export(
             Ok((out, next))
         }
         Part::Outbox => {
-            let (rows, next) = page(store, "SELECT id AS k, data FROM outbox WHERE id > $1 ORDER BY id LIMIT $2", &after, limit).await?;
+            let (rows, next) = page(
+                store,
+                "SELECT id AS k, data FROM outbox WHERE id > $1 ORDER BY id LIMIT $2",
+                &after,
+                limit,
+            )
+            .await?;
             let out = rows
                 .iter()
                 .map(|r| Ok(Record::Delivery(decode("delivery", get(r, "data")?)?)))

@@ -42,11 +42,10 @@ use ulid::Ulid;
 use crate::domain::callback::{Callback, CallbackId};
 use crate::domain::reminder::Delivery;
 use crate::store::{
-    Lead, Leadership, Part, Record, Secrets, Transfer,
     Backup, CallbackDetail, CallbackReads, Cutoffs, Digests, EventLog, EventRecord, FileBackups,
-    Found, Health, LeaseOwner, Lifecycle, ListQuery, Lookup, Maintenance, Outbox, Page,
-    PendingStats, Plan, Purged, RulesChange, RulesStore, StoreError, StoreResult, Take, Taken,
-    TelegramState, UnknownChat, Versioned,
+    Found, Health, Lead, Leadership, LeaseOwner, Lifecycle, ListQuery, Lookup, Maintenance, Outbox,
+    Page, Part, PendingStats, Plan, Purged, Record, RulesChange, RulesStore, Secrets, StoreError,
+    StoreResult, Take, Taken, TelegramState, Transfer, UnknownChat, Versioned,
 };
 use keys::Tree;
 use live::{Counters, Live};
@@ -547,7 +546,9 @@ fn secret_file(name: &str) -> Result<&str, StoreError> {
     if plain {
         Ok(name)
     } else {
-        Err(StoreError::backend(format!("{name:?} is not a secret's name")))
+        Err(StoreError::backend(format!(
+            "{name:?} is not a secret's name"
+        )))
     }
 }
 
@@ -627,10 +628,11 @@ impl Transfer for SledStore {
             let mut out = Vec::new();
             for name in SECRET_FILES {
                 let path = self.inner.path.join(name);
-                let read = tokio::task::spawn_blocking(move || crate::data_dir::read_private(&path))
-                    .await
-                    .map_err(|e| StoreError::backend(e.to_string()))?
-                    .map_err(|e| StoreError::unavailable_from("reading a secret", e))?;
+                let read =
+                    tokio::task::spawn_blocking(move || crate::data_dir::read_private(&path))
+                        .await
+                        .map_err(|e| StoreError::backend(e.to_string()))?
+                        .map_err(|e| StoreError::unavailable_from("reading a secret", e))?;
                 if let Some(value) = read {
                     out.push(Record::Secret {
                         name: name.to_string(),

@@ -24,13 +24,16 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
+/// One page of a tree's raw pairs, and the position of the next page.
+type RawPage = (Vec<(sled::IVec, sled::IVec)>, Option<String>);
+
 /// Up to `limit` pairs of `tree` after `after`, and the position of the next page.
 fn pairs(
     reader: &Reader,
     tree: Tree,
     after: Option<&str>,
     limit: usize,
-) -> Result<(Vec<(sled::IVec, sled::IVec)>, Option<String>), StoreError> {
+) -> Result<RawPage, StoreError> {
     let start = match after {
         Some(a) => Some(unhex(a).ok_or_else(|| StoreError::backend("a bad copy position"))?),
         None => None,
@@ -70,7 +73,12 @@ fn dedup_key(bytes: &[u8]) -> Option<DedupKey> {
 
 /// Everything of `part` in the trees (the data directory's secret files are read by the
 /// store itself).
-pub fn export(reader: &mut Reader, part: Part, after: Option<&str>, limit: usize) -> Result<Page, StoreError> {
+pub fn export(
+    reader: &mut Reader,
+    part: Part,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Page, StoreError> {
     let undecodable = |e: records::Undecodable| StoreError::from(e);
     match part {
         Part::Secrets => Ok((Vec::new(), None)),
@@ -82,15 +90,23 @@ pub fn export(reader: &mut Reader, part: Part, after: Option<&str>, limit: usize
                 out.push(Record::TelegramOffset(i64::from_be_bytes(raw)));
             }
             if let Some(v) = reader.meta(keys::SCHEDULE_RULES)? {
-                out.push(Record::ScheduleFingerprint(String::from_utf8_lossy(&v).into_owned()));
+                out.push(Record::ScheduleFingerprint(
+                    String::from_utf8_lossy(&v).into_owned(),
+                ));
             }
             Ok((out, None))
         }
         Part::Rules => {
-            let mut out: Vec<Record> = reader.stored_rules()?.map(Record::StoredRules).into_iter().collect();
+            let mut out: Vec<Record> = reader
+                .stored_rules()?
+                .map(Record::StoredRules)
+                .into_iter()
+                .collect();
             let (items, next) = pairs(reader, Tree::RulesAudit, after, limit)?;
             for (_, v) in items {
-                out.push(Record::RulesChange(records::decode::<RulesChange>("rules change", &v).map_err(undecodable)?));
+                out.push(Record::RulesChange(
+                    records::decode::<RulesChange>("rules change", &v).map_err(undecodable)?,
+                ));
             }
             Ok((out, next))
         }
@@ -98,7 +114,9 @@ pub fn export(reader: &mut Reader, part: Part, after: Option<&str>, limit: usize
             let (items, next) = pairs(reader, Tree::UnknownChats, after, limit)?;
             let out = items
                 .iter()
-                .map(|(_, v)| records::decode::<UnknownChat>("unknown chat", v).map(Record::UnknownChat))
+                .map(|(_, v)| {
+                    records::decode::<UnknownChat>("unknown chat", v).map(Record::UnknownChat)
+                })
                 .collect::<Result<_, _>>()
                 .map_err(undecodable)?;
             Ok((out, next))
@@ -118,7 +136,9 @@ pub fn export(reader: &mut Reader, part: Part, after: Option<&str>, limit: usize
                 .iter()
                 .filter_map(|(k, v)| {
                     Some(Record::Customer {
-                        number: PhoneNumber::from_e164_unchecked(String::from_utf8(k.to_vec()).ok()?),
+                        number: PhoneNumber::from_e164_unchecked(
+                            String::from_utf8(k.to_vec()).ok()?,
+                        ),
                         last_answered_at: keys::time_from(v)?,
                     })
                 })
@@ -132,7 +152,11 @@ pub fn export(reader: &mut Reader, part: Part, after: Option<&str>, limit: usize
                 let callback = records::decode_callback(&v).map_err(undecodable)?;
                 let mut timeline = Vec::new();
                 let id = keys::callback_id_from(&k).unwrap_or(callback.id);
-                for value in reader.tree(Tree::Timeline).scan_prefix(id.to_bytes()).values() {
+                for value in reader
+                    .tree(Tree::Timeline)
+                    .scan_prefix(id.to_bytes())
+                    .values()
+                {
                     let value = value.map_err(super::from_sled)?;
                     timeline.push(
                         records::decode::<Vec<TimelineEntry>>("timeline entry", &value)
@@ -171,7 +195,10 @@ pub fn export(reader: &mut Reader, part: Part, after: Option<&str>, limit: usize
             let (items, next) = pairs(reader, Tree::Events, after, limit)?;
             let mut out = Vec::with_capacity(items.len());
             for (k, _) in items {
-                let id = ulid::Ulid::from_bytes(<[u8; 16]>::try_from(k.as_ref()).map_err(|_| StoreError::backend("an event key"))?);
+                let id = ulid::Ulid::from_bytes(
+                    <[u8; 16]>::try_from(k.as_ref())
+                        .map_err(|_| StoreError::backend("an event key"))?,
+                );
                 if let Some((record, body)) = reader.event(id)? {
                     out.push(Record::Event { record, body });
                 }
@@ -196,31 +223,66 @@ pub fn import(records: &[Record]) -> EncodedPlan {
     for record in records {
         match record {
             Record::Secret { .. } => {}
-            Record::TelegramOffset(offset) => out.insert(Tree::Meta, keys::TELEGRAM_OFFSET, offset.to_be_bytes().to_vec()),
-            Record::ScheduleFingerprint(f) => out.insert(Tree::Meta, keys::SCHEDULE_RULES, f.clone().into_bytes()),
-            Record::StoredRules(change) => out.insert(Tree::Meta, keys::STORED_RULES, records::encode(change)),
+            Record::TelegramOffset(offset) => out.insert(
+                Tree::Meta,
+                keys::TELEGRAM_OFFSET,
+                offset.to_be_bytes().to_vec(),
+            ),
+            Record::ScheduleFingerprint(f) => {
+                out.insert(Tree::Meta, keys::SCHEDULE_RULES, f.clone().into_bytes())
+            }
+            Record::StoredRules(change) => {
+                out.insert(Tree::Meta, keys::STORED_RULES, records::encode(change))
+            }
             Record::RulesChange(change) => out.insert(
                 Tree::RulesAudit,
                 keys::by_time(change.at, CallbackId::new(change.id)),
                 records::encode(change),
             ),
-            Record::UnknownChat(chat) => out.insert(Tree::UnknownChats, keys::signed(chat.chat_id), records::encode(chat)),
-            Record::Digest(claim) => out.insert(Tree::Digests, keys::digest(&claim.schedule, claim.occurrence), records::encode(claim)),
-            Record::Customer { number, last_answered_at } => {
-                out.insert(Tree::LastAnswered, number.as_str().as_bytes(), keys::time(*last_answered_at));
+            Record::UnknownChat(chat) => out.insert(
+                Tree::UnknownChats,
+                keys::signed(chat.chat_id),
+                records::encode(chat),
+            ),
+            Record::Digest(claim) => out.insert(
+                Tree::Digests,
+                keys::digest(&claim.schedule, claim.occurrence),
+                records::encode(claim),
+            ),
+            Record::Customer {
+                number,
+                last_answered_at,
+            } => {
+                out.insert(
+                    Tree::LastAnswered,
+                    number.as_str().as_bytes(),
+                    keys::time(*last_answered_at),
+                );
             }
             Record::Callback { callback, timeline } => {
                 let id = callback.id;
                 for (seq, entries) in timeline.iter().enumerate() {
                     let seq = u32::try_from(seq).unwrap_or(u32::MAX);
-                    out.insert(Tree::Timeline, keys::timeline(id, seq), records::encode(entries));
+                    out.insert(
+                        Tree::Timeline,
+                        keys::timeline(id, seq),
+                        records::encode(entries),
+                    );
                 }
                 index_callback(None, callback, &mut out);
                 let len = u32::try_from(timeline.len()).unwrap_or(u32::MAX);
-                out.insert(Tree::Callbacks, id.to_bytes(), records::encode_callback(callback, len));
+                out.insert(
+                    Tree::Callbacks,
+                    id.to_bytes(),
+                    records::encode_callback(callback, len),
+                );
             }
-            Record::Call { call_id, state } => out.insert(Tree::Calls, call_id.as_bytes(), records::encode_call(state)),
-            Record::Dedup { key, event } => out.insert(Tree::EventDedup, keys::dedup(key), event.to_bytes()),
+            Record::Call { call_id, state } => {
+                out.insert(Tree::Calls, call_id.as_bytes(), records::encode_call(state))
+            }
+            Record::Dedup { key, event } => {
+                out.insert(Tree::EventDedup, keys::dedup(key), event.to_bytes())
+            }
             Record::Event { record, body } => encode_event(
                 &EventWrite {
                     record: record.clone(),
