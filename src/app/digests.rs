@@ -136,6 +136,7 @@ impl App {
                         status,
                         limit: PAGE,
                         after,
+                        ..ListQuery::default()
                     })
                     .await?;
                 // Resolved ones come newest first: stop at the first one before `since`.

@@ -33,6 +33,7 @@ impl App {
                     status: StatusFilter::Pending,
                     limit: CHUNK,
                     after,
+                    ..ListQuery::default()
                 })
                 .await?;
             seen += page.callbacks.len();

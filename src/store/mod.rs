@@ -36,9 +36,9 @@ pub use plan::{
 };
 pub use transfer::{Part, Record, Transfer};
 pub use types::{
-    Backup, CallbackDetail, Cursor, DedupKey, EventRecord, Health, Lease, LeaseOwner, ListQuery,
-    Page, PendingStats, Phase, Purged, RawEvent, RulesChange, StatusFilter, UnknownChat, Version,
-    Versioned,
+    AgentFilter, Backup, CallbackDetail, CallbackFilter, Cursor, DedupKey, EventRecord, Health,
+    Lease, LeaseOwner, ListQuery, Page, PendingBreakdown, PendingStats, Phase, Purged, RawEvent,
+    RulesChange, StatusFilter, UnknownChat, Version, Versioned,
 };
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -61,9 +61,12 @@ pub trait CallbackReads: Send + Sync {
     /// A callback with its timeline, oldest entry first.
     async fn callback_detail(&self, id: CallbackId) -> StoreResult<Option<CallbackDetail>>;
     /// Pending callbacks oldest first (by first missed call), then resolved ones newest
-    /// first (by resolution), `limit` at a time.
+    /// first (by resolution), `limit` at a time; only those `query.filter` keeps, so the
+    /// filter finds matches however deep in the list they are.
     async fn list_callbacks(&self, query: ListQuery) -> StoreResult<Page>;
     async fn pending_stats(&self) -> StoreResult<PendingStats>;
+    /// Every pending callback counted per assigned agent and per department.
+    async fn pending_breakdown(&self) -> StoreResult<PendingBreakdown>;
     /// Callbacks whose next wake (reminder or escalation) is at or before `now`, earliest
     /// first, at most `limit`.
     async fn due(&self, now: DateTime<Utc>, limit: usize) -> StoreResult<Vec<Versioned<Callback>>>;

@@ -247,6 +247,7 @@ async fn count_in(data_dir: &std::path::Path) -> (usize, usize) {
             status: ringback::store::StatusFilter::All,
             limit: 10_000,
             after: None,
+            ..ringback::store::ListQuery::default()
         })
         .await
         .unwrap()

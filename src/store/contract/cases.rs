@@ -65,6 +65,7 @@ pub async fn at_most_one_pending_callback_per_customer_even_when_plans_race(f: &
             status: StatusFilter::Pending,
             limit: 100,
             after: None,
+            ..ListQuery::default()
         })
         .await
         .unwrap();
@@ -273,6 +274,7 @@ pub async fn pending_callbacks_page_oldest_first_then_resolved_newest_first(f: &
                 status: StatusFilter::All,
                 limit: 2,
                 after,
+                ..ListQuery::default()
             })
             .await
             .unwrap();
@@ -288,6 +290,7 @@ pub async fn pending_callbacks_page_oldest_first_then_resolved_newest_first(f: &
             status: StatusFilter::Resolved,
             limit: 10,
             after: None,
+            ..ListQuery::default()
         })
         .await
         .unwrap();

@@ -37,8 +37,8 @@ use crate::domain::reminder::Delivery;
 use crate::store::{
     CallbackDetail, CallbackReads, Cutoffs, Digests, EventLog, EventRecord, Found, Health, Lead,
     Leadership, LeaseOwner, Lifecycle, ListQuery, Lookup, Maintenance, Outbox, Page, Part,
-    PendingStats, Plan, Purged, Record, RulesChange, RulesStore, Secrets, StoreError, StoreResult,
-    Take, Taken, TelegramState, Transfer, UnknownChat, Versioned,
+    PendingBreakdown, PendingStats, Plan, Purged, Record, RulesChange, RulesStore, Secrets,
+    StoreError, StoreResult, Take, Taken, TelegramState, Transfer, UnknownChat, Versioned,
 };
 
 /// The schema, embedded: `migrations/postgres/*.sql`.
@@ -203,6 +203,10 @@ impl CallbackReads for PgStore {
 
     async fn pending_stats(&self) -> StoreResult<PendingStats> {
         self.tracked(reads::pending_stats(self)).await
+    }
+
+    async fn pending_breakdown(&self) -> StoreResult<PendingBreakdown> {
+        self.tracked(reads::pending_breakdown(self)).await
     }
 
     async fn due(&self, now: DateTime<Utc>, limit: usize) -> StoreResult<Vec<Versioned<Callback>>> {

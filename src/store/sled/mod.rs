@@ -44,8 +44,8 @@ use crate::domain::reminder::Delivery;
 use crate::store::{
     Backup, CallbackDetail, CallbackReads, Cutoffs, Digests, EventLog, EventRecord, FileBackups,
     Found, Health, Lead, Leadership, LeaseOwner, Lifecycle, ListQuery, Lookup, Maintenance, Outbox,
-    Page, Part, PendingStats, Plan, Purged, Record, RulesChange, RulesStore, Secrets, StoreError,
-    StoreResult, Take, Taken, TelegramState, Transfer, UnknownChat, Versioned,
+    Page, Part, PendingBreakdown, PendingStats, Plan, Purged, Record, RulesChange, RulesStore,
+    Secrets, StoreError, StoreResult, Take, Taken, TelegramState, Transfer, UnknownChat, Versioned,
 };
 use keys::Tree;
 use live::{Counters, Live};
@@ -293,6 +293,10 @@ impl CallbackReads for SledStore {
 
     async fn pending_stats(&self) -> StoreResult<PendingStats> {
         self.scan(|r| r.pending_stats()).await
+    }
+
+    async fn pending_breakdown(&self) -> StoreResult<PendingBreakdown> {
+        self.scan(|r| r.pending_breakdown()).await
     }
 
     async fn due(&self, now: DateTime<Utc>, limit: usize) -> StoreResult<Vec<Versioned<Callback>>> {

@@ -55,6 +55,7 @@ async fn list(
             status,
             limit,
             after: None,
+            ..ListQuery::default()
         })
         .await
         .map(|p| p.callbacks)
