@@ -10,6 +10,7 @@ mod auth;
 mod facts;
 mod forms;
 mod links;
+mod overview;
 mod pages;
 mod password;
 mod rules;
@@ -121,7 +122,7 @@ impl Dashboard {
 
 /// Registers the dashboard's routes (inside the session-wrapped scope).
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(pages::pending))
+    cfg.route("/", web::get().to(overview::pending))
         .route("/assets/ringback.css", web::get().to(stylesheet))
         .route("/login", web::get().to(auth::login_page))
         .route("/login", web::post().to(auth::login))
@@ -134,7 +135,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/callbacks/{id}/call", web::post().to(forms::call))
         .route("/resolved", web::get().to(pages::resolved))
         .route("/export.csv", web::get().to(pages::export_csv))
-        .route("/summary", web::get().to(pages::summary))
+        .route("/summary", web::get().to(overview::summary))
         .route("/rules", web::get().to(rules::page))
         .route("/rules", web::post().to(rules::save))
         .route("/rules/reset", web::post().to(rules::reset))
