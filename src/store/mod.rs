@@ -171,6 +171,23 @@ pub trait Secrets: Send + Sync {
     fn secret_location(&self, name: &str) -> String;
 }
 
+/// Dashboard sessions ended before their time (logout), kept in the store so that every
+/// process sharing it refuses a copy of an ended session's cookie.
+#[async_trait]
+pub trait Sessions: Send + Sync {
+    /// Records that session `id` has ended. It is remembered at least until `until` (when
+    /// the session would have expired anyway); sessions whose `until` is before `now` are
+    /// forgotten on the way, so the record stays small.
+    async fn end_session(
+        &self,
+        id: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Whether session `id` was ended.
+    async fn session_ended(&self, id: &str) -> StoreResult<bool>;
+}
+
 /// Roles that one process at a time may hold (polling Telegram: the Bot API answers a
 /// second poller 409 Conflict).
 #[async_trait]
@@ -197,6 +214,7 @@ pub trait Store:
     + TelegramState
     + Digests
     + Secrets
+    + Sessions
     + Leadership
     + Transfer
     + Maintenance
@@ -212,6 +230,7 @@ impl<T> Store for T where
         + TelegramState
         + Digests
         + Secrets
+        + Sessions
         + Leadership
         + Transfer
         + Maintenance

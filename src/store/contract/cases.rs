@@ -574,3 +574,28 @@ pub async fn a_digest_moment_is_claimed_once_with_its_deliveries(f: &impl Fixtur
         Err(StoreError::Conflict)
     ));
 }
+
+pub async fn an_ended_session_stays_ended_until_its_time_then_is_forgotten(f: &impl Fixture) {
+    let store = f.store();
+    assert!(!store.session_ended("s1").await.unwrap());
+    // Ended at 0, remembered until 60.
+    store.end_session("s1", t(60), t(0)).await.unwrap();
+    assert!(store.session_ended("s1").await.unwrap());
+    assert!(
+        !store.session_ended("s2").await.unwrap(),
+        "only the one ended"
+    );
+    let store = f.reopen().await;
+    assert!(
+        store.session_ended("s1").await.unwrap(),
+        "an ending is durable"
+    );
+    // Ending another at 100: the first is past its time and forgotten on the way.
+    store.end_session("s2", t(200), t(100)).await.unwrap();
+    assert!(store.session_ended("s2").await.unwrap());
+    assert!(!store.session_ended("s1").await.unwrap());
+    // Ending one twice keeps the later time.
+    store.end_session("s2", t(150), t(100)).await.unwrap();
+    store.end_session("s3", t(400), t(199)).await.unwrap();
+    assert!(store.session_ended("s2").await.unwrap(), "kept until 200");
+}

@@ -53,6 +53,7 @@ macro_rules! contract_tests {
             a_probe_is_a_durable_write_and_health_is_ready,
             raw_events_can_go_before_the_callbacks_they_touched,
             a_digest_moment_is_claimed_once_with_its_deliveries,
+            an_ended_session_stays_ended_until_its_time_then_is_forgotten,
         );
     };
     (@cases $make:path; $($case:ident),+ $(,)?) => {

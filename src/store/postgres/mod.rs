@@ -17,6 +17,7 @@ mod apply;
 mod outbox;
 mod reads;
 mod rows;
+mod sessions;
 mod upkeep;
 
 #[cfg(test)]
@@ -38,7 +39,8 @@ use crate::store::{
     CallbackDetail, CallbackReads, Cutoffs, Digests, EventLog, EventRecord, Found, Health, Lead,
     Leadership, LeaseOwner, Lifecycle, ListQuery, Lookup, Maintenance, Outbox, Page, Part,
     PendingBreakdown, PendingStats, Plan, Purged, Record, RulesChange, RulesStore, Secrets,
-    StoreError, StoreResult, Take, Taken, TelegramState, Transfer, UnknownChat, Versioned,
+    Sessions, StoreError, StoreResult, Take, Taken, TelegramState, Transfer, UnknownChat,
+    Versioned,
 };
 
 /// The schema, embedded: `migrations/postgres/*.sql`.
@@ -322,6 +324,22 @@ impl Secrets for PgStore {
 
     fn secret_location(&self, name: &str) -> String {
         format!("the database (table secrets, name {name:?})")
+    }
+}
+
+#[async_trait]
+impl Sessions for PgStore {
+    async fn end_session(
+        &self,
+        id: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.tracked(sessions::end(self, id, until, now)).await
+    }
+
+    async fn session_ended(&self, id: &str) -> StoreResult<bool> {
+        self.tracked(sessions::ended(self, id)).await
     }
 }
 

@@ -45,7 +45,8 @@ use crate::store::{
     Backup, CallbackDetail, CallbackReads, Cutoffs, Digests, EventLog, EventRecord, FileBackups,
     Found, Health, Lead, Leadership, LeaseOwner, Lifecycle, ListQuery, Lookup, Maintenance, Outbox,
     Page, Part, PendingBreakdown, PendingStats, Plan, Purged, Record, RulesChange, RulesStore,
-    Secrets, StoreError, StoreResult, Take, Taken, TelegramState, Transfer, UnknownChat, Versioned,
+    Secrets, Sessions, StoreError, StoreResult, Take, Taken, TelegramState, Transfer, UnknownChat,
+    Versioned,
 };
 use keys::Tree;
 use live::{Counters, Live};
@@ -576,6 +577,36 @@ impl Secrets for SledStore {
 
     fn secret_location(&self, name: &str) -> String {
         self.inner.path.join(name).display().to_string()
+    }
+}
+
+#[async_trait]
+impl Sessions for SledStore {
+    async fn end_session(
+        &self,
+        id: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let key = keys::ended_session(id);
+        let (forget, kept) = {
+            let key = key.clone();
+            self.scan(move |r| Ok((r.sessions_ended_before(now)?, r.meta_time(&key)?)))
+                .await?
+        };
+        let mut plan = encode::EncodedPlan::default();
+        for old in forget.into_iter().filter(|k| *k != key) {
+            plan.remove(Tree::Meta, old);
+        }
+        // Ending a session again never shortens how long it is remembered.
+        let until = kept.map_or(until, |kept| kept.max(until));
+        plan.insert(Tree::Meta, key, keys::time(until).to_vec());
+        self.submit(Work::Apply(Box::new(plan))).await.map(|_| ())
+    }
+
+    async fn session_ended(&self, id: &str) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.point(move |r| r.session_ended(&id)).await
     }
 }
 

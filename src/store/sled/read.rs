@@ -421,6 +421,30 @@ impl<'a> Reader<'a> {
             .and_then(|k| keys::time_from(&k[prefix.len()..])))
     }
 
+    /// The `meta` keys of ended sessions that may be forgotten at `now`.
+    pub fn sessions_ended_before(&self, now: DateTime<Utc>) -> ReadResult<Vec<Vec<u8>>> {
+        let mut out = Vec::new();
+        for item in self.tree(Tree::Meta).scan_prefix(keys::ENDED_SESSION) {
+            let (key, until) = item.map_err(super::from_sled)?;
+            if keys::time_from(&until).is_none_or(|until| until < now) {
+                out.push(key.to_vec());
+            }
+        }
+        Ok(out)
+    }
+
+    /// A time kept in `meta` under `key`, if any.
+    pub fn meta_time(&self, key: &[u8]) -> ReadResult<Option<DateTime<Utc>>> {
+        Ok(self
+            .get(Tree::Meta, key)?
+            .as_deref()
+            .and_then(keys::time_from))
+    }
+
+    pub fn session_ended(&self, id: &str) -> ReadResult<bool> {
+        Ok(self.get(Tree::Meta, &keys::ended_session(id))?.is_some())
+    }
+
     pub fn meta(&self, key: &str) -> ReadResult<Option<sled::IVec>> {
         self.get(Tree::Meta, key.as_bytes())
     }

@@ -14,6 +14,7 @@ mod overview;
 mod pages;
 mod password;
 mod rules;
+mod session;
 mod view;
 
 use std::path::Path;
@@ -213,7 +214,7 @@ fn see_other(location: &str) -> HttpResponse {
 
 /// The logged-in viewer, or the response to send instead: the login page (or a note that
 /// the dashboard is off).
-fn require(
+async fn require(
     state: &AppState,
     session: &Session,
     req: &actix_web::HttpRequest,
@@ -229,7 +230,15 @@ fn require(
             Map::new(),
         )));
     }
-    auth::viewer(session, dashboard, state.app.now()).ok_or_else(|| {
+    let viewer = session::viewer(
+        session,
+        dashboard,
+        state.app.store.as_ref(),
+        state.app.now(),
+    )
+    .await
+    .map_err(|e| Box::new(pages::failed_page(&e)))?;
+    viewer.ok_or_else(|| {
         let next = match req.query_string() {
             "" => req.path().to_string(),
             q => format!("{}?{q}", req.path()),

@@ -96,7 +96,7 @@ pub async fn pending(
     req: HttpRequest,
     filter: web::Query<Filter>,
 ) -> HttpResponse {
-    let viewer = match require(&state, &session, &req) {
+    let viewer = match require(&state, &session, &req).await {
         Ok(v) => v,
         Err(r) => return *r,
     };
@@ -233,7 +233,7 @@ pub async fn summary(
     session: Session,
     req: HttpRequest,
 ) -> HttpResponse {
-    let viewer = match require(&state, &session, &req) {
+    let viewer = match require(&state, &session, &req).await {
         Ok(v) => v,
         Err(r) => return *r,
     };

@@ -60,7 +60,7 @@ pub async fn export_csv(
     session: Session,
     req: HttpRequest,
 ) -> HttpResponse {
-    if let Err(r) = require(&state, &session, &req) {
+    if let Err(r) = require(&state, &session, &req).await {
         return *r;
     }
     crate::web::data::csv_response(&state, &req)
@@ -99,7 +99,7 @@ pub async fn callback(
     req: HttpRequest,
     id: web::Path<String>,
 ) -> HttpResponse {
-    let viewer = match require(&state, &session, &req) {
+    let viewer = match require(&state, &session, &req).await {
         Ok(v) => v,
         Err(r) => return *r,
     };
@@ -169,7 +169,7 @@ pub async fn resolved(
     session: Session,
     req: HttpRequest,
 ) -> HttpResponse {
-    let viewer = match require(&state, &session, &req) {
+    let viewer = match require(&state, &session, &req).await {
         Ok(v) => v,
         Err(r) => return *r,
     };
@@ -213,7 +213,7 @@ pub async fn telegram(
     session: Session,
     req: HttpRequest,
 ) -> HttpResponse {
-    let viewer = match require(&state, &session, &req) {
+    let viewer = match require(&state, &session, &req).await {
         Ok(v) => v,
         Err(r) => return *r,
     };
