@@ -518,7 +518,7 @@ impl FileBackups for SledStore {
     async fn backup(&self, target: PathBuf) -> StoreResult<Backup> {
         if self.inner.backup_running.swap(true, Ordering::SeqCst) {
             return Err(StoreError::Busy(
-                "a backup is being written; try again when it is done".into(),
+                "a backup is running; try again when it is done".into(),
             ));
         }
         let result = self
