@@ -84,6 +84,9 @@ pub struct Metrics {
     pub sla_breaches: Family<AgentLabels, Counter>,
     /// First missed call to call-back, by assigned agent.
     pub time_to_callback: Family<AgentLabels, Histogram, fn() -> Histogram>,
+    /// Pending callbacks a change left with no next reminder or escalation (the business
+    /// hours never open again): nobody would hear of them, so they are counted and logged.
+    pub pending_without_next_wake: Counter,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -193,6 +196,12 @@ impl Metrics {
             Unit::Seconds,
             time_to_callback.clone(),
         );
+        let pending_without_next_wake = Counter::default();
+        registry.register(
+            "pending_without_next_wake",
+            "Pending callbacks a change left with no next reminder or escalation (business hours that never open again); should stay 0",
+            pending_without_next_wake.clone(),
+        );
         let quarantined = Counter::default();
         registry.register(
             "storage_quarantined_records",
@@ -229,6 +238,7 @@ impl Metrics {
             digests_sent,
             sla_breaches,
             time_to_callback,
+            pending_without_next_wake,
         }
     }
 

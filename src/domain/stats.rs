@@ -1,6 +1,8 @@
 //! Figures for the summary page (SPEC §8): how many wait, how fast callbacks are cleared,
 //! per agent. Pure: callbacks in, figures out.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Duration, Utc};
 
 use super::callback::Callback;
@@ -25,7 +27,7 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Option<Duration> {
 pub struct AgentFigures {
     /// An agent's name, or `None` for callbacks nobody was assigned.
     pub name: Option<String>,
-    pub pending: usize,
+    pub pending: u64,
     pub resolved_today: usize,
     pub resolved_week: usize,
     pub median_week: Option<Duration>,
@@ -41,50 +43,69 @@ pub struct Summary {
     pub per_agent: Vec<AgentFigures>,
 }
 
-/// `pending`: callbacks waiting now; `resolved`: callbacks resolved since `week_start`
-/// (any order). `agents` lists the configured agents, who appear even with nothing to show.
+/// What the summary keeps of a resolved callback: little, so a busy week of them fits in
+/// memory while the summary is computed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cleared {
+    pub agent: Option<String>,
+    pub resolved_at: DateTime<Utc>,
+    pub took: Option<Duration>,
+}
+
+impl Cleared {
+    /// `None` for a callback that is not resolved.
+    pub fn of(cb: &Callback) -> Option<Self> {
+        Some(Self {
+            agent: cb.assigned_agent.as_ref().map(|a| a.name.clone()),
+            resolved_at: cb.resolved_at?,
+            took: time_to_callback(cb),
+        })
+    }
+}
+
+/// `pending`: how many callbacks wait now, per assigned agent (`None`: nobody);
+/// `resolved`: callbacks resolved since `week_start` (any order). `agents` lists the
+/// configured agents, who appear even with nothing to show.
 pub fn summarize(
-    pending: &[Callback],
-    resolved: &[Callback],
+    pending: &BTreeMap<Option<String>, u64>,
+    resolved: &[Cleared],
     today_start: DateTime<Utc>,
     week_start: DateTime<Utc>,
     agents: &[String],
 ) -> Summary {
-    let in_week: Vec<&Callback> = resolved
+    let in_week: Vec<&Cleared> = resolved
         .iter()
-        .filter(|c| c.resolved_at.is_some_and(|t| t >= week_start))
+        .filter(|c| c.resolved_at >= week_start)
         .collect();
-    let today: Vec<&Callback> = in_week
+    let today: Vec<&Cleared> = in_week
         .iter()
         .copied()
-        .filter(|c| c.resolved_at.is_some_and(|t| t >= today_start))
+        .filter(|c| c.resolved_at >= today_start)
         .collect();
-    let sorted = |list: &[&Callback]| {
-        let mut d: Vec<Duration> = list.iter().filter_map(|c| time_to_callback(c)).collect();
+    let sorted = |list: &[&Cleared]| {
+        let mut d: Vec<Duration> = list.iter().filter_map(|c| c.took).collect();
         d.sort();
         d
     };
     let (today_d, week_d) = (sorted(&today), sorted(&in_week));
-    let agent_of = |c: &Callback| c.assigned_agent.as_ref().map(|a| a.name.clone());
 
     let mut names: Vec<Option<String>> = agents.iter().cloned().map(Some).collect();
-    for c in pending.iter().chain(resolved) {
-        let name = agent_of(c);
-        if !names.contains(&name) {
-            names.push(name);
+    for name in pending.keys().chain(resolved.iter().map(|c| &c.agent)) {
+        if !names.contains(name) {
+            names.push(name.clone());
         }
     }
     let per_agent = names
         .into_iter()
         .map(|name| {
-            let week: Vec<&Callback> = in_week
+            let week: Vec<&Cleared> = in_week
                 .iter()
                 .copied()
-                .filter(|c| agent_of(c) == name)
+                .filter(|c| c.agent == name)
                 .collect();
             AgentFigures {
-                pending: pending.iter().filter(|c| agent_of(c) == name).count(),
-                resolved_today: today.iter().filter(|c| agent_of(c) == name).count(),
+                pending: pending.get(&name).copied().unwrap_or(0),
+                resolved_today: today.iter().filter(|c| c.agent == name).count(),
                 resolved_week: week.len(),
                 median_week: percentile(&sorted(&week), 50.0),
                 name,

@@ -18,6 +18,7 @@ mod outbox;
 mod reads;
 mod rows;
 mod runtime;
+mod sessions;
 mod upkeep;
 
 #[cfg(test)]
@@ -38,8 +39,9 @@ use crate::domain::reminder::Delivery;
 use crate::store::{
     CallbackDetail, CallbackReads, Cutoffs, Digests, EventLog, EventRecord, Found, Health, Lead,
     Leadership, LeaseOwner, Lifecycle, ListQuery, Lookup, Maintenance, Outbox, Page, Part,
-    PendingStats, Plan, Purged, Record, RulesChange, RulesStore, Secrets, StoreError, StoreResult,
-    Take, Taken, TelegramState, Transfer, UnknownChat, Versioned,
+    PendingBreakdown, PendingStats, Plan, Purged, Record, RulesChange, RulesStore, Secrets,
+    Sessions, StoreError, StoreResult, Take, Taken, TelegramState, Transfer, UnknownChat,
+    Versioned,
 };
 
 /// The schema, embedded: `migrations/postgres/*.sql`.
@@ -233,6 +235,11 @@ impl CallbackReads for PgStore {
             .await
     }
 
+    async fn pending_breakdown(&self) -> StoreResult<PendingBreakdown> {
+        self.on_db(|s| async move { reads::pending_breakdown(&s).await })
+            .await
+    }
+
     async fn due(&self, now: DateTime<Utc>, limit: usize) -> StoreResult<Vec<Versioned<Callback>>> {
         self.on_db(move |s| async move { reads::due(&s, now, limit).await })
             .await
@@ -359,6 +366,26 @@ impl Secrets for PgStore {
 
     fn secret_location(&self, name: &str) -> String {
         format!("the database (table secrets, name {name:?})")
+    }
+}
+
+#[async_trait]
+impl Sessions for PgStore {
+    async fn end_session(
+        &self,
+        id: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let id = id.to_string();
+        self.on_db(move |s| async move { sessions::end(&s, &id, until, now).await })
+            .await
+    }
+
+    async fn session_ended(&self, id: &str) -> StoreResult<bool> {
+        let id = id.to_string();
+        self.on_db(move |s| async move { sessions::ended(&s, &id).await })
+            .await
     }
 }
 

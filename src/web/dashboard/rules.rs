@@ -225,7 +225,7 @@ async fn show(
 }
 
 pub async fn page(state: web::Data<AppState>, session: Session, req: HttpRequest) -> HttpResponse {
-    let viewer = match require(&state, &session, &req) {
+    let viewer = match require(&state, &session, &req).await {
         Ok(v) => v,
         Err(r) => return *r,
     };
@@ -383,7 +383,7 @@ pub async fn save(
     req: HttpRequest,
     body: web::Bytes,
 ) -> HttpResponse {
-    let viewer = match require(&state, &session, &req) {
+    let viewer = match require(&state, &session, &req).await {
         Ok(v) => v,
         Err(r) => return *r,
     };
@@ -411,7 +411,7 @@ pub async fn reset(
     req: HttpRequest,
     body: web::Bytes,
 ) -> HttpResponse {
-    let viewer = match require(&state, &session, &req) {
+    let viewer = match require(&state, &session, &req).await {
         Ok(v) => v,
         Err(r) => return *r,
     };
