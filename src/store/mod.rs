@@ -100,7 +100,9 @@ pub trait Outbox: Send + Sync {
 pub trait RulesStore: Send + Sync {
     /// The rules last saved from the dashboard, if any.
     async fn stored_rules(&self) -> StoreResult<Option<RulesChange>>;
-    /// Saves edited rules and their audit entry.
+    /// Saves edited rules and their audit entry, together. A reset (`change.reset`) clears
+    /// the saved rules instead, so [`stored_rules`](Self::stored_rules) answers `None`
+    /// and the file's rules are in force.
     async fn save_rules(&self, change: RulesChange) -> StoreResult<()>;
     /// Rule edits, newest first.
     async fn rules_audit(&self, limit: usize) -> StoreResult<Vec<RulesChange>>;

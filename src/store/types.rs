@@ -170,6 +170,12 @@ pub struct RulesChange {
     pub who: String,
     pub before: RulesText,
     pub after: RulesText,
+    /// "Use the file's rules": the saved rules are cleared rather than replaced, so the
+    /// configuration file's rules are in force — including edits made to the file later.
+    /// `after` is what the file said at that moment, for the audit. (Absent in changes
+    /// stored before resets existed: they were all edits.)
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reset: bool,
 }
 
 /// Someone who wrote to the Telegram bot without being a configured agent or supervisor,

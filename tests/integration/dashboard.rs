@@ -372,7 +372,7 @@ async fn a_valid_rules_edit_changes_the_next_escalation_of_a_pending_callback() 
     let (_, html, _) = v.get("/rules?done=rules").await;
     assert!(html.contains("Rules saved"), "{html}");
     assert!(
-        html.contains("differ from <code>config.toml</code>"),
+        html.contains("edited here and override <code>config.toml</code>"),
         "{html}"
     );
     assert!(
@@ -391,6 +391,59 @@ async fn a_valid_rules_edit_changes_the_next_escalation_of_a_pending_callback() 
     v.login("asha", PASSWORD).await;
     let (_, html, _) = v.get("/rules").await;
     assert!(html.contains(r#"name="step_after" value="1h""#), "{html}");
+}
+
+#[tokio::test]
+async fn using_the_files_rules_lets_later_edits_of_the_file_take_effect_after_a_restart() {
+    let app = dashboard_app().await;
+    let v = Visitor::new(&app);
+    v.login("asha", PASSWORD).await;
+    let csrf = v.csrf("/rules").await;
+    v.post("/rules", &rules_form(&csrf, "5m", &[("10m", "Asha")]))
+        .await;
+    let (status, _, headers) = v.post("/rules/reset", &[("csrf", &csrf)]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&headers), "/rules?done=reset");
+    let (_, html, _) = v.get("/rules?done=reset").await;
+    assert!(
+        html.contains("The file&#x27;s rules are in force again"),
+        "{html}"
+    );
+    assert!(
+        html.contains("These are the rules from <code>config.toml</code>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("the file&#x27;s rules: first 2m, every 15m"),
+        "the reset is in the audit: {html}"
+    );
+
+    // The admin then changes config.toml's rules and restarts Ringback.
+    let app = app
+        .restart_after(|dir| {
+            let path = dir.join("config.toml");
+            let text = std::fs::read_to_string(&path).unwrap();
+            let text = text
+                .replace("first_after = \"2m\"", "first_after = \"7m\"")
+                .replace("after = \"30m\"", "after = \"45m\"");
+            std::fs::write(path, text).unwrap();
+        })
+        .await;
+    let v = Visitor::new(&app);
+    v.login("asha", PASSWORD).await;
+    let (_, html, _) = v.get("/rules").await;
+    assert!(
+        html.contains("These are the rules from <code>config.toml</code>"),
+        "{html}"
+    );
+    assert!(html.contains(r#"name="first_after" value="7m""#), "{html}");
+    assert!(html.contains(r#"name="step_after" value="45m""#), "{html}");
+    // And the new file rules are the ones in force: the first reminder comes 7 min on.
+    let id = open(&app, "9876501011").await;
+    assert_eq!(
+        app.callback(&id).await["next_reminder_at"],
+        "2026-05-28T11:37:00+05:30"
+    );
 }
 
 #[tokio::test]

@@ -407,6 +407,7 @@ pub async fn rules_edits_are_audited_newest_first(f: &impl Fixture) {
             who: format!("supervisor {i}"),
             before: rules_text("2m"),
             after: rules_text(first),
+            reset: false,
         };
         store.save_rules(change.clone()).await.unwrap();
         changes.push(change);
@@ -414,6 +415,42 @@ pub async fn rules_edits_are_audited_newest_first(f: &impl Fixture) {
     assert_eq!(store.stored_rules().await.unwrap(), changes.last().cloned());
     let audit = store.rules_audit(2).await.unwrap();
     assert_eq!(audit, [changes[2].clone(), changes[1].clone()]);
+}
+
+pub async fn a_rules_reset_clears_the_saved_rules_and_is_audited(f: &impl Fixture) {
+    let store = f.store();
+    let edit = RulesChange {
+        id: Ulid::from_parts(1_780_000_000_000, 7),
+        at: t(0),
+        who: "asha".into(),
+        before: rules_text("2m"),
+        after: rules_text("5m"),
+        reset: false,
+    };
+    store.save_rules(edit.clone()).await.unwrap();
+    let reset = RulesChange {
+        id: Ulid::from_parts(1_780_000_000_001, 7),
+        at: t(1),
+        who: "asha".into(),
+        before: rules_text("5m"),
+        after: rules_text("2m"),
+        reset: true,
+    };
+    store.save_rules(reset.clone()).await.unwrap();
+    assert_eq!(
+        store.stored_rules().await.unwrap(),
+        None,
+        "nothing saved: the file's rules are in force"
+    );
+    assert_eq!(store.rules_audit(10).await.unwrap(), [reset, edit.clone()]);
+    // An edit after the reset is saved again as usual.
+    let again = RulesChange {
+        id: Ulid::from_parts(1_780_000_000_002, 7),
+        at: t(2),
+        ..edit
+    };
+    store.save_rules(again.clone()).await.unwrap();
+    assert_eq!(store.stored_rules().await.unwrap(), Some(again));
 }
 
 pub async fn telegram_state_survives_and_unknown_chats_are_counted(f: &impl Fixture) {

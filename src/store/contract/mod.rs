@@ -44,6 +44,7 @@ macro_rules! contract_tests {
             retention_never_touches_what_is_pending,
             the_event_log_keeps_bodies_whole_in_receive_order,
             rules_edits_are_audited_newest_first,
+            a_rules_reset_clears_the_saved_rules_and_is_audited,
             telegram_state_survives_and_unknown_chats_are_counted,
             the_schedule_fingerprint_is_kept,
             a_probe_is_a_durable_write_and_health_is_ready,
