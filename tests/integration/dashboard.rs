@@ -294,6 +294,44 @@ async fn resolve_snooze_and_assign_work_from_the_callback_page() {
 }
 
 #[tokio::test]
+async fn the_pending_heading_counts_only_what_the_filter_shows() {
+    let app = dashboard_app().await;
+    open(&app, "9876501013").await;
+    let mut arjuns = missed_call("9876501014", "1780100014.1", "2026-05-28 11:29:00");
+    arjuns["missed_agent"] = serde_json::json!([{"id": "0507000000012", "name": "Arjun"}]);
+    arjuns["dept_name"] = "Sales".into();
+    app.post_json(Some("call_hangup_missed"), &arjuns.to_string())
+        .await;
+    let v = Visitor::new(&app);
+    v.login("asha", PASSWORD).await;
+
+    let (_, html, _) = v.get("/").await;
+    assert!(
+        html.contains(r#"<h1>Pending callbacks <span class="count">2</span></h1>"#),
+        "{html}"
+    );
+    for filter in [
+        "/?agent=Arjun",
+        "/?department=Sales",
+        "/?agent=Arjun&department=Sales",
+    ] {
+        let (_, html, _) = v.get(filter).await;
+        assert!(
+            html.contains(
+                r#"<h1>Pending callbacks <span class="count">1</span> <span class="of">of 2</span></h1>"#
+            ),
+            "{filter}: {html}"
+        );
+        assert!(html.contains("<title>Pending (1)"), "{filter}: {html}");
+    }
+    let (_, html, _) = v.get("/?agent=-").await;
+    assert!(
+        html.contains(r#"<span class="count">0</span> <span class="of">of 2</span>"#),
+        "nobody unassigned: {html}"
+    );
+}
+
+#[tokio::test]
 async fn the_summary_counts_pending_and_time_to_callback() {
     let app = dashboard_app().await;
     open(&app, "9876501006").await;

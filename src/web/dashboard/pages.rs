@@ -60,6 +60,16 @@ async fn list(
         .map(|p| p.callbacks)
 }
 
+/// "75 % (3 of 4)"; null when there is nothing to show (no level, or no call-backs).
+fn share_text(share: Option<stats::SlaShare>) -> Value {
+    share
+        .and_then(|s| {
+            s.percent()
+                .map(|p| format!("{p} % ({} of {})", s.within, s.called_back))
+        })
+        .map_or(Value::Null, Value::from)
+}
+
 fn duration_text(d: Option<Duration>) -> Value {
     d.map_or(Value::Null, |d| humane_age(d).into())
 }
@@ -128,6 +138,9 @@ pub async fn pending(
         .filter(|c| department.is_none() || c.department == department)
         .map(|c| facts::callback(c, &clock))
         .collect();
+    // The heading counts what the filter shows; the unfiltered total stays beside it.
+    let filtered = agent.is_some() || department.is_some();
+    let count = if filtered { rows.len() as u64 } else { total };
     let late = rows.iter().filter(|r| r["late"] == true).count();
     let escalated = rows
         .iter()
@@ -135,6 +148,8 @@ pub async fn pending(
         .count();
     let mut ctx = Map::new();
     ctx.insert("total".into(), total.into());
+    ctx.insert("count".into(), count.into());
+    ctx.insert("filtered".into(), filtered.into());
     ctx.insert("truncated".into(), (callbacks.len() >= SHOWN).into());
     ctx.insert("rows".into(), rows.into());
     ctx.insert(
@@ -351,7 +366,22 @@ pub async fn summary(
         .iter()
         .map(|a| a.name.clone())
         .collect();
-    let figures = stats::summarize(&pending, &resolved, today, week, &agents);
+    let rules = state.app.rules.get();
+    let judge = |cb: &Callback| {
+        rules
+            .sla
+            .status(cb, &rules.business_hours, now)
+            .map(|s| !s.breached)
+    };
+    let period = stats::Period {
+        pending: &pending,
+        resolved: &resolved,
+        today_start: today,
+        week_start: week,
+        agents: &agents,
+    };
+    let judged: Option<&dyn Fn(&Callback) -> Option<bool>> = rules.sla.is_set().then_some(&judge);
+    let figures = stats::summarize(&period, judged);
     let mut ctx = Map::new();
     ctx.insert("pending".into(), counts.count.into());
     ctx.insert(
@@ -374,6 +404,28 @@ pub async fn summary(
                     "resolved_today": a.resolved_today,
                     "resolved_week": a.resolved_week,
                     "median_week": duration_text(a.median_week),
+                    "sla_today": share_text(a.sla_today),
+                    "sla_week": share_text(a.sla_week),
+                })
+            })
+            .collect::<Vec<_>>()
+            .into(),
+    );
+    ctx.insert("sla".into(), rules.sla.is_set().into());
+    ctx.insert("sla_today".into(), share_text(figures.sla_today));
+    ctx.insert("sla_week".into(), share_text(figures.sla_week));
+    ctx.insert(
+        "departments".into(),
+        figures
+            .per_department
+            .iter()
+            .map(|d| {
+                json!({
+                    "name": d.name.clone().unwrap_or_else(|| "no department".into()),
+                    "pending": d.pending,
+                    "resolved_week": d.resolved_week,
+                    "sla_today": share_text(d.sla_today),
+                    "sla_week": share_text(d.sla_week),
                 })
             })
             .collect::<Vec<_>>()
