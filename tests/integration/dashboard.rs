@@ -294,6 +294,69 @@ async fn resolve_snooze_and_assign_work_from_the_callback_page() {
 }
 
 #[tokio::test]
+async fn an_outcome_recorded_on_the_callback_page_is_on_its_timeline_and_counts_an_attempt() {
+    let app = dashboard_app().await;
+    let id = open(&app, "9876501012").await;
+    let v = Visitor::new(&app);
+    v.login("asha", PASSWORD).await;
+    let page = format!("/callbacks/{id}");
+    let csrf = v.csrf(&page).await;
+    let record = |outcome: &'static str| {
+        let (v, page, csrf) = (&v, &page, &csrf);
+        async move {
+            v.post(
+                &format!("{page}/outcome"),
+                &[
+                    ("csrf", csrf),
+                    ("outcome", outcome),
+                    ("later_minutes", "120"),
+                ],
+            )
+            .await
+        }
+    };
+
+    let (status, _, headers) = record("switched_off").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&headers), format!("{page}?done=outcome"));
+    let (_, html, _) = v.get(&format!("{page}?done=outcome")).await;
+    assert!(html.contains("Outcome recorded as an attempt."), "{html}");
+    assert!(
+        html.contains("<dt>Call-back attempts</dt><dd>1</dd>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("Call-back attempt: outcome") && html.contains("switched_off: switched off"),
+        "on the timeline: {html}"
+    );
+
+    // "Asked to be called later" with the form's 2 hours snoozes it until then.
+    record("call_later").await;
+    let (_, html, _) = v.get(&page).await;
+    assert!(
+        html.contains("<dt>Call-back attempts</dt><dd>2</dd>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<dt>Snoozed until</dt><dd>28 May 2026, 13:30</dd>"),
+        "{html}"
+    );
+
+    // Something that is not an outcome changes nothing; a wrong number closes it.
+    let (status, _, headers) = record("maybe").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&headers), format!("{page}?done=invalid"));
+    assert_eq!(app.callback(&id).await["attempts"], 2);
+    record("wrong_number").await;
+    let (_, html, _) = v.get(&page).await;
+    assert!(
+        html.contains("<dt>Call-back attempts</dt><dd>3</dd>"),
+        "{html}"
+    );
+    assert!(app.pending().await.is_empty(), "a wrong number closes it");
+}
+
+#[tokio::test]
 async fn the_pending_heading_counts_only_what_the_filter_shows() {
     let app = dashboard_app().await;
     open(&app, "9876501013").await;

@@ -367,3 +367,26 @@ async fn the_summary_shows_the_share_called_back_within_the_service_level_per_ag
         "{html}"
     );
 }
+
+#[tokio::test]
+async fn the_rules_page_lists_the_next_holidays_and_not_past_ones() {
+    use crate::dashboard::{DASHBOARD, PASSWORD, Visitor};
+    let holidays = "holidays = [\"2026-01-26\", \"2026-08-15\", \"2026-05-29\"]";
+    let app = spawn_app_with_config(&with_reminders(holidays, DASHBOARD)).await;
+    let v = Visitor::new(&app);
+    v.login("asha", PASSWORD).await;
+    let (_, html, _) = v.get("/rules").await;
+    let listed = html
+        .split("<h2>Next holidays</h2>")
+        .nth(1)
+        .and_then(|rest| rest.split("</ul>").next())
+        .unwrap_or_else(|| panic!("a list of holidays: {html}"));
+    let friday = listed
+        .find("Fri 29 May 2026")
+        .unwrap_or_else(|| panic!("{listed}"));
+    let august = listed
+        .find("Sat 15 Aug 2026")
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert!(friday < august, "soonest first: {listed}");
+    assert!(!listed.contains("Jan 2026"), "January is past: {listed}");
+}
