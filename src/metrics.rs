@@ -84,6 +84,8 @@ pub struct Metrics {
     pub sla_breaches: Family<AgentLabels, Counter>,
     /// First missed call to call-back, by assigned agent.
     pub time_to_callback: Family<AgentLabels, Histogram, fn() -> Histogram>,
+    /// Missed calls whose customer number could not be read (no callback opened).
+    pub unreadable_numbers: Counter,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -193,6 +195,12 @@ impl Metrics {
             Unit::Seconds,
             time_to_callback.clone(),
         );
+        let unreadable_numbers = Counter::default();
+        registry.register(
+            "unreadable_numbers",
+            "Missed calls whose customer number could not be read, so no callback was opened (listed on the dashboard)",
+            unreadable_numbers.clone(),
+        );
         let quarantined = Counter::default();
         registry.register(
             "storage_quarantined_records",
@@ -229,6 +237,7 @@ impl Metrics {
             digests_sent,
             sla_breaches,
             time_to_callback,
+            unreadable_numbers,
         }
     }
 

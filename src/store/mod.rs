@@ -37,8 +37,8 @@ pub use plan::{
 pub use transfer::{Part, Record, Transfer};
 pub use types::{
     Backup, CallbackDetail, Cursor, DedupKey, EventRecord, Health, Lease, LeaseOwner, ListQuery,
-    Page, PendingStats, Phase, Purged, RawEvent, RulesChange, StatusFilter, UnknownChat, Version,
-    Versioned,
+    Page, PendingStats, Phase, Purged, RawEvent, RulesChange, StatusFilter, UnknownChat,
+    UnreadableNumber, Version, Versioned,
 };
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -49,6 +49,14 @@ pub trait EventLog: Send + Sync {
     async fn event(&self, id: Ulid) -> StoreResult<Option<(EventRecord, Vec<u8>)>>;
     /// Events in receive order, oldest first, starting after `after`; at most `limit`.
     async fn events(&self, after: Option<Ulid>, limit: usize) -> StoreResult<Vec<EventRecord>>;
+    /// Missed calls received at or after `since` whose customer number could not be read
+    /// (events with [`EventRecord::unreadable`]), newest first; at most `limit`. They go
+    /// with their events when retention deletes those.
+    async fn unreadable_numbers(
+        &self,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<EventRecord>>;
 }
 
 /// Reading callbacks.

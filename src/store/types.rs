@@ -75,6 +75,20 @@ pub struct EventRecord {
     pub uuid: Option<String>,
     pub raw: RawEvent,
     pub body_len: u32,
+    /// A missed call whose customer number could not be read: no callback could be opened,
+    /// so supervisors are shown these on their own list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreadable: Option<UnreadableNumber>,
+}
+
+/// What a supervisor needs to find a customer Ringback could not call back: the number
+/// field as Smartflo sent it, and who missed the call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnreadableNumber {
+    /// The customer number field as received; `None` when the payload had none.
+    pub raw: Option<String>,
+    /// The first agent who missed the call, as Smartflo named them.
+    pub agent: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -9,7 +9,7 @@ use super::values::*;
 use crate::domain::rules::RulesText;
 use crate::store::{
     Cursor, CustomerWrite, Cutoffs, DedupKey, DedupWrite, DigestClaim, Health, ListQuery, Lookup,
-    Phase, Plan, RulesChange, StatusFilter, StoreError, UnknownChat,
+    Phase, Plan, RulesChange, StatusFilter, StoreError, UnknownChat, UnreadableNumber,
 };
 
 fn lookup_customer(n: u32) -> Lookup {
@@ -355,6 +355,52 @@ pub async fn retention_never_touches_what_is_pending(f: &impl Fixture) {
     assert!(store.event(new.record.id).await.unwrap().is_some());
     assert_eq!(store.purge(cutoff, 100).await.unwrap(), Default::default());
     assert_eq!(store.pending_stats().await.unwrap().count, 1);
+}
+
+pub async fn unreadable_numbers_are_listed_newest_first_from_a_moment_on(f: &impl Fixture) {
+    let store = f.store();
+    let flagged = |n: u64, minute: i64| {
+        let mut e = event(n, minute, b"{}".to_vec());
+        e.record.unreadable = Some(UnreadableNumber {
+            raw: Some(format!("anonymous {n}")),
+            agent: Some("Meera".into()),
+        });
+        e
+    };
+    for e in [
+        flagged(1, 1),
+        event(2, 2, b"{}".to_vec()),
+        flagged(3, 3),
+        flagged(4, 4),
+        event(5, 5, b"{}".to_vec()),
+    ] {
+        store
+            .apply(Plan {
+                event: Some(e),
+                ..Plan::default()
+            })
+            .await
+            .unwrap();
+    }
+    let raw = |list: Vec<crate::store::EventRecord>| -> Vec<String> {
+        list.into_iter()
+            .map(|r| r.unreadable.unwrap().raw.unwrap())
+            .collect()
+    };
+    assert_eq!(
+        raw(store.unreadable_numbers(t(0), 10).await.unwrap()),
+        ["anonymous 4", "anonymous 3", "anonymous 1"]
+    );
+    assert_eq!(
+        raw(store.unreadable_numbers(t(3), 10).await.unwrap()),
+        ["anonymous 4", "anonymous 3"],
+        "from the moment given on"
+    );
+    assert_eq!(
+        raw(store.unreadable_numbers(t(0), 1).await.unwrap()),
+        ["anonymous 4"]
+    );
+    assert!(store.unreadable_numbers(t(6), 10).await.unwrap().is_empty());
 }
 
 pub async fn the_event_log_keeps_bodies_whole_in_receive_order(f: &impl Fixture) {

@@ -43,6 +43,7 @@ macro_rules! contract_tests {
             released_deliveries_can_be_taken_again_at_once,
             retention_never_touches_what_is_pending,
             the_event_log_keeps_bodies_whole_in_receive_order,
+            unreadable_numbers_are_listed_newest_first_from_a_moment_on,
             rules_edits_are_audited_newest_first,
             a_rules_reset_clears_the_saved_rules_and_is_audited,
             telegram_state_survives_and_unknown_chats_are_counted,

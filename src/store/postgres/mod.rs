@@ -181,6 +181,15 @@ impl EventLog for PgStore {
     async fn events(&self, after: Option<Ulid>, limit: usize) -> StoreResult<Vec<EventRecord>> {
         self.tracked(reads::events(self, after, limit)).await
     }
+
+    async fn unreadable_numbers(
+        &self,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<EventRecord>> {
+        self.tracked(reads::unreadable_numbers(self, since, limit))
+            .await
+    }
 }
 
 #[async_trait]

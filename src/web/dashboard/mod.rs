@@ -13,6 +13,7 @@ mod links;
 mod pages;
 mod password;
 mod rules;
+mod unreadable;
 mod view;
 
 use std::path::Path;
@@ -79,6 +80,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../../templates/dashboard/telegram.html"),
     ),
     (
+        "dashboard/unreadable.html",
+        include_str!("../../../templates/dashboard/unreadable.html"),
+    ),
+    (
         "dashboard/action.html",
         include_str!("../../../templates/dashboard/action.html"),
     ),
@@ -139,6 +144,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/rules", web::post().to(rules::save))
         .route("/rules/reset", web::post().to(rules::reset))
         .route("/telegram", web::get().to(pages::telegram))
+        .route("/unreadable", web::get().to(unreadable::page))
         .route("/a/{token}", web::get().to(links::confirm))
         .route("/a/{token}", web::post().to(links::act))
         .route("/v/{token}", web::get().to(view::page));

@@ -112,6 +112,17 @@ pub async fn pending(
         Ok(s) => s.count,
         Err(r) => return *r,
     };
+    // Customers nobody is reminded about: counted here so supervisors notice them.
+    let unreadable = match read(super::unreadable::recent(
+        &state,
+        super::unreadable::COUNT_DAYS,
+        100,
+    ))
+    .await
+    {
+        Ok(u) => u.len(),
+        Err(r) => return *r,
+    };
     let zone = state.settings.reminders.timezone;
     let now = state.app.now();
     let rules = state.app.rules.get();
@@ -149,6 +160,7 @@ pub async fn pending(
     let mut ctx = Map::new();
     ctx.insert("total".into(), total.into());
     ctx.insert("count".into(), count.into());
+    ctx.insert("unreadable".into(), unreadable.into());
     ctx.insert("filtered".into(), filtered.into());
     ctx.insert("truncated".into(), (callbacks.len() >= SHOWN).into());
     ctx.insert("rows".into(), rows.into());
