@@ -38,7 +38,7 @@ impl SlaShare {
         (self.called_back > 0).then(|| self.within * 100 / self.called_back)
     }
 
-    fn count(list: &[&Callback], within_sla: &dyn Fn(&Callback) -> Option<bool>) -> Self {
+    fn count(list: &[&Callback], within_sla: WithinSla) -> Self {
         let mut share = Self::default();
         for cb in list.iter().filter(|c| called_back(c)) {
             if let Some(within) = within_sla(cb) {
@@ -104,12 +104,13 @@ pub struct Period<'a> {
     pub agents: &'a [String],
 }
 
+/// Whether a resolved callback was called back by its service level's due time; `None`
+/// when no level applies to it.
+pub type WithinSla<'a> = &'a dyn Fn(&Callback) -> Option<bool>;
+
 /// `within_sla` says whether a resolved callback was resolved by its service level's due
 /// time (`None`: no level applies to it); pass `None` when no service level is set.
-pub fn summarize(
-    period: &Period,
-    within_sla: Option<&dyn Fn(&Callback) -> Option<bool>>,
-) -> Summary {
+pub fn summarize(period: &Period, within_sla: Option<WithinSla>) -> Summary {
     let Period {
         pending,
         resolved,

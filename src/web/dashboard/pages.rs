@@ -392,7 +392,7 @@ pub async fn summary(
         week_start: week,
         agents: &agents,
     };
-    let judged: Option<&dyn Fn(&Callback) -> Option<bool>> = rules.sla.is_set().then_some(&judge);
+    let judged: Option<stats::WithinSla> = rules.sla.is_set().then_some(&judge);
     let figures = stats::summarize(&period, judged);
     let mut ctx = Map::new();
     ctx.insert("pending".into(), counts.count.into());
