@@ -387,6 +387,10 @@ impl<'a> Reader<'a> {
                 break;
             }
             let (key, value) = item.map_err(super::from_sled)?;
+            // Most events are not flagged: skip them without decoding.
+            if !records::event_may_have(&value, "unreadable") {
+                continue;
+            }
             match records::decode_event(&value) {
                 Ok((record, _)) if record.unreadable.is_some() => out.push(record),
                 Ok(_) => {}
