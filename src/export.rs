@@ -166,6 +166,7 @@ pub async fn page(
             status,
             limit: PAGE,
             after,
+            ..ListQuery::default()
         })
         .await
 }

@@ -86,6 +86,9 @@ pub struct Metrics {
     pub time_to_callback: Family<AgentLabels, Histogram, fn() -> Histogram>,
     /// Missed calls whose customer number could not be read (no callback opened).
     pub unreadable_numbers: Counter,
+    /// Pending callbacks a change left with no next reminder or escalation (the business
+    /// hours never open again): nobody would hear of them, so they are counted and logged.
+    pub pending_without_next_wake: Counter,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -201,6 +204,12 @@ impl Metrics {
             "Missed calls whose customer number could not be read, so no callback was opened (listed on the dashboard)",
             unreadable_numbers.clone(),
         );
+        let pending_without_next_wake = Counter::default();
+        registry.register(
+            "pending_without_next_wake",
+            "Pending callbacks a change left with no next reminder or escalation (business hours that never open again); should stay 0",
+            pending_without_next_wake.clone(),
+        );
         let quarantined = Counter::default();
         registry.register(
             "storage_quarantined_records",
@@ -238,6 +247,7 @@ impl Metrics {
             sla_breaches,
             time_to_callback,
             unreadable_numbers,
+            pending_without_next_wake,
         }
     }
 

@@ -60,7 +60,7 @@ impl App {
             add_callback(&mut plan, Some(cb), after.clone(), timeline, now);
             let work_at = super::writes::earliest_work(&plan);
             let resolved = super::writes::resolved_by(&plan);
-            match self.store.apply(plan).await {
+            match self.apply(plan).await {
                 Ok(()) => {
                     self.observe_resolved(&resolved);
                     self.nudge_for(work_at);

@@ -62,7 +62,7 @@ impl App {
                 }
                 plan
             })?;
-            match self.store.apply(plan).await {
+            match self.apply(plan).await {
                 Ok(()) => return Ok(true),
                 // The callback changed meanwhile (read again), or the delivery is not ours.
                 Err(StoreError::Conflict) => continue,

@@ -71,7 +71,7 @@ impl App {
         })?;
         let plan = self.digest_plan(settings, &key, moment, report, now);
         let sends = plan.deliveries.len();
-        match self.store.apply(plan).await {
+        match self.apply(plan).await {
             Ok(()) => {
                 tracing::info!(digest = %settings.key, moment = %moment, deliveries = sends, "shift digest recorded");
                 self.nudge();
@@ -136,6 +136,7 @@ impl App {
                         status,
                         limit: PAGE,
                         after,
+                        ..ListQuery::default()
                     })
                     .await?;
                 // Resolved ones come newest first: stop at the first one before `since`.

@@ -31,7 +31,7 @@ impl App {
         let results = join_all(
             plans
                 .into_iter()
-                .map(|(plan, sends)| async move { (self.store.apply(plan).await, sends) }),
+                .map(|(plan, sends)| async move { (self.apply(plan).await, sends) }),
         )
         .await;
         let mut recorded = 0;

@@ -73,7 +73,7 @@ impl App {
                 Planned::Store(plan, receipt) => {
                     let work_at = super::writes::earliest_work(&plan);
                     let resolved = super::writes::resolved_by(&plan);
-                    match self.store.apply(*plan).await {
+                    match self.apply(*plan).await {
                         Ok(()) => {
                             self.observe_resolved(&resolved);
                             self.nudge_for(work_at);

@@ -145,6 +145,19 @@ impl App {
         }
     }
 
+    /// Applies `plan` (see [`Lifecycle::apply`](crate::store::Lifecycle::apply)); a pending
+    /// callback it leaves without a next reminder or escalation is logged and counted, never
+    /// left silently (business hours that never open again would do it).
+    async fn apply(&self, plan: crate::store::Plan) -> Result<(), crate::store::StoreError> {
+        let stranded = writes::stranded(&plan);
+        self.store.apply(plan).await?;
+        for id in stranded {
+            self.metrics.pending_without_next_wake.inc();
+            tracing::warn!(callback = %id, "a pending callback has no next reminder or escalation: the business hours never open again; check [reminders] business_hours and holidays");
+        }
+        Ok(())
+    }
+
     /// Tells the scheduler to look again at when its next work is.
     pub fn nudge(&self) {
         self.schedule_changed.notify_one();

@@ -33,6 +33,7 @@ impl App {
                     status: StatusFilter::Pending,
                     limit: CHUNK,
                     after,
+                    ..ListQuery::default()
                 })
                 .await?;
             seen += page.callbacks.len();
@@ -54,7 +55,7 @@ impl App {
                     })
                     .collect::<Vec<_>>()
             })?;
-            for result in join_all(plans.into_iter().map(|p| self.store.apply(p))).await {
+            for result in join_all(plans.into_iter().map(|p| self.apply(p))).await {
                 match result {
                     Ok(()) | Err(StoreError::Conflict) => {}
                     Err(e) => return Err(e.into()),

@@ -98,6 +98,7 @@ async fn pending(app: &App) -> Vec<crate::domain::callback::Callback> {
             status: StatusFilter::Pending,
             limit: 1000,
             after: None,
+            ..ListQuery::default()
         })
         .await
         .unwrap()

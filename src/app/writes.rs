@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use ulid::Ulid;
 
-use crate::domain::callback::{Callback, TimelineEntry};
+use crate::domain::callback::{Callback, CallbackId, TimelineEntry};
 use crate::domain::reminder::{self, Delivery, Purpose};
 use crate::store::{CallbackWrite, Plan, Versioned};
 
@@ -57,5 +57,20 @@ pub fn resolved_by(plan: &Plan) -> Vec<Callback> {
             w.before.as_ref().is_some_and(|b| b.value.is_pending()) && !w.after.is_pending()
         })
         .map(|w| w.after.clone())
+        .collect()
+}
+
+/// The pending callbacks `plan` leaves with no next wake that had one before (or are new):
+/// nothing would ever remind anyone of them.
+pub fn stranded(plan: &Plan) -> Vec<CallbackId> {
+    plan.callbacks
+        .iter()
+        .filter(|w| w.after.is_pending() && w.after.next_wake().is_none())
+        .filter(|w| {
+            w.before
+                .as_ref()
+                .is_none_or(|b| b.value.next_wake().is_some())
+        })
+        .map(|w| w.after.id)
         .collect()
 }

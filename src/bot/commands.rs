@@ -68,6 +68,7 @@ impl TelegramBot {
                 status: StatusFilter::Pending,
                 limit: 10_000,
                 after: None,
+                ..ListQuery::default()
             })
             .await;
         let Ok(page) = listed else {

@@ -36,9 +36,9 @@ pub use plan::{
 };
 pub use transfer::{Part, Record, Transfer};
 pub use types::{
-    Backup, CallbackDetail, Cursor, DedupKey, EventRecord, Health, Lease, LeaseOwner, ListQuery,
-    Page, PendingStats, Phase, Purged, RawEvent, RulesChange, StatusFilter, UnknownChat,
-    UnreadableNumber, Version, Versioned,
+    AgentFilter, Backup, CallbackDetail, CallbackFilter, Cursor, DedupKey, EventRecord, Health,
+    Lease, LeaseOwner, ListQuery, Page, PendingBreakdown, PendingStats, Phase, Purged, RawEvent,
+    RulesChange, StatusFilter, UnknownChat, UnreadableNumber, Version, Versioned,
 };
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -69,9 +69,12 @@ pub trait CallbackReads: Send + Sync {
     /// A callback with its timeline, oldest entry first.
     async fn callback_detail(&self, id: CallbackId) -> StoreResult<Option<CallbackDetail>>;
     /// Pending callbacks oldest first (by first missed call), then resolved ones newest
-    /// first (by resolution), `limit` at a time.
+    /// first (by resolution), `limit` at a time; only those `query.filter` keeps, so the
+    /// filter finds matches however deep in the list they are.
     async fn list_callbacks(&self, query: ListQuery) -> StoreResult<Page>;
     async fn pending_stats(&self) -> StoreResult<PendingStats>;
+    /// Every pending callback counted per assigned agent and per department.
+    async fn pending_breakdown(&self) -> StoreResult<PendingBreakdown>;
     /// Callbacks whose next wake (reminder or escalation) is at or before `now`, earliest
     /// first, at most `limit`.
     async fn due(&self, now: DateTime<Utc>, limit: usize) -> StoreResult<Vec<Versioned<Callback>>>;
@@ -178,6 +181,23 @@ pub trait Secrets: Send + Sync {
     fn secret_location(&self, name: &str) -> String;
 }
 
+/// Dashboard sessions ended before their time (logout), kept in the store so that every
+/// process sharing it refuses a copy of an ended session's cookie.
+#[async_trait]
+pub trait Sessions: Send + Sync {
+    /// Records that session `id` has ended. It is remembered at least until `until` (when
+    /// the session would have expired anyway); sessions whose `until` is before `now` are
+    /// forgotten on the way, so the record stays small.
+    async fn end_session(
+        &self,
+        id: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Whether session `id` was ended.
+    async fn session_ended(&self, id: &str) -> StoreResult<bool>;
+}
+
 /// Roles that one process at a time may hold (polling Telegram: the Bot API answers a
 /// second poller 409 Conflict).
 #[async_trait]
@@ -204,6 +224,7 @@ pub trait Store:
     + TelegramState
     + Digests
     + Secrets
+    + Sessions
     + Leadership
     + Transfer
     + Maintenance
@@ -219,6 +240,7 @@ impl<T> Store for T where
         + TelegramState
         + Digests
         + Secrets
+        + Sessions
         + Leadership
         + Transfer
         + Maintenance

@@ -1,6 +1,7 @@
 //! The values that cross the store contract: what is read, what is listed, how a record's
 //! version travels with it. Backend-neutral: no backend's types appear here.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -161,6 +162,42 @@ pub struct ListQuery {
     pub status: StatusFilter,
     pub limit: usize,
     pub after: Option<Cursor>,
+    /// Only callbacks that match; applied before `limit`, so a page is full of matches.
+    pub filter: CallbackFilter,
+}
+
+/// Which callbacks a list keeps, beyond their status. Every part set must match (exactly).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallbackFilter {
+    pub agent: Option<AgentFilter>,
+    pub department: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentFilter {
+    /// Callbacks nobody is assigned.
+    Nobody,
+    /// Callbacks assigned to the agent of this name.
+    Named(String),
+}
+
+impl CallbackFilter {
+    pub fn is_empty(&self) -> bool {
+        self.agent.is_none() && self.department.is_none()
+    }
+
+    /// Whether `cb` is one the filter keeps (backends that filter in memory use this, so
+    /// every backend means the same by it).
+    pub fn matches(&self, cb: &Callback) -> bool {
+        let agent = match &self.agent {
+            None => true,
+            Some(AgentFilter::Nobody) => cb.assigned_agent.is_none(),
+            Some(AgentFilter::Named(name)) => {
+                cb.assigned_agent.as_ref().is_some_and(|a| &a.name == name)
+            }
+        };
+        agent && (self.department.is_none() || cb.department == self.department)
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -240,6 +277,29 @@ pub struct Backup {
 pub struct PendingStats {
     pub count: u64,
     pub oldest: Option<Callback>,
+}
+
+/// How the pending callbacks divide, counted over all of them: per assigned agent
+/// (`None`: nobody assigned) and per department (`None`: not known).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PendingBreakdown {
+    pub agents: BTreeMap<Option<String>, u64>,
+    pub departments: BTreeMap<Option<String>, u64>,
+}
+
+impl PendingBreakdown {
+    /// Counts one more pending callback (for backends that count in memory).
+    pub fn add(&mut self, cb: &Callback) {
+        *self
+            .agents
+            .entry(cb.assigned_agent.as_ref().map(|a| a.name.clone()))
+            .or_default() += 1;
+        *self.departments.entry(cb.department.clone()).or_default() += 1;
+    }
+
+    pub fn total(&self) -> u64 {
+        self.agents.values().sum()
+    }
 }
 
 /// Who holds a delivery while sending it: a running process, by an id it chose at start.

@@ -54,6 +54,7 @@ pub async fn list_callbacks(
         status,
         limit,
         after,
+        ..ListQuery::default()
     };
     let page = state.app.store.list_callbacks(query).await?;
     let view = renderer(&state);

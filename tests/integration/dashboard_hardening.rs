@@ -162,3 +162,176 @@ async fn the_rules_page_refuses_business_hours_with_a_year_field() {
     let (_, html, _) = v.get("/rules").await;
     assert!(html.contains("No changes made here yet."), "{html}");
 }
+
+/// The session cookie a response set, as a `Cookie` header's `name=value`.
+fn session_cookie(headers: &reqwest::header::HeaderMap) -> String {
+    headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("ringback_session="))
+        .and_then(|v| v.split(';').next())
+        .expect("the response sets the session cookie")
+        .to_string()
+}
+
+/// A client that sends a saved cookie as it is (what an attacker with a copy would do).
+struct Replay {
+    http: reqwest::Client,
+    cookie: String,
+}
+
+impl Replay {
+    fn new(cookie: String) -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookie,
+        }
+    }
+
+    async fn get(&self, url: String) -> (StatusCode, String, String) {
+        let r = self
+            .http
+            .get(url)
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap();
+        let location = r
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        (r.status(), location, r.text().await.unwrap())
+    }
+
+    async fn post(&self, url: String, form: &[(&str, &str)]) -> (StatusCode, String) {
+        let r = self
+            .http
+            .post(url)
+            .header("cookie", &self.cookie)
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        let location = r
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        (r.status(), location)
+    }
+}
+
+async fn open_callback(app: &TestApp) -> String {
+    let body = missed_call("9876501501", "1780101501.1", "2026-05-28 11:29:00");
+    let (_, reply) = app
+        .post_json(Some("call_hangup_missed"), &body.to_string())
+        .await;
+    reply["callback_id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_cookie_saved_before_logout_opens_nothing_after_it() {
+    let app = spawn_app_with(DASHBOARD).await;
+    let id = open_callback(&app).await;
+    let v = Visitor::new(&app);
+    let (_, _, headers) = v.login("asha", PASSWORD).await;
+    let saved = Replay::new(session_cookie(&headers));
+    // Someone else logged in as the same user in another browser.
+    let other = Visitor::new(&app);
+    other.login("asha", PASSWORD).await;
+
+    // Before logout the copy works like the original: it opens the callback page.
+    let page = format!("{}/callbacks/{id}", app.address);
+    let (status, _, html) = saved.get(page.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    let csrf = csrf_in(&html).expect("the callback page carries a form");
+
+    let logout_csrf = v.csrf("/").await;
+    let (status, _, headers) = v.post("/logout", &[("csrf", &logout_csrf)]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers["location"], "/login");
+
+    // The copy now opens nothing and its forms do nothing.
+    let (status, location, _) = saved.get(format!("{}/", app.address)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(location.starts_with("/login"), "{location}");
+    let (status, location, _) = saved.get(page).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(location.starts_with("/login"), "{location}");
+    let (status, location) = saved
+        .post(
+            format!("{}/callbacks/{id}/resolve", app.address),
+            &[("csrf", &csrf), ("reason", "replayed")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(location.starts_with("/login"), "{location}");
+    assert_eq!(
+        app.callback(&id).await["status"],
+        "pending",
+        "nothing resolved"
+    );
+
+    // Only that session ended: the other browser is still logged in.
+    let (status, _, _) = other.get("/").await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_password_change_ends_the_sessions_issued_under_the_old_one() {
+    use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
+
+    let app = spawn_app_with(DASHBOARD).await;
+    let v = Visitor::new(&app);
+    let (_, _, headers) = v.login("asha", PASSWORD).await;
+    let saved = Replay::new(session_cookie(&headers));
+
+    // A restart alone keeps the login.
+    let app = app.restart().await;
+    let (status, _, _) = saved.get(format!("{}/", app.address)).await;
+    assert_eq!(status, StatusCode::OK, "a restart keeps sessions");
+
+    // The admin sets a new password and restarts.
+    let new_password = "a brand new passphrase";
+    let new_hash = argon2::Argon2::default()
+        .hash_password(new_password.as_bytes(), &SaltString::generate(&mut OsRng))
+        .unwrap()
+        .to_string();
+    let app = app
+        .restart_after(|dir| {
+            let path = dir.join("config.toml");
+            let config = std::fs::read_to_string(&path).unwrap();
+            let old_hash = config
+                .split("password_hash = \"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .unwrap()
+                .to_string();
+            std::fs::write(&path, config.replace(&old_hash, &new_hash)).unwrap();
+        })
+        .await;
+
+    let (status, location, _) = saved.get(format!("{}/", app.address)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "the old session is over");
+    assert!(location.starts_with("/login"), "{location}");
+    let v = Visitor::new(&app);
+    let (status, _, _) = v.login("asha", PASSWORD).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the old password is refused"
+    );
+    let (status, _, _) = v.login("asha", new_password).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, _, _) = v.get("/").await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the new password opens the dashboard"
+    );
+}

@@ -247,6 +247,7 @@ async fn count_in(data_dir: &std::path::Path) -> (usize, usize) {
             status: ringback::store::StatusFilter::All,
             limit: 10_000,
             after: None,
+            ..ringback::store::ListQuery::default()
         })
         .await
         .unwrap()
@@ -255,4 +256,35 @@ async fn count_in(data_dir: &std::path::Path) -> (usize, usize) {
     let events = store.events(None, 10_000).await.unwrap().len();
     store.close().await.unwrap();
     (callbacks, events)
+}
+
+#[tokio::test]
+async fn a_backup_asked_for_while_another_is_running_is_refused_with_409() {
+    let app = spawn_app().await;
+    // Enough stored that a copy takes a moment.
+    for n in 0..200 {
+        let body = missed_call(
+            &format!("98766{n:05}"),
+            &format!("1780300{n:05}.1"),
+            "2026-05-28 11:00:00",
+        );
+        app.post_json(Some("call_hangup_missed"), &body.to_string())
+            .await;
+    }
+    let asks = (0..4).map(|_| app.api_post("/api/v1/backup", json!({})));
+    let replies = futures_util::future::join_all(asks).await;
+    let made: Vec<&Value> = replies
+        .iter()
+        .filter(|(status, _)| *status == 200)
+        .map(|(_, body)| body)
+        .collect();
+    assert_eq!(made.len(), 1, "one backup is written: {replies:?}");
+    assert!(Path::new(made[0]["backup"]["path"].as_str().unwrap()).is_dir());
+    for (status, body) in replies.iter().filter(|(status, _)| *status != 200) {
+        assert_eq!(*status, 409, "{body}");
+        assert_eq!(
+            *body,
+            json!({"ok": false, "error": "a backup is running; try again when it is done"})
+        );
+    }
 }

@@ -233,3 +233,47 @@ async fn every_413_from_the_api_is_json_like_the_other_errors() {
     assert_eq!(status, 413);
     assert_eq!(reply["ok"], false, "{reply}");
 }
+
+/// Every day from the test clock's for `days` days, as `reminders.holidays` lists them.
+fn holidays_from_today(days: i64) -> String {
+    let first = start_time().date_naive();
+    let dates: Vec<String> = (0..days)
+        .map(|d| format!("\"{}\"", first + chrono::Duration::days(d)))
+        .collect();
+    format!("holidays = [{}]", dates.join(", "))
+}
+
+#[tokio::test]
+async fn a_pending_callback_left_without_a_next_reminder_is_counted_not_silent() {
+    // Business hours that never open again: every working day for years is a holiday.
+    let closed = BASE_CONFIG.replacen(
+        "[reminders]\n",
+        &format!("[reminders]\n{}\n", holidays_from_today(1200)),
+        1,
+    );
+    let app = spawn_app_with_config(&closed).await;
+    let counted = "ringback_pending_without_next_wake_total";
+    assert_eq!(metric(&app, counted).await, 0.0);
+    let body = missed_call("9876502001", "1780102001.1", "2026-05-28 11:29:00");
+    let (status, reply) = app
+        .post_json(Some("call_hangup_missed"), &body.to_string())
+        .await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["effect"], "opened");
+    let cb = app.pending_for("+919876502001").await.expect("pending");
+    assert!(cb["next_reminder_at"].is_null(), "{cb}");
+    assert_eq!(metric(&app, counted).await, 1.0);
+    // Another missed call from the same customer changes nothing about it: counted once.
+    let again = missed_call("9876502001", "1780102002.1", "2026-05-28 11:31:00");
+    app.post_json(Some("call_hangup_missed"), &again.to_string())
+        .await;
+    assert_eq!(metric(&app, counted).await, 1.0);
+
+    // With business hours that open, a new callback has its next reminder and is not counted.
+    let open = spawn_app().await;
+    open.post_json(Some("call_hangup_missed"), &body.to_string())
+        .await;
+    let cb = open.pending_for("+919876502001").await.expect("pending");
+    assert!(cb["next_reminder_at"].is_string(), "{cb}");
+    assert_eq!(metric(&open, counted).await, 0.0);
+}

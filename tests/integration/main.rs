@@ -11,6 +11,7 @@ mod config;
 mod corpus;
 mod dashboard;
 mod dashboard_hardening;
+mod dashboard_lists;
 mod data_care;
 mod deploy;
 mod digests;

@@ -65,6 +65,7 @@ pub async fn at_most_one_pending_callback_per_customer_even_when_plans_race(f: &
             status: StatusFilter::Pending,
             limit: 100,
             after: None,
+            ..ListQuery::default()
         })
         .await
         .unwrap();
@@ -273,6 +274,7 @@ pub async fn pending_callbacks_page_oldest_first_then_resolved_newest_first(f: &
                 status: StatusFilter::All,
                 limit: 2,
                 after,
+                ..ListQuery::default()
             })
             .await
             .unwrap();
@@ -288,6 +290,7 @@ pub async fn pending_callbacks_page_oldest_first_then_resolved_newest_first(f: &
             status: StatusFilter::Resolved,
             limit: 10,
             after: None,
+            ..ListQuery::default()
         })
         .await
         .unwrap();
@@ -653,4 +656,29 @@ pub async fn a_digest_moment_is_claimed_once_with_its_deliveries(f: &impl Fixtur
             .await,
         Err(StoreError::Conflict)
     ));
+}
+
+pub async fn an_ended_session_stays_ended_until_its_time_then_is_forgotten(f: &impl Fixture) {
+    let store = f.store();
+    assert!(!store.session_ended("s1").await.unwrap());
+    // Ended at 0, remembered until 60.
+    store.end_session("s1", t(60), t(0)).await.unwrap();
+    assert!(store.session_ended("s1").await.unwrap());
+    assert!(
+        !store.session_ended("s2").await.unwrap(),
+        "only the one ended"
+    );
+    let store = f.reopen().await;
+    assert!(
+        store.session_ended("s1").await.unwrap(),
+        "an ending is durable"
+    );
+    // Ending another at 100: the first is past its time and forgotten on the way.
+    store.end_session("s2", t(200), t(100)).await.unwrap();
+    assert!(store.session_ended("s2").await.unwrap());
+    assert!(!store.session_ended("s1").await.unwrap());
+    // Ending one twice keeps the later time.
+    store.end_session("s2", t(150), t(100)).await.unwrap();
+    store.end_session("s3", t(400), t(199)).await.unwrap();
+    assert!(store.session_ended("s2").await.unwrap(), "kept until 200");
 }

@@ -4,10 +4,12 @@
 //! against every backend.
 
 mod cases;
+mod filters;
 mod outbox;
 pub mod values;
 
 pub use cases::*;
+pub use filters::*;
 pub use outbox::*;
 
 use std::future::Future;
@@ -36,6 +38,8 @@ macro_rules! contract_tests {
             a_delivery_without_a_call_is_remembered_once,
             what_was_applied_is_there_after_reopening,
             pending_callbacks_page_oldest_first_then_resolved_newest_first,
+            a_filter_finds_matches_beyond_the_first_page_and_pages_through_them,
+            the_pending_breakdown_counts_every_pending_callback_by_agent_and_department,
             a_garbage_cursor_is_not_a_first_page,
             due_callbacks_come_earliest_first_and_a_round_is_claimed_once,
             a_delivery_is_leased_to_one_taker_until_its_lease_runs_out,
@@ -51,6 +55,7 @@ macro_rules! contract_tests {
             a_probe_is_a_durable_write_and_health_is_ready,
             raw_events_can_go_before_the_callbacks_they_touched,
             a_digest_moment_is_claimed_once_with_its_deliveries,
+            an_ended_session_stays_ended_until_its_time_then_is_forgotten,
         );
     };
     (@cases $make:path; $($case:ident),+ $(,)?) => {

@@ -17,6 +17,8 @@ mod apply;
 mod outbox;
 mod reads;
 mod rows;
+mod runtime;
+mod sessions;
 mod upkeep;
 
 #[cfg(test)]
@@ -37,8 +39,9 @@ use crate::domain::reminder::Delivery;
 use crate::store::{
     CallbackDetail, CallbackReads, Cutoffs, Digests, EventLog, EventRecord, Found, Health, Lead,
     Leadership, LeaseOwner, Lifecycle, ListQuery, Lookup, Maintenance, Outbox, Page, Part,
-    PendingStats, Plan, Purged, Record, RulesChange, RulesStore, Secrets, StoreError, StoreResult,
-    Take, Taken, TelegramState, Transfer, UnknownChat, Versioned,
+    PendingBreakdown, PendingStats, Plan, Purged, Record, RulesChange, RulesStore, Secrets,
+    Sessions, StoreError, StoreResult, Take, Taken, TelegramState, Transfer, UnknownChat,
+    Versioned,
 };
 
 /// The schema, embedded: `migrations/postgres/*.sql`.
@@ -47,12 +50,15 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/post
 /// How long a request waits for a connection before it is told to retry.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// Cheap to clone: every field is shared.
+#[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
-    connect: PgConnectOptions,
+    connect: Arc<PgConnectOptions>,
     quarantined: Arc<AtomicU64>,
     /// Set when the last request met an unreachable database, cleared by the next success.
     unreachable: Arc<AtomicBool>,
+    runtime: Arc<runtime::StoreRuntime>,
 }
 
 /// A database error as a store error: a constraint a plan relied on (two pending callbacks
@@ -98,26 +104,36 @@ impl PgStore {
             // The URL may hold a password: the error is not repeated.
             .map_err(|_| StoreError::backend("[storage].url is not a PostgreSQL URL"))?;
         let connect = connect.disable_statement_logging();
-        let pool = PgPoolOptions::new()
-            .max_connections(pool_size)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .after_connect(|conn, _| {
-                Box::pin(async move {
-                    // A 200 means the transaction's WAL is on disk (SPEC §10).
-                    conn.execute("SET synchronous_commit = on").await?;
-                    Ok(())
-                })
+        let runtime = Arc::new(runtime::StoreRuntime::start()?);
+        // The pool is made on the store's runtime, so its connections are driven there.
+        let pool = runtime
+            .run({
+                let connect = connect.clone();
+                async move {
+                    PgPoolOptions::new()
+                        .max_connections(pool_size)
+                        .acquire_timeout(ACQUIRE_TIMEOUT)
+                        .after_connect(|conn, _| {
+                            Box::pin(async move {
+                                // A 200 means the transaction's WAL is on disk (SPEC §10).
+                                conn.execute("SET synchronous_commit = on").await?;
+                                Ok(())
+                            })
+                        })
+                        .connect_with(connect)
+                        .await
+                        .map_err(db_error)
+                }
             })
-            .connect_with(connect.clone())
-            .await
-            .map_err(db_error)?;
+            .await?;
         let store = Self {
             pool,
-            connect,
+            connect: Arc::new(connect),
             quarantined: Arc::new(AtomicU64::new(0)),
             unreachable: Arc::new(AtomicBool::new(false)),
+            runtime,
         };
-        store.migrate().await?;
+        store.on_db(|s| async move { s.migrate().await }).await?;
         Ok(store)
     }
 
@@ -158,12 +174,19 @@ impl PgStore {
         Ok(ours)
     }
 
-    /// Runs `f`, noting whether the database answered (for health).
-    async fn tracked<T>(
-        &self,
-        f: impl std::future::Future<Output = StoreResult<T>>,
-    ) -> StoreResult<T> {
-        let result = f.await;
+    /// Runs the work `f` makes on the store's own runtime, noting whether the database
+    /// answered (for health). Why a runtime of its own: a connection's socket is driven by
+    /// the runtime it was opened on, and actix's workers are single-threaded runtimes that,
+    /// when busy, look at their sockets only every few dozen tasks — a transaction's dozen
+    /// round trips then waited milliseconds each (measured: ~50 ms a webhook at 32
+    /// connections, the database idle). Here the whole transaction runs where its
+    /// connection lives, and only the answer crosses back.
+    async fn on_db<T, Fut>(&self, f: impl FnOnce(PgStore) -> Fut) -> StoreResult<T>
+    where
+        Fut: std::future::Future<Output = StoreResult<T>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let result = self.runtime.run(f(self.clone())).await;
         match &result {
             Err(StoreError::Unavailable { .. }) => self.unreachable.store(true, Ordering::Relaxed),
             _ => self.unreachable.store(false, Ordering::Relaxed),
@@ -175,11 +198,13 @@ impl PgStore {
 #[async_trait]
 impl EventLog for PgStore {
     async fn event(&self, id: Ulid) -> StoreResult<Option<(EventRecord, Vec<u8>)>> {
-        self.tracked(reads::event(self, id)).await
+        self.on_db(move |s| async move { reads::event(&s, id).await })
+            .await
     }
 
     async fn events(&self, after: Option<Ulid>, limit: usize) -> StoreResult<Vec<EventRecord>> {
-        self.tracked(reads::events(self, after, limit)).await
+        self.on_db(move |s| async move { reads::events(&s, after, limit).await })
+            .await
     }
 
     async fn unreadable_numbers(
@@ -187,7 +212,7 @@ impl EventLog for PgStore {
         since: DateTime<Utc>,
         limit: usize,
     ) -> StoreResult<Vec<EventRecord>> {
-        self.tracked(reads::unreadable_numbers(self, since, limit))
+        self.on_db(move |s| async move { reads::unreadable_numbers(&s, since, limit).await })
             .await
     }
 }
@@ -195,92 +220,111 @@ impl EventLog for PgStore {
 #[async_trait]
 impl CallbackReads for PgStore {
     async fn callback(&self, id: CallbackId) -> StoreResult<Option<Versioned<Callback>>> {
-        self.tracked(reads::callback(self, id)).await
+        self.on_db(move |s| async move { reads::callback(&s, id).await })
+            .await
     }
 
     async fn callbacks(&self, ids: Vec<CallbackId>) -> StoreResult<Vec<Versioned<Callback>>> {
-        self.tracked(reads::callbacks(self, ids)).await
+        self.on_db(move |s| async move { reads::callbacks(&s, ids).await })
+            .await
     }
 
     async fn callback_detail(&self, id: CallbackId) -> StoreResult<Option<CallbackDetail>> {
-        self.tracked(reads::detail(self, id)).await
+        self.on_db(move |s| async move { reads::detail(&s, id).await })
+            .await
     }
 
     async fn list_callbacks(&self, query: ListQuery) -> StoreResult<Page> {
-        self.tracked(reads::list(self, query)).await
+        self.on_db(move |s| async move { reads::list(&s, query).await })
+            .await
     }
 
     async fn pending_stats(&self) -> StoreResult<PendingStats> {
-        self.tracked(reads::pending_stats(self)).await
+        self.on_db(move |s| async move { reads::pending_stats(&s).await })
+            .await
+    }
+
+    async fn pending_breakdown(&self) -> StoreResult<PendingBreakdown> {
+        self.on_db(|s| async move { reads::pending_breakdown(&s).await })
+            .await
     }
 
     async fn due(&self, now: DateTime<Utc>, limit: usize) -> StoreResult<Vec<Versioned<Callback>>> {
-        self.tracked(reads::due(self, now, limit)).await
+        self.on_db(move |s| async move { reads::due(&s, now, limit).await })
+            .await
     }
 
     async fn next_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
-        self.tracked(reads::next_due(self)).await
+        self.on_db(move |s| async move { reads::next_due(&s).await })
+            .await
     }
 }
 
 #[async_trait]
 impl Lifecycle for PgStore {
     async fn lookup(&self, lookup: Lookup) -> StoreResult<Found> {
-        self.tracked(reads::lookup(self, lookup)).await
+        self.on_db(move |s| async move { reads::lookup(&s, lookup).await })
+            .await
     }
 
     async fn apply(&self, plan: Plan) -> StoreResult<()> {
         if plan.is_empty() {
             return Ok(());
         }
-        self.tracked(apply::apply(self, plan)).await
+        self.on_db(move |s| async move { apply::apply(&s, plan).await })
+            .await
     }
 }
 
 #[async_trait]
 impl Outbox for PgStore {
     async fn take(&self, take: Take) -> StoreResult<Vec<Taken>> {
-        self.tracked(outbox::take(self, take)).await
+        self.on_db(move |s| async move { outbox::take(&s, take).await })
+            .await
     }
 
     async fn release(&self, owner: LeaseOwner, deliveries: Vec<Ulid>) -> StoreResult<()> {
-        self.tracked(outbox::release(self, owner, deliveries)).await
+        self.on_db(move |s| async move { outbox::release(&s, owner, deliveries).await })
+            .await
     }
 
     async fn next_delivery_at(&self) -> StoreResult<Option<DateTime<Utc>>> {
-        self.tracked(outbox::next_delivery_at(self)).await
+        self.on_db(move |s| async move { outbox::next_delivery_at(&s).await })
+            .await
     }
 
     async fn outbox(&self) -> StoreResult<Vec<Delivery>> {
-        self.tracked(outbox::all(self)).await
+        self.on_db(move |s| async move { outbox::all(&s).await })
+            .await
     }
 }
 
 #[async_trait]
 impl RulesStore for PgStore {
     async fn stored_rules(&self) -> StoreResult<Option<RulesChange>> {
-        self.tracked(upkeep::stored_rules(self)).await
+        self.on_db(move |s| async move { upkeep::stored_rules(&s).await })
+            .await
     }
 
     async fn save_rules(&self, change: RulesChange) -> StoreResult<()> {
-        self.tracked(upkeep::save_rules(self, change)).await
+        self.on_db(move |s| async move { upkeep::save_rules(&s, change).await })
+            .await
     }
 
     async fn rules_audit(&self, limit: usize) -> StoreResult<Vec<RulesChange>> {
-        self.tracked(upkeep::rules_audit(self, limit)).await
+        self.on_db(move |s| async move { upkeep::rules_audit(&s, limit).await })
+            .await
     }
 
     async fn schedule_fingerprint(&self) -> StoreResult<Option<String>> {
-        self.tracked(upkeep::setting(self, upkeep::SCHEDULE_RULES))
+        self.on_db(move |s| async move { upkeep::setting(&s, upkeep::SCHEDULE_RULES).await })
             .await
     }
 
     async fn set_schedule_fingerprint(&self, fingerprint: String) -> StoreResult<()> {
-        self.tracked(upkeep::set_setting(
-            self,
-            upkeep::SCHEDULE_RULES,
-            fingerprint,
-        ))
+        self.on_db(move |s| async move {
+            upkeep::set_setting(&s, upkeep::SCHEDULE_RULES, fingerprint).await
+        })
         .await
     }
 }
@@ -289,40 +333,44 @@ impl RulesStore for PgStore {
 impl TelegramState for PgStore {
     async fn telegram_offset(&self) -> StoreResult<i64> {
         let stored = self
-            .tracked(upkeep::setting(self, upkeep::TELEGRAM_OFFSET))
+            .on_db(|s| async move { upkeep::setting(&s, upkeep::TELEGRAM_OFFSET).await })
             .await?;
         Ok(stored.and_then(|v| v.parse().ok()).unwrap_or(0))
     }
 
     async fn save_telegram_offset(&self, offset: i64) -> StoreResult<()> {
-        self.tracked(upkeep::set_setting(
-            self,
-            upkeep::TELEGRAM_OFFSET,
-            offset.to_string(),
-        ))
+        self.on_db(move |s| async move {
+            upkeep::set_setting(&s, upkeep::TELEGRAM_OFFSET, offset.to_string()).await
+        })
         .await
     }
 
     async fn note_unknown_chat(&self, chat: UnknownChat) -> StoreResult<()> {
-        self.tracked(upkeep::note_unknown_chat(self, chat)).await
+        self.on_db(move |s| async move { upkeep::note_unknown_chat(&s, chat).await })
+            .await
     }
 
     async fn unknown_chats(&self) -> StoreResult<Vec<UnknownChat>> {
-        self.tracked(upkeep::unknown_chats(self)).await
+        self.on_db(move |s| async move { upkeep::unknown_chats(&s).await })
+            .await
     }
 }
 
 #[async_trait]
 impl Digests for PgStore {
     async fn last_digest(&self, schedule: &str) -> StoreResult<Option<DateTime<Utc>>> {
-        self.tracked(upkeep::last_digest(self, schedule)).await
+        let schedule = schedule.to_string();
+        self.on_db(move |s| async move { upkeep::last_digest(&s, &schedule).await })
+            .await
     }
 }
 
 #[async_trait]
 impl Secrets for PgStore {
     async fn secret(&self, name: &str, fresh: String) -> StoreResult<(String, bool)> {
-        self.tracked(upkeep::secret(self, name, fresh)).await
+        let name = name.to_string();
+        self.on_db(move |s| async move { upkeep::secret(&s, &name, fresh).await })
+            .await
     }
 
     fn secret_location(&self, name: &str) -> String {
@@ -331,16 +379,38 @@ impl Secrets for PgStore {
 }
 
 #[async_trait]
+impl Sessions for PgStore {
+    async fn end_session(
+        &self,
+        id: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let id = id.to_string();
+        self.on_db(move |s| async move { sessions::end(&s, &id, until, now).await })
+            .await
+    }
+
+    async fn session_ended(&self, id: &str) -> StoreResult<bool> {
+        let id = id.to_string();
+        self.on_db(move |s| async move { sessions::ended(&s, &id).await })
+            .await
+    }
+}
+
+#[async_trait]
 impl Leadership for PgStore {
     async fn try_lead(&self, role: &'static str) -> StoreResult<Option<Box<dyn Lead>>> {
-        self.tracked(upkeep::try_lead(self, role)).await
+        self.on_db(move |s| async move { upkeep::try_lead(&s, role).await })
+            .await
     }
 }
 
 #[async_trait]
 impl Transfer for PgStore {
     async fn is_empty(&self) -> StoreResult<bool> {
-        self.tracked(upkeep::is_empty(self)).await
+        self.on_db(move |s| async move { upkeep::is_empty(&s).await })
+            .await
     }
 
     async fn export(
@@ -349,20 +419,23 @@ impl Transfer for PgStore {
         after: Option<String>,
         limit: usize,
     ) -> StoreResult<(Vec<Record>, Option<String>)> {
-        self.tracked(upkeep::export(self, part, after, limit.max(1)))
+        self.on_db(move |s| async move { upkeep::export(&s, part, after, limit.max(1)).await })
             .await
     }
 
     async fn import(&self, records: Vec<Record>) -> StoreResult<()> {
-        self.tracked(upkeep::import(self, records)).await
+        self.on_db(move |s| async move { upkeep::import(&s, records).await })
+            .await
     }
 }
 
 #[async_trait]
 impl Maintenance for PgStore {
     async fn probe(&self) -> StoreResult<()> {
-        self.tracked(upkeep::set_setting(self, "probe", Utc::now().to_rfc3339()))
-            .await
+        self.on_db(move |s| async move {
+            upkeep::set_setting(&s, "probe", Utc::now().to_rfc3339()).await
+        })
+        .await
     }
 
     fn health(&self) -> Health {
@@ -376,7 +449,8 @@ impl Maintenance for PgStore {
     }
 
     async fn purge(&self, cutoffs: Cutoffs, limit: usize) -> StoreResult<Purged> {
-        self.tracked(upkeep::purge(self, cutoffs, limit)).await
+        self.on_db(move |s| async move { upkeep::purge(&s, cutoffs, limit).await })
+            .await
     }
 
     fn quarantined(&self) -> u64 {

@@ -14,8 +14,8 @@ use super::{PgStore, db_error};
 use crate::domain::callback::{Callback, CallbackId, TimelineEntry};
 use crate::domain::phone::PhoneNumber;
 use crate::store::{
-    CallbackDetail, Cursor, CustomerState, EventRecord, Found, ListQuery, Lookup, Page,
-    PendingStats, Phase, StatusFilter, StoreError, StoreResult, Versioned,
+    AgentFilter, CallbackDetail, Cursor, CustomerState, EventRecord, Found, ListQuery, Lookup,
+    Page, PendingBreakdown, PendingStats, Phase, StatusFilter, StoreError, StoreResult, Versioned,
 };
 
 const MAX_LIMIT: usize = 10_000;
@@ -170,18 +170,33 @@ pub async fn list(store: &PgStore, query: ListQuery) -> StoreResult<Page> {
                 Phase::Pending => {
                     "SELECT id, rev, data, first_missed_at AS at FROM callbacks WHERE pending \
                      AND ($1::timestamptz IS NULL OR (first_missed_at, id) > ($1, $2)) \
+                     AND ($4 = 0 OR ($4 = 1 AND data->'assigned_agent'->>'name' IS NULL) \
+                          OR ($4 = 2 AND data->'assigned_agent'->>'name' = $5)) \
+                     AND ($6::text IS NULL OR data->>'department' = $6) \
                      ORDER BY first_missed_at, id LIMIT $3"
                 }
                 Phase::Resolved => {
                     "SELECT id, rev, data, resolved_at AS at FROM callbacks WHERE NOT pending \
                      AND ($1::timestamptz IS NULL OR (resolved_at, id) < ($1, $2)) \
+                     AND ($4 = 0 OR ($4 = 1 AND data->'assigned_agent'->>'name' IS NULL) \
+                          OR ($4 = 2 AND data->'assigned_agent'->>'name' = $5)) \
+                     AND ($6::text IS NULL OR data->>'department' = $6) \
                      ORDER BY resolved_at DESC, id DESC LIMIT $3"
                 }
+            };
+            // The agent part as a mode (0 anyone, 1 nobody, 2 this name) and a name.
+            let (agent_mode, agent_name) = match &query.filter.agent {
+                None => (0i32, None),
+                Some(AgentFilter::Nobody) => (1, None),
+                Some(AgentFilter::Named(name)) => (2, Some(name.as_str())),
             };
             let found = sqlx::query(sql)
                 .bind(at)
                 .bind(&id)
                 .bind(i64::try_from(room).unwrap_or(1))
+                .bind(agent_mode)
+                .bind(agent_name)
+                .bind(query.filter.department.as_deref())
                 .fetch_all(&store.pool)
                 .await
                 .map_err(db_error)?;
@@ -232,6 +247,30 @@ pub async fn pending_stats(store: &PgStore) -> StoreResult<PendingStats> {
     Ok(PendingStats {
         count: u64::try_from(count).unwrap_or(0),
         oldest: readable(store, oldest).await.pop().map(|cb| cb.value),
+    })
+}
+
+pub async fn pending_breakdown(store: &PgStore) -> StoreResult<PendingBreakdown> {
+    let grouped = |key: &'static str| {
+        let sql =
+            format!("SELECT {key} AS key, count(*) AS n FROM callbacks WHERE pending GROUP BY 1");
+        async move {
+            let found = sqlx::query(&sql)
+                .fetch_all(&store.pool)
+                .await
+                .map_err(db_error)?;
+            let mut counts = std::collections::BTreeMap::new();
+            for row in &found {
+                let key: Option<String> = row.try_get("key").map_err(db_error)?;
+                let n: i64 = row.try_get("n").map_err(db_error)?;
+                counts.insert(key, u64::try_from(n).unwrap_or(0));
+            }
+            Ok::<_, StoreError>(counts)
+        }
+    };
+    Ok(PendingBreakdown {
+        agents: grouped("data->'assigned_agent'->>'name'").await?,
+        departments: grouped("data->>'department'").await?,
     })
 }
 

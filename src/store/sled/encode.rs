@@ -53,7 +53,7 @@ impl EncodedPlan {
             .push(Op::Insert(tree, key.as_ref().to_vec(), value.into()));
     }
 
-    fn remove(&mut self, tree: Tree, key: impl AsRef<[u8]>) {
+    pub(super) fn remove(&mut self, tree: Tree, key: impl AsRef<[u8]>) {
         self.ops.push(Op::Remove(tree, key.as_ref().to_vec()));
     }
 }

@@ -33,7 +33,9 @@
 //! `meta` keys: `schema_version`; `schedule_rules` (fingerprint of the rules the pending
 //! callbacks were scheduled with); `stored_rules` (the last `RulesChange` from the
 //! dashboard, whose `after` is in force); `pending_count` (u64, big-endian);
-//! `telegram_offset` (i64, big-endian: the next Telegram update to ask for); `probe`.
+//! `telegram_offset` (i64, big-endian: the next Telegram update to ask for); `probe`;
+//! `ended_session:` ++ session id (a dashboard session ended by logout; the value is the
+//! time until which it must be remembered, 8 B).
 //! | `meta`                | name (UTF-8)                                     | UTF-8 text                     |
 //!
 //! Large raw bodies are split into 4 KiB chunks because sled 0.34 writes any log item larger
@@ -70,6 +72,15 @@ pub const SCHEDULE_RULES: &str = "schedule_rules";
 pub const TELEGRAM_OFFSET: &str = "telegram_offset";
 pub const SCHEMA_VERSION_KEY: &str = "schema_version";
 pub const PROBE: &str = "probe";
+/// Prefix of the `meta` keys of ended dashboard sessions.
+pub const ENDED_SESSION: &str = "ended_session:";
+
+/// The `meta` key that says dashboard session `id` ended.
+pub fn ended_session(id: &str) -> Vec<u8> {
+    let mut key = ENDED_SESSION.as_bytes().to_vec();
+    key.extend_from_slice(id.as_bytes());
+    key
+}
 
 /// Trees written by the writer, in the order of the transaction's view.
 pub const WRITTEN_TREES: [&str; 18] = [

@@ -44,8 +44,9 @@ use crate::domain::reminder::Delivery;
 use crate::store::{
     Backup, CallbackDetail, CallbackReads, Cutoffs, Digests, EventLog, EventRecord, FileBackups,
     Found, Health, Lead, Leadership, LeaseOwner, Lifecycle, ListQuery, Lookup, Maintenance, Outbox,
-    Page, Part, PendingStats, Plan, Purged, Record, RulesChange, RulesStore, Secrets, StoreError,
-    StoreResult, Take, Taken, TelegramState, Transfer, UnknownChat, Versioned,
+    Page, Part, PendingBreakdown, PendingStats, Plan, Purged, Record, RulesChange, RulesStore,
+    Secrets, Sessions, StoreError, StoreResult, Take, Taken, TelegramState, Transfer, UnknownChat,
+    Versioned,
 };
 use keys::Tree;
 use live::{Counters, Live};
@@ -303,6 +304,10 @@ impl CallbackReads for SledStore {
         self.scan(|r| r.pending_stats()).await
     }
 
+    async fn pending_breakdown(&self) -> StoreResult<PendingBreakdown> {
+        self.scan(|r| r.pending_breakdown()).await
+    }
+
     async fn due(&self, now: DateTime<Utc>, limit: usize) -> StoreResult<Vec<Versioned<Callback>>> {
         // Stale index entries are dropped before this answers, so the next `next_due` does
         // not point at them again.
@@ -521,7 +526,7 @@ impl FileBackups for SledStore {
     async fn backup(&self, target: PathBuf) -> StoreResult<Backup> {
         if self.inner.backup_running.swap(true, Ordering::SeqCst) {
             return Err(StoreError::Busy(
-                "a backup is being written; try again when it is done".into(),
+                "a backup is running; try again when it is done".into(),
             ));
         }
         let result = self
@@ -580,6 +585,36 @@ impl Secrets for SledStore {
 
     fn secret_location(&self, name: &str) -> String {
         self.inner.path.join(name).display().to_string()
+    }
+}
+
+#[async_trait]
+impl Sessions for SledStore {
+    async fn end_session(
+        &self,
+        id: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let key = keys::ended_session(id);
+        let (forget, kept) = {
+            let key = key.clone();
+            self.scan(move |r| Ok((r.sessions_ended_before(now)?, r.meta_time(&key)?)))
+                .await?
+        };
+        let mut plan = encode::EncodedPlan::default();
+        for old in forget.into_iter().filter(|k| *k != key) {
+            plan.remove(Tree::Meta, old);
+        }
+        // Ending a session again never shortens how long it is remembered.
+        let until = kept.map_or(until, |kept| kept.max(until));
+        plan.insert(Tree::Meta, key, keys::time(until).to_vec());
+        self.submit(Work::Apply(Box::new(plan))).await.map(|_| ())
+    }
+
+    async fn session_ended(&self, id: &str) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.point(move |r| r.session_ended(&id)).await
     }
 }
 

@@ -15,8 +15,9 @@ use super::repair::Repair;
 use crate::domain::callback::{Callback, CallbackId, TimelineEntry};
 use crate::domain::reminder::Delivery;
 use crate::store::{
-    CallbackDetail, Cursor, CustomerState, EventRecord, Found, ListQuery, Lookup, Page,
-    PendingStats, Phase, RulesChange, StatusFilter, StoreError, UnknownChat, Version, Versioned,
+    CallbackDetail, CallbackFilter, Cursor, CustomerState, EventRecord, Found, ListQuery, Lookup,
+    Page, PendingBreakdown, PendingStats, Phase, RulesChange, StatusFilter, StoreError,
+    UnknownChat, Version, Versioned,
 };
 
 const MAX_LIMIT: usize = 10_000;
@@ -194,7 +195,7 @@ impl<'a> Reader<'a> {
                 Phase::Resolved => query.status != StatusFilter::Pending,
             };
             if wanted {
-                self.collect(phase, from.take(), limit + 1, &mut out)?;
+                self.collect(phase, from.take(), limit + 1, &query.filter, &mut out)?;
             }
             if out.len() > limit || phase == Phase::Resolved {
                 break;
@@ -218,6 +219,7 @@ impl<'a> Reader<'a> {
         phase: Phase,
         after: Option<Cursor>,
         max: usize,
+        filter: &CallbackFilter,
         out: &mut Vec<(Cursor, Callback)>,
     ) -> ReadResult<()> {
         let after = after.map(|c| keys::by_time(c.at, c.id).to_vec());
@@ -247,7 +249,7 @@ impl<'a> Reader<'a> {
             let Some(cb) = self.readable_callback(id)? else {
                 continue;
             };
-            if cb.value.is_pending() == (phase == Phase::Pending) {
+            if cb.value.is_pending() == (phase == Phase::Pending) && filter.matches(&cb.value) {
                 out.push((Cursor { phase, at, id }, cb.value));
             }
         }
@@ -271,6 +273,22 @@ impl<'a> Reader<'a> {
             }
         }
         Ok(PendingStats { count, oldest })
+    }
+
+    /// Every pending callback, counted per agent and per department (one pass over the
+    /// pending index, reading each record: sled has no aggregate of its own).
+    pub fn pending_breakdown(&mut self) -> ReadResult<PendingBreakdown> {
+        let mut breakdown = PendingBreakdown::default();
+        for key in self.tree(Tree::PendingByAge).iter().keys() {
+            let key = key.map_err(super::from_sled)?;
+            let Some(id) = keys::callback_from_index(&key) else {
+                continue;
+            };
+            if let Some(cb) = self.readable_callback(id)?.filter(|c| c.value.is_pending()) {
+                breakdown.add(&cb.value);
+            }
+        }
+        Ok(breakdown)
     }
 
     /// Callbacks whose next wake is at or before `now`, earliest first.
@@ -432,6 +450,30 @@ impl<'a> Reader<'a> {
             .transpose()
             .map_err(super::from_sled)?
             .and_then(|k| keys::time_from(&k[prefix.len()..])))
+    }
+
+    /// The `meta` keys of ended sessions that may be forgotten at `now`.
+    pub fn sessions_ended_before(&self, now: DateTime<Utc>) -> ReadResult<Vec<Vec<u8>>> {
+        let mut out = Vec::new();
+        for item in self.tree(Tree::Meta).scan_prefix(keys::ENDED_SESSION) {
+            let (key, until) = item.map_err(super::from_sled)?;
+            if keys::time_from(&until).is_none_or(|until| until < now) {
+                out.push(key.to_vec());
+            }
+        }
+        Ok(out)
+    }
+
+    /// A time kept in `meta` under `key`, if any.
+    pub fn meta_time(&self, key: &[u8]) -> ReadResult<Option<DateTime<Utc>>> {
+        Ok(self
+            .get(Tree::Meta, key)?
+            .as_deref()
+            .and_then(keys::time_from))
+    }
+
+    pub fn session_ended(&self, id: &str) -> ReadResult<bool> {
+        Ok(self.get(Tree::Meta, &keys::ended_session(id))?.is_some())
     }
 
     pub fn meta(&self, key: &str) -> ReadResult<Option<sled::IVec>> {

@@ -8,25 +8,16 @@ use actix_session::{Session, SessionMiddleware};
 use actix_web::cookie::{Key, SameSite};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 use subtle::ConstantTimeEq;
 
-use super::{Dashboard, render, see_other};
+use super::{render, see_other};
 use crate::web::AppState;
 
-/// A login lasts this long, then the dashboard asks again.
-const LOGIN_HOURS: i64 = 12;
-const USER: &str = "user";
-const SINCE: &str = "since";
-const CSRF: &str = "csrf";
+pub use super::session::Viewer;
+use super::session::{self, LOGIN_HOURS};
 
-/// Someone logged in, with the CSRF token their forms must carry.
-#[derive(Debug, Clone)]
-pub struct Viewer {
-    pub name: String,
-    pub csrf: String,
-}
+const CSRF: &str = "csrf";
 
 pub fn session_middleware(key: &[u8], secure: bool) -> SessionMiddleware<CookieSessionStore> {
     SessionMiddleware::builder(CookieSessionStore::default(), Key::from(key))
@@ -65,23 +56,6 @@ pub fn forbidden() -> HttpResponse {
     HttpResponse::Forbidden()
         .content_type("text/plain; charset=utf-8")
         .body("This form has expired or did not come from Ringback. Go back, reload the page and try again.")
-}
-
-/// Who is logged in, if the session is one of a configured user and younger than
-/// [`LOGIN_HOURS`] by the service's clock (`now`, the injectable one tests move).
-pub fn viewer(session: &Session, dashboard: &Dashboard, now: DateTime<Utc>) -> Option<Viewer> {
-    let name: String = session.get(USER).ok().flatten()?;
-    let since: i64 = session.get(SINCE).ok().flatten()?;
-    let age = now.timestamp() - since;
-    let known = dashboard.users.iter().any(|u| u.name == name);
-    if !known || !(0..LOGIN_HOURS * 3600).contains(&age) {
-        session.purge();
-        return None;
-    }
-    Some(Viewer {
-        name,
-        csrf: csrf_token(session),
-    })
 }
 
 /// Reads a form body into a map (first value wins).
@@ -240,8 +214,7 @@ pub async fn login(
         Some(user) => {
             state.throttle.forgive(source, attempt_at);
             session.renew();
-            let _ = session.insert(USER, &user.name);
-            let _ = session.insert(SINCE, state.app.now().timestamp());
+            session::begin(&session, &user, state.app.now());
             let _ = session.insert(CSRF, crate::tokens::random_token());
             tracing::info!(user = %user.name, "dashboard login");
             see_other(&next)
@@ -261,13 +234,27 @@ pub async fn login(
     }
 }
 
-pub async fn logout(session: Session, body: web::Bytes, _req: HttpRequest) -> HttpResponse {
+pub async fn logout(
+    state: web::Data<AppState>,
+    session: Session,
+    body: web::Bytes,
+    _req: HttpRequest,
+) -> HttpResponse {
     let form = form_fields(&body);
     if !csrf_ok(&session, form.get("csrf").map(String::as_str)) {
         return forbidden();
     }
-    session.purge();
-    see_other("/login")
+    match session::end(&session, state.app.store.as_ref(), state.app.now()).await {
+        Ok(()) => see_other("/login"),
+        Err(e) => {
+            crate::metrics::request_failed(e.kind());
+            tracing::error!(error = %e.describe(), "logout could not be recorded");
+            HttpResponse::ServiceUnavailable()
+                .content_type("text/plain; charset=utf-8")
+                .insert_header(("retry-after", "5"))
+                .body("You are still logged in: storage is unavailable, so the logout could not be recorded. Try again shortly.")
+        }
+    }
 }
 
 /// The JSON fragment pages use for "flash" messages passed in the query string.

@@ -24,7 +24,7 @@ async fn act(
     ) -> Result<Action, &'static str>,
     done: &'static str,
 ) -> HttpResponse {
-    let viewer = match require(&state, &session, &req) {
+    let viewer = match require(&state, &session, &req).await {
         Ok(v) => v,
         Err(r) => return *r,
     };
@@ -147,7 +147,7 @@ pub async fn call(
     id: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let viewer = match require(&state, &session, &req) {
+    let viewer = match require(&state, &session, &req).await {
         Ok(v) => v,
         Err(r) => return *r,
     };

@@ -10,9 +10,11 @@ mod auth;
 mod facts;
 mod forms;
 mod links;
+mod overview;
 mod pages;
 mod password;
 mod rules;
+mod session;
 mod unreadable;
 mod view;
 
@@ -126,7 +128,7 @@ impl Dashboard {
 
 /// Registers the dashboard's routes (inside the session-wrapped scope).
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(pages::pending))
+    cfg.route("/", web::get().to(overview::pending))
         .route("/assets/ringback.css", web::get().to(stylesheet))
         .route("/login", web::get().to(auth::login_page))
         .route("/login", web::post().to(auth::login))
@@ -139,7 +141,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/callbacks/{id}/call", web::post().to(forms::call))
         .route("/resolved", web::get().to(pages::resolved))
         .route("/export.csv", web::get().to(pages::export_csv))
-        .route("/summary", web::get().to(pages::summary))
+        .route("/summary", web::get().to(overview::summary))
         .route("/rules", web::get().to(rules::page))
         .route("/rules", web::post().to(rules::save))
         .route("/rules/reset", web::post().to(rules::reset))
@@ -218,7 +220,7 @@ fn see_other(location: &str) -> HttpResponse {
 
 /// The logged-in viewer, or the response to send instead: the login page (or a note that
 /// the dashboard is off).
-fn require(
+async fn require(
     state: &AppState,
     session: &Session,
     req: &actix_web::HttpRequest,
@@ -234,7 +236,15 @@ fn require(
             Map::new(),
         )));
     }
-    auth::viewer(session, dashboard, state.app.now()).ok_or_else(|| {
+    let viewer = session::viewer(
+        session,
+        dashboard,
+        state.app.store.as_ref(),
+        state.app.now(),
+    )
+    .await
+    .map_err(|e| Box::new(pages::failed_page(&e)))?;
+    viewer.ok_or_else(|| {
         let next = match req.query_string() {
             "" => req.path().to_string(),
             q => format!("{}?{q}", req.path()),

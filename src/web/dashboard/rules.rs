@@ -233,7 +233,7 @@ async fn show(
 }
 
 pub async fn page(state: web::Data<AppState>, session: Session, req: HttpRequest) -> HttpResponse {
-    let viewer = match require(&state, &session, &req) {
+    let viewer = match require(&state, &session, &req).await {
         Ok(v) => v,
         Err(r) => return *r,
     };
@@ -392,7 +392,7 @@ pub async fn save(
     req: HttpRequest,
     body: web::Bytes,
 ) -> HttpResponse {
-    let viewer = match require(&state, &session, &req) {
+    let viewer = match require(&state, &session, &req).await {
         Ok(v) => v,
         Err(r) => return *r,
     };
@@ -422,7 +422,7 @@ pub async fn reset(
     req: HttpRequest,
     body: web::Bytes,
 ) -> HttpResponse {
-    let viewer = match require(&state, &session, &req) {
+    let viewer = match require(&state, &session, &req).await {
         Ok(v) => v,
         Err(r) => return *r,
     };

@@ -31,7 +31,7 @@ pub async fn recent(
 }
 
 pub async fn page(state: web::Data<AppState>, session: Session, req: HttpRequest) -> HttpResponse {
-    let viewer = match require(&state, &session, &req) {
+    let viewer = match require(&state, &session, &req).await {
         Ok(v) => v,
         Err(r) => return *r,
     };
