@@ -72,6 +72,7 @@ fn missed(i: usize, at: chrono::DateTime<Utc>) -> IncomingEvent {
         },
         uuid: Some(format!("u{i}")),
         note: None,
+        customer_raw: None,
         raw: RawEvent {
             method: "POST".into(),
             content_type: Some("application/json".into()),

@@ -84,6 +84,8 @@ pub struct Metrics {
     pub sla_breaches: Family<AgentLabels, Counter>,
     /// First missed call to call-back, by assigned agent.
     pub time_to_callback: Family<AgentLabels, Histogram, fn() -> Histogram>,
+    /// Missed calls whose customer number could not be read (no callback opened).
+    pub unreadable_numbers: Counter,
     /// Pending callbacks a change left with no next reminder or escalation (the business
     /// hours never open again): nobody would hear of them, so they are counted and logged.
     pub pending_without_next_wake: Counter,
@@ -196,6 +198,12 @@ impl Metrics {
             Unit::Seconds,
             time_to_callback.clone(),
         );
+        let unreadable_numbers = Counter::default();
+        registry.register(
+            "unreadable_numbers",
+            "Missed calls whose customer number could not be read, so no callback was opened (listed on the dashboard)",
+            unreadable_numbers.clone(),
+        );
         let pending_without_next_wake = Counter::default();
         registry.register(
             "pending_without_next_wake",
@@ -238,6 +246,7 @@ impl Metrics {
             digests_sent,
             sla_breaches,
             time_to_callback,
+            unreadable_numbers,
             pending_without_next_wake,
         }
     }

@@ -14,7 +14,7 @@ use crate::domain::lifecycle::{self, CallFacts, Effect, EventMeta, Intent, Rules
 use crate::domain::phone::PhoneNumber;
 use crate::store::{
     CallWrite, CustomerWrite, DedupKey, DedupWrite, EventRecord, EventWrite, Found, Lookup, Plan,
-    RawEvent, StoreError, Versioned,
+    RawEvent, StoreError, UnreadableNumber, Versioned,
 };
 
 /// One webhook, interpreted by the door it came through and ready to apply.
@@ -30,6 +30,8 @@ pub struct IncomingEvent {
     pub uuid: Option<String>,
     /// Why the event is only recorded, when the payload is the reason (for the reply).
     pub note: Option<String>,
+    /// The customer number field as received, kept when it cannot be read.
+    pub customer_raw: Option<String>,
     pub raw: RawEvent,
     /// The body exactly as received (the query string for a GET).
     pub body: Vec<u8>,
@@ -43,6 +45,8 @@ pub struct Receipt {
     pub effect: Effect,
     pub callback_id: Option<CallbackId>,
     pub note: Option<String>,
+    /// A missed call whose customer number could not be read (listed for supervisors).
+    pub unreadable: bool,
 }
 
 const DUPLICATE_NOTE: &str = "this event was already received; nothing changed";
@@ -154,9 +158,23 @@ fn plan(
             effect: Effect::Duplicate,
             callback_id: None,
             note: Some(DUPLICATE_NOTE.into()),
+            unreadable: false,
         });
     }
 
+    // A missed call with no customer to call back (SPEC §4.2): the lifecycle only records
+    // it, and the event is flagged so supervisors see it rather than an INFO line.
+    let unreadable = (event.intent == Intent::Missed
+        && customer_of(&event.facts, &found).is_none())
+    .then(|| UnreadableNumber {
+        raw: event.customer_raw.clone(),
+        agent: event.facts.missed_agents.first().and_then(|a| {
+            a.agent
+                .clone()
+                .or_else(|| a.name.clone())
+                .or_else(|| a.smartflo_id.clone())
+        }),
+    });
     let by_reference = referenced(&found).is_some();
     let customer_state = found.customer.clone();
     let pending: Option<Versioned<Callback>> = match referenced(&found) {
@@ -225,6 +243,7 @@ fn plan(
             uuid: event.uuid.clone(),
             raw: event.raw.clone(),
             body_len: u32::try_from(event.body.len()).unwrap_or(u32::MAX),
+            unreadable: unreadable.clone(),
         },
         body: event.body.clone(),
     });
@@ -235,6 +254,7 @@ fn plan(
             effect: decision.effect,
             callback_id,
             note,
+            unreadable: unreadable.is_some(),
         },
     )
 }

@@ -86,6 +86,7 @@ fn missed(n: u32, call_id: &str, leg: &str, trigger: &str) -> IncomingEvent {
         },
         uuid: Some(leg.into()),
         note: None,
+        customer_raw: None,
         raw: RawEvent::default(),
         body: format!("{{\"call_id\":\"{call_id}\"}}").into_bytes(),
     }

@@ -38,6 +38,8 @@ pub struct Interpretation {
     pub event: SmartfloEvent,
     /// Why the event could only be recorded, when the payload itself is the reason.
     pub note: Option<&'static str>,
+    /// The customer number field as received (shown to supervisors when it is unreadable).
+    pub customer_raw: Option<String>,
 }
 
 impl Interpretation {
@@ -80,6 +82,7 @@ impl Interpreter {
             Some(Err(why)) => (received_at, Some(why)),
             None => (received_at, None),
         };
+        let customer_raw = event.customer_raw(direction).map(str::to_string);
         let customer = event
             .customer_raw(direction)
             .ok_or_else(|| "no customer number field".to_string())
@@ -118,6 +121,7 @@ impl Interpreter {
             facts,
             event,
             note,
+            customer_raw,
         }
     }
 }

@@ -38,7 +38,7 @@ pub use transfer::{Part, Record, Transfer};
 pub use types::{
     AgentFilter, Backup, CallbackDetail, CallbackFilter, Cursor, DedupKey, EventRecord, Health,
     Lease, LeaseOwner, ListQuery, Page, PendingBreakdown, PendingStats, Phase, Purged, RawEvent,
-    RulesChange, StatusFilter, UnknownChat, Version, Versioned,
+    RulesChange, StatusFilter, UnknownChat, UnreadableNumber, Version, Versioned,
 };
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -49,6 +49,14 @@ pub trait EventLog: Send + Sync {
     async fn event(&self, id: Ulid) -> StoreResult<Option<(EventRecord, Vec<u8>)>>;
     /// Events in receive order, oldest first, starting after `after`; at most `limit`.
     async fn events(&self, after: Option<Ulid>, limit: usize) -> StoreResult<Vec<EventRecord>>;
+    /// Missed calls received at or after `since` whose customer number could not be read
+    /// (events with [`EventRecord::unreadable`]), newest first; at most `limit`. They go
+    /// with their events when retention deletes those.
+    async fn unreadable_numbers(
+        &self,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<EventRecord>>;
 }
 
 /// Reading callbacks.
@@ -103,7 +111,9 @@ pub trait Outbox: Send + Sync {
 pub trait RulesStore: Send + Sync {
     /// The rules last saved from the dashboard, if any.
     async fn stored_rules(&self) -> StoreResult<Option<RulesChange>>;
-    /// Saves edited rules and their audit entry.
+    /// Saves edited rules and their audit entry, together. A reset (`change.reset`) clears
+    /// the saved rules instead, so [`stored_rules`](Self::stored_rules) answers `None`
+    /// and the file's rules are in force.
     async fn save_rules(&self, change: RulesChange) -> StoreResult<()>;
     /// Rule edits, newest first.
     async fn rules_audit(&self, limit: usize) -> StoreResult<Vec<RulesChange>>;

@@ -76,6 +76,20 @@ pub struct EventRecord {
     pub uuid: Option<String>,
     pub raw: RawEvent,
     pub body_len: u32,
+    /// A missed call whose customer number could not be read: no callback could be opened,
+    /// so supervisors are shown these on their own list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreadable: Option<UnreadableNumber>,
+}
+
+/// What a supervisor needs to find a customer Ringback could not call back: the number
+/// field as Smartflo sent it, and who missed the call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnreadableNumber {
+    /// The customer number field as received; `None` when the payload had none.
+    pub raw: Option<String>,
+    /// The first agent who missed the call, as Smartflo named them.
+    pub agent: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -207,6 +221,12 @@ pub struct RulesChange {
     pub who: String,
     pub before: RulesText,
     pub after: RulesText,
+    /// "Use the file's rules": the saved rules are cleared rather than replaced, so the
+    /// configuration file's rules are in force — including edits made to the file later.
+    /// `after` is what the file said at that moment, for the audit. (Absent in changes
+    /// stored before resets existed: they were all edits.)
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reset: bool,
 }
 
 /// Someone who wrote to the Telegram bot without being a configured agent or supervisor,

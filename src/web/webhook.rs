@@ -197,12 +197,18 @@ async fn handle(
         dedup,
         uuid,
         note: interpretation.note.map(str::to_string),
+        customer_raw: interpretation.customer_raw,
         raw,
         body: bytes.to_vec(),
     };
     let inferred = event.trigger_inferred;
     let receipt = state.app.ingest(event).await?;
     state.metrics.webhook(&slug, receipt.effect.as_str());
+    if receipt.unreadable {
+        state.metrics.unreadable_numbers.inc();
+        // A customer nobody will be reminded about: a warning, and the dashboard lists it.
+        tracing::warn!(event_id = %receipt.event_id, trigger = %slug, "a missed call's customer number could not be read; listed on the dashboard under unreadable numbers");
+    }
 
     tracing::info!(
         event_id = %receipt.event_id,

@@ -650,3 +650,42 @@ async fn secrets_never_reach_the_log() {
         log.lines().count()
     );
 }
+
+#[tokio::test]
+async fn a_second_ringback_on_the_same_data_directory_says_it_is_in_use_and_exits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let first = Daemon::start(&tmp.path().join("first"), &data, "").await;
+    let second = tmp.path().join("second.toml");
+    std::fs::write(&second, config(free_port(), &data, "")).unwrap();
+    let run = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_ringback"))
+            .args(["serve", "--config"])
+            .arg(&second)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run ringback")
+    });
+    let out = tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("the second ringback gave up at once")
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains(&format!(
+            "the data directory {} is in use by another ringback (pid {}?)",
+            data.display(),
+            first.pid()
+        )),
+        "{said}"
+    );
+    assert!(!said.contains("Os {"), "no Rust error: {said}");
+    // The first one is unharmed.
+    let (status, _) = first.api("/api/v1/callbacks?status=pending").await;
+    assert_eq!(status, 200);
+}

@@ -294,6 +294,107 @@ async fn resolve_snooze_and_assign_work_from_the_callback_page() {
 }
 
 #[tokio::test]
+async fn an_outcome_recorded_on_the_callback_page_is_on_its_timeline_and_counts_an_attempt() {
+    let app = dashboard_app().await;
+    let id = open(&app, "9876501012").await;
+    let v = Visitor::new(&app);
+    v.login("asha", PASSWORD).await;
+    let page = format!("/callbacks/{id}");
+    let csrf = v.csrf(&page).await;
+    let record = |outcome: &'static str| {
+        let (v, page, csrf) = (&v, &page, &csrf);
+        async move {
+            v.post(
+                &format!("{page}/outcome"),
+                &[
+                    ("csrf", csrf),
+                    ("outcome", outcome),
+                    ("later_minutes", "120"),
+                ],
+            )
+            .await
+        }
+    };
+
+    let (status, _, headers) = record("switched_off").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&headers), format!("{page}?done=outcome"));
+    let (_, html, _) = v.get(&format!("{page}?done=outcome")).await;
+    assert!(html.contains("Outcome recorded as an attempt."), "{html}");
+    assert!(
+        html.contains("<dt>Call-back attempts</dt><dd>1</dd>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("Call-back attempt: outcome") && html.contains("switched_off: switched off"),
+        "on the timeline: {html}"
+    );
+
+    // "Asked to be called later" with the form's 2 hours snoozes it until then.
+    record("call_later").await;
+    let (_, html, _) = v.get(&page).await;
+    assert!(
+        html.contains("<dt>Call-back attempts</dt><dd>2</dd>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<dt>Snoozed until</dt><dd>28 May 2026, 13:30</dd>"),
+        "{html}"
+    );
+
+    // Something that is not an outcome changes nothing; a wrong number closes it.
+    let (status, _, headers) = record("maybe").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&headers), format!("{page}?done=invalid"));
+    assert_eq!(app.callback(&id).await["attempts"], 2);
+    record("wrong_number").await;
+    let (_, html, _) = v.get(&page).await;
+    assert!(
+        html.contains("<dt>Call-back attempts</dt><dd>3</dd>"),
+        "{html}"
+    );
+    assert!(app.pending().await.is_empty(), "a wrong number closes it");
+}
+
+#[tokio::test]
+async fn the_pending_heading_counts_only_what_the_filter_shows() {
+    let app = dashboard_app().await;
+    open(&app, "9876501013").await;
+    let mut arjuns = missed_call("9876501014", "1780100014.1", "2026-05-28 11:29:00");
+    arjuns["missed_agent"] = serde_json::json!([{"id": "0507000000012", "name": "Arjun"}]);
+    arjuns["dept_name"] = "Sales".into();
+    app.post_json(Some("call_hangup_missed"), &arjuns.to_string())
+        .await;
+    let v = Visitor::new(&app);
+    v.login("asha", PASSWORD).await;
+
+    let (_, html, _) = v.get("/").await;
+    assert!(
+        html.contains(r#"<h1>Pending callbacks <span class="count">2</span></h1>"#),
+        "{html}"
+    );
+    for filter in [
+        "/?agent=Arjun",
+        "/?department=Sales",
+        "/?agent=Arjun&department=Sales",
+    ] {
+        let (_, html, _) = v.get(filter).await;
+        assert!(
+            html.contains(
+                r#"<h1>Pending callbacks <span class="count">1</span> <span class="of">of 2</span></h1>"#
+            ),
+            "{filter}: {html}"
+        );
+        assert!(html.contains("<title>Pending (1)"), "{filter}: {html}");
+    }
+    let (_, html, _) = v.get("/?agent=-").await;
+    assert!(
+        html.contains(r#"<span class="count">0</span> <span class="of">of 2</span>"#),
+        "nobody unassigned: {html}"
+    );
+}
+
+#[tokio::test]
 async fn the_summary_counts_pending_and_time_to_callback() {
     let app = dashboard_app().await;
     open(&app, "9876501006").await;
@@ -372,7 +473,7 @@ async fn a_valid_rules_edit_changes_the_next_escalation_of_a_pending_callback() 
     let (_, html, _) = v.get("/rules?done=rules").await;
     assert!(html.contains("Rules saved"), "{html}");
     assert!(
-        html.contains("differ from <code>config.toml</code>"),
+        html.contains("edited here and override <code>config.toml</code>"),
         "{html}"
     );
     assert!(
@@ -391,6 +492,59 @@ async fn a_valid_rules_edit_changes_the_next_escalation_of_a_pending_callback() 
     v.login("asha", PASSWORD).await;
     let (_, html, _) = v.get("/rules").await;
     assert!(html.contains(r#"name="step_after" value="1h""#), "{html}");
+}
+
+#[tokio::test]
+async fn using_the_files_rules_lets_later_edits_of_the_file_take_effect_after_a_restart() {
+    let app = dashboard_app().await;
+    let v = Visitor::new(&app);
+    v.login("asha", PASSWORD).await;
+    let csrf = v.csrf("/rules").await;
+    v.post("/rules", &rules_form(&csrf, "5m", &[("10m", "Asha")]))
+        .await;
+    let (status, _, headers) = v.post("/rules/reset", &[("csrf", &csrf)]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&headers), "/rules?done=reset");
+    let (_, html, _) = v.get("/rules?done=reset").await;
+    assert!(
+        html.contains("The file&#x27;s rules are in force again"),
+        "{html}"
+    );
+    assert!(
+        html.contains("These are the rules from <code>config.toml</code>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("the file&#x27;s rules: first 2m, every 15m"),
+        "the reset is in the audit: {html}"
+    );
+
+    // The admin then changes config.toml's rules and restarts Ringback.
+    let app = app
+        .restart_after(|dir| {
+            let path = dir.join("config.toml");
+            let text = std::fs::read_to_string(&path).unwrap();
+            let text = text
+                .replace("first_after = \"2m\"", "first_after = \"7m\"")
+                .replace("after = \"30m\"", "after = \"45m\"");
+            std::fs::write(path, text).unwrap();
+        })
+        .await;
+    let v = Visitor::new(&app);
+    v.login("asha", PASSWORD).await;
+    let (_, html, _) = v.get("/rules").await;
+    assert!(
+        html.contains("These are the rules from <code>config.toml</code>"),
+        "{html}"
+    );
+    assert!(html.contains(r#"name="first_after" value="7m""#), "{html}");
+    assert!(html.contains(r#"name="step_after" value="45m""#), "{html}");
+    // And the new file rules are the ones in force: the first reminder comes 7 min on.
+    let id = open(&app, "9876501011").await;
+    assert_eq!(
+        app.callback(&id).await["next_reminder_at"],
+        "2026-05-28T11:37:00+05:30"
+    );
 }
 
 #[tokio::test]

@@ -29,7 +29,8 @@ fn link(smtp: &FakeSmtp, label: &str) -> String {
     let text = smtp.mails_to("meera@example.in").last().unwrap().text();
     let line = text
         .lines()
-        .find(|l| l.trim_start().starts_with(label))
+        // (A label after an emoji: the emoji is quoted-printable in the raw text.)
+        .find(|l| l.trim_start().starts_with(label) || l.contains(&format!(" {label} ")))
         .unwrap_or_else(|| panic!("{label} in {text}"));
     let url = line.split_whitespace().last().unwrap();
     url.strip_prefix("http://ringback.test")
@@ -209,4 +210,42 @@ async fn the_reminders_open_the_callback_link_shows_it_to_the_agent_without_a_lo
     let (status, html, _) = v.get(&open).await;
     assert_eq!(status, StatusCode::GONE);
     assert!(!html.contains("98765"), "{html}");
+}
+
+#[tokio::test]
+async fn an_emailed_outcome_link_records_an_attempt_that_the_next_reminder_counts() {
+    let smtp = FakeSmtp::start().await;
+    let (app, id) = emailed(&smtp).await;
+    let busy = link(&smtp, "Busy:");
+    let v = Visitor::new(&app);
+    let (status, html, _) = v.get(&busy).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Record: busy?"), "{html}");
+    assert_eq!(
+        state(&app, &id).await["attempts"],
+        0,
+        "a GET changes nothing"
+    );
+
+    let (status, html, _) = v.post(&busy, &[]).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("Recorded: busy."), "{html}");
+    let cb = state(&app, &id).await;
+    assert_eq!(cb["attempts"], 1);
+    let last = cb["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (&last["kind"], &last["who"], &last["detail"]),
+        (
+            &Value::from("outcome"),
+            &Value::from("Meera"),
+            &Value::from("busy: busy")
+        )
+    );
+
+    // The reminders go on, and the next one tells Meera about the attempt.
+    app.advance(Duration::minutes(15)).await;
+    let mails = smtp.mails_to("meera@example.in");
+    assert_eq!(mails.len(), 2);
+    let text = mails[1].text();
+    assert!(text.contains("Call-back attempts so far: 1"), "{text}");
 }

@@ -35,3 +35,4 @@ mod storage_faults;
 mod store_format;
 mod telegram_bot;
 mod triggers;
+mod unreadable_numbers;

@@ -337,16 +337,7 @@ async fn a_rules_edit_on_one_replica_is_in_force_on_the_other_within_5_s() {
     let mut n = 0;
     let in_force = loop {
         n += 1;
-        let reply = post(&http, &b.url(""), &missed(8000 + n))
-            .await
-            .expect("accepted");
-        let id = reply["callback_id"].as_str().unwrap();
-        let (_, cb) = b.api(&format!("/api/v1/callbacks/{id}")).await;
-        let first =
-            chrono::DateTime::parse_from_rfc3339(cb["events"][0]["at"].as_str().unwrap()).unwrap();
-        let next =
-            chrono::DateTime::parse_from_rfc3339(cb["next_reminder_at"].as_str().unwrap()).unwrap();
-        if next - first >= chrono::Duration::minutes(7) {
+        if reminder_delay(&http, &b, 8000 + n).await >= chrono::Duration::minutes(7) {
             break saved.elapsed();
         }
         assert!(
@@ -357,6 +348,45 @@ async fn a_rules_edit_on_one_replica_is_in_force_on_the_other_within_5_s() {
     };
     eprintln!("a rules edit on one replica was in force on the other after {in_force:?}");
     assert!(in_force <= Duration::from_secs(5), "{in_force:?}");
+
+    // "Use the file's rules" on A: B is back on its file's first_after ("0s") too (its
+    // scheduler may have sent that reminder already: then the next is 15 min on).
+    let csrf = visitor.csrf("/rules").await;
+    let (status, html, _) = visitor
+        .post("/rules/reset", &[("csrf", csrf.as_str())])
+        .await;
+    assert_eq!(status.as_u16(), 303, "{html}");
+    let reset = Instant::now();
+    loop {
+        n += 1;
+        if reminder_delay(&http, &b, 8000 + n).await != chrono::Duration::minutes(7) {
+            break;
+        }
+        assert!(
+            reset.elapsed() < Duration::from_secs(10),
+            "the file's rules not in force after 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (_, html, _) = visitor.get("/rules").await;
+    assert!(
+        html.contains("These are the rules from <code>config.toml</code>"),
+        "{html}"
+    );
+}
+
+/// A new missed call on `daemon`: how long after it the first reminder is scheduled.
+async fn reminder_delay(http: &reqwest::Client, daemon: &Daemon, n: usize) -> chrono::Duration {
+    let reply = post(http, &daemon.url(""), &missed(n))
+        .await
+        .expect("accepted");
+    let id = reply["callback_id"].as_str().unwrap();
+    let (_, cb) = daemon.api(&format!("/api/v1/callbacks/{id}")).await;
+    let first =
+        chrono::DateTime::parse_from_rfc3339(cb["events"][0]["at"].as_str().unwrap()).unwrap();
+    let next =
+        chrono::DateTime::parse_from_rfc3339(cb["next_reminder_at"].as_str().unwrap()).unwrap();
+    next - first
 }
 
 #[tokio::test]

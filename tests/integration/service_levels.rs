@@ -251,3 +251,142 @@ async fn metrics_count_breaches_and_time_to_callback_per_agent() {
         "{metrics}"
     );
 }
+
+/// A call from `customer` answered now (the call-back that resolves its callback).
+async fn answered(app: &TestApp, customer: &str, call_id: &str) {
+    let stamp = app
+        .clock_now()
+        .with_timezone(&chrono_tz::Asia::Kolkata)
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string();
+    let body = answered_call(customer, call_id, &stamp, "40");
+    let (status, reply) = app
+        .post_json(Some("call_hangup_answered"), &body.to_string())
+        .await;
+    assert_eq!(reply["effect"], "resolved", "{status} {reply}");
+}
+
+/// A missed call received now for `agent` in `department`; returns nothing.
+async fn missed_by(app: &TestApp, customer: &str, call_id: &str, agent: (&str, &str), dept: &str) {
+    let stamp = app
+        .clock_now()
+        .with_timezone(&chrono_tz::Asia::Kolkata)
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string();
+    let mut body = missed_call(customer, call_id, &stamp);
+    body["missed_agent"] = json!([{"id": agent.1, "name": agent.0}]);
+    if !dept.is_empty() {
+        body["dept_name"] = dept.into();
+    }
+    let (status, reply) = app
+        .post_json(Some("call_hangup_missed"), &body.to_string())
+        .await;
+    assert_eq!(reply["effect"], "opened", "{status} {reply}");
+}
+
+/// The table row of the summary page whose first cell is `name`.
+fn row<'h>(html: &'h str, label: &str, name: &str) -> &'h str {
+    let start = html
+        .find(&format!("<td data-label=\"{label}\">{name}</td>"))
+        .unwrap_or_else(|| panic!("no row {name}: {html}"));
+    let end = start + html[start..].find("</tr>").unwrap();
+    &html[start..end]
+}
+
+fn cells(row: &str) -> (String, String) {
+    let cell = |label: &str| {
+        let open = format!("<td data-label=\"{label}\">");
+        let at = row
+            .find(&open)
+            .unwrap_or_else(|| panic!("{label} in {row}"))
+            + open.len();
+        row[at..at + row[at..].find("</td>").unwrap()].to_string()
+    };
+    (
+        cell("Within service level today"),
+        cell("Within service level, 7 days"),
+    )
+}
+
+#[tokio::test]
+async fn the_summary_shows_the_share_called_back_within_the_service_level_per_agent_and_department()
+{
+    use crate::dashboard::{DASHBOARD, PASSWORD, Visitor};
+    const MEERA: (&str, &str) = ("Meera", "0507000000011");
+    const ARJUN: (&str, &str) = ("Arjun", "0507000000012");
+    let app = spawn_app_with(&format!("{SLA}\n{DASHBOARD}")).await;
+    // Thursday: a Sales customer (15 min level) called back in 10 min, and a customer with
+    // no department (30 min) called back in 40 min, too late. Both Meera's.
+    set_ist(&app, 28, 11, 30);
+    missed_by(&app, "9876501711", "1780171001.1", MEERA, "Sales").await;
+    missed_by(&app, "9876501712", "1780171002.1", MEERA, "").await;
+    set_ist(&app, 28, 11, 40);
+    answered(&app, "9876501711", "1780171003.1").await;
+    set_ist(&app, 28, 12, 10);
+    answered(&app, "9876501712", "1780171004.1").await;
+    // Friday: Arjun's Support customer called back in 20 min; another still waits.
+    set_ist(&app, 29, 10, 0);
+    missed_by(&app, "9876501713", "1780171005.1", ARJUN, "Support").await;
+    missed_by(&app, "9876501714", "1780171006.1", ARJUN, "Support").await;
+    set_ist(&app, 29, 10, 20);
+    answered(&app, "9876501713", "1780171007.1").await;
+
+    let v = Visitor::new(&app);
+    v.login("asha", PASSWORD).await;
+    let (_, html, _) = v.get("/summary").await;
+    assert!(
+        html.contains(
+            r#"<span class="big">100 % (1 of 1)</span> called back within the service level today"#
+        ),
+        "{html}"
+    );
+    assert!(
+        html.contains(
+            r#"<span class="big">66 % (2 of 3)</span> within the service level, last 7 days"#
+        ),
+        "{html}"
+    );
+    let agent = |name| cells(row(&html, "Agent", name));
+    assert_eq!(agent("Meera"), ("—".into(), "50 % (1 of 2)".into()));
+    assert_eq!(
+        agent("Arjun"),
+        ("100 % (1 of 1)".into(), "100 % (1 of 1)".into())
+    );
+    let department = |name| cells(row(&html, "Department", name));
+    assert_eq!(department("Sales"), ("—".into(), "100 % (1 of 1)".into()));
+    assert_eq!(
+        department("Support"),
+        ("100 % (1 of 1)".into(), "100 % (1 of 1)".into())
+    );
+    assert_eq!(
+        department("no department"),
+        ("—".into(), "0 % (0 of 1)".into())
+    );
+    assert!(
+        row(&html, "Department", "Support").contains("<td data-label=\"Pending\">1</td>"),
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn the_rules_page_lists_the_next_holidays_and_not_past_ones() {
+    use crate::dashboard::{DASHBOARD, PASSWORD, Visitor};
+    let holidays = "holidays = [\"2026-01-26\", \"2026-08-15\", \"2026-05-29\"]";
+    let app = spawn_app_with_config(&with_reminders(holidays, DASHBOARD)).await;
+    let v = Visitor::new(&app);
+    v.login("asha", PASSWORD).await;
+    let (_, html, _) = v.get("/rules").await;
+    let listed = html
+        .split("<h2>Next holidays</h2>")
+        .nth(1)
+        .and_then(|rest| rest.split("</ul>").next())
+        .unwrap_or_else(|| panic!("a list of holidays: {html}"));
+    let friday = listed
+        .find("Fri 29 May 2026")
+        .unwrap_or_else(|| panic!("{listed}"));
+    let august = listed
+        .find("Sat 15 Aug 2026")
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert!(friday < august, "soonest first: {listed}");
+    assert!(!listed.contains("Jan 2026"), "January is past: {listed}");
+}

@@ -442,3 +442,63 @@ async fn update_ids_past_32_bits_are_each_handled_once() {
     );
     assert_eq!(app.callback(&id).await["assigned_agent"]["name"], "Arjun");
 }
+
+#[tokio::test]
+async fn pressing_an_outcome_button_records_an_attempt_on_the_timeline() {
+    let bot = FakeBotApi::start().await;
+    let app = spawn_app_with_config(&config(&bot, None)).await;
+    let (id, message) = reminded(&app, &bot, "9876501311").await;
+
+    bot.press(MEERA, MEERA, message, &format!("no_answer:{id}"));
+    assert!(
+        bot.wait_until(|b| b.edits_of(MEERA, message).len() == 1)
+            .await,
+        "the message was edited"
+    );
+    assert_eq!(bot.answers(), ["Recorded: no answer."]);
+    let edit = bot.edits_of(MEERA, message)[0].body.clone();
+    assert!(
+        edit["text"]
+            .as_str()
+            .unwrap()
+            .contains("📵 No answer — recorded by Meera"),
+        "{edit}"
+    );
+    assert!(!labels(&edit).is_empty(), "still pending: the buttons stay");
+    let cb = app.callback(&id).await;
+    assert_eq!(cb["attempts"], 1);
+    let last = cb["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (&last["kind"], &last["who"], &last["detail"]),
+        (
+            &json!("outcome"),
+            &json!("Meera"),
+            &json!("no_answer: no answer")
+        )
+    );
+
+    // "Call later" pauses the reminders for an hour from the press.
+    bot.press(MEERA, MEERA, message, &format!("call_later:{id}"));
+    assert!(bot.wait_until(|b| b.answers().len() == 2).await);
+    assert_eq!(
+        bot.answers()[1],
+        "Recorded. Reminders resume at 28 May 2026, 12:32."
+    );
+    let cb = app.callback(&id).await;
+    assert_eq!(cb["attempts"], 2);
+    assert_eq!(cb["snoozed_until"], "2026-05-28T12:32:00+05:30");
+
+    // A supervisor reads both attempts on the callback's page.
+    let v = Visitor::new(&app);
+    v.login("asha", PASSWORD).await;
+    let (_, html, _) = v.get(&format!("/callbacks/{id}")).await;
+    assert!(
+        html.contains("<dt>Call-back attempts</dt><dd>2</dd>"),
+        "{html}"
+    );
+    assert_eq!(
+        html.matches("Call-back attempt: outcome").count(),
+        2,
+        "{html}"
+    );
+}

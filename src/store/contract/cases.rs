@@ -9,7 +9,7 @@ use super::values::*;
 use crate::domain::rules::RulesText;
 use crate::store::{
     Cursor, CustomerWrite, Cutoffs, DedupKey, DedupWrite, DigestClaim, Health, ListQuery, Lookup,
-    Phase, Plan, RulesChange, StatusFilter, StoreError, UnknownChat,
+    Phase, Plan, RulesChange, StatusFilter, StoreError, UnknownChat, UnreadableNumber,
 };
 
 fn lookup_customer(n: u32) -> Lookup {
@@ -360,6 +360,52 @@ pub async fn retention_never_touches_what_is_pending(f: &impl Fixture) {
     assert_eq!(store.pending_stats().await.unwrap().count, 1);
 }
 
+pub async fn unreadable_numbers_are_listed_newest_first_from_a_moment_on(f: &impl Fixture) {
+    let store = f.store();
+    let flagged = |n: u64, minute: i64| {
+        let mut e = event(n, minute, b"{}".to_vec());
+        e.record.unreadable = Some(UnreadableNumber {
+            raw: Some(format!("anonymous {n}")),
+            agent: Some("Meera".into()),
+        });
+        e
+    };
+    for e in [
+        flagged(1, 1),
+        event(2, 2, b"{}".to_vec()),
+        flagged(3, 3),
+        flagged(4, 4),
+        event(5, 5, b"{}".to_vec()),
+    ] {
+        store
+            .apply(Plan {
+                event: Some(e),
+                ..Plan::default()
+            })
+            .await
+            .unwrap();
+    }
+    let raw = |list: Vec<crate::store::EventRecord>| -> Vec<String> {
+        list.into_iter()
+            .map(|r| r.unreadable.unwrap().raw.unwrap())
+            .collect()
+    };
+    assert_eq!(
+        raw(store.unreadable_numbers(t(0), 10).await.unwrap()),
+        ["anonymous 4", "anonymous 3", "anonymous 1"]
+    );
+    assert_eq!(
+        raw(store.unreadable_numbers(t(3), 10).await.unwrap()),
+        ["anonymous 4", "anonymous 3"],
+        "from the moment given on"
+    );
+    assert_eq!(
+        raw(store.unreadable_numbers(t(0), 1).await.unwrap()),
+        ["anonymous 4"]
+    );
+    assert!(store.unreadable_numbers(t(6), 10).await.unwrap().is_empty());
+}
+
 pub async fn the_event_log_keeps_bodies_whole_in_receive_order(f: &impl Fixture) {
     let store = f.store();
     let big: Vec<u8> = (0..20_000u32).map(|i| b'a' + (i % 26) as u8).collect();
@@ -410,6 +456,7 @@ pub async fn rules_edits_are_audited_newest_first(f: &impl Fixture) {
             who: format!("supervisor {i}"),
             before: rules_text("2m"),
             after: rules_text(first),
+            reset: false,
         };
         store.save_rules(change.clone()).await.unwrap();
         changes.push(change);
@@ -417,6 +464,42 @@ pub async fn rules_edits_are_audited_newest_first(f: &impl Fixture) {
     assert_eq!(store.stored_rules().await.unwrap(), changes.last().cloned());
     let audit = store.rules_audit(2).await.unwrap();
     assert_eq!(audit, [changes[2].clone(), changes[1].clone()]);
+}
+
+pub async fn a_rules_reset_clears_the_saved_rules_and_is_audited(f: &impl Fixture) {
+    let store = f.store();
+    let edit = RulesChange {
+        id: Ulid::from_parts(1_780_000_000_000, 7),
+        at: t(0),
+        who: "asha".into(),
+        before: rules_text("2m"),
+        after: rules_text("5m"),
+        reset: false,
+    };
+    store.save_rules(edit.clone()).await.unwrap();
+    let reset = RulesChange {
+        id: Ulid::from_parts(1_780_000_000_001, 7),
+        at: t(1),
+        who: "asha".into(),
+        before: rules_text("5m"),
+        after: rules_text("2m"),
+        reset: true,
+    };
+    store.save_rules(reset.clone()).await.unwrap();
+    assert_eq!(
+        store.stored_rules().await.unwrap(),
+        None,
+        "nothing saved: the file's rules are in force"
+    );
+    assert_eq!(store.rules_audit(10).await.unwrap(), [reset, edit.clone()]);
+    // An edit after the reset is saved again as usual.
+    let again = RulesChange {
+        id: Ulid::from_parts(1_780_000_000_002, 7),
+        at: t(2),
+        ..edit
+    };
+    store.save_rules(again.clone()).await.unwrap();
+    assert_eq!(store.stored_rules().await.unwrap(), Some(again));
 }
 
 pub async fn telegram_state_survives_and_unknown_chats_are_counted(f: &impl Fixture) {

@@ -114,6 +114,7 @@ pub fn event(n: u64, minute: i64, body: Vec<u8>) -> EventWrite {
             uuid: None,
             raw: RawEvent::default(),
             body_len: u32::try_from(body.len()).unwrap(),
+            unreadable: None,
         },
         body,
     }

@@ -206,6 +206,15 @@ impl EventLog for PgStore {
         self.on_db(move |s| async move { reads::events(&s, after, limit).await })
             .await
     }
+
+    async fn unreadable_numbers(
+        &self,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<EventRecord>> {
+        self.on_db(move |s| async move { reads::unreadable_numbers(&s, since, limit).await })
+            .await
+    }
 }
 
 #[async_trait]

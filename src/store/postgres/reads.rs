@@ -407,6 +407,35 @@ pub async fn event(store: &PgStore, id: Ulid) -> StoreResult<Option<(EventRecord
     }
 }
 
+/// Events since `since` flagged `unreadable`, newest first (ids are ULIDs: the primary
+/// key's range is the period).
+pub async fn unreadable_numbers(
+    store: &PgStore,
+    since: DateTime<Utc>,
+    n: usize,
+) -> StoreResult<Vec<EventRecord>> {
+    let from = Ulid::from_parts(u64::try_from(since.timestamp_millis()).unwrap_or(0), 0);
+    let found = sqlx::query(
+        "SELECT id, record FROM events WHERE id >= $1 AND record ? 'unreadable' ORDER BY id DESC LIMIT $2",
+    )
+    .bind(from.to_string())
+    .bind(limit(n))
+    .fetch_all(&store.pool)
+    .await
+    .map_err(db_error)?;
+    let mut out = Vec::with_capacity(found.len());
+    for row in &found {
+        match event_row(row) {
+            Ok(record) => out.push(record),
+            Err(why) => {
+                let id: String = row.try_get("id").unwrap_or_default();
+                set_aside(store, "events", "id", &id, &why).await;
+            }
+        }
+    }
+    Ok(out)
+}
+
 pub async fn events(
     store: &PgStore,
     after: Option<Ulid>,

@@ -79,13 +79,16 @@ pub async fn stored_rules(store: &PgStore) -> StoreResult<Option<RulesChange>> {
 pub async fn save_rules(store: &PgStore, change: RulesChange) -> StoreResult<()> {
     let mut tx = store.pool.begin().await.map_err(db_error)?;
     let json = to_json(&change);
-    sqlx::query(
-        "INSERT INTO stored_rules (one, change) VALUES (true, $1) ON CONFLICT (one) DO UPDATE SET change = EXCLUDED.change",
-    )
-    .bind(&json)
-    .execute(&mut *tx)
-    .await
-    .map_err(db_error)?;
+    // A reset removes the row: every replica then reads "no saved rules", the file's.
+    let saved = if change.reset {
+        sqlx::query("DELETE FROM stored_rules")
+    } else {
+        sqlx::query(
+            "INSERT INTO stored_rules (one, change) VALUES (true, $1) ON CONFLICT (one) DO UPDATE SET change = EXCLUDED.change",
+        )
+        .bind(&json)
+    };
+    saved.execute(&mut *tx).await.map_err(db_error)?;
     sqlx::query("INSERT INTO rules_audit (id, at, change) VALUES ($1, $2, $3)")
         .bind(change.id.to_string())
         .bind(change.at)

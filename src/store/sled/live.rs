@@ -154,16 +154,39 @@ impl Drop for Live {
 }
 
 /// sled 0.34.7 says "could not acquire lock" when another process holds the store: that is
-/// not an I/O failure but the store being in use.
+/// not an I/O failure but the store being in use, said so that whoever started the second
+/// process knows what to do (rather than sled's `Os { code: 11, … }`).
 fn opening_error(path: &Path, e: sled::Error) -> StoreError {
     if e.to_string().contains("could not acquire lock") {
+        let holder = lock_holder(&path.join("sled").join("db"))
+            .map(|pid| format!(" (pid {pid}?)"))
+            .unwrap_or_default();
         StoreError::Busy(format!(
-            "the store in {} is in use by another Ringback process",
+            "the data directory {} is in use by another ringback{holder}: stop it first, or \
+             point [storage].path at another directory",
             path.display()
         ))
     } else {
         super::from_sled(e)
     }
+}
+
+/// The process holding sled's lock (a `flock` on its `db` file), as Linux's `/proc/locks`
+/// names it; `None` elsewhere or when it cannot be told. Matched by inode only (the device
+/// numbers differ under overlay file systems), hence the question mark in the message.
+fn lock_holder(db: &Path) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let inode = std::fs::metadata(db).ok()?.ino().to_string();
+    let locks = std::fs::read_to_string("/proc/locks").ok()?;
+    locks.lines().find_map(|line| {
+        // "1: FLOCK  ADVISORY  WRITE 4321 00:2f:1234567 0 EOF" (waiters have "->" first).
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let at = fields.iter().position(|f| *f == "FLOCK")?;
+        let (pid, file) = (fields.get(at + 3)?, fields.get(at + 4)?);
+        (file.rsplit(':').next() == Some(inode.as_str()) && !fields.contains(&"->"))
+            .then(|| pid.parse().ok())
+            .flatten()
+    })
 }
 
 /// sled's recovery allocates about twice what it keeps (it rebuilds its page table from the

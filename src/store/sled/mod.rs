@@ -272,6 +272,14 @@ impl EventLog for SledStore {
     async fn events(&self, after: Option<Ulid>, limit: usize) -> StoreResult<Vec<EventRecord>> {
         self.scan(move |r| r.events(after, limit)).await
     }
+
+    async fn unreadable_numbers(
+        &self,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<EventRecord>> {
+        self.scan(move |r| r.unreadable_numbers(since, limit)).await
+    }
 }
 
 #[async_trait]

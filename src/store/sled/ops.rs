@@ -105,11 +105,16 @@ pub fn release(tx: &Tx, owner: LeaseOwner, ids: &[Ulid]) -> TxResult<()> {
     Ok(())
 }
 
-/// Replaces the stored editable rules and appends the change to the audit trail.
+/// Replaces (or, for a reset, removes) the stored editable rules and appends the change to
+/// the audit trail.
 pub fn save_rules(tx: &Tx, change: &RulesChange) -> TxResult<()> {
     let value = records::encode(change);
-    tx.tree(Tree::Meta)
-        .insert(keys::STORED_RULES, value.as_slice())?;
+    if change.reset {
+        tx.tree(Tree::Meta).remove(keys::STORED_RULES)?;
+    } else {
+        tx.tree(Tree::Meta)
+            .insert(keys::STORED_RULES, value.as_slice())?;
+    }
     let key = keys::by_time(
         change.at,
         crate::domain::callback::CallbackId::new(change.id),

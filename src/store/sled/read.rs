@@ -387,6 +387,37 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
+    /// Events since `since` flagged `unreadable`, newest first. Events are keyed by their
+    /// ULID, which starts with the receipt time, so this reads only the period asked for.
+    pub fn unreadable_numbers(
+        &mut self,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> ReadResult<Vec<EventRecord>> {
+        let from = Ulid::from_parts(u64::try_from(since.timestamp_millis()).unwrap_or(0), 0);
+        let limit = limit.clamp(1, MAX_LIMIT);
+        let mut out = Vec::new();
+        let range = self
+            .tree(Tree::Events)
+            .range::<[u8; 16], _>((Bound::Included(from.to_bytes()), Bound::Unbounded));
+        for item in range.rev() {
+            if out.len() >= limit {
+                break;
+            }
+            let (key, value) = item.map_err(super::from_sled)?;
+            // Most events are not flagged: skip them without decoding.
+            if !records::event_may_have(&value, "unreadable") {
+                continue;
+            }
+            match records::decode_event(&value) {
+                Ok((record, _)) if record.unreadable.is_some() => out.push(record),
+                Ok(_) => {}
+                Err(e) => self.quarantine(Tree::Events, &key, &e),
+            }
+        }
+        Ok(out)
+    }
+
     /// Every delivery not yet settled.
     pub fn outbox(&mut self) -> ReadResult<Vec<Delivery>> {
         let mut out = Vec::new();

@@ -267,6 +267,7 @@ pub fn flash(query: &str) -> Value {
             "outcome" => "Outcome recorded as an attempt.",
             "assigned" => "Reassigned.",
             "rules" => "Rules saved; pending callbacks follow them now.",
+            "reset" => "The file's rules are in force again; later edits of config.toml take effect at the next start.",
             "unchanged" => "Nothing changed.",
             "already_resolved" => "Nothing done: this callback is already resolved.",
             "reason_missing" => "Nothing done: give a reason to resolve.",

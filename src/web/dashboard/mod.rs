@@ -15,6 +15,7 @@ mod pages;
 mod password;
 mod rules;
 mod session;
+mod unreadable;
 mod view;
 
 use std::path::Path;
@@ -81,6 +82,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../../templates/dashboard/telegram.html"),
     ),
     (
+        "dashboard/unreadable.html",
+        include_str!("../../../templates/dashboard/unreadable.html"),
+    ),
+    (
         "dashboard/action.html",
         include_str!("../../../templates/dashboard/action.html"),
     ),
@@ -141,6 +146,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/rules", web::post().to(rules::save))
         .route("/rules/reset", web::post().to(rules::reset))
         .route("/telegram", web::get().to(pages::telegram))
+        .route("/unreadable", web::get().to(unreadable::page))
         .route("/a/{token}", web::get().to(links::confirm))
         .route("/a/{token}", web::post().to(links::act))
         .route("/v/{token}", web::get().to(view::page));

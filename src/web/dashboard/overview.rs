@@ -105,6 +105,17 @@ pub async fn pending(
         Ok(b) => b,
         Err(r) => return *r,
     };
+    // Customers nobody is reminded about: counted here so supervisors notice them.
+    let unreadable = match read(super::unreadable::recent(
+        &state,
+        super::unreadable::COUNT_DAYS,
+        100,
+    ))
+    .await
+    {
+        Ok(u) => u.len(),
+        Err(r) => return *r,
+    };
     let zone = state.settings.reminders.timezone;
     let now = state.app.now();
     let rules = state.app.rules.get();
@@ -151,8 +162,15 @@ pub async fn pending(
     {
         departments.push(d.clone());
     }
+    // The heading counts what the filter shows; the unfiltered total stays beside it.
+    let total = breakdown.total();
+    let filtered = agent.is_some() || department.is_some();
+    let count = if filtered { shown.matched } else { total };
     let mut ctx = Map::new();
-    ctx.insert("total".into(), breakdown.total().into());
+    ctx.insert("total".into(), total.into());
+    ctx.insert("count".into(), count.into());
+    ctx.insert("filtered".into(), filtered.into());
+    ctx.insert("unreadable".into(), unreadable.into());
     ctx.insert("matched".into(), shown.matched.into());
     ctx.insert(
         "truncated".into(),
@@ -186,6 +204,16 @@ pub async fn pending(
     )
 }
 
+/// "75 % (3 of 4)"; null when there is nothing to show (no level, or no call-backs).
+fn share_text(share: Option<stats::SlaShare>) -> Value {
+    share
+        .and_then(|s| {
+            s.percent()
+                .map(|p| format!("{p} % ({} of {})", s.within, s.called_back))
+        })
+        .map_or(Value::Null, Value::from)
+}
+
 fn duration_text(d: Option<Duration>) -> Value {
     d.map_or(Value::Null, |d| humane_age(d).into())
 }
@@ -198,11 +226,12 @@ fn start_of_day(now: DateTime<Utc>, zone: chrono_tz::Tz) -> DateTime<Utc> {
         .map_or(now - Duration::hours(24), |t| t.with_timezone(&Utc))
 }
 
-/// Every callback resolved since `since`: the resolved list is newest first, so reading
-/// stops at the first one older.
+/// Every callback resolved since `since`, each judged by `within_sla` as it is read: the
+/// resolved list is newest first, so reading stops at the first one older.
 async fn resolved_since(
     state: &AppState,
     since: DateTime<Utc>,
+    within_sla: Option<stats::WithinSla<'_>>,
 ) -> Result<Vec<Cleared>, StoreError> {
     let mut cleared = Vec::new();
     let mut after = None;
@@ -215,7 +244,7 @@ async fn resolved_since(
         )
         .await?;
         for cb in &found.callbacks {
-            match Cleared::of(cb) {
+            match Cleared::of(cb, within_sla) {
                 Some(c) if c.resolved_at < since => return Ok(cleared),
                 Some(c) => cleared.push(c),
                 None => {}
@@ -241,9 +270,18 @@ pub async fn summary(
     let now = state.app.now();
     let today = start_of_day(now, zone);
     let week = now - Duration::days(7);
+    let rules = state.app.rules.get();
+    let judge = |cb: &Callback| {
+        rules
+            .sla
+            .status(cb, &rules.business_hours, now)
+            .map(|s| !s.breached)
+    };
+    let sla = rules.sla.is_set();
+    let judged: Option<stats::WithinSla> = sla.then_some(&judge);
     let (breakdown, resolved, counts) = match (
         read(state.app.store.pending_breakdown()).await,
-        read(resolved_since(&state, week)).await,
+        read(resolved_since(&state, week, judged)).await,
         read(state.app.store.pending_stats()).await,
     ) {
         (Ok(b), Ok(r), Ok(s)) => (b, r, s),
@@ -255,7 +293,15 @@ pub async fn summary(
         .iter()
         .map(|a| a.name.clone())
         .collect();
-    let figures = stats::summarize(&breakdown.agents, &resolved, today, week, &agents);
+    let period = stats::Period {
+        pending_agents: &breakdown.agents,
+        pending_departments: &breakdown.departments,
+        resolved: &resolved,
+        today_start: today,
+        week_start: week,
+        agents: &agents,
+    };
+    let figures = stats::summarize(&period, sla);
     let mut ctx = Map::new();
     ctx.insert("pending".into(), counts.count.into());
     ctx.insert(
@@ -278,6 +324,28 @@ pub async fn summary(
                     "resolved_today": a.resolved_today,
                     "resolved_week": a.resolved_week,
                     "median_week": duration_text(a.median_week),
+                    "sla_today": share_text(a.sla_today),
+                    "sla_week": share_text(a.sla_week),
+                })
+            })
+            .collect::<Vec<_>>()
+            .into(),
+    );
+    ctx.insert("sla".into(), sla.into());
+    ctx.insert("sla_today".into(), share_text(figures.sla_today));
+    ctx.insert("sla_week".into(), share_text(figures.sla_week));
+    ctx.insert(
+        "departments".into(),
+        figures
+            .per_department
+            .iter()
+            .map(|d| {
+                json!({
+                    "name": d.name.clone().unwrap_or_else(|| "no department".into()),
+                    "pending": d.pending,
+                    "resolved_week": d.resolved_week,
+                    "sla_today": share_text(d.sla_today),
+                    "sla_week": share_text(d.sla_week),
                 })
             })
             .collect::<Vec<_>>()

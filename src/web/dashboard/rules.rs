@@ -28,6 +28,15 @@ async fn current(state: &AppState) -> Result<RulesText, StoreError> {
         .map_or_else(|| state.settings.rules_text.clone(), |c| c.after))
 }
 
+/// One line describing an audited change's rules; a reset says where they came from.
+fn describe_change(change: &RulesChange) -> String {
+    if change.reset {
+        format!("the file's rules: {}", describe(&change.after))
+    } else {
+        describe(&change.after)
+    }
+}
+
 /// One line describing rules, for the audit table.
 fn describe(text: &RulesText) -> String {
     let steps: Vec<String> = text
@@ -156,10 +165,12 @@ async fn show(
 ) -> HttpResponse {
     let audit = state.app.store.rules_audit(20).await.unwrap_or_default();
     let zone = state.settings.reminders.timezone;
-    let stored = match current(state).await {
-        Ok(t) => t,
-        Err(_) => state.settings.rules_text.clone(),
-    };
+    // Whether a dashboard edit overrides the file (even one that reads the same: the
+    // file may change later, and only a reset lets that through).
+    let saved = state.app.store.stored_rules().await.ok().flatten();
+    let stored = saved
+        .as_ref()
+        .map_or_else(|| state.settings.rules_text.clone(), |c| c.after.clone());
     let (form, errors) = form_context(text, issues);
     let mut ctx = Map::new();
     ctx.insert("form".into(), form);
@@ -175,10 +186,7 @@ async fn show(
         ),
     );
     ctx.insert("has_errors".into(), (!issues.is_empty()).into());
-    ctx.insert(
-        "differs".into(),
-        (stored != state.settings.rules_text).into(),
-    );
+    ctx.insert("overridden".into(), saved.is_some().into());
     ctx.insert("timezone".into(), zone.to_string().into());
     // The next holidays ([reminders] holidays, holidays_file): set in the file, shown here.
     let today = state.app.now().with_timezone(&zone).date_naive();
@@ -211,7 +219,7 @@ async fn show(
         "audit".into(),
         audit
             .iter()
-            .map(|c| json!({"at": local_time(c.at, zone), "who": c.who, "before": describe(&c.before), "after": describe(&c.after)}))
+            .map(|c| json!({"at": local_time(c.at, zone), "who": c.who, "before": describe(&c.before), "after": describe_change(c)}))
             .collect::<Vec<_>>()
             .into(),
     );
@@ -364,6 +372,7 @@ async fn apply(
         who: viewer.name.clone(),
         before,
         after: text,
+        reset: false,
     };
     if let Err(e) = state.app.store.save_rules(change).await {
         tracing::error!(error = %e, "saving rules failed");
@@ -405,6 +414,8 @@ pub async fn save(
     apply(&state, &viewer, posted.text, &posted.hours).await
 }
 
+/// "Use the file's rules": clears the dashboard's edit (audited), so the file's rules are
+/// in force now, on every replica, and after later edits of the file and a restart.
 pub async fn reset(
     state: web::Data<AppState>,
     session: Session,
@@ -418,7 +429,31 @@ pub async fn reset(
     if !csrf_ok(&session, parse_form(&body).csrf.as_deref()) {
         return forbidden();
     }
-    let text = state.settings.rules_text.clone();
-    let hours = HoursForm::for_expression(&text.business_hours, state.settings.reminders.timezone);
-    apply(&state, &viewer, text, &hours).await
+    let saved = match state.app.store.stored_rules().await {
+        Ok(Some(saved)) => saved,
+        Ok(None) => return see_other("/rules?done=unchanged"),
+        Err(e) => {
+            tracing::error!(error = %e, "reading the stored rules failed");
+            return HttpResponse::ServiceUnavailable()
+                .body("Storage is unavailable; nothing changed.");
+        }
+    };
+    let change = RulesChange {
+        id: ulid::Ulid::new(),
+        at: state.app.now(),
+        who: viewer.name.clone(),
+        before: saved.after,
+        after: state.settings.rules_text.clone(),
+        reset: true,
+    };
+    if let Err(e) = state.app.store.save_rules(change).await {
+        tracing::error!(error = %e, "clearing the saved rules failed");
+        return HttpResponse::ServiceUnavailable().body("Storage is unavailable; nothing changed.");
+    }
+    state.app.rules.set(state.settings.rules.clone());
+    tracing::info!(by = %viewer.name, "the dashboard's rules edit was cleared; the file's rules are in force");
+    if let Err(e) = state.app.align_schedule(state.app.rules.get()).await {
+        tracing::error!(error = %e, "rescheduling after a rules reset failed; it is retried at the next start");
+    }
+    see_other("/rules?done=reset")
 }
