@@ -37,13 +37,19 @@ fn free_port() -> u16 {
 
 /// A config for the daemon: its own port and data directory, plus `extra` TOML.
 fn config(port: u16, data: &Path, extra: &str) -> String {
+    config_with_storage(port, &format!("path = \"{}\"", data.display()), extra)
+}
+
+/// A config for the daemon on its own port, `storage` as the `[storage]` section's keys,
+/// plus `extra` TOML.
+pub fn config_with_storage(port: u16, storage: &str, extra: &str) -> String {
     format!(
         r#"
 [server]
 listen = "127.0.0.1:{port}"
 public_url = "http://ringback.test"
 [storage]
-path = "{data}"
+{storage}
 [webhook]
 tokens = ["{TOKEN}"]
 [api]
@@ -59,8 +65,7 @@ smartflo_id = "0507000000011"
 email = "meera@example.in"
 telegram_chat_id = 1001
 {extra}
-"#,
-        data = data.display()
+"#
     )
 }
 

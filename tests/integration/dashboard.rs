@@ -17,13 +17,18 @@ pub struct Visitor {
 
 impl Visitor {
     pub fn new(app: &TestApp) -> Self {
+        Self::at(app.address.clone())
+    }
+
+    /// A visitor of the service at `base` (e.g. a `Daemon`'s URL).
+    pub fn at(base: String) -> Self {
         Self {
             http: reqwest::Client::builder()
                 .cookie_store(true)
                 .redirect(Policy::none())
                 .build()
                 .unwrap(),
-            base: app.address.clone(),
+            base,
         }
     }
 

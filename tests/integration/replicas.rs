@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-use crate::blackbox::{API, Daemon, TOKEN, missed, post};
+use crate::blackbox::{API, Daemon, TOKEN, config_with_storage, missed, post};
 use crate::dashboard::{DASHBOARD, PASSWORD, Visitor};
 use crate::fakes::smtp::FakeSmtp;
 use crate::fakes::telegram::FakeBotApi;
@@ -31,32 +31,12 @@ fn sled_config(port: u16, data: &std::path::Path, extra: &str) -> String {
     replica_config(port, &format!("path = \"{}\"", data.display()), extra)
 }
 
+/// The daemon's config with a supervisor, Asha, to escalate to and log in as.
 fn replica_config(port: u16, storage: &str, extra: &str) -> String {
-    format!(
-        r#"
-[server]
-listen = "127.0.0.1:{port}"
-public_url = "http://ringback.test"
-[storage]
-{storage}
-[webhook]
-tokens = ["{TOKEN}"]
-[api]
-tokens = ["{API}"]
-[reminders]
-business_hours = "* * * * * *"
-first_after = "0s"
-repeat_every = "15m"
-[[agents]]
-name = "Meera"
-number = "+919800000011"
-smartflo_id = "0507000000011"
-email = "meera@example.in"
-telegram_chat_id = 1001
-[[supervisors]]
-name = "Asha"
-{extra}
-"#
+    config_with_storage(
+        port,
+        storage,
+        &format!("[[supervisors]]\nname = \"Asha\"\n{extra}"),
     )
 }
 
@@ -307,30 +287,7 @@ async fn a_rules_edit_on_one_replica_is_in_force_on_the_other_within_5_s() {
         &format!("{DASHBOARD}\n[[escalation]]\nafter = \"30m\"\nnotify = [\"Asha\"]\n"),
     )
     .await;
-    let visitor = Visitor {
-        http: reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-        base: a.url(""),
-    };
-    visitor.login("asha", PASSWORD).await;
-    let csrf = visitor.csrf("/rules").await;
-    let (status, html, _) = visitor
-        .post(
-            "/rules",
-            &[
-                ("csrf", csrf.as_str()),
-                ("first_after", "7m"),
-                ("repeat_every", "15m"),
-                ("business_hours", "* * * * * *"),
-                ("step_after", "30m"),
-                ("step_notify", "Asha"),
-            ],
-        )
-        .await;
-    assert_eq!(status.as_u16(), 303, "{html}");
+    let visitor = save_first_reminder_after_7m(&a).await;
     let saved = Instant::now();
     // The other replica schedules new callbacks with the new rules within 5 s.
     let http = reqwest::Client::new();
@@ -373,6 +330,25 @@ async fn a_rules_edit_on_one_replica_is_in_force_on_the_other_within_5_s() {
         html.contains("These are the rules from <code>config.toml</code>"),
         "{html}"
     );
+}
+
+/// Asha logs in to `daemon`'s dashboard and saves rules whose first reminder comes 7 minutes
+/// after the call; the logged-in visitor, for more.
+async fn save_first_reminder_after_7m(daemon: &Daemon) -> Visitor {
+    let visitor = Visitor::at(daemon.url(""));
+    visitor.login("asha", PASSWORD).await;
+    let csrf = visitor.csrf("/rules").await;
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("first_after", "7m"),
+        ("repeat_every", "15m"),
+        ("business_hours", "* * * * * *"),
+        ("step_after", "30m"),
+        ("step_notify", "Asha"),
+    ];
+    let (status, html, _) = visitor.post("/rules", &form).await;
+    assert_eq!(status.as_u16(), 303, "{html}");
+    visitor
 }
 
 /// A new missed call on `daemon`: how long after it the first reminder is scheduled.
@@ -482,16 +458,7 @@ async fn everything(daemon: &Daemon) -> (Vec<Value>, Value) {
 
 /// Whether a callback opened now is first reminded 7 minutes after its call (the edited rule).
 async fn edited_rule_in_force(daemon: &Daemon, customer: usize) -> bool {
-    let reply = post(&reqwest::Client::new(), &daemon.url(""), &missed(customer))
-        .await
-        .expect("accepted");
-    let id = reply["callback_id"].as_str().unwrap();
-    let (_, cb) = daemon.api(&format!("/api/v1/callbacks/{id}")).await;
-    let first =
-        chrono::DateTime::parse_from_rfc3339(cb["events"][0]["at"].as_str().unwrap()).unwrap();
-    let next =
-        chrono::DateTime::parse_from_rfc3339(cb["next_reminder_at"].as_str().unwrap()).unwrap();
-    next - first == chrono::Duration::minutes(7)
+    reminder_delay(&reqwest::Client::new(), daemon, customer).await == chrono::Duration::minutes(7)
 }
 
 fn copy_store(config: &std::path::Path, to: &str) -> std::process::Output {
@@ -540,26 +507,7 @@ async fn copy_store_moves_an_installation_from_sled_to_postgres_and_back() {
         .await
     );
     // A rules edit from the dashboard: first reminder after 7 minutes.
-    let visitor = Visitor {
-        http: reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-        base: daemon.url(""),
-    };
-    visitor.login("asha", PASSWORD).await;
-    let csrf = visitor.csrf("/rules").await;
-    let form = [
-        ("csrf", csrf.as_str()),
-        ("first_after", "7m"),
-        ("repeat_every", "15m"),
-        ("business_hours", "* * * * * *"),
-        ("step_after", "30m"),
-        ("step_notify", "Asha"),
-    ];
-    let (status, html, _) = visitor.post("/rules", &form).await;
-    assert_eq!(status.as_u16(), 303, "{html}");
+    save_first_reminder_after_7m(&daemon).await;
     assert!(edited_rule_in_force(&daemon, 9600).await);
     let before = everything(&daemon).await;
 
