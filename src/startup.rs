@@ -155,11 +155,18 @@ impl Application {
         if let Some(every) = options.scheduler_interval {
             tasks.spawn(Arc::clone(&scheduler).run(every, stop.clone()));
         }
-        tasks.spawn(follow_rule_edits(
-            Arc::clone(&settings),
-            Arc::clone(&app),
-            stop.clone(),
-        ));
+        // Only a shared store has other processes whose rules edits must be followed; on
+        // the embedded one every edit is made here.
+        if matches!(
+            settings.storage.backend,
+            crate::config::StorageBackend::Postgres { .. }
+        ) {
+            tasks.spawn(follow_rule_edits(
+                Arc::clone(&settings),
+                Arc::clone(&app),
+                stop.clone(),
+            ));
+        }
         // The Telegram bot answers buttons and commands whenever Telegram is configured.
         if notifier.telegram.is_some() {
             let bot = Arc::new(TelegramBot {
