@@ -7,8 +7,9 @@
 //!   of its next timeline value (storage's business, not the domain's).
 //! - `calls`: [`StoredCall`] — the call's record (`call`) and the deliveries seen (`seen`).
 //! - `outbox`: the domain [`Delivery`]'s fields plus `lease` while it is taken.
-//! - `events`: header length (u32, big-endian), the [`EventRecord`] as JSON, then the raw
-//!   body when it is stored inline (bodies over `BODY_INLINE` live in `event_bodies`).
+//! - an event (in its event-log frame since schema 4; in `events` before): header length
+//!   (u32, big-endian), the [`EventRecord`] as JSON, then the raw body (schema 3 kept bodies
+//!   over `BODY_INLINE` in `event_bodies`).
 //! - `timeline`: a JSON array of the entries of one change; `rules_audit`,
 //!   `unknown_chats`, `meta.stored_rules`: the store types as JSON.
 
