@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 
 use crate::app::{App, Parts};
 use crate::config::Settings;
-use crate::domain::lifecycle::LiveRules;
+use crate::domain::rules::LiveRules;
 use crate::store::{self, EventRecord, Part};
 
 /// Events handed from the reading thread to the one deciding them.
@@ -134,9 +134,19 @@ pub async fn replay(
             "replay reads the embedded store's event log; a PostgreSQL store keeps none (copy it into an embedded store first with `ringback copy-store`)"
         );
     };
-    let target = store::open(&crate::config::StorageSettings::sled(into))
+    // Synced once, when it is closed: a replay that fails part way is run again into a new
+    // directory, and one fsync per event would make it many times slower.
+    let path = into.to_path_buf();
+    let target = tokio::task::spawn_blocking(move || store::sled::SledStore::open_deferred(&path))
         .await
+        .context("opening the new store")?
         .with_context(|| format!("opening {}", into.display()))?;
+    let target = Arc::new(target);
+    let target = store::Opened {
+        store: target.clone(),
+        backups: Some(target.clone()),
+        applied_events: Some(target),
+    };
     let result = rebuild(settings, &source, events, &target, since).await;
     target.store.close().await?;
     source.store.close().await?;

@@ -66,7 +66,15 @@ pub struct Flusher {
 }
 
 impl Flusher {
-    pub fn start(db: sled::Db, data_file: File, log: Arc<Log>, failed: Arc<AtomicBool>) -> Self {
+    /// `sync`: make each group durable (always, but for a store being rebuilt, which is
+    /// synced once when it is closed).
+    pub fn start(
+        db: sled::Db,
+        data_file: File,
+        log: Arc<Log>,
+        failed: Arc<AtomicBool>,
+        sync: bool,
+    ) -> Self {
         let (durable, _) = watch::channel(Durable::default());
         let shared = Arc::new(Shared {
             wanted: Mutex::new(Wanted {
@@ -80,7 +88,7 @@ impl Flusher {
         let thread_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("ringback-flusher".into())
-            .spawn(move || run(&thread_shared, &db, &data_file, &log, &failed))
+            .spawn(move || run(&thread_shared, &db, &data_file, &log, &failed, sync))
             .expect("spawning the flusher thread");
         Self {
             shared,
@@ -136,7 +144,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn run(shared: &Shared, db: &sled::Db, data_file: &File, log: &Log, failed: &AtomicBool) {
+fn run(
+    shared: &Shared,
+    db: &sled::Db,
+    data_file: &File,
+    log: &Log,
+    failed: &AtomicBool,
+    sync: bool,
+) {
     let mut flushed = 0u64;
     let flush_sled = || {
         db.flush()
@@ -158,9 +173,13 @@ fn run(shared: &Shared, db: &sled::Db, data_file: &File, log: &Log, failed: &Ato
             }
             (wanted.generation, std::mem::take(&mut wanted.sled))
         };
-        let result = log.sync().map_err(|e| e.to_string()).and_then(|()| {
-            if sled { flush_sled() } else { Ok(()) }
-        });
+        let result = if sync {
+            log.sync().map_err(|e| e.to_string()).and_then(|()| {
+                if sled { flush_sled() } else { Ok(()) }
+            })
+        } else {
+            Ok(())
+        };
         match result {
             Ok(()) => shared.durable.send_modify(|d| d.through = target),
             Err(e) => {

@@ -39,6 +39,9 @@ pub struct Live {
 #[derive(Clone, Default)]
 pub struct Counters {
     pub quarantined: Arc<AtomicU64>,
+    /// Made durable only at close, not per group commit: a store being rebuilt from scratch
+    /// (`ringback replay`), which is started again into a new directory if it fails.
+    pub deferred_sync: bool,
     #[cfg(test)]
     pub faults: Arc<std::sync::Mutex<std::collections::HashMap<String, writer::Fault>>>,
 }
@@ -95,6 +98,7 @@ impl Live {
             data_file,
             Arc::clone(&log),
             Arc::clone(&failed),
+            !counters.deferred_sync,
         ));
         let (queue, rx) = mpsc::channel(writer::QUEUE);
         let shared = Shared {

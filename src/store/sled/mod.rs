@@ -95,7 +95,23 @@ impl SledStore {
     /// Opens (creating if needed) the store under `path`, a directory only Ringback reads.
     /// Blocking: callers on a runtime use `store::open`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let counters = Counters::default();
+        Self::open_with(path, Counters::default())
+    }
+
+    /// Opens a store that is made durable only when it is closed (not per group commit):
+    /// for a store being rebuilt from scratch (`ringback replay`), many times faster to fill,
+    /// and started again into a new directory should it fail part way.
+    pub fn open_deferred(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with(
+            path,
+            Counters {
+                deferred_sync: true,
+                ..Counters::default()
+            },
+        )
+    }
+
+    fn open_with(path: &Path, counters: Counters) -> Result<Self, StoreError> {
         let live = Live::open(path, &counters)?;
         let inner = Arc::new(Inner {
             path: path.to_path_buf(),
@@ -722,7 +738,7 @@ impl Transfer for SledStore {
             }
         }
         let plan = transfer::import(&records);
-        if plan.ops.is_empty() {
+        if plan.ops.is_empty() && plan.log.is_empty() {
             return Ok(());
         }
         self.submit(Work::Apply(Box::new(plan))).await.map(|_| ())

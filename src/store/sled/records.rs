@@ -165,18 +165,6 @@ pub fn decode_event(bytes: &[u8]) -> Result<(EventRecord, &[u8]), Undecodable> {
     Ok((decode("event", header)?, &bytes[end..]))
 }
 
-/// Whether an event's header may hold the JSON key `key` — a byte search, far cheaper than
-/// decoding, for scans that want few events out of many. A value whose header cannot be
-/// found answers true, so that decoding it sets it aside.
-pub fn event_may_have(bytes: &[u8], key: &str) -> bool {
-    let needle = format!("\"{key}\"");
-    let header = bytes
-        .get(..4)
-        .and_then(|b| <[u8; 4]>::try_from(b).ok())
-        .and_then(|len| bytes.get(4..4usize.saturating_add(u32::from_be_bytes(len) as usize)));
-    header.is_none_or(|h| h.windows(needle.len()).any(|w| w == needle.as_bytes()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

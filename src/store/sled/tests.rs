@@ -356,7 +356,7 @@ fn opening_by_webhook(n: u32, minute: i64) -> Plan {
 }
 
 async fn everything(store: &dyn Store) -> (Vec<crate::domain::callback::Callback>, Vec<crate::store::EventRecord>, u64) {
-    use crate::store::{CallbackReads, ListQuery, StatusFilter};
+    use crate::store::{ListQuery, StatusFilter};
     let page = store
         .list_callbacks(ListQuery {
             status: StatusFilter::All,
