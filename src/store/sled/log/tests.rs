@@ -284,3 +284,9 @@ pub(super) fn damage(path: &Path) -> std::fs::File {
         .open(path)
         .unwrap()
 }
+
+#[test]
+fn the_log_can_be_shared_between_threads() {
+    fn shared<T: Send + Sync>() {}
+    shared::<Log>();
+}
