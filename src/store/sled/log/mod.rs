@@ -124,8 +124,11 @@ impl Log {
     ) -> Result<(Log, Opened), LogError> {
         if !dir.is_dir() {
             fs::create_dir_all(dir).map_err(io_at(dir))?;
-            if let Some(parent) = dir.parent() {
-                sync_dir(parent)?;
+            // A relative name's parent is "", which is the working directory.
+            match dir.parent() {
+                Some(parent) if parent.as_os_str().is_empty() => sync_dir(Path::new("."))?,
+                Some(parent) => sync_dir(parent)?,
+                None => {}
             }
         }
         let mut found = segment::list(dir)?;
