@@ -90,18 +90,30 @@ pub fn report(replayed: &Replayed, into: &Path) -> String {
     use std::fmt::Write;
     let mut out = String::new();
     let _ = writeln!(out, "rebuilt into {}:", into.display());
-    let _ = writeln!(out, "  {:>9}  events read from the event log", replayed.events);
+    let _ = writeln!(
+        out,
+        "  {:>9}  events read from the event log",
+        replayed.events
+    );
     for (effect, count) in &replayed.effects {
         let _ = writeln!(out, "  {count:>9}    {effect}");
     }
     if replayed.unreadable > 0 {
-        let _ = writeln!(out, "  {:>9}  events no longer readable as a webhook (skipped), e.g.:", replayed.unreadable);
+        let _ = writeln!(
+            out,
+            "  {:>9}  events no longer readable as a webhook (skipped), e.g.:",
+            replayed.unreadable
+        );
         for example in &replayed.unreadable_examples {
             let _ = writeln!(out, "             {example}");
         }
     }
     if replayed.failed > 0 {
-        let _ = writeln!(out, "  {:>9}  events whose decision failed (see the log), e.g.:", replayed.failed);
+        let _ = writeln!(
+            out,
+            "  {:>9}  events whose decision failed (see the log), e.g.:",
+            replayed.failed
+        );
         for example in &replayed.failed_examples {
             let _ = writeln!(out, "             {example}");
         }
@@ -121,7 +133,10 @@ pub async fn replay(
     into: &Path,
 ) -> anyhow::Result<Replayed> {
     if crate::data_dir::has_entries(into) {
-        bail!("{} exists and is not empty: replay only into a new directory", into.display());
+        bail!(
+            "{} exists and is not empty: replay only into a new directory",
+            into.display()
+        );
     }
     let source = store::open(&settings.storage).await.map_err(|e| match e {
         store::StoreError::Busy(why) => {
@@ -164,7 +179,12 @@ async fn rebuild(
         copied: crate::admin::copy_parts(
             source.store.as_ref(),
             target.store.as_ref(),
-            &[Part::Secrets, Part::Settings, Part::Rules, Part::UnknownChats],
+            &[
+                Part::Secrets,
+                Part::Settings,
+                Part::Rules,
+                Part::UnknownChats,
+            ],
         )
         .await?,
         ..Replayed::default()

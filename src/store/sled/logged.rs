@@ -261,7 +261,10 @@ pub fn redo(trees: &[sled::Tree], log: &Log, from: Position) -> Result<Redone, S
 
 /// A frame with the position its event is indexed at.
 fn frame_at(at: Position, frame: Frame) -> Frame {
-    Frame { at: Some(at), ..frame }
+    Frame {
+        at: Some(at),
+        ..frame
+    }
 }
 
 fn redo_batch(trees: &[sled::Tree], batch: &[(Position, Frame)]) -> Result<(), StoreError> {
@@ -318,7 +321,10 @@ mod tests {
 
     #[test]
     fn an_index_value_reads_back_and_an_old_event_value_is_not_one() {
-        assert_eq!(index_from(&index_value(77, UNREADABLE)), Some((77, UNREADABLE)));
+        assert_eq!(
+            index_from(&index_value(77, UNREADABLE)),
+            Some((77, UNREADABLE))
+        );
         assert_eq!(index_from(b"\0\0\0\x02{}"), None);
     }
 }

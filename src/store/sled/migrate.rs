@@ -234,7 +234,10 @@ fn to_4(trees: &[sled::Tree], log: &Log) -> Result<(), StoreError> {
             }
         }
         let done = batch.is_empty() && unreadable.is_empty();
-        let frames: Vec<_> = batch.iter().map(|(_, entry, _)| entry.frame.clone()).collect();
+        let frames: Vec<_> = batch
+            .iter()
+            .map(|(_, entry, _)| entry.frame.clone())
+            .collect();
         let at = if frames.is_empty() {
             Vec::new()
         } else {

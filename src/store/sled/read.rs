@@ -396,7 +396,9 @@ impl<'a> Reader<'a> {
             match self.logged_event(&key, &index) {
                 Ok(Some((record, _))) => out.push(record),
                 Ok(None) => {}
-                Err(e) => tracing::warn!(error = %e.describe(), "an event could not be read; listed without it"),
+                Err(e) => {
+                    tracing::warn!(error = %e.describe(), "an event could not be read; listed without it")
+                }
             }
         }
         Ok(out)
@@ -428,7 +430,9 @@ impl<'a> Reader<'a> {
             match self.logged_event(&key, &index) {
                 Ok(Some((record, _))) if record.unreadable.is_some() => out.push(record),
                 Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e.describe(), "an event could not be read; listed without it"),
+                Err(e) => {
+                    tracing::warn!(error = %e.describe(), "an event could not be read; listed without it")
+                }
             }
         }
         Ok(out)

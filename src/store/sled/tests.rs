@@ -350,12 +350,22 @@ async fn retention_leaves_nothing_behind_in_any_tree() {
 /// A webhook plan: opening callback `n` with its event (durable by its log frame alone).
 fn opening_by_webhook(n: u32, minute: i64) -> Plan {
     Plan {
-        event: Some(event(u64::from(n), minute, format!("{{\"n\":{n}}}").into_bytes())),
+        event: Some(event(
+            u64::from(n),
+            minute,
+            format!("{{\"n\":{n}}}").into_bytes(),
+        )),
         ..opening(pending(n, minute))
     }
 }
 
-async fn everything(store: &dyn Store) -> (Vec<crate::domain::callback::Callback>, Vec<crate::store::EventRecord>, u64) {
+async fn everything(
+    store: &dyn Store,
+) -> (
+    Vec<crate::domain::callback::Callback>,
+    Vec<crate::store::EventRecord>,
+    u64,
+) {
     use crate::store::{ListQuery, StatusFilter};
     let page = store
         .list_callbacks(ListQuery {
@@ -383,7 +393,9 @@ async fn writes_only_in_the_event_log_are_done_again_at_open() {
     let restored = earlier.path().join("data");
     sled.backup(restored.clone()).await.unwrap();
     for n in 2..=20 {
-        sled.apply(opening_by_webhook(n, i64::from(n))).await.unwrap();
+        sled.apply(opening_by_webhook(n, i64::from(n)))
+            .await
+            .unwrap();
     }
     let before = stored(sled.as_ref(), 1).await;
     let after = resolved(before.value.clone(), 30);
@@ -394,7 +406,10 @@ async fn writes_only_in_the_event_log_are_done_again_at_open() {
     .await
     .unwrap();
     let expected = everything(sled.as_ref()).await;
-    assert_eq!((expected.0.len(), expected.1.len(), expected.2), (20, 21, 19));
+    assert_eq!(
+        (expected.0.len(), expected.1.len(), expected.2),
+        (20, 21, 19)
+    );
     f.close().await;
 
     // sled as of the backup, with the whole log.
@@ -403,7 +418,10 @@ async fn writes_only_in_the_event_log_are_done_again_at_open() {
     let store = open(&restored);
     assert_eq!(everything(&store).await, expected);
     let (record, body) = store.event(expected.1[20].id).await.unwrap().unwrap();
-    assert_eq!((record.id, body), (expected.1[20].id, b"{\"answered\":1}".to_vec()));
+    assert_eq!(
+        (record.id, body),
+        (expected.1[20].id, b"{\"answered\":1}".to_vec())
+    );
     // Opened again, nothing is done twice.
     store.close().await.unwrap();
     let store = open(&restored);
@@ -428,7 +446,9 @@ async fn a_log_torn_mid_frame_is_cut_at_open_and_the_store_goes_on() {
     let f = fresh().await;
     let sled = f.sled();
     for n in 1..=5 {
-        sled.apply(opening_by_webhook(n, i64::from(n))).await.unwrap();
+        sled.apply(opening_by_webhook(n, i64::from(n)))
+            .await
+            .unwrap();
     }
     let events = sled.events(None, 100).await.unwrap();
     f.close().await;

@@ -3,8 +3,8 @@
 //! plain writes per page, indexes included.
 
 use super::encode::{EncodedPlan, add_delivery, index_callback};
-use super::logged::LogEntry;
 use super::keys::{self, Tree};
+use super::logged::LogEntry;
 use super::read::Reader;
 use super::records;
 use crate::domain::callback::{CallbackId, TimelineEntry};

@@ -243,6 +243,19 @@ fn transact(
     work: &[Work],
     scans: &[Scan],
 ) -> Result<Vec<Result<Done, StoreError>>, Failure> {
+    // Room in the log for every frame first: a full disk fails the batch before sled has
+    // any of it (see `log/reserve.rs`).
+    let room: u64 = work
+        .iter()
+        .filter_map(|w| match w {
+            Work::Apply(plan) => Some(plan.log.iter().map(|e| e.frame.len()).sum::<u64>()),
+            _ => None,
+        })
+        .sum();
+    shared
+        .log
+        .reserve(room)
+        .map_err(|e| Failure::Storage(StoreError::unavailable_from("event log full", e)))?;
     let log_start = shared.log.end();
     let run = || {
         trees.transaction(|view| {
