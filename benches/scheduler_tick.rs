@@ -49,6 +49,7 @@ fn rules(first_after: chrono::Duration) -> Rules {
 fn missed(i: usize, at: chrono::DateTime<Utc>) -> IncomingEvent {
     let customer = PhoneNumber::from_e164_unchecked(format!("+9170{i:08}"));
     IncomingEvent {
+        event_id: None,
         received_at: at,
         trigger: "call_hangup_missed".into(),
         trigger_inferred: false,

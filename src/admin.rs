@@ -298,21 +298,28 @@ pub async fn copy_store(
     let target_store = store::open(&into)
         .await
         .with_context(|| format!("opening {}", describe_target(target)))?;
-    let copied = copy_parts(source.store.as_ref(), target_store.store.as_ref()).await;
+    let copied = copy_parts(
+        source.store.as_ref(),
+        target_store.store.as_ref(),
+        &crate::store::Part::ALL,
+    )
+    .await;
     target_store.store.close().await?;
     source.store.close().await?;
     copied
 }
 
-async fn copy_parts(
+/// Copies `parts` of `from` into `into`, which must be empty.
+pub(crate) async fn copy_parts(
     from: &dyn crate::store::Store,
     into: &dyn crate::store::Store,
+    parts: &[crate::store::Part],
 ) -> anyhow::Result<Vec<(crate::store::Part, usize)>> {
     if !into.is_empty().await? {
         bail!("the target is not empty: copy only into a new store");
     }
     let mut copied = Vec::new();
-    for part in crate::store::Part::ALL {
+    for &part in parts {
         let mut after = None;
         let mut count = 0;
         loop {

@@ -86,6 +86,20 @@ enum Command {
         #[arg(long, default_value = "config.toml")]
         config: PathBuf,
     },
+    /// Rebuild the whole state from the embedded store's event log into a new directory:
+    /// every event decided again, in the order it was first applied, with today's rules
+    /// (to recover from a bug, or to apply a corrected lifecycle rule to history). Stop
+    /// `serve` first; point `[storage].path` at the new directory to use it.
+    Replay {
+        #[arg(long, default_value = "config.toml")]
+        config: PathBuf,
+        /// Only events received on or after this day (YYYY-MM-DD, UTC) or moment (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// The new data directory (must not exist, or be empty).
+        #[arg(long)]
+        into: PathBuf,
+    },
     /// Copy the store the configuration names into TARGET — a postgres:// URL or a
     /// directory for an embedded store — which must be empty. Stop `serve` first.
     CopyStore {
@@ -116,6 +130,14 @@ pub async fn run() -> ExitCode {
         Command::HashPassword => hash_password(),
         Command::Migrate { config } => migrate(config).await,
         Command::CopyStore { config, to } => copy_store(config, &to).await,
+        Command::Replay {
+            config,
+            since,
+            into,
+        } => match load(&config) {
+            Ok(settings) => crate::replay::run(&settings, since.as_deref(), &into).await,
+            Err(code) => code,
+        },
     }
 }
 

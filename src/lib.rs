@@ -21,6 +21,7 @@ pub mod links;
 pub mod logging;
 pub mod metrics;
 pub mod notify;
+pub mod replay;
 pub mod scheduler;
 pub mod setup;
 pub mod smartflo;

@@ -290,7 +290,10 @@ async fn follow_rule_edits(settings: Arc<Settings>, app: Arc<App>, stop: Cancell
 
 /// The file's rules, unless a supervisor saved edited ones from the dashboard — those stay
 /// in force across restarts while they are still valid with this configuration.
-async fn rules_in_force(settings: &Settings, store: &dyn Store) -> anyhow::Result<Rules> {
+pub(crate) async fn rules_in_force(
+    settings: &Settings,
+    store: &dyn Store,
+) -> anyhow::Result<Rules> {
     let from_file = settings.rules.clone();
     let Some(change) = store.stored_rules().await.context("reading stored rules")? else {
         return Ok(from_file);

@@ -20,6 +20,9 @@ use crate::store::{
 /// One webhook, interpreted by the door it came through and ready to apply.
 #[derive(Debug, Clone)]
 pub struct IncomingEvent {
+    /// The id the event log already gave this event (a replay of a stored event); `None`
+    /// for a new delivery, which gets a fresh one.
+    pub event_id: Option<ulid::Ulid>,
     pub received_at: DateTime<Utc>,
     pub trigger: String,
     pub trigger_inferred: bool,
@@ -33,7 +36,7 @@ pub struct IncomingEvent {
     /// The customer number field as received, kept when it cannot be read.
     pub customer_raw: Option<String>,
     pub raw: RawEvent,
-    /// The body exactly as received (the query string for a GET).
+    /// The body exactly as received (empty for a GET: its variables are in `raw.query`).
     pub body: Vec<u8>,
 }
 
@@ -55,12 +58,16 @@ impl App {
     /// Applies one webhook event; resolves once its effect is on stable storage.
     pub async fn ingest(&self, event: IncomingEvent) -> Result<Receipt, AppError> {
         let rules = self.rules.get();
-        let event_id = self.next_id(event.received_at);
+        let event_id = event
+            .event_id
+            .unwrap_or_else(|| self.next_id(event.received_at));
         let meta = EventMeta {
             event_id: event_id.to_string(),
             trigger: event.trigger.clone(),
             received_at: event.received_at,
-            new_callback_id: CallbackId::new(self.next_id(event.received_at)),
+            // The event's own id, so that replaying a stored event opens the same callback;
+            // events and callbacks are kept apart, so sharing an id is no clash.
+            new_callback_id: CallbackId::new(event_id),
         };
         for attempt in 0..MAX_ATTEMPTS {
             back_off(attempt).await;

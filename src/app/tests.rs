@@ -63,6 +63,7 @@ fn world() -> World {
 /// An inbound missed call from customer `n`, call `call_id`, leg `leg`.
 fn missed(n: u32, call_id: &str, leg: &str, trigger: &str) -> IncomingEvent {
     IncomingEvent {
+        event_id: None,
         received_at: now(),
         trigger: trigger.into(),
         trigger_inferred: false,
@@ -202,4 +203,37 @@ async fn the_same_delivery_twice_at_once_is_one_event_and_one_duplicate() {
         "the duplicate names the first event"
     );
     assert_eq!(w.app.store.events(None, 10).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_callback_takes_the_id_of_the_event_that_opened_it() {
+    let w = world();
+    let receipt = w
+        .app
+        .ingest(missed(1, "c1", "leg-a", "call_hangup_missed"))
+        .await
+        .unwrap();
+    assert_eq!(receipt.effect, Effect::Opened);
+    assert_eq!(
+        receipt.callback_id,
+        Some(crate::domain::callback::CallbackId::new(receipt.event_id))
+    );
+}
+
+#[tokio::test]
+async fn a_replayed_event_keeps_its_stored_id_and_reopens_the_same_callback() {
+    let stored = ulid::Ulid::from_parts(1_780_000_000_000, 42);
+    let replay = || IncomingEvent {
+        event_id: Some(stored),
+        ..missed(1, "c1", "leg-a", "call_hangup_missed")
+    };
+    let mut callbacks = Vec::new();
+    for _ in 0..2 {
+        let w = world();
+        let receipt = w.app.ingest(replay()).await.unwrap();
+        assert_eq!(receipt.event_id, stored);
+        assert!(w.app.store.event(stored).await.unwrap().is_some());
+        callbacks.push(receipt.callback_id.expect("opened"));
+    }
+    assert_eq!(callbacks[0], callbacks[1]);
 }

@@ -7,6 +7,7 @@ pub mod gofmt;
 pub mod payload;
 pub mod time;
 pub mod trigger;
+pub mod webhook;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;

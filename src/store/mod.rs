@@ -256,11 +256,25 @@ pub trait FileBackups: Send + Sync {
     async fn backup(&self, target: std::path::PathBuf) -> StoreResult<Backup>;
 }
 
+/// What a backend can do beyond the contract: its events, read back in the order their
+/// effects were applied (the embedded store's event log), for `ringback replay`.
+pub trait AppliedEvents: Send + Sync {
+    /// Calls `each` with every event received at or after `since`, in the order they were
+    /// applied, until it answers false; how many it was called with. Blocking: run it on a
+    /// blocking thread. A frame that cannot be read is logged and skipped.
+    fn for_each_applied(
+        &self,
+        since: Option<DateTime<Utc>>,
+        each: &mut dyn FnMut(EventRecord, Vec<u8>) -> bool,
+    ) -> StoreResult<u64>;
+}
+
 /// An open store: the contract, and the backend's extra abilities.
 #[derive(Clone)]
 pub struct Opened {
     pub store: Arc<dyn Store>,
     pub backups: Option<Arc<dyn FileBackups>>,
+    pub applied_events: Option<Arc<dyn AppliedEvents>>,
 }
 
 /// Opens the store `settings` name (a PostgreSQL store is migrated first).
@@ -274,7 +288,8 @@ pub async fn open(settings: &StorageSettings) -> StoreResult<Opened> {
             let store = Arc::new(store);
             Ok(Opened {
                 store: store.clone(),
-                backups: Some(store),
+                backups: Some(store.clone()),
+                applied_events: Some(store),
             })
         }
         StorageBackend::Postgres { url, pool_size } => {
@@ -282,6 +297,7 @@ pub async fn open(settings: &StorageSettings) -> StoreResult<Opened> {
             Ok(Opened {
                 store: Arc::new(store),
                 backups: None,
+                applied_events: None,
             })
         }
     }

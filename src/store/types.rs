@@ -268,6 +268,8 @@ pub struct Backup {
     pub keys: u64,
     pub bytes: u64,
     pub callbacks: u64,
+    /// Bytes of the event log copied with it (embedded store).
+    pub log_bytes: u64,
     /// The data directory's own files copied with it (tokens, keys).
     pub files: Vec<String>,
 }

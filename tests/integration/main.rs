@@ -24,6 +24,7 @@ mod ingest_hardening;
 mod log_forging;
 mod quirks;
 mod reminders;
+mod replay;
 mod replicas;
 mod restart;
 mod retention;

@@ -3,13 +3,16 @@
 //! The writer thread runs the copy between two batches, so no write lands half way through
 //! it and every tree is copied as of the same moment; webhooks queue meanwhile (and are
 //! answered once it is done). The copy is itself a complete data directory — a fresh sled
-//! database under `sled/` plus the data directory's own files (tokens, the session key) — so
+//! database under `sled/`, the event log under `log/` (its sealed segments hard-linked where
+//! the file system allows, so a backup no longer copies every raw body through sled), plus
+//! the data directory's own files (tokens, the session key) — so
 //! restoring is pointing `[storage].path` at it. Every file is fsync'd before the copy is
 //! reported done: sled's `flush` alone is not an fsync (`docs/sled-0.34.md`).
 
 use std::fs::File;
 use std::path::Path;
 
+use super::log::Log;
 use crate::store::{Backup, StoreError};
 
 /// Pairs written to the copy per `apply_batch`.
@@ -17,7 +20,12 @@ const BATCH: usize = 10_000;
 
 /// Copies `trees` and the plain files of `data_dir` into `target`, which must not exist or
 /// be empty. On failure the partial copy is removed.
-pub fn copy(trees: &[sled::Tree], data_dir: &Path, target: &Path) -> Result<Backup, StoreError> {
+pub fn copy(
+    trees: &[sled::Tree],
+    log: &Log,
+    data_dir: &Path,
+    target: &Path,
+) -> Result<Backup, StoreError> {
     let io =
         |what: &str, e: std::io::Error| StoreError::unavailable_from(format!("backup: {what}"), e);
     if crate::data_dir::has_entries(target) {
@@ -27,14 +35,19 @@ pub fn copy(trees: &[sled::Tree], data_dir: &Path, target: &Path) -> Result<Back
         )));
     }
     crate::data_dir::create_private(target).map_err(|e| io("creating the directory", e))?;
-    let result = copy_into(trees, data_dir, target);
+    let result = copy_into(trees, log, data_dir, target);
     if result.is_err() {
         let _ = std::fs::remove_dir_all(target);
     }
     result
 }
 
-fn copy_into(trees: &[sled::Tree], data_dir: &Path, target: &Path) -> Result<Backup, StoreError> {
+fn copy_into(
+    trees: &[sled::Tree],
+    log: &Log,
+    data_dir: &Path,
+    target: &Path,
+) -> Result<Backup, StoreError> {
     let io = |what: String, e: std::io::Error| {
         StoreError::unavailable_from(format!("backup: {what}"), e)
     };
@@ -72,6 +85,11 @@ fn copy_into(trees: &[sled::Tree], data_dir: &Path, target: &Path) -> Result<Bac
         copy.flush().map_err(sled)?;
     }
     sync_tree(&target.join("sled")).map_err(|e| io("syncing the copy".into(), e))?;
+    // The event log as of the same moment (the writer appends nothing while this runs):
+    // sealed segments are linked or copied whole, the active one up to its end.
+    report.log_bytes = log
+        .copy_to(&target.join("log"))
+        .map_err(|e| StoreError::unavailable_from("backup: copying the event log", e))?;
     // The data directory's own files: tokens and keys (sled's files live under `sled/`,
     // earlier backups under `backups/`; directories are not copied).
     let entries = std::fs::read_dir(data_dir).map_err(|e| io(data_dir.display().to_string(), e))?;

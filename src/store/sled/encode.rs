@@ -9,10 +9,11 @@
 use ulid::Ulid;
 
 use super::keys::{self, Tree};
+use super::logged::LogEntry;
 use super::records;
 use crate::domain::callback::{Callback, CallbackId};
 use crate::domain::reminder::Delivery;
-use crate::store::{CallbackWrite, CustomerWrite, EventWrite, Plan, StoreError, Version};
+use crate::store::{CallbackWrite, CustomerWrite, Plan, StoreError, Version};
 
 /// A key that must hold exactly `expect` (or be absent, for `None`).
 #[derive(Debug, Clone)]
@@ -34,6 +35,12 @@ pub struct EncodedPlan {
     pub ops: Vec<Op>,
     /// Callbacks opened minus callbacks resolved.
     pub pending_delta: i64,
+    /// Frames for the event log: a webhook plan's one (its event and these writes), or an
+    /// import's events.
+    pub log: Vec<LogEntry>,
+    /// Whether the log frame alone makes the plan durable (a webhook plan: its writes are in
+    /// its frame). Anything else needs sled flushed before it is answered.
+    pub logged: bool,
     /// The webhook event the plan stores, if any, and its call (for logs, and test faults).
     pub event: Option<Ulid>,
     pub call_id: Option<String>,
@@ -103,13 +110,16 @@ pub fn encode(plan: &Plan) -> Result<EncodedPlan, StoreError> {
             None => out.remove(Tree::Outbox, id.to_bytes()),
         }
     }
-    if let Some(event) = &plan.event {
-        encode_event(event, &mut out);
-    }
     if let Some(claim) = &plan.digest {
         let key = keys::digest(&claim.schedule, claim.occurrence);
         out.check(Tree::Digests, &key, None);
         out.insert(Tree::Digests, &key, records::encode(claim));
+    }
+    if let Some(event) = &plan.event {
+        // Last, so the frame carries every write of the plan.
+        out.log
+            .push(LogEntry::new(Some(event), &out.ops, out.pending_delta));
+        out.logged = true;
     }
     Ok(out)
 }
@@ -253,24 +263,6 @@ pub(super) fn index_callback(before: Option<&Callback>, after: &Callback, out: &
         }
         if let Some(at) = new_wake {
             out.insert(Tree::Due, keys::by_time(at, id), Vec::new());
-        }
-    }
-}
-
-pub(super) fn encode_event(event: &EventWrite, out: &mut EncodedPlan) {
-    let id = event.record.id.to_bytes();
-    let body = &event.body;
-    let chunked = body.len() > keys::BODY_INLINE;
-    let inline = if chunked { &[][..] } else { &body[..] };
-    out.insert(
-        Tree::Events,
-        id,
-        records::encode_event(&event.record, inline),
-    );
-    if chunked {
-        for (i, chunk) in body.chunks(keys::BODY_CHUNK).enumerate() {
-            let n = u32::try_from(i).unwrap_or(u32::MAX);
-            out.insert(Tree::EventBodies, keys::body_chunk(id, n), chunk.to_vec());
         }
     }
 }

@@ -1,5 +1,12 @@
 //! Group commit: many writers, one flush.
 //!
+//! Since schema 4 a group's durability is first the event log's: one `fdatasync` of its
+//! active segment makes every webhook plan of the group durable (its writes are in its
+//! frame; `logged.rs`). sled is flushed as below only when the group holds other work
+//! (actions, settlements, leases, rules, repairs), which also makes every earlier webhook's
+//! writes durable in sled; otherwise sled flushes on its own schedule (every 500 ms) and a
+//! crash's gap is filled from the log at open.
+//!
 //! What sled 0.34.7 does, measured on this kind of machine (`docs/sled-0.34.md`),
 //! and how this module answers it:
 //!
@@ -28,6 +35,7 @@ use std::thread::JoinHandle;
 
 use tokio::sync::watch;
 
+use super::log::Log;
 use crate::store::StoreError;
 
 #[derive(Debug, Clone, Default)]
@@ -41,6 +49,8 @@ pub struct Durable {
 
 struct Wanted {
     generation: u64,
+    /// Some generation asked for since the last flush needs sled flushed, not only the log.
+    sled: bool,
     stopping: bool,
 }
 
@@ -56,11 +66,20 @@ pub struct Flusher {
 }
 
 impl Flusher {
-    pub fn start(db: sled::Db, data_file: File, failed: Arc<AtomicBool>) -> Self {
+    /// `sync`: make each group durable (always, but for a store being rebuilt, which is
+    /// synced once when it is closed).
+    pub fn start(
+        db: sled::Db,
+        data_file: File,
+        log: Arc<Log>,
+        failed: Arc<AtomicBool>,
+        sync: bool,
+    ) -> Self {
         let (durable, _) = watch::channel(Durable::default());
         let shared = Arc::new(Shared {
             wanted: Mutex::new(Wanted {
                 generation: 0,
+                sled: false,
                 stopping: false,
             }),
             wake: Condvar::new(),
@@ -69,7 +88,7 @@ impl Flusher {
         let thread_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("ringback-flusher".into())
-            .spawn(move || run(&thread_shared, &db, &data_file, &failed))
+            .spawn(move || run(&thread_shared, &db, &data_file, &log, &failed, sync))
             .expect("spawning the flusher thread");
         Self {
             shared,
@@ -77,12 +96,14 @@ impl Flusher {
         }
     }
 
-    /// Asks for everything committed up to `generation` to be made durable.
-    pub fn request(&self, generation: u64) {
+    /// Asks for everything committed up to `generation` to be made durable: the event log
+    /// always, sled too when `sled` (work whose log frame is not its whole record).
+    pub fn request(&self, generation: u64, sled: bool) {
         let mut wanted = lock(&self.shared.wanted);
         if generation > wanted.generation {
             wanted.generation = generation;
         }
+        wanted.sled |= sled;
         self.shared.wake.notify_one();
     }
 
@@ -123,10 +144,22 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn run(shared: &Shared, db: &sled::Db, data_file: &File, failed: &AtomicBool) {
+fn run(
+    shared: &Shared,
+    db: &sled::Db,
+    data_file: &File,
+    log: &Log,
+    failed: &AtomicBool,
+    sync: bool,
+) {
     let mut flushed = 0u64;
+    let flush_sled = || {
+        db.flush()
+            .map_err(|e| e.to_string())
+            .and_then(|_| data_file.sync_data().map_err(|e| e.to_string()))
+    };
     loop {
-        let target = {
+        let (target, sled) = {
             let mut wanted = lock(&shared.wanted);
             while wanted.generation <= flushed && !wanted.stopping {
                 wanted = shared.wake.wait(wanted).unwrap_or_else(|e| e.into_inner());
@@ -134,15 +167,20 @@ fn run(shared: &Shared, db: &sled::Db, data_file: &File, failed: &AtomicBool) {
             if wanted.generation <= flushed {
                 // Stopping with nothing outstanding: one last flush for anything written
                 // outside the writer's generations, then exit.
-                let _ = db.flush().map(|_| data_file.sync_data());
+                let _ = log.sync();
+                let _ = flush_sled();
                 return;
             }
-            wanted.generation
+            (wanted.generation, std::mem::take(&mut wanted.sled))
         };
-        let result = db
-            .flush()
-            .map_err(|e| e.to_string())
-            .and_then(|_| data_file.sync_data().map_err(|e| e.to_string()));
+        let result =
+            if sync {
+                log.sync()
+                    .map_err(|e| e.to_string())
+                    .and_then(|()| if sled { flush_sled() } else { Ok(()) })
+            } else {
+                Ok(())
+            };
         match result {
             Ok(()) => shared.durable.send_modify(|d| d.through = target),
             Err(e) => {

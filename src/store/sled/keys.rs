@@ -7,8 +7,8 @@
 //!
 //! | tree                  | key                                              | value                          |
 //! |-----------------------|--------------------------------------------------|--------------------------------|
-//! | `events`              | event id (16 B ULID: ms time, then random)       | header length (u32) ++ `EventRecord` ++ body if ≤ 3 KiB |
-//! | `event_bodies`        | event id (16 B) ++ chunk number (u32)            | ≤ 4 KiB slice of a body over 3 KiB |
+//! | `events`              | event id (16 B ULID: ms time, then random)       | index: position of its frame in the event log (u64) ++ flags (u8; 1 = unreadable number) — the record and body are in the log (`logged.rs`) |
+//! | `event_bodies`        | event id (16 B) ++ chunk number (u32)            | empty since schema 4 (schema 3 kept bodies over 3 KiB here in 4 KiB chunks; `migrate.rs` moves them into the log) |
 //! | `event_dedup`         | len-prefixed trigger ++ call_id ++ leg (u16 each)| event id (16 B); only events without a call_id |
 //! | `callbacks`           | callback id (16 B ULID)                          | `Callback`                     |
 //! | `timeline`            | callback id (16 B) ++ sequence (u32)             | `[TimelineEntry]` of one change |
@@ -28,19 +28,20 @@
 //! Record formats are in `records.rs`; `migrate.rs` moves a store written by an earlier
 //! schema to this one at open (schema 2 added `outbox_due`, leases and `quarantine`; schema 3
 //! added `digests`, and outbox deliveries of purpose `digest` carrying their report, which
-//! an older build could not read).
+//! an older build could not read; schema 4 moved events into the event log).
 //!
 //! `meta` keys: `schema_version`; `schedule_rules` (fingerprint of the rules the pending
 //! callbacks were scheduled with); `stored_rules` (the last `RulesChange` from the
-//! dashboard, whose `after` is in force); `pending_count` (u64, big-endian);
+//! dashboard, whose `after` is in force); `pending_count` (u64, big-endian); `log_applied`
+//! (u64, big-endian: the end of the last event-log frame whose writes are in this state);
 //! `telegram_offset` (i64, big-endian: the next Telegram update to ask for); `probe`;
 //! `ended_session:` ++ session id (a dashboard session ended by logout; the value is the
 //! time until which it must be remembered, 8 B).
 //! | `meta`                | name (UTF-8)                                     | UTF-8 text                     |
 //!
-//! Large raw bodies are split into 4 KiB chunks because sled 0.34 writes any log item larger
-//! than a quarter segment (~128 KiB) to a separate blob file that it never fsyncs; a leaf
-//! node holds up to 16 entries, so small values keep every node inline in the fsynced log.
+//! Values stay small: sled 0.34 writes any log item larger than a quarter segment (~128 KiB)
+//! to a separate blob file, and the raw bodies that could reach that size live in the event
+//! log, not here.
 
 use chrono::{DateTime, Utc};
 
@@ -72,6 +73,8 @@ pub const SCHEDULE_RULES: &str = "schedule_rules";
 pub const TELEGRAM_OFFSET: &str = "telegram_offset";
 pub const SCHEMA_VERSION_KEY: &str = "schema_version";
 pub const PROBE: &str = "probe";
+/// The end of the last event-log frame whose writes are in sled (u64, big-endian).
+pub const LOG_APPLIED: &str = "log_applied";
 /// Prefix of the `meta` keys of ended dashboard sessions.
 pub const ENDED_SESSION: &str = "ended_session:";
 
@@ -102,6 +105,28 @@ pub const WRITTEN_TREES: [&str; 18] = [
     OUTBOX_DUE,
     QUARANTINE,
     DIGESTS,
+];
+
+/// The trees by position (the inverse of [`Tree::index`]).
+pub const ALL_TREES: [Tree; 18] = [
+    Tree::Events,
+    Tree::EventBodies,
+    Tree::EventDedup,
+    Tree::Callbacks,
+    Tree::Timeline,
+    Tree::PendingByCustomer,
+    Tree::PendingByAge,
+    Tree::ResolvedByTime,
+    Tree::Calls,
+    Tree::LastAnswered,
+    Tree::Meta,
+    Tree::Due,
+    Tree::Outbox,
+    Tree::RulesAudit,
+    Tree::UnknownChats,
+    Tree::OutboxDue,
+    Tree::Quarantine,
+    Tree::Digests,
 ];
 
 /// A signed id as an order-preserving key.
@@ -161,7 +186,7 @@ pub const BODY_CHUNK: usize = 4096;
 /// Bodies up to this size are stored inside the event's value (one insert, not two).
 pub const BODY_INLINE: usize = 3 * 1024;
 /// The schema this build writes (and migrates older stores to).
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 pub fn time(t: DateTime<Utc>) -> [u8; 8] {
     ((t.timestamp_millis() as u64) ^ (1 << 63)).to_be_bytes()

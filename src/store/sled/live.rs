@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::flusher::{Flusher, wait_durable};
 use super::keys;
+use super::log::{Log, LogOptions};
 use super::writer::{self, Command, Done, Shared, Work};
 use crate::store::StoreError;
 
@@ -20,6 +21,8 @@ const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 pub struct Live {
     db: sled::Db,
+    /// The event log (`<path>/log`): raw events and webhook plans' writes.
+    pub log: Arc<Log>,
     /// Every tree, in `keys::WRITTEN_TREES` order (reads use them directly).
     pub trees: Arc<Vec<sled::Tree>>,
     /// The request path's keyed reads.
@@ -36,6 +39,9 @@ pub struct Live {
 #[derive(Clone, Default)]
 pub struct Counters {
     pub quarantined: Arc<AtomicU64>,
+    /// Made durable only at close, not per group commit: a store being rebuilt from scratch
+    /// (`ringback replay`), which is started again into a new directory if it fails.
+    pub deferred_sync: bool,
     #[cfg(test)]
     pub faults: Arc<std::sync::Mutex<std::collections::HashMap<String, writer::Fault>>>,
 }
@@ -56,7 +62,17 @@ impl Live {
             .map(|name| db.open_tree(name))
             .collect::<Result<_, _>>()
             .map_err(super::from_sled)?;
-        super::migrate::run(&db, &trees)?;
+        let log = open_log(path, &trees)?;
+        super::migrate::run(&db, &trees, &log)?;
+        let redone = super::logged::redo(&trees, &log, applied_end(&trees)?)?;
+        if redone.frames > 0 {
+            tracing::info!(
+                frames = redone.frames,
+                unreadable = redone.unreadable,
+                "writes acknowledged from the event log but not yet in sled were applied again"
+            );
+            db.flush().map_err(super::from_sled)?;
+        }
         let released = super::migrate::release_every_lease(&trees)?;
         if released > 0 {
             tracing::info!(
@@ -77,10 +93,17 @@ impl Live {
         }
         release_freed_memory();
         let failed = Arc::new(AtomicBool::new(false));
-        let flusher = Arc::new(Flusher::start(db.clone(), data_file, Arc::clone(&failed)));
+        let flusher = Arc::new(Flusher::start(
+            db.clone(),
+            data_file,
+            Arc::clone(&log),
+            Arc::clone(&failed),
+            !counters.deferred_sync,
+        ));
         let (queue, rx) = mpsc::channel(writer::QUEUE);
         let shared = Shared {
             flusher: Arc::clone(&flusher),
+            log: Arc::clone(&log),
             failed: Arc::clone(&failed),
             quarantined: Arc::clone(&counters.quarantined),
             #[cfg(test)]
@@ -90,6 +113,7 @@ impl Live {
         let trees = Arc::new(trees);
         Ok(Self {
             db,
+            log,
             point: super::point::PointReader::start(Arc::clone(&trees)),
             trees,
             queue: Mutex::new(Some(queue)),
@@ -151,6 +175,32 @@ impl Drop for Live {
     fn drop(&mut self) {
         let _ = self.close();
     }
+}
+
+/// Where sled's state says the event log was applied up to (0: nothing logged yet).
+fn applied_end(trees: &[sled::Tree]) -> Result<u64, StoreError> {
+    let meta = &trees[keys::Tree::Meta.index()];
+    Ok(meta
+        .get(keys::LOG_APPLIED)
+        .map_err(super::from_sled)?
+        .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+        .map_or(0, u64::from_be_bytes))
+}
+
+/// Opens the event log, cutting a torn tail; never below where sled's state already points
+/// (frames lost in a crash before they were acknowledged must not have their positions
+/// reused).
+fn open_log(path: &Path, trees: &[sled::Tree]) -> Result<Arc<Log>, StoreError> {
+    let dir = path.join("log");
+    let (log, opened) = Log::open(&dir, LogOptions::default(), applied_end(trees)?)
+        .map_err(|e| StoreError::unavailable_from(format!("opening {}", dir.display()), e))?;
+    if opened.cut_bytes > 0 {
+        tracing::warn!(
+            bytes = opened.cut_bytes,
+            "the event log ended in a torn record (a crash while writing it, before it was acknowledged); cut off"
+        );
+    }
+    Ok(Arc::new(log))
 }
 
 /// sled 0.34.7 says "could not acquire lock" when another process holds the store: that is

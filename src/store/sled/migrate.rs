@@ -9,17 +9,20 @@
 //! | —    | 2  | a new, empty store is stamped with the current version |
 //! | 1    | 2  | `outbox_due` is built from the outbox (deliveries are taken by it, with leases); the pending count is counted if absent; `quarantine` exists (empty) |
 //! | 2    | 3  | `digests` exists (empty); callbacks may carry `last_attempt_at` (absent reads as none) and the outbox deliveries of purpose `digest` — nothing to rewrite, but a build of schema 2 must not open a store that has them |
+//! | 3    | 4  | every event's record and body move into the event log (`log/`); `events` keeps the index (position and flags), `event_bodies` is emptied; `meta.log_applied` says how far the log is applied |
 
 use sled::Transactional;
 use sled::transaction::TransactionError;
 
 use super::keys::{self, Tree};
+use super::log::Log;
+use super::logged::{self, LogEntry};
 use super::records;
 use super::tx::{Tx, TxResult};
 use crate::store::StoreError;
 
 /// Migrates `trees` in place; returns the version the store was found at (None: new).
-pub fn run(db: &sled::Db, trees: &[sled::Tree]) -> Result<Option<u32>, StoreError> {
+pub fn run(db: &sled::Db, trees: &[sled::Tree], log: &Log) -> Result<Option<u32>, StoreError> {
     let meta = &trees[Tree::Meta.index()];
     let found = match meta
         .get(keys::SCHEMA_VERSION_KEY)
@@ -61,6 +64,7 @@ pub fn run(db: &sled::Db, trees: &[sled::Tree]) -> Result<Option<u32>, StoreErro
         match next {
             2 => transact(trees, to_2)?,
             3 => transact(trees, to_3)?,
+            4 => to_4(trees, log)?,
             _ => unreachable!("every version up to SCHEMA_VERSION has a step"),
         }
         version = next;
@@ -180,4 +184,101 @@ pub fn release_every_lease(trees: &[sled::Tree]) -> Result<usize, StoreError> {
         TransactionError::Storage(e) => super::from_sled(e),
     })?;
     Ok(count)
+}
+
+/// Events moved into the log per transaction.
+const MOVE_BATCH: usize = 1000;
+
+/// Schema 3 → 4, in batches: old-format events are read (with their chunks), their frames
+/// appended to the log and synced, then one transaction swaps their values for index entries,
+/// removes their chunks and records how far the log is applied. A crash part way leaves the
+/// events not yet swapped in the old format (the step moves them at the next open) and at most
+/// one batch of frames nothing points at.
+fn to_4(trees: &[sled::Tree], log: &Log) -> Result<(), StoreError> {
+    let events = &trees[Tree::Events.index()];
+    let bodies = &trees[Tree::EventBodies.index()];
+    let mut after: Option<sled::IVec> = None;
+    let mut moved = 0u64;
+    loop {
+        let range = match &after {
+            Some(key) => events.range::<&[u8], _>((
+                std::ops::Bound::Excluded(key.as_ref()),
+                std::ops::Bound::Unbounded,
+            )),
+            None => events.iter(),
+        };
+        let mut batch = Vec::new();
+        let mut unreadable = Vec::new();
+        for item in range {
+            let (key, value) = item.map_err(super::from_sled)?;
+            after = Some(key.clone());
+            if logged::index_from(&value).is_some() {
+                continue;
+            }
+            match records::decode_event(&value) {
+                Ok((record, inline)) => {
+                    let mut body = inline.to_vec();
+                    let mut chunks = Vec::new();
+                    for chunk in bodies.scan_prefix(&key) {
+                        let (chunk_key, bytes) = chunk.map_err(super::from_sled)?;
+                        body.extend_from_slice(&bytes);
+                        chunks.push(chunk_key);
+                    }
+                    let write = crate::store::EventWrite { record, body };
+                    batch.push((key, LogEntry::new(Some(&write), &[], 0), chunks));
+                }
+                Err(e) => unreadable.push((key, value, e.to_string())),
+            }
+            if batch.len() + unreadable.len() >= MOVE_BATCH {
+                break;
+            }
+        }
+        let done = batch.is_empty() && unreadable.is_empty();
+        let frames: Vec<_> = batch
+            .iter()
+            .map(|(_, entry, _)| entry.frame.clone())
+            .collect();
+        let at = if frames.is_empty() {
+            Vec::new()
+        } else {
+            let at = log
+                .append(&frames)
+                .map_err(|e| StoreError::unavailable_from("moving events into the log", e))?;
+            log.sync()
+                .map_err(|e| StoreError::unavailable_from("moving events into the log", e))?;
+            at
+        };
+        let end = log.end();
+        trees
+            .transaction(|view| {
+                let tx = Tx::new(view);
+                for ((key, entry, chunks), at) in batch.iter().zip(&at) {
+                    tx.tree(Tree::Events)
+                        .insert(key, &logged::index_value(*at, entry.flags))?;
+                    for chunk in chunks {
+                        tx.tree(Tree::EventBodies).remove(chunk)?;
+                    }
+                }
+                for (key, value, reason) in &unreadable {
+                    tx.quarantine(Tree::Events, key, value, reason.clone())?;
+                }
+                if !at.is_empty() {
+                    tx.note_logged(end);
+                }
+                if done {
+                    tx.tree(Tree::Meta)
+                        .insert(keys::SCHEMA_VERSION_KEY, "4".as_bytes())?;
+                }
+                tx.finish()
+            })
+            .map_err(|e| match e {
+                TransactionError::Abort(e) => e,
+                TransactionError::Storage(e) => super::from_sled(e),
+            })?;
+        moved += batch.len() as u64;
+        if done {
+            tracing::info!(events = moved, "events moved into the event log");
+            return Ok(());
+        }
+    }
 }

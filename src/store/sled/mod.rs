@@ -15,6 +15,8 @@ mod encode;
 mod flusher;
 pub mod keys;
 mod live;
+mod log;
+mod logged;
 mod migrate;
 mod ops;
 mod point;
@@ -93,7 +95,23 @@ impl SledStore {
     /// Opens (creating if needed) the store under `path`, a directory only Ringback reads.
     /// Blocking: callers on a runtime use `store::open`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let counters = Counters::default();
+        Self::open_with(path, Counters::default())
+    }
+
+    /// Opens a store that is made durable only when it is closed (not per group commit):
+    /// for a store being rebuilt from scratch (`ringback replay`), many times faster to fill,
+    /// and started again into a new directory should it fail part way.
+    pub fn open_deferred(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with(
+            path,
+            Counters {
+                deferred_sync: true,
+                ..Counters::default()
+            },
+        )
+    }
+
+    fn open_with(path: &Path, counters: Counters) -> Result<Self, StoreError> {
         let live = Live::open(path, &counters)?;
         let inner = Arc::new(Inner {
             path: path.to_path_buf(),
@@ -138,7 +156,7 @@ impl SledStore {
             Lane::Scan => {
                 let reading = Arc::clone(&live);
                 tokio::task::spawn_blocking(move || {
-                    let mut reader = Reader::new(&reading.trees);
+                    let mut reader = Reader::new(&reading.trees, Some(&reading.log));
                     let result = read(&mut reader);
                     (result, reader.repairs)
                 })
@@ -148,7 +166,7 @@ impl SledStore {
             Lane::Point => {
                 let (reply, answer) = tokio::sync::oneshot::channel();
                 let queued = live.point.run(Box::new(move |trees| {
-                    let mut reader = Reader::new(trees);
+                    let mut reader = Reader::new(trees, None);
                     let result = read(&mut reader);
                     let _ = reply.send((result, reader.repairs));
                 }));
@@ -469,16 +487,36 @@ impl Maintenance for SledStore {
     async fn purge(&self, cutoffs: Cutoffs, limit: usize) -> StoreResult<Purged> {
         let live = self.live()?;
         let planning = Arc::clone(&live);
-        let plan =
-            tokio::task::spawn_blocking(move || purge::plan(&planning.trees, cutoffs, limit))
-                .await
-                .map_err(|e| StoreError::backend(format!("planning retention failed: {e}")))??;
-        match live.submit(Work::Purge(Box::new(plan))).await? {
-            Done::Purged(purged) => Ok(purged),
-            _ => Err(StoreError::backend(
-                "the writer answered a purge with something else",
-            )),
+        let plan = tokio::task::spawn_blocking(move || {
+            purge::plan(&planning.trees, &planning.log, cutoffs, limit)
+        })
+        .await
+        .map_err(|e| StoreError::backend(format!("planning retention failed: {e}")))??;
+        let purged = match live.submit(Work::Purge(Box::new(plan))).await? {
+            Done::Purged(purged) => purged,
+            _ => {
+                return Err(StoreError::backend(
+                    "the writer answered a purge with something else",
+                ));
+            }
+        };
+        // The last batch of events before the cutoff is gone: whole log segments older than
+        // it can go too (a segment ends before the next one's first frame; only sealed ones).
+        if let Some(cutoff) = cutoffs.events
+            && purged.events < limit
+        {
+            let dropping = Arc::clone(&live);
+            let (segments, bytes) = tokio::task::spawn_blocking(move || {
+                dropping.log.drop_older_than(cutoff.timestamp_millis())
+            })
+            .await
+            .map_err(|e| StoreError::backend(format!("dropping log segments failed: {e}")))?
+            .map_err(|e| StoreError::unavailable_from("dropping old event log segments", e))?;
+            if segments > 0 {
+                tracing::info!(segments, bytes, "event log segments past retention deleted");
+            }
         }
+        Ok(purged)
     }
 
     fn quarantined(&self) -> u64 {
@@ -700,9 +738,49 @@ impl Transfer for SledStore {
             }
         }
         let plan = transfer::import(&records);
-        if plan.ops.is_empty() {
+        if plan.ops.is_empty() && plan.log.is_empty() {
             return Ok(());
         }
         self.submit(Work::Apply(Box::new(plan))).await.map(|_| ())
+    }
+}
+
+impl crate::store::AppliedEvents for SledStore {
+    fn for_each_applied(
+        &self,
+        since: Option<DateTime<Utc>>,
+        each: &mut dyn FnMut(EventRecord, Vec<u8>) -> bool,
+    ) -> StoreResult<u64> {
+        let live = self.live()?;
+        let since_ms = since.map(|s| s.timestamp_millis());
+        let mut called = 0;
+        // Frames are in the order their plans were applied (appended as each transaction
+        // committed), which is the order to decide them again in.
+        for item in live.log.scan(live.log.start()) {
+            let scanned = match item {
+                Ok(scanned) => scanned,
+                Err(e) => {
+                    tracing::error!(error = %e, "an event log frame could not be read; skipped");
+                    continue;
+                }
+            };
+            if since_ms.is_some_and(|s| scanned.time_ms < s) {
+                continue;
+            }
+            let event = match logged::decode(&scanned.payload, false) {
+                Ok(frame) => frame.event,
+                Err(e) => {
+                    tracing::error!(at = scanned.at, error = %e, "an event log frame could not be decoded; skipped");
+                    continue;
+                }
+            };
+            if let Some((record, body)) = event {
+                called += 1;
+                if !each(record, body) {
+                    break;
+                }
+            }
+        }
+        Ok(called)
     }
 }

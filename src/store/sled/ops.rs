@@ -1,24 +1,49 @@
 //! What the writer does with each kind of work inside its transaction: apply an encoded
 //! plan (compare, then write), lease deliveries, give leases back, and the small writes.
 
+use std::cell::Cell;
+
 use ulid::Ulid;
 
 use super::encode::{EncodedPlan, Op};
 use super::keys::{self, Tree};
+use super::log::Position;
+use super::logged;
 use super::records;
 use super::tx::{Tx, TxResult};
 use crate::store::{Lease, LeaseOwner, RulesChange, StoreError, Take, Taken, UnknownChat, Version};
 
 /// Applies `plan` when every check holds; `Ok(Err(Conflict))` and nothing written when one
-/// does not.
-pub fn apply(tx: &Tx, plan: &EncodedPlan) -> TxResult<Result<(), StoreError>> {
+/// does not. Its log frames are placed from `log_end` on (the writer appends them once the
+/// transaction commits), and each event is indexed at its frame.
+pub fn apply(
+    tx: &Tx,
+    plan: &EncodedPlan,
+    log_end: &Cell<Position>,
+) -> TxResult<Result<(), StoreError>> {
     for check in &plan.checks {
         let current = tx.tree(check.tree).get(&check.key)?;
         if current.as_deref() != check.expect.as_deref() {
             return Ok(Err(StoreError::Conflict));
         }
     }
-    for op in &plan.ops {
+    write(tx, &plan.ops)?;
+    tx.add_pending(plan.pending_delta);
+    for entry in &plan.log {
+        let at = log_end.get();
+        log_end.set(at + entry.frame.len());
+        if let Some(id) = entry.event {
+            tx.tree(Tree::Events)
+                .insert(&id.to_bytes(), &logged::index_value(at, entry.flags))?;
+        }
+        tx.note_logged(log_end.get());
+    }
+    Ok(Ok(()))
+}
+
+/// Does `ops` (a plan's writes, or a log frame's when they are done again).
+pub fn write(tx: &Tx, ops: &[Op]) -> TxResult<()> {
+    for op in ops {
         match op {
             Op::Insert(tree, key, value) => {
                 tx.tree(*tree).insert(key.as_slice(), value.as_slice())?;
@@ -28,8 +53,7 @@ pub fn apply(tx: &Tx, plan: &EncodedPlan) -> TxResult<Result<(), StoreError>> {
             }
         }
     }
-    tx.add_pending(plan.pending_delta);
-    Ok(Ok(()))
+    Ok(())
 }
 
 /// Leases the takeable deliveries among `candidates` (`outbox_due` keys up to `take.now`),

@@ -5,9 +5,10 @@
 //! What goes, per tree:
 //! - `resolved_by_time` up to the callbacks' cutoff → the entry, its `callbacks` record and
 //!   its `timeline` entries (keys `id ++ 0..timeline_len`; no scan needed);
-//! - `events` with an id (ULID: receive time first) before the events' cutoff → the event, its
-//!   `event_bodies` chunks (their count follows from `body_len`), and its call's `calls`
-//!   record once every delivery seen for that call is itself older than the cutoff;
+//! - `events` with an id (ULID: receive time first) before the events' cutoff → the index
+//!   entry, and its call's `calls` record once every delivery seen for that call is itself
+//!   older than the cutoff (the call is read from the event's log frame while planning); the
+//!   log's segments go whole once no event before the cutoff is left (`SledStore::purge`);
 //! - `event_dedup` entries pointing at an event before the cutoff.
 //!
 //! Pending callbacks, the outbox, `last_answered` (one small entry per customer), the rules
@@ -19,6 +20,8 @@ use chrono::{DateTime, Utc};
 use ulid::Ulid;
 
 use super::keys::{self, Tree};
+use super::log::Log;
+use super::logged;
 use super::records;
 use super::tx::{Tx, TxResult};
 use crate::store::{Cutoffs, Purged, StoreError};
@@ -29,7 +32,8 @@ pub struct PurgePlan {
     /// The events' cutoff (calls and dedup entries follow their events).
     cutoff: Option<DateTime<Utc>>,
     resolved: Vec<sled::IVec>,
-    events: Vec<sled::IVec>,
+    /// Event index keys, with the call each event belongs to.
+    events: Vec<(sled::IVec, Option<String>)>,
     dedup: Vec<sled::IVec>,
 }
 
@@ -41,7 +45,12 @@ fn first_id_at(cutoff: DateTime<Utc>) -> [u8; 16] {
 
 /// Finds up to `limit` resolved callbacks, events and dedup entries older than their
 /// cutoffs.
-pub fn plan(trees: &[sled::Tree], cutoffs: Cutoffs, limit: usize) -> Result<PurgePlan, StoreError> {
+pub fn plan(
+    trees: &[sled::Tree],
+    log: &Log,
+    cutoffs: Cutoffs,
+    limit: usize,
+) -> Result<PurgePlan, StoreError> {
     let tree = |t: Tree| &trees[t.index()];
     let collect = |iter: sled::Iter| -> Result<Vec<sled::IVec>, StoreError> {
         iter.keys()
@@ -62,7 +71,21 @@ pub fn plan(trees: &[sled::Tree], cutoffs: Cutoffs, limit: usize) -> Result<Purg
         });
     };
     let first_kept = first_id_at(cutoff);
-    let events = collect(tree(Tree::Events).range(..first_kept.to_vec()))?;
+    let events = collect(tree(Tree::Events).range(..first_kept.to_vec()))?
+        .into_iter()
+        .map(|key| {
+            let call = tree(Tree::Events)
+                .get(&key)
+                .ok()
+                .flatten()
+                .and_then(|index| logged::index_from(&index))
+                .and_then(|(at, _)| log.read(at).ok())
+                .and_then(|payload| logged::decode(&payload, false).ok())
+                .and_then(|frame| frame.event)
+                .and_then(|(record, _)| record.call_id);
+            (key, call)
+        })
+        .collect();
     let mut dedup = Vec::new();
     for entry in tree(Tree::EventDedup).iter() {
         let (key, event) = entry.map_err(super::from_sled)?;
@@ -107,25 +130,12 @@ pub fn apply(tx: &Tx, plan: &PurgePlan) -> TxResult<Purged> {
         return Ok(purged);
     };
     let first_kept = first_id_at(cutoff);
-    for event_key in &plan.events {
-        let Some(value) = tx.tree(Tree::Events).get(event_key)? else {
+    for (event_key, call_id) in &plan.events {
+        if tx.tree(Tree::Events).remove(event_key)?.is_none() {
             continue;
-        };
-        tx.tree(Tree::Events).remove(event_key)?;
-        purged.events += 1;
-        let Ok((record, _)) = records::decode_event(&value) else {
-            continue;
-        };
-        let body_len = record.body_len as usize;
-        if body_len > keys::BODY_INLINE {
-            let id = record.id.to_bytes();
-            for chunk in 0..body_len.div_ceil(keys::BODY_CHUNK) {
-                let n = u32::try_from(chunk).unwrap_or(u32::MAX);
-                tx.tree(Tree::EventBodies)
-                    .remove(&keys::body_chunk(id, n))?;
-            }
         }
-        if let Some(call_id) = record.call_id.as_deref()
+        purged.events += 1;
+        if let Some(call_id) = call_id.as_deref()
             && let Some(bytes) = tx.tree(Tree::Calls).get(call_id.as_bytes())?
         {
             let done = records::decode_call(&bytes)

@@ -10,6 +10,8 @@ use ulid::Ulid;
 
 use super::encode::customer_version;
 use super::keys::{self, Tree};
+use super::log::Log;
+use super::logged;
 use super::records::{self, Undecodable};
 use super::repair::Repair;
 use crate::domain::callback::{Callback, CallbackId, TimelineEntry};
@@ -27,6 +29,8 @@ type ReadResult<T> = Result<T, StoreError>;
 /// The open trees, by [`Tree`], and the repairs reads found to be needed.
 pub struct Reader<'a> {
     trees: &'a [sled::Tree],
+    /// The event log, for reads of events (the point lane has none: it reads no events).
+    log: Option<&'a Log>,
     pub repairs: Vec<Repair>,
 }
 
@@ -38,9 +42,10 @@ enum Loaded<T> {
 }
 
 impl<'a> Reader<'a> {
-    pub fn new(trees: &'a [sled::Tree]) -> Self {
+    pub fn new(trees: &'a [sled::Tree], log: Option<&'a Log>) -> Self {
         Self {
             trees,
+            log,
             repairs: Vec::new(),
         }
     }
@@ -342,27 +347,36 @@ impl<'a> Reader<'a> {
     }
 
     pub fn event(&mut self, id: Ulid) -> ReadResult<Option<(EventRecord, Vec<u8>)>> {
-        let Some(bytes) = self.get(Tree::Events, &id.to_bytes())? else {
+        let Some(index) = self.get(Tree::Events, &id.to_bytes())? else {
             return Ok(None);
         };
-        let (record, inline) = match records::decode_event(&bytes) {
-            Ok(decoded) => decoded,
-            Err(e) => {
-                self.quarantine(Tree::Events, &id.to_bytes(), &e);
-                return Err(e.into());
-            }
+        self.logged_event(&id.to_bytes(), &index)
+    }
+
+    /// The event an `events` index entry points at, read from the log. An entry that is not
+    /// an index value is set aside; a frame gone from the log (a crash lost it before it was
+    /// acknowledged) or unreadable there answers `Corrupt` for that event alone.
+    fn logged_event(
+        &mut self,
+        key: &[u8],
+        index: &[u8],
+    ) -> ReadResult<Option<(EventRecord, Vec<u8>)>> {
+        let Some((at, _)) = logged::index_from(index) else {
+            let e = Undecodable {
+                what: "event index",
+                reason: "not a position in the event log".into(),
+            };
+            self.quarantine(Tree::Events, key, &e);
+            return Err(e.into());
         };
-        let mut body = inline.to_vec();
-        if body.len() < record.body_len as usize {
-            for chunk in self
-                .tree(Tree::EventBodies)
-                .scan_prefix(id.to_bytes())
-                .values()
-            {
-                body.extend_from_slice(&chunk.map_err(super::from_sled)?);
-            }
-        }
-        Ok(Some((record, body)))
+        let log = self
+            .log
+            .ok_or_else(|| StoreError::backend("events are read on the scan lane"))?;
+        let payload = log
+            .read(at)
+            .map_err(|e| StoreError::corrupt("event log frame", e))?;
+        let frame = logged::decode(&payload, false)?;
+        Ok(frame.event)
     }
 
     pub fn events(&mut self, after: Option<Ulid>, limit: usize) -> ReadResult<Vec<EventRecord>> {
@@ -378,17 +392,21 @@ impl<'a> Reader<'a> {
             if out.len() >= limit {
                 break;
             }
-            let (key, value) = item.map_err(super::from_sled)?;
-            match records::decode_event(&value) {
-                Ok((record, _)) => out.push(record),
-                Err(e) => self.quarantine(Tree::Events, &key, &e),
+            let (key, index) = item.map_err(super::from_sled)?;
+            match self.logged_event(&key, &index) {
+                Ok(Some((record, _))) => out.push(record),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e.describe(), "an event could not be read; listed without it")
+                }
             }
         }
         Ok(out)
     }
 
     /// Events since `since` flagged `unreadable`, newest first. Events are keyed by their
-    /// ULID, which starts with the receipt time, so this reads only the period asked for.
+    /// ULID, which starts with the receipt time, so this reads only the period asked for,
+    /// and the index's flag says which to read from the log.
     pub fn unreadable_numbers(
         &mut self,
         since: DateTime<Utc>,
@@ -404,15 +422,17 @@ impl<'a> Reader<'a> {
             if out.len() >= limit {
                 break;
             }
-            let (key, value) = item.map_err(super::from_sled)?;
-            // Most events are not flagged: skip them without decoding.
-            if !records::event_may_have(&value, "unreadable") {
+            let (key, index) = item.map_err(super::from_sled)?;
+            if logged::index_from(&index).is_some_and(|(_, flags)| flags & logged::UNREADABLE == 0)
+            {
                 continue;
             }
-            match records::decode_event(&value) {
-                Ok((record, _)) if record.unreadable.is_some() => out.push(record),
+            match self.logged_event(&key, &index) {
+                Ok(Some((record, _))) if record.unreadable.is_some() => out.push(record),
                 Ok(_) => {}
-                Err(e) => self.quarantine(Tree::Events, &key, &e),
+                Err(e) => {
+                    tracing::warn!(error = %e.describe(), "an event could not be read; listed without it")
+                }
             }
         }
         Ok(out)

@@ -7,8 +7,9 @@
 //!   of its next timeline value (storage's business, not the domain's).
 //! - `calls`: [`StoredCall`] — the call's record (`call`) and the deliveries seen (`seen`).
 //! - `outbox`: the domain [`Delivery`]'s fields plus `lease` while it is taken.
-//! - `events`: header length (u32, big-endian), the [`EventRecord`] as JSON, then the raw
-//!   body when it is stored inline (bodies over `BODY_INLINE` live in `event_bodies`).
+//! - an event (in its event-log frame since schema 4; in `events` before): header length
+//!   (u32, big-endian), the [`EventRecord`] as JSON, then the raw body (schema 3 kept bodies
+//!   over `BODY_INLINE` in `event_bodies`).
 //! - `timeline`: a JSON array of the entries of one change; `rules_audit`,
 //!   `unknown_chats`, `meta.stored_rules`: the store types as JSON.
 
@@ -162,18 +163,6 @@ pub fn decode_event(bytes: &[u8]) -> Result<(EventRecord, &[u8]), Undecodable> {
     let end = 4usize.saturating_add(u32::from_be_bytes(len) as usize);
     let header = bytes.get(4..end).ok_or_else(corrupt)?;
     Ok((decode("event", header)?, &bytes[end..]))
-}
-
-/// Whether an event's header may hold the JSON key `key` — a byte search, far cheaper than
-/// decoding, for scans that want few events out of many. A value whose header cannot be
-/// found answers true, so that decoding it sets it aside.
-pub fn event_may_have(bytes: &[u8], key: &str) -> bool {
-    let needle = format!("\"{key}\"");
-    let header = bytes
-        .get(..4)
-        .and_then(|b| <[u8; 4]>::try_from(b).ok())
-        .and_then(|len| bytes.get(4..4usize.saturating_add(u32::from_be_bytes(len) as usize)));
-    header.is_none_or(|h| h.windows(needle.len()).any(|w| w == needle.as_bytes()))
 }
 
 #[cfg(test)]

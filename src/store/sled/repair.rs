@@ -74,7 +74,7 @@ fn readable(tree: Tree, bytes: &[u8]) -> bool {
         Tree::Callbacks => records::decode_callback(bytes).is_ok(),
         Tree::Calls => records::decode_call(bytes).is_ok(),
         Tree::Outbox => records::decode_delivery(bytes).is_ok(),
-        Tree::Events => records::decode_event(bytes).is_ok(),
+        Tree::Events => super::logged::index_from(bytes).is_some(),
         Tree::Timeline => records::decode::<Vec<TimelineEntry>>("timeline entry", bytes).is_ok(),
         Tree::RulesAudit => {
             records::decode::<crate::store::RulesChange>("rules change", bytes).is_ok()

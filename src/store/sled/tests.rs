@@ -346,3 +346,131 @@ async fn retention_leaves_nothing_behind_in_any_tree() {
     assert_eq!(keys_of(Tree::Calls), [b"call-2".to_vec()]);
     assert_eq!(keys_of(Tree::Events).len(), 1);
 }
+
+/// A webhook plan: opening callback `n` with its event (durable by its log frame alone).
+fn opening_by_webhook(n: u32, minute: i64) -> Plan {
+    Plan {
+        event: Some(event(
+            u64::from(n),
+            minute,
+            format!("{{\"n\":{n}}}").into_bytes(),
+        )),
+        ..opening(pending(n, minute))
+    }
+}
+
+async fn everything(
+    store: &dyn Store,
+) -> (
+    Vec<crate::domain::callback::Callback>,
+    Vec<crate::store::EventRecord>,
+    u64,
+) {
+    use crate::store::{ListQuery, StatusFilter};
+    let page = store
+        .list_callbacks(ListQuery {
+            status: StatusFilter::All,
+            limit: 200,
+            ..ListQuery::default()
+        })
+        .await
+        .unwrap();
+    let events = store.events(None, 200).await.unwrap();
+    let pending = store.pending_stats().await.unwrap().count;
+    (page.callbacks, events, pending)
+}
+
+/// A webhook is answered once its log frame is durable; sled flushes on its own schedule,
+/// so a crash can take sled back to an earlier moment. Here sled's state is taken back to a
+/// backup while the log goes on: opening does the later plans' writes again from the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_only_in_the_event_log_are_done_again_at_open() {
+    use crate::store::FileBackups;
+    let f = fresh().await;
+    let sled = f.sled();
+    sled.apply(opening_by_webhook(1, 0)).await.unwrap();
+    let earlier = tempfile::tempdir().unwrap();
+    let restored = earlier.path().join("data");
+    sled.backup(restored.clone()).await.unwrap();
+    for n in 2..=20 {
+        sled.apply(opening_by_webhook(n, i64::from(n)))
+            .await
+            .unwrap();
+    }
+    let before = stored(sled.as_ref(), 1).await;
+    let after = resolved(before.value.clone(), 30);
+    sled.apply(Plan {
+        event: Some(event(21, 30, b"{\"answered\":1}".to_vec())),
+        ..changing(before, after, "resolved")
+    })
+    .await
+    .unwrap();
+    let expected = everything(sled.as_ref()).await;
+    assert_eq!(
+        (expected.0.len(), expected.1.len(), expected.2),
+        (20, 21, 19)
+    );
+    f.close().await;
+
+    // sled as of the backup, with the whole log.
+    std::fs::remove_dir_all(restored.join("log")).unwrap();
+    copy(&f.dir.path().join("log"), &restored.join("log"));
+    let store = open(&restored);
+    assert_eq!(everything(&store).await, expected);
+    let (record, body) = store.event(expected.1[20].id).await.unwrap().unwrap();
+    assert_eq!(
+        (record.id, body),
+        (expected.1[20].id, b"{\"answered\":1}".to_vec())
+    );
+    // Opened again, nothing is done twice.
+    store.close().await.unwrap();
+    let store = open(&restored);
+    assert_eq!(everything(&store).await, expected);
+}
+
+/// The segment files of a store's event log, oldest first.
+fn segments(path: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(path.join("log"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// A crash while a frame was being written leaves it torn; it was never acknowledged. Opening
+/// cuts it off, the events before it read whole, and new webhooks are stored after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_torn_mid_frame_is_cut_at_open_and_the_store_goes_on() {
+    let f = fresh().await;
+    let sled = f.sled();
+    for n in 1..=5 {
+        sled.apply(opening_by_webhook(n, i64::from(n)))
+            .await
+            .unwrap();
+    }
+    let events = sled.events(None, 100).await.unwrap();
+    f.close().await;
+    let last = segments(f.dir.path()).pop().unwrap();
+    let len = std::fs::metadata(&last).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&last)
+        .unwrap()
+        .set_len(len - 7)
+        .unwrap();
+
+    let store = open(f.dir.path());
+    // sled's state (flushed at close) still has all five callbacks; the torn event's frame
+    // is gone, so the list shows the four whole ones and that one reads as an error.
+    assert_eq!(everything(&store).await.0.len(), 5);
+    let listed = store.events(None, 100).await.unwrap();
+    assert_eq!(listed, events[..4].to_vec());
+    assert!(store.event(events[4].id).await.is_err());
+    store.apply(opening_by_webhook(6, 6)).await.unwrap();
+    let listed = store.events(None, 100).await.unwrap();
+    assert_eq!(listed.len(), 5);
+    let (_, body) = store.event(listed[4].id).await.unwrap().unwrap();
+    assert_eq!(body, b"{\"n\":6}".to_vec());
+}

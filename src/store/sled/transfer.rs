@@ -2,8 +2,9 @@
 //! (positions are the hex of the last key read), and records written back as one plan of
 //! plain writes per page, indexes included.
 
-use super::encode::{EncodedPlan, add_delivery, encode_event, index_callback};
+use super::encode::{EncodedPlan, add_delivery, index_callback};
 use super::keys::{self, Tree};
+use super::logged::LogEntry;
 use super::read::Reader;
 use super::records;
 use crate::domain::callback::{CallbackId, TimelineEntry};
@@ -283,13 +284,14 @@ pub fn import(records: &[Record]) -> EncodedPlan {
             Record::Dedup { key, event } => {
                 out.insert(Tree::EventDedup, keys::dedup(key), event.to_bytes())
             }
-            Record::Event { record, body } => encode_event(
-                &EventWrite {
+            Record::Event { record, body } => out.log.push(LogEntry::new(
+                Some(&EventWrite {
                     record: record.clone(),
                     body: body.clone(),
-                },
-                &mut out,
-            ),
+                }),
+                &[],
+                0,
+            )),
             Record::Delivery(delivery) => add_delivery(delivery, &mut out),
         }
     }

@@ -33,6 +33,8 @@ pub struct Quarantined {
 pub struct Tx<'a> {
     trees: &'a [TransactionalTree],
     pending_delta: Cell<i64>,
+    /// The end of the last log frame whose writes this transaction made.
+    log_applied: Cell<Option<u64>>,
     quarantined: RefCell<Vec<Quarantined>>,
 }
 
@@ -41,12 +43,18 @@ impl<'a> Tx<'a> {
         Self {
             trees,
             pending_delta: Cell::new(0),
+            log_applied: Cell::new(None),
             quarantined: RefCell::new(Vec::new()),
         }
     }
 
     pub fn tree(&self, tree: Tree) -> &TransactionalTree {
         &self.trees[tree.index()]
+    }
+
+    /// Records that the log frames up to `end` are applied (written at `finish`).
+    pub fn note_logged(&self, end: u64) {
+        self.log_applied.set(Some(end));
     }
 
     pub fn add_pending(&self, delta: i64) {
@@ -75,6 +83,10 @@ impl<'a> Tx<'a> {
             let count = keys::count_from(meta.get(keys::PENDING_COUNT)?.as_deref());
             let count = count.saturating_add_signed(delta);
             meta.insert(keys::PENDING_COUNT, &count.to_be_bytes())?;
+        }
+        if let Some(end) = self.log_applied.get() {
+            self.tree(Tree::Meta)
+                .insert(keys::LOG_APPLIED, &end.to_be_bytes())?;
         }
         Ok(self.quarantined.borrow_mut().drain(..).collect())
     }

@@ -1,6 +1,9 @@
 //! The single writer: every mutation goes through one thread, which takes whatever has
-//! queued up (up to [`MAX_BATCH`]), applies it in one sled transaction, bumps the commit
-//! generation and hands the generation to the flusher. Requests then await durability.
+//! queued up (up to [`MAX_BATCH`]), applies it in one sled transaction, appends the event-log
+//! frames of the webhook plans it applied (at the positions the transaction indexed them
+//! at), bumps the commit generation and hands the generation to the flusher — saying whether
+//! sled must be flushed too (anything but webhook plans) or the log alone makes it durable.
+//! Requests then await durability.
 //!
 //! One writer means transactions never conflict, a batch costs one transaction and one
 //! flush however many webhooks it holds, and the async workers never block on sled.
@@ -11,6 +14,7 @@
 //! else in a round answers that round's items with an error and the loop goes on. If the
 //! thread ends anyway, the store is marked failed and reopened (`SledStore`'s healer).
 
+use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -23,6 +27,7 @@ use ulid::Ulid;
 use super::encode::EncodedPlan;
 use super::flusher::Flusher;
 use super::keys::{self, Tree};
+use super::log::{EncodedFrame, Log};
 use super::ops;
 use super::purge::PurgePlan;
 use super::repair::{Repair, RepairScan};
@@ -69,6 +74,8 @@ pub struct Command {
 /// What the thread shares with the store that owns it.
 pub struct Shared {
     pub flusher: Arc<Flusher>,
+    /// The event log: webhook plans' frames are appended here once their transaction commits.
+    pub log: Arc<Log>,
     /// Set when sled reported an I/O error or the thread ended: the store must be reopened.
     pub failed: Arc<AtomicBool>,
     pub quarantined: Arc<AtomicU64>,
@@ -125,7 +132,9 @@ fn run(trees: &[sled::Tree], shared: &Shared, mut queue: mpsc::Receiver<Command>
     loop {
         if let Some(command) = backup.take() {
             let result = match &command.work {
-                Work::Backup(data_dir, target) => super::backup::copy(trees, data_dir, target),
+                Work::Backup(data_dir, target) => {
+                    super::backup::copy(trees, &shared.log, data_dir, target)
+                }
                 _ => unreachable!("only backups are held back"),
             };
             let _ = command.reply.send((result.map(Done::BackedUp), generation));
@@ -163,8 +172,14 @@ fn run(trees: &[sled::Tree], shared: &Shared, mut queue: mpsc::Receiver<Command>
             }
         };
         if results.iter().any(Result::is_ok) {
+            // Only webhook plans are durable by their log frames; anything else needs sled
+            // flushed (which also covers every earlier webhook's writes).
+            let needs_sled = work
+                .iter()
+                .zip(&results)
+                .any(|(w, r)| r.is_ok() && !matches!(w, Work::Apply(plan) if plan.logged));
             generation += 1;
-            shared.flusher.request(generation);
+            shared.flusher.request(generation, needs_sled);
         }
         for (reply, result) in replies.into_iter().zip(results) {
             let _ = reply.send((result, generation));
@@ -228,12 +243,27 @@ fn transact(
     work: &[Work],
     scans: &[Scan],
 ) -> Result<Vec<Result<Done, StoreError>>, Failure> {
+    // Room in the log for every frame first: a full disk fails the batch before sled has
+    // any of it (see `log/reserve.rs`).
+    let room: u64 = work
+        .iter()
+        .filter_map(|w| match w {
+            Work::Apply(plan) => Some(plan.log.iter().map(|e| e.frame.len()).sum::<u64>()),
+            _ => None,
+        })
+        .sum();
+    shared
+        .log
+        .reserve(room)
+        .map_err(|e| Failure::Storage(StoreError::unavailable_from("event log full", e)))?;
+    let log_start = shared.log.end();
     let run = || {
         trees.transaction(|view| {
             let tx = Tx::new(view);
+            let log_end = Cell::new(log_start);
             let mut results = Vec::with_capacity(work.len());
             for (w, s) in work.iter().zip(scans) {
-                results.push(item(&tx, shared, w, s)?);
+                results.push(item(&tx, shared, w, s, &log_end)?);
             }
             let quarantined = tx.finish()?;
             Ok((results, quarantined))
@@ -242,12 +272,54 @@ fn transact(
     match catch_unwind(AssertUnwindSafe(run)) {
         Ok(Ok((results, quarantined))) => {
             note_quarantined(shared, &quarantined);
-            Ok(results)
+            append_frames(shared, work, results, log_start)
         }
         Ok(Err(TransactionError::Abort(e))) => Err(Failure::Aborted(e)),
         Ok(Err(TransactionError::Storage(e))) => Err(Failure::Storage(super::from_sled(e))),
         Err(panic) => Err(Failure::Panicked(panic_text(&panic))),
     }
+}
+
+/// Appends the log frames of the plans the transaction applied, where the transaction
+/// placed them. If the log cannot take them, those plans fail (they are in sled but not
+/// durable; the store is reopened) — nothing is answered as durable that is not.
+fn append_frames(
+    shared: &Shared,
+    work: &[Work],
+    mut results: Vec<Result<Done, StoreError>>,
+    log_start: u64,
+) -> Result<Vec<Result<Done, StoreError>>, Failure> {
+    let frames: Vec<EncodedFrame> = work
+        .iter()
+        .zip(&results)
+        .filter_map(|(w, r)| match (w, r) {
+            (Work::Apply(plan), Ok(_)) => Some(plan.log.iter().map(|e| e.frame.clone())),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    if frames.is_empty() {
+        return Ok(results);
+    }
+    let appended = shared.log.append(&frames);
+    let placed = match &appended {
+        Ok(at) => at.first() == Some(&log_start),
+        Err(_) => false,
+    };
+    if !placed {
+        let why = match appended {
+            Err(e) => format!("appending to the event log failed: {e}"),
+            Ok(_) => "the event log placed frames elsewhere than planned".to_string(),
+        };
+        tracing::error!(error = %why, "storage write failed");
+        shared.failed.store(true, Ordering::SeqCst);
+        for (w, r) in work.iter().zip(results.iter_mut()) {
+            if matches!(w, Work::Apply(plan) if !plan.log.is_empty()) && r.is_ok() {
+                *r = Err(StoreError::unavailable(why.clone()));
+            }
+        }
+    }
+    Ok(results)
 }
 
 fn note_quarantined(shared: &Shared, quarantined: &[Quarantined]) {
@@ -298,7 +370,13 @@ fn scan(trees: &[sled::Tree], work: &Work) -> Scan {
 
 /// One item inside the transaction. `Ok(Err(_))` is this item's own failure (a conflict),
 /// `Err(_)` aborts the transaction.
-fn item(tx: &Tx, shared: &Shared, work: &Work, scan: &Scan) -> TxResult<Result<Done, StoreError>> {
+fn item(
+    tx: &Tx,
+    shared: &Shared,
+    work: &Work,
+    scan: &Scan,
+    log_end: &Cell<u64>,
+) -> TxResult<Result<Done, StoreError>> {
     #[cfg(test)]
     if let Work::Apply(plan) = work
         && let Some(call) = &plan.call_id
@@ -320,7 +398,7 @@ fn item(tx: &Tx, shared: &Shared, work: &Work, scan: &Scan) -> TxResult<Result<D
     #[cfg(not(test))]
     let _ = shared;
     Ok(match (work, scan) {
-        (Work::Apply(plan), _) => ops::apply(tx, plan)?.map(|()| Done::Applied),
+        (Work::Apply(plan), _) => ops::apply(tx, plan, log_end)?.map(|()| Done::Applied),
         (Work::Probe(at), _) => {
             tx.tree(Tree::Meta)
                 .insert(keys::PROBE, at.to_rfc3339().as_bytes())?;
