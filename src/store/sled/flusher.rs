@@ -173,14 +173,13 @@ fn run(
             }
             (wanted.generation, std::mem::take(&mut wanted.sled))
         };
-        let result =
-            if sync {
-                log.sync()
-                    .map_err(|e| e.to_string())
-                    .and_then(|()| if sled { flush_sled() } else { Ok(()) })
-            } else {
-                Ok(())
-            };
+        let result = if sync {
+            log.sync()
+                .map_err(|e| e.to_string())
+                .and_then(|()| if sled { flush_sled() } else { Ok(()) })
+        } else {
+            Ok(())
+        };
         match result {
             Ok(()) => shared.durable.send_modify(|d| d.through = target),
             Err(e) => {
