@@ -22,6 +22,10 @@ use ringback::smartflo::Interpreter;
 use ringback::smartflo::webhook::read_webhook;
 use ringback::web::webhook::{Accepted, raw_event, reply};
 
+/// The allocator the service runs with (src/main.rs): allocation is much of this path.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const PER_ROUND: usize = 4_000;
 
 /// The wrk script's body, field for field.
