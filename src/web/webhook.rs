@@ -197,7 +197,11 @@ fn kept_headers(req: &HttpRequest) -> Vec<(String, String)> {
         .iter()
         .filter_map(|name| {
             let value = req.headers().get(*name)?.to_str().ok()?;
-            Some((name.to_string(), value.chars().take(512).collect()))
+            let end = value
+                .char_indices()
+                .nth(512)
+                .map_or(value.len(), |(i, _)| i);
+            Some((name.to_string(), value[..end].to_string()))
         })
         .collect();
     if let Some(peer) = req.peer_addr() {
