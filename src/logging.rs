@@ -69,18 +69,24 @@ struct EscapingWriter<'a, 'b>(&'a mut fmt::Formatter<'b>);
 
 impl Write for EscapingWriter<'_, '_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        for c in s.chars() {
+        // Runs of ordinary characters go out in one write: a character at a time made this
+        // formatter a measurable part of every webhook's log line.
+        let mut run = 0;
+        for (i, c) in s.char_indices() {
+            let escape = c.is_control() || matches!(c, '\u{2028}' | '\u{2029}');
+            if !escape {
+                continue;
+            }
+            self.0.write_str(&s[run..i])?;
+            run = i + c.len_utf8();
             match c {
                 '\n' => self.0.write_str("\\n")?,
                 '\r' => self.0.write_str("\\r")?,
                 '\t' => self.0.write_str("\\t")?,
-                c if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') => {
-                    write!(self.0, "\\u{{{:x}}}", u32::from(c))?;
-                }
-                c => self.0.write_char(c)?,
+                c => write!(self.0, "\\u{{{:x}}}", u32::from(c))?,
             }
         }
-        Ok(())
+        self.0.write_str(&s[run..])
     }
 }
 

@@ -9,6 +9,7 @@
 //!   [`Fields::structured`] returns them all as JSON.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 
 use serde_json::Value;
 
@@ -72,15 +73,19 @@ impl Fields {
     fn collect(pairs: impl IntoIterator<Item = (String, Value)>) -> Result<Self, PayloadError> {
         let mut map: BTreeMap<String, Value> = BTreeMap::new();
         for (key, value) in pairs {
-            let key = normalise_key(&key);
+            let key = normalise_key(key);
             if key.is_empty() {
                 continue;
             }
             // Two spellings of one key (`"uuid"` and `"$uuid"`): the first meaningful wins.
-            match map.get(&key) {
-                Some(existing) if !is_absent(existing) => {}
-                _ => {
-                    map.insert(key, value);
+            match map.entry(key) {
+                Entry::Occupied(mut seen) => {
+                    if is_absent(seen.get()) {
+                        seen.insert(value);
+                    }
+                }
+                Entry::Vacant(new) => {
+                    new.insert(value);
                 }
             }
         }
@@ -150,9 +155,14 @@ pub fn value_text(value: &Value) -> Option<String> {
     }
 }
 
-fn normalise_key(raw: &str) -> String {
+/// The key trimmed, without a leading `$` or a trailing `{}`, lower-cased. Most keys are
+/// already in that form and are kept as they are, without a copy.
+fn normalise_key(raw: String) -> String {
     let key = raw.trim().trim_start_matches('$').trim();
     let key = key.strip_suffix("{}").unwrap_or(key);
+    if key.len() == raw.len() && !key.bytes().any(|b| b.is_ascii_uppercase()) {
+        return raw;
+    }
     key.to_ascii_lowercase()
 }
 

@@ -10,7 +10,7 @@ pub mod limits;
 pub mod openapi;
 mod throttle;
 mod views;
-mod webhook;
+pub mod webhook;
 
 use std::sync::Arc;
 

@@ -9,6 +9,7 @@ use futures_util::StreamExt;
 
 use super::views::WebhookReply;
 use super::{AppState, WebError};
+use crate::app::{IncomingEvent, Receipt};
 use crate::smartflo::webhook::{Head, Rejected};
 use crate::store::RawEvent;
 
@@ -70,17 +71,7 @@ async fn handle(
         return Err(WebError::Unauthorized("unknown or missing webhook token"));
     }
 
-    let raw = RawEvent {
-        method: req.method().to_string(),
-        content_type: req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty()),
-        query: req.query_string().to_string(),
-        headers: kept_headers(req),
-    };
+    let raw = raw_event(req);
     // The trigger and the content type are judged before the size: a wrong URL or header
     // is the more useful thing to be told.
     let head = Head::read(&raw).map_err(|e| rejected(state, req, e))?;
@@ -99,36 +90,73 @@ async fn handle(
         .finish(&state.interpreter, raw, bytes, received_at)
         .map_err(|e| rejected(state, req, e))?;
 
-    let slug = event.trigger.clone();
-    let customer = event.facts.customer.as_ref().ok().map(|c| c.masked());
-    let inferred = event.trigger_inferred;
+    let accepted = Accepted::from(&event);
     let receipt = state.app.ingest(event).await?;
-    state.metrics.webhook(&slug, receipt.effect.as_str());
+    state
+        .metrics
+        .webhook(&accepted.trigger, receipt.effect.as_str());
     if receipt.unreadable {
         state.metrics.unreadable_numbers.inc();
         // A customer nobody will be reminded about: a warning, and the dashboard lists it.
-        tracing::warn!(event_id = %receipt.event_id, trigger = %slug, "a missed call's customer number could not be read; listed on the dashboard under unreadable numbers");
+        tracing::warn!(event_id = %receipt.event_id, trigger = %accepted.trigger, "a missed call's customer number could not be read; listed on the dashboard under unreadable numbers");
     }
+    Ok(reply(&accepted, &receipt))
+}
 
+/// What the log line and the reply need of an event, kept before ingest takes it.
+pub struct Accepted {
+    pub trigger: String,
+    pub inferred: bool,
+    /// The customer, masked for the log.
+    pub customer: Option<String>,
+}
+
+impl From<&IncomingEvent> for Accepted {
+    fn from(event: &IncomingEvent) -> Self {
+        Self {
+            trigger: event.trigger.clone(),
+            inferred: event.trigger_inferred,
+            customer: event.facts.customer.as_ref().ok().map(|c| c.masked()),
+        }
+    }
+}
+
+/// Logs a stored webhook and answers it (SPEC §4.1).
+pub fn reply(accepted: &Accepted, receipt: &Receipt) -> HttpResponse {
     tracing::info!(
         event_id = %receipt.event_id,
-        trigger = %slug,
-        inferred,
+        trigger = %accepted.trigger,
+        inferred = accepted.inferred,
         effect = receipt.effect.as_str(),
         callback = receipt.callback_id.map(|c| c.to_string()).as_deref().unwrap_or("-"),
-        customer = customer.as_deref().unwrap_or("-"),
+        customer = accepted.customer.as_deref().unwrap_or("-"),
         "webhook"
     );
     let reply = WebhookReply {
         ok: true,
         event_id: receipt.event_id.to_string(),
-        trigger: &slug,
+        trigger: &accepted.trigger,
         effect: receipt.effect,
-        trigger_inferred: inferred,
+        trigger_inferred: accepted.inferred,
         callback_id: receipt.callback_id.map(|c| c.to_string()),
         note: receipt.note.as_deref(),
     };
-    Ok(HttpResponse::Ok().json(reply))
+    HttpResponse::Ok().json(reply)
+}
+
+/// The event log's copy of the request: its line, content type and the headers kept.
+pub fn raw_event(req: &HttpRequest) -> RawEvent {
+    RawEvent {
+        method: req.method().to_string(),
+        content_type: req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty()),
+        query: req.query_string().to_string(),
+        headers: kept_headers(req),
+    }
 }
 
 /// A delivery that cannot be read: 415 when the content type is what is wrong, else 400.
@@ -169,7 +197,11 @@ fn kept_headers(req: &HttpRequest) -> Vec<(String, String)> {
         .iter()
         .filter_map(|name| {
             let value = req.headers().get(*name)?.to_str().ok()?;
-            Some((name.to_string(), value.chars().take(512).collect()))
+            let end = value
+                .char_indices()
+                .nth(512)
+                .map_or(value.len(), |(i, _)| i);
+            Some((name.to_string(), value[..end].to_string()))
         })
         .collect();
     if let Some(peer) = req.peer_addr() {
