@@ -240,6 +240,8 @@ impl Log {
     fn roll(&self, sealing: &Segment) -> Result<Arc<Segment>, LogError> {
         sealing.file.sync_data().map_err(io_at(&sealing.path))?;
         let next = Arc::new(Segment::create(&self.dir, sealing.end())?);
+        // Room reserved in the sealed segment is not room in this one.
+        self.reserved.store(0, Ordering::Release);
         sync_dir(&self.dir)?;
         self.write_segments().insert(next.base, Arc::clone(&next));
         tracing::debug!(segment = %next.path.display(), "event log: new segment");

@@ -28,7 +28,7 @@ impl Log {
         }
         let want = active.end() + bytes;
         let reserved = self.reserved.load(Ordering::Acquire);
-        if reserved >= want && reserved > active.base {
+        if reserved >= want {
             return Ok(());
         }
         let upto = want + CHUNK;

@@ -295,3 +295,52 @@ fn the_log_can_be_shared_between_threads() {
     fn shared<T: Send + Sync>() {}
     shared::<Log>();
 }
+
+#[test]
+fn room_reserved_ahead_is_allocated_without_lengthening_the_segment_and_survives_a_roll() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) = open(dir.path(), 4096, 0);
+    let batch = frames(0..3);
+    let bytes: u64 = batch.iter().map(EncodedFrame::len).sum();
+    log.reserve(bytes).unwrap();
+    let first = segment_files(dir.path()).pop().unwrap();
+    let meta = std::fs::metadata(&first).unwrap();
+    assert_eq!(meta.len(), 0, "the length is where the frames end");
+    assert!(meta.blocks() * 512 >= bytes, "the room is allocated");
+    let at = log.append(&batch).unwrap();
+    assert_eq!(at[0], 0);
+    // A batch that does not fit the segment: the reservation rolls, as append would, and
+    // the new segment gets the room.
+    // Bytes lz4 cannot shrink: the two frames fit a 4 KiB segment, not what is left of the first.
+    let noise = |seed: u64| -> Vec<u8> {
+        let mut x = seed;
+        (0..1950)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (x >> 56) as u8
+            })
+            .collect()
+    };
+    let big = vec![
+        EncodedFrame::encode(&noise(1), 5_000),
+        EncodedFrame::encode(&noise(2), 5_001),
+    ];
+    let bytes: u64 = big.iter().map(EncodedFrame::len).sum();
+    log.reserve(bytes).unwrap();
+    let files = segment_files(dir.path());
+    assert_eq!(files.len(), 2);
+    let meta = std::fs::metadata(files.last().unwrap()).unwrap();
+    assert_eq!(meta.len(), 0);
+    assert!(meta.blocks() * 512 >= bytes);
+    let at = log.append(&big).unwrap();
+    assert_eq!(
+        at[0],
+        log.end() - bytes,
+        "appended where it was reserved, in the new segment"
+    );
+    assert_eq!(segment_files(dir.path()).len(), 2, "no further roll");
+    assert_eq!(log.read(at[1]).unwrap(), noise(2));
+}
