@@ -7,8 +7,9 @@ use chrono::{DateTime, Utc};
 use super::error::decide;
 use super::writes::add_callback;
 use super::{App, AppError, MAX_ATTEMPTS, back_off};
+use crate::domain::callback::Callback;
 use crate::domain::reminder::{self, Settlement};
-use crate::store::{Plan, SettleWrite, StoreError, Take, Taken};
+use crate::store::{Plan, SettleWrite, StoreError, Take, Taken, Versioned};
 
 /// How long a taken delivery is ours. Longer than any one send can take (SMTP and Telegram
 /// calls are bounded well below it), so a live sender never loses one it is sending.
@@ -38,12 +39,22 @@ impl App {
         Ok(self.store.release(self.owner, taken).await?)
     }
 
-    /// Records what the transport reported. `Ok(false)` when the delivery is no longer
-    /// ours (its lease ran out and someone else took it): their result counts.
-    pub async fn settle(&self, taken: &Taken, settlement: &Settlement) -> Result<bool, AppError> {
+    /// Records what the transport reported. `read` is the delivery's callback as the sender
+    /// read it, if it did (saves reading it again; a stale one costs a conflict and a fresh
+    /// read). `Ok(false)` when the delivery is no longer ours (its lease ran out and someone
+    /// else took it): their result counts.
+    pub async fn settle(
+        &self,
+        taken: &Taken,
+        settlement: &Settlement,
+        mut read: Option<Versioned<Callback>>,
+    ) -> Result<bool, AppError> {
         for attempt in 0..MAX_ATTEMPTS {
             back_off(attempt).await;
-            let callback = self.store.callback(taken.delivery.callback).await?;
+            let callback = match read.take() {
+                Some(known) => Some(known),
+                None => self.store.callback(taken.delivery.callback).await?,
+            };
             let plan = decide("settling a delivery", || {
                 let settled = reminder::settle(
                     callback.as_ref().map(|c| &c.value),

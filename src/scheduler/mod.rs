@@ -38,8 +38,9 @@ use send::Outcome;
 
 /// Callbacks claimed per round.
 const CLAIM_BATCH: usize = 1000;
-/// Deliveries taken per pass.
-const TAKE_BATCH: usize = 256;
+/// Deliveries taken per pass: as many as a claim records, so the deliveries of one claim go
+/// out in one pass (a pass ends when its last settlement is durable).
+const TAKE_BATCH: usize = CLAIM_BATCH;
 /// Deliveries in flight at once.
 const SEND_CONCURRENCY: usize = 16;
 /// How long the loop waits before looking again when work is due but a pass did none.

@@ -12,7 +12,14 @@ use crate::app::AppError;
 use crate::domain::callback::Callback;
 use crate::domain::reminder::{self, Delivery, Purpose, Settlement};
 use crate::notify::SendResult;
-use crate::store::Taken;
+use crate::store::{Taken, Versioned};
+
+/// A send's result: how to settle it, and the callback as read before sending.
+pub(super) struct Attempted {
+    settlement: Settlement,
+    outcome: Outcome,
+    read: Option<Versioned<Callback>>,
+}
 
 /// What became of one delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,9 +68,9 @@ impl Scheduler {
             loop {
                 tokio::select! {
                     next = settled.recv() => match next {
-                        Some((t, Some(Ok((settlement, outcome))))) => {
+                        Some((t, Some(Ok(Attempted { settlement, outcome, read })))) => {
                             waiting.push(async move {
-                                self.app.settle(&t, &settlement).await.map(|_| outcome)
+                                self.app.settle(&t, &settlement, read).await.map(|_| outcome)
                             });
                         }
                         Some((_, Some(Err(e)))) => outcomes.push(Err(e)),
@@ -89,18 +96,13 @@ impl Scheduler {
     }
 
     /// Sends one delivery (unless it is no longer wanted) and says how to settle it.
-    async fn attempt(&self, delivery: &Delivery) -> Result<(Settlement, Outcome), AppError> {
+    async fn attempt(&self, delivery: &Delivery) -> Result<Attempted, AppError> {
         if delivery.purpose == Purpose::Digest {
             let result = self.notifier.send_digest(delivery, self.app.now()).await;
-            return Ok(self.settlement(delivery, result));
+            return Ok(self.settlement(delivery, result, None));
         }
-        let cb = self
-            .app
-            .store
-            .callback(delivery.callback)
-            .await?
-            .map(|c| c.value);
-        let cb = match cb {
+        let read = self.app.store.callback(delivery.callback).await?;
+        let cb = match read.as_ref().map(|c| &c.value) {
             // Closing edits are for resolved callbacks by definition.
             Some(cb) if delivery.purpose == Purpose::Closure => cb,
             Some(cb) if cb.is_pending() && !superseded(delivery, &cb) => cb,
@@ -110,22 +112,39 @@ impl Scheduler {
                     Some(cb) if !cb.is_pending() => "the callback was resolved",
                     Some(_) => "a newer reminder round replaced it",
                 };
-                let dropped = Settlement::Dropped {
-                    reason: reason.into(),
-                };
-                return Ok((dropped, Outcome::Dropped));
+                return Ok(Attempted {
+                    settlement: Settlement::Dropped {
+                        reason: reason.into(),
+                    },
+                    outcome: Outcome::Dropped,
+                    read,
+                });
             }
         };
         if let (0, Some(due)) = (delivery.attempts, delivery.due_at) {
             let late = (self.app.now() - due).to_std().unwrap_or_default();
             self.metrics.reminder_lateness.observe(late.as_secs_f64());
         }
-        let result = self.notifier.send(&cb, delivery, self.app.now()).await;
-        Ok(self.settlement(delivery, result))
+        let result = self.notifier.send(cb, delivery, self.app.now()).await;
+        Ok(self.settlement(delivery, result, read))
     }
 
     /// How to settle what the transport reported, counted in the metrics.
-    fn settlement(&self, delivery: &Delivery, result: SendResult) -> (Settlement, Outcome) {
+    fn settlement(
+        &self,
+        delivery: &Delivery,
+        result: SendResult,
+        read: Option<Versioned<Callback>>,
+    ) -> Attempted {
+        let (settlement, outcome) = self.settled(delivery, result);
+        Attempted {
+            settlement,
+            outcome,
+            read,
+        }
+    }
+
+    fn settled(&self, delivery: &Delivery, result: SendResult) -> (Settlement, Outcome) {
         let channel = delivery.recipient.channel.as_str();
         let at = self.app.now();
         match result {

@@ -35,11 +35,12 @@ pub struct EncodedPlan {
     pub ops: Vec<Op>,
     /// Callbacks opened minus callbacks resolved.
     pub pending_delta: i64,
-    /// Frames for the event log: a webhook plan's one (its event and these writes), or an
+    /// Frames for the event log: a plan's one (its event, if any, and these writes), or an
     /// import's events.
     pub log: Vec<LogEntry>,
-    /// Whether the log frame alone makes the plan durable (a webhook plan: its writes are in
-    /// its frame). Anything else needs sled flushed before it is answered.
+    /// Whether the log frames alone make the plan durable (every plan: its writes are in its
+    /// frame). An import's event-only frames do not: it needs sled flushed before it is
+    /// answered.
     pub logged: bool,
     /// The webhook event the plan stores, if any, and its call (for logs, and test faults).
     pub event: Option<Ulid>,
@@ -115,12 +116,17 @@ pub fn encode(plan: &Plan) -> Result<EncodedPlan, StoreError> {
         out.check(Tree::Digests, &key, None);
         out.insert(Tree::Digests, &key, records::encode(claim));
     }
-    if let Some(event) = &plan.event {
-        // Last, so the frame carries every write of the plan.
-        out.log
-            .push(LogEntry::new(Some(event), &out.ops, out.pending_delta));
-        out.logged = true;
+    // Last, so the frame carries every write of the plan: a webhook's with its event, any
+    // other plan's (a claim, a settlement, an action) with none. The frame alone makes the
+    // plan durable; sled is flushed on its own schedule.
+    if plan.event.is_some() || !out.ops.is_empty() {
+        out.log.push(LogEntry::new(
+            plan.event.as_ref(),
+            &out.ops,
+            out.pending_delta,
+        ));
     }
+    out.logged = true;
     Ok(out)
 }
 

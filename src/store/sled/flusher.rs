@@ -1,10 +1,10 @@
 //! Group commit: many writers, one flush.
 //!
 //! Since schema 4 a group's durability is first the event log's: one `fdatasync` of its
-//! active segment makes every webhook plan of the group durable (its writes are in its
-//! frame; `logged.rs`). sled is flushed as below only when the group holds other work
-//! (actions, settlements, leases, rules, repairs), which also makes every earlier webhook's
-//! writes durable in sled; otherwise sled flushes on its own schedule (every 500 ms) and a
+//! active segment makes every plan of the group durable (its writes are in its frame;
+//! `logged.rs`), and leases need none. sled is flushed as below only when the group holds
+//! other work (rules edits, settings, repairs, retention, imports, the readiness probe),
+//! which also makes every earlier plan's writes durable in sled; otherwise sled flushes on its own schedule (every 500 ms) and a
 //! crash's gap is filled from the log at open.
 //!
 //! What sled 0.34.7 does, measured on this kind of machine (`docs/sled-0.34.md`),

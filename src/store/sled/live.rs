@@ -21,7 +21,7 @@ const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 pub struct Live {
     db: sled::Db,
-    /// The event log (`<path>/log`): raw events and webhook plans' writes.
+    /// The event log (`<path>/log`): raw events and every plan's writes.
     pub log: Arc<Log>,
     /// Every tree, in `keys::WRITTEN_TREES` order (reads use them directly).
     pub trees: Arc<Vec<sled::Tree>>,

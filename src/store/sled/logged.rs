@@ -1,18 +1,22 @@
 //! What the sled backend keeps in its event log (`log/`, format in `log/mod.rs`): one frame
-//! per webhook plan, holding the event (its record and raw body, kept for retention and read
-//! back by id) and the plan's writes to the small sled state (needed only until sled has
-//! flushed them).
+//! per plan, holding a webhook's event (its record and raw body, kept for retention and read
+//! back by id; claims, settlements and actions have none) and the plan's writes to the small
+//! sled state (needed only until sled has flushed them).
 //!
-//! **Why the writes are in the frame.** A webhook is answered once its frame is durable (one
+//! **Why the writes are in the frame.** A plan is answered once its frame is durable (one
 //! `fdatasync` of the log per group commit), not once sled is: sled flushes on its own
 //! schedule. After a crash, sled comes back as of its last flush — a prefix of what was
 //! applied — and every frame after the point that prefix records (`meta.log_applied`) has its
 //! writes done again here, in log order, before anything else reads the store. Writes are
 //! whole values (a callback's new state, an index key), so doing them again on the prefix they
-//! were first applied to gives the same state. Work that is not a webhook plan (actions,
-//! settlements, leases, rules, repairs) is not in the log: the group commit flushes sled for
-//! it, which also makes every earlier webhook's writes durable in sled, so the prefix never
-//! misses a non-logged write that a later logged one depends on.
+//! were first applied to gives the same state. Work that is not a plan is not in the log.
+//! Rules edits, settings, repairs, retention and imports make the group commit flush sled,
+//! which also makes every earlier plan's writes durable in sled, so the prefix never misses
+//! such a write that a later logged one depends on. Leases (take, release) are never made
+//! durable: every lease found at open is released, so a lease lost in a crash is no loss. A
+//! settlement redone on a prefix without the lease it was made under removes the lease's
+//! time-index entry (absent) and leaves the one at the delivery's earlier time; taking moves
+//! such an entry to its delivery's time (`ops::take`).
 //!
 //! Frame payload (compressed by the log):
 //!

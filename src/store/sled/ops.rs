@@ -58,7 +58,8 @@ pub fn write(tx: &Tx, ops: &[Op]) -> TxResult<()> {
 
 /// Leases the takeable deliveries among `candidates` (`outbox_due` keys up to `take.now`),
 /// at most `take.limit`. Each is checked again here: a candidate settled or taken since the
-/// scan is skipped; one that cannot be read is set aside.
+/// scan is skipped; one that cannot be read is set aside; an entry at a time other than
+/// its delivery's is moved to that time.
 pub fn take(tx: &Tx, take: &Take, candidates: &[sled::IVec]) -> TxResult<Vec<Taken>> {
     let mut taken = Vec::new();
     for index_key in candidates {
@@ -82,6 +83,14 @@ pub fn take(tx: &Tx, take: &Take, candidates: &[sled::IVec]) -> TxResult<Vec<Tak
                 continue;
             }
         };
+        let own_key = keys::outbox_due(stored.takeable_at(), id);
+        if own_key[..] != index_key[..] {
+            // An entry left over at another time: a settlement done again from the event log
+            // after a crash, on a state that never durably had the lease it was settled
+            // under (leases are not made durable). The delivery's own entry replaces it.
+            tx.tree(Tree::OutboxDue).remove(index_key)?;
+            tx.tree(Tree::OutboxDue).insert(&own_key, &[])?;
+        }
         if stored.takeable_at() > take.now {
             continue;
         }

@@ -474,3 +474,71 @@ async fn a_log_torn_mid_frame_is_cut_at_open_and_the_store_goes_on() {
     let (_, body) = store.event(listed[4].id).await.unwrap().unwrap();
     assert_eq!(body, b"{\"n\":6}".to_vec());
 }
+
+/// Every plan, not only a webhook's, is durable by its log frame; leases are not made durable
+/// at all. After a crash sled may come back without a lease that a later (logged) settlement
+/// was made under: the settlement is done again from the log, and the delivery it kept for a
+/// retry is taken once, at its time, with no entry left behind at the old one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_settlement_done_again_without_its_lease_leaves_the_retry_takeable_once() {
+    use crate::store::{FileBackups, LeaseOwner, SettleWrite, Take};
+    let take = |now: i64, who: u128| Take {
+        now: t(now),
+        owner: LeaseOwner(ulid::Ulid::from_parts(7, who)),
+        until: t(now + 5),
+        limit: 100,
+    };
+    let f = fresh().await;
+    let sled = f.sled();
+    sled.apply(Plan {
+        deliveries: vec![delivery(1, 0), delivery(2, 0)],
+        ..Plan::default()
+    })
+    .await
+    .unwrap();
+    let earlier = tempfile::tempdir().unwrap();
+    let restored = earlier.path().join("data");
+    sled.backup(restored.clone()).await.unwrap();
+    let mut taken = sled.take(take(0, 1)).await.unwrap();
+    assert_eq!(taken.len(), 2);
+    let (second, first) = (taken.pop().unwrap(), taken.pop().unwrap());
+    let mut retry = first.delivery.clone();
+    retry.attempts = 1;
+    retry.next_attempt_at = t(20);
+    for (taken, keep) in [(first, Some(retry)), (second, None)] {
+        sled.apply(Plan {
+            settle: Some(SettleWrite { taken, keep }),
+            ..Plan::default()
+        })
+        .await
+        .unwrap();
+    }
+    f.close().await;
+
+    // sled as of the backup (both deliveries waiting, no lease), with the whole log.
+    std::fs::remove_dir_all(restored.join("log")).unwrap();
+    copy(&f.dir.path().join("log"), &restored.join("log"));
+    let store = open(&restored);
+    let outbox = store.outbox().await.unwrap();
+    assert_eq!(outbox.len(), 1, "the sent one is gone: {outbox:?}");
+    assert_eq!(outbox[0].attempts, 1);
+    assert!(store.take(take(10, 2)).await.unwrap().is_empty());
+    let again = store.take(take(20, 2)).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].delivery.id, delivery(1, 0).id);
+    assert!(store.take(take(21, 3)).await.unwrap().is_empty());
+    store
+        .apply(Plan {
+            settle: Some(SettleWrite {
+                taken: again[0].clone(),
+                keep: None,
+            }),
+            ..Plan::default()
+        })
+        .await
+        .unwrap();
+    assert!(store.outbox().await.unwrap().is_empty());
+    // Nothing left in the time index at the old time or any other.
+    assert_eq!(store.next_delivery_at().await.unwrap(), None);
+    assert!(store.take(take(600, 4)).await.unwrap().is_empty());
+}

@@ -1,8 +1,8 @@
 //! The single writer: every mutation goes through one thread, which takes whatever has
 //! queued up (up to [`MAX_BATCH`]), applies it in one sled transaction, appends the event-log
-//! frames of the webhook plans it applied (at the positions the transaction indexed them
-//! at), bumps the commit generation and hands the generation to the flusher — saying whether
-//! sled must be flushed too (anything but webhook plans) or the log alone makes it durable.
+//! frames of the plans it applied (at the positions the transaction indexed them at), bumps
+//! the commit generation and hands the generation to the flusher — saying whether sled must
+//! be flushed too (anything but plans and leases) or the log alone makes it durable.
 //! Requests then await durability.
 //!
 //! One writer means transactions never conflict, a batch costs one transaction and one
@@ -74,7 +74,7 @@ pub struct Command {
 /// What the thread shares with the store that owns it.
 pub struct Shared {
     pub flusher: Arc<Flusher>,
-    /// The event log: webhook plans' frames are appended here once their transaction commits.
+    /// The event log: plans' frames are appended here once their transaction commits.
     pub log: Arc<Log>,
     /// Set when sled reported an I/O error or the thread ended: the store must be reopened.
     pub failed: Arc<AtomicBool>,
@@ -172,12 +172,13 @@ fn run(trees: &[sled::Tree], shared: &Shared, mut queue: mpsc::Receiver<Command>
             }
         };
         if results.iter().any(Result::is_ok) {
-            // Only webhook plans are durable by their log frames; anything else needs sled
-            // flushed (which also covers every earlier webhook's writes).
+            // Plans are durable by their log frames, and leases need no durability (every
+            // lease found at open is released); anything else needs sled flushed (which also
+            // covers every earlier plan's writes).
             let needs_sled = work
                 .iter()
                 .zip(&results)
-                .any(|(w, r)| r.is_ok() && !matches!(w, Work::Apply(plan) if plan.logged));
+                .any(|(w, r)| r.is_ok() && needs_sled_flushed(w));
             generation += 1;
             shared.flusher.request(generation, needs_sled);
         }
@@ -186,6 +187,17 @@ fn run(trees: &[sled::Tree], shared: &Shared, mut queue: mpsc::Receiver<Command>
         }
     }
     watchdog.clean = true;
+}
+
+/// Whether `work`, once applied, is durable only when sled has flushed it.
+fn needs_sled_flushed(work: &Work) -> bool {
+    match work {
+        Work::Apply(plan) => !plan.logged,
+        // A lease lost in a crash is no loss: every lease found at open belonged to a
+        // process that is gone and is released (`migrate::release_every_lease`).
+        Work::Take(_) | Work::Release(..) => false,
+        _ => true,
+    }
 }
 
 /// Applies one batch: prepares what must be read outside sled's transaction (scans), then
