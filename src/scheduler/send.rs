@@ -105,7 +105,7 @@ impl Scheduler {
         let cb = match read.as_ref().map(|c| &c.value) {
             // Closing edits are for resolved callbacks by definition.
             Some(cb) if delivery.purpose == Purpose::Closure => cb,
-            Some(cb) if cb.is_pending() && !superseded(delivery, &cb) => cb,
+            Some(cb) if cb.is_pending() && !superseded(delivery, cb) => cb,
             other => {
                 let reason = match other {
                     None => "the callback no longer exists",
