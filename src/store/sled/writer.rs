@@ -79,6 +79,8 @@ pub struct Shared {
     /// Set when sled reported an I/O error or the thread ended: the store must be reopened.
     pub failed: Arc<AtomicBool>,
     pub quarantined: Arc<AtomicU64>,
+    /// Items applied (counted for the checkpoint at close, `live.rs`).
+    pub written: Arc<AtomicU64>,
     #[cfg(test)]
     pub faults: Arc<std::sync::Mutex<std::collections::HashMap<String, Fault>>>,
 }
@@ -171,7 +173,9 @@ fn run(trees: &[sled::Tree], shared: &Shared, mut queue: mpsc::Receiver<Command>
                     .collect()
             }
         };
-        if results.iter().any(Result::is_ok) {
+        let applied = results.iter().filter(|r| r.is_ok()).count();
+        shared.written.fetch_add(applied as u64, Ordering::Relaxed);
+        if applied > 0 {
             // Plans are durable by their log frames, and leases need no durability (every
             // lease found at open is released); anything else needs sled flushed (which also
             // covers every earlier plan's writes).
