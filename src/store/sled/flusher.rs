@@ -4,8 +4,8 @@
 //! active segment makes every plan of the group durable (its writes are in its frame;
 //! `logged.rs`), and leases need none. sled is flushed as below only when the group holds
 //! other work (rules edits, settings, repairs, retention, imports, the readiness probe),
-//! which also makes every earlier plan's writes durable in sled; otherwise sled flushes on its own schedule (every 500 ms) and a
-//! crash's gap is filled from the log at open.
+//! which also makes every earlier plan's writes durable in sled; otherwise sled flushes on
+//! its own schedule (every 500 ms) and a crash's gap is filled from the log at open.
 //!
 //! What sled 0.34.7 does, measured on this kind of machine (`docs/sled-0.34.md`),
 //! and how this module answers it:

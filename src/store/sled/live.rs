@@ -62,11 +62,7 @@ impl Live {
     pub fn open(path: &Path, counters: &Counters) -> Result<Self, StoreError> {
         crate::data_dir::create_private(path)
             .map_err(|e| StoreError::unavailable_from(format!("creating {}", path.display()), e))?;
-        let db = sled::Config::new()
-            .path(path.join("sled"))
-            .cache_capacity(CACHE_BYTES)
-            .open()
-            .map_err(|e| opening_error(path, e))?;
+        let db = open_sled(&path.join("sled")).map_err(|e| opening_error(path, e))?;
         let trees: Vec<sled::Tree> = keys::WRITTEN_TREES
             .iter()
             .map(|name| db.open_tree(name))
@@ -201,16 +197,20 @@ impl Drop for Live {
     }
 }
 
+/// sled's database at `sled_path`, as Ringback configures it.
+fn open_sled(sled_path: &Path) -> sled::Result<sled::Db> {
+    sled::Config::new()
+        .path(sled_path)
+        .cache_capacity(CACHE_BYTES)
+        .open()
+}
+
 /// Opens the closed sled database at `sled_path` once and closes it again: sled writes its
 /// recovery snapshot while opening, so the next start replays nothing written before now.
 /// Must run once every handle on the database is gone (sled locks its files).
 pub fn checkpoint(sled_path: &Path) -> Result<std::time::Duration, StoreError> {
     let started = std::time::Instant::now();
-    let db = sled::Config::new()
-        .path(sled_path)
-        .cache_capacity(CACHE_BYTES)
-        .open()
-        .map_err(super::from_sled)?;
+    let db = open_sled(sled_path).map_err(super::from_sled)?;
     db.flush().map_err(super::from_sled)?;
     drop(db);
     Ok(started.elapsed())
