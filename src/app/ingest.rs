@@ -69,6 +69,16 @@ impl App {
             // events and callbacks are kept apart, so sharing an id is no clash.
             new_callback_id: CallbackId::new(event_id),
         };
+        // The event's own customer, else its call: what it will most likely read and write.
+        let turn_key = match (&event.facts.customer, &event.facts.call_id) {
+            (Ok(number), _) => Some(number.as_str().to_string()),
+            (Err(_), Some(call_id)) => Some(format!("call {call_id}")),
+            (Err(_), None) => None,
+        };
+        let _turn = match turn_key {
+            Some(key) => Some(self.turns.take(key).await),
+            None => None,
+        };
         for attempt in 0..MAX_ATTEMPTS {
             back_off(attempt).await;
             let found = self.read_for(&event).await?;

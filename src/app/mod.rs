@@ -20,6 +20,7 @@ mod error;
 mod ingest;
 mod retention;
 mod schedule;
+mod turns;
 mod writes;
 
 #[cfg(test)]
@@ -85,6 +86,8 @@ pub struct App {
     /// a change due later than that needs no nudge.
     looks_again_at: AtomicI64,
     ids: Mutex<ulid::Generator>,
+    /// Webhooks about one customer take turns (`turns.rs`).
+    turns: turns::Turns,
 }
 
 /// What the application is built from.
@@ -117,6 +120,7 @@ impl App {
             schedule_changed: Notify::new(),
             looks_again_at: AtomicI64::new(i64::MAX),
             ids: Mutex::new(ulid::Generator::new()),
+            turns: turns::Turns::default(),
         }
     }
 

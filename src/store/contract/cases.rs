@@ -682,3 +682,32 @@ pub async fn an_ended_session_stays_ended_until_its_time_then_is_forgotten(f: &i
     store.end_session("s3", t(400), t(199)).await.unwrap();
     assert!(store.session_ended("s2").await.unwrap(), "kept until 200");
 }
+
+pub async fn plans_and_lookups_made_together_are_answered_each_on_its_own(f: &impl Fixture) {
+    let store = f.store();
+    // Customer 1 already has a pending callback: a plan decided from "nothing pending"
+    // for them conflicts, whatever else is applied beside it.
+    store.apply(opening(pending(1, 0))).await.unwrap();
+    let mut plans: Vec<Plan> = (2..=61u32).map(|n| opening(pending(n, 1))).collect();
+    let mut stale = pending(1, 2);
+    stale.id = id(999);
+    plans.insert(30, opening(stale));
+    let results = futures_util::future::join_all(plans.into_iter().map(|p| store.apply(p))).await;
+    for (i, result) in results.iter().enumerate() {
+        if i == 30 {
+            assert!(matches!(result, Err(StoreError::Conflict)), "{result:?}");
+        } else {
+            assert!(result.is_ok(), "plan {i}: {result:?}");
+        }
+    }
+    assert_eq!(store.pending_stats().await.unwrap().count, 61);
+    assert!(store.callback(id(999)).await.unwrap().is_none());
+
+    let lookups = (1..=61u32).map(|n| store.lookup(lookup_customer(n)));
+    let found = futures_util::future::join_all(lookups).await;
+    for (n, found) in (1..=61u32).zip(found) {
+        let state = found.unwrap().customer.unwrap();
+        assert_eq!(state.number, customer(n));
+        assert_eq!(state.pending.unwrap().value.id, id(u64::from(n)));
+    }
+}

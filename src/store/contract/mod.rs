@@ -33,6 +33,7 @@ macro_rules! contract_tests {
         $crate::contract_tests!(@cases $make;
             a_plan_is_applied_all_or_nothing,
             at_most_one_pending_callback_per_customer_even_when_plans_race,
+            plans_and_lookups_made_together_are_answered_each_on_its_own,
             a_plan_decided_from_an_old_version_conflicts,
             a_customer_version_covers_the_pending_callback_and_the_latest_answered_call,
             a_delivery_without_a_call_is_remembered_once,

@@ -17,6 +17,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 use sqlx::{Postgres, Transaction};
 
+use super::batch::PlanJob;
 use super::rows::{self, call_json, ms, split_customer_version, to_json};
 use super::{PgStore, db_error};
 use crate::domain::callback::Callback;
@@ -34,16 +35,23 @@ fn changed(rows: u64) -> StoreResult<()> {
     }
 }
 
-/// Applies `plan` in one round trip: `ringback_apply` (migrations/postgres/0003) runs its
-/// writes in one transaction and raises 40001 (a conflict) when one finds the row changed.
+/// Applies `plan`: `ringback_apply` (migrations/postgres/0003) runs its writes in one
+/// transaction and raises 40001 (a conflict) when one finds the row changed; plans waiting
+/// at the same time share a statement and a COMMIT (`batch.rs`).
 pub async fn apply(store: &PgStore, plan: Plan) -> StoreResult<()> {
+    let order = lock_order(&plan);
     let plan = plan_json(&plan)?;
-    sqlx::query("SELECT ringback_apply($1)")
-        .bind(plan)
-        .execute(&store.pool)
-        .await
-        .map_err(db_error)?;
-    Ok(())
+    store.plans.call(PlanJob { plan, order }).await
+}
+
+/// Where a plan goes in its batch: by the customer whose row it locks first (a settlement,
+/// which locks none, by its callback's customer), so batches lock rows in one order.
+fn lock_order(plan: &Plan) -> String {
+    match (&plan.customer, plan.callbacks.first()) {
+        (Some(customer), _) => customer.number.as_str().to_string(),
+        (None, Some(write)) => write.after.customer_number.as_str().to_string(),
+        (None, None) => String::new(),
+    }
 }
 
 /// A time as `ringback_apply` reads it: microseconds, as a bound timestamp is truncated.
@@ -53,7 +61,7 @@ fn at(t: DateTime<Utc>) -> Value {
 
 /// The plan as `ringback_apply` reads it. Absent parts are left out (not `null`): the
 /// function tests `p->'part' IS NULL`.
-fn plan_json(plan: &Plan) -> StoreResult<Value> {
+pub(super) fn plan_json(plan: &Plan) -> StoreResult<Value> {
     let mut p = Map::new();
     if let Some(customer) = &plan.customer {
         let (rev, pending) = split_customer_version(&customer.expected)?;

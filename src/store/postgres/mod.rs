@@ -14,6 +14,7 @@
 //! reconnects by itself.
 
 mod apply;
+mod batch;
 mod outbox;
 mod reads;
 mod rows;
@@ -50,6 +51,16 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/post
 /// How long a request waits for a connection before it is told to retry.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// How many batches of write plans (and as many of lookups) may be in the database at once:
+/// a few, so that one batch's COMMIT overlaps the next one's work, and the rest of the pool
+/// stays free for other reads and leases. `RINGBACK_PG_BATCH_LANES` overrides it (for measuring).
+fn batch_lanes(pool_size: u32) -> usize {
+    std::env::var("RINGBACK_PG_BATCH_LANES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| (pool_size as usize / 4).clamp(1, 4))
+}
+
 /// Cheap to clone: every field is shared.
 #[derive(Clone)]
 pub struct PgStore {
@@ -59,6 +70,9 @@ pub struct PgStore {
     /// Set when the last request met an unreachable database, cleared by the next success.
     unreachable: Arc<AtomicBool>,
     runtime: Arc<runtime::StoreRuntime>,
+    /// Write plans and lookups go to the database in batches (group commit): `batch.rs`.
+    plans: Arc<batch::Batcher<batch::PlanJob, ()>>,
+    lookups: Arc<batch::Batcher<batch::LookupKeys, sqlx::postgres::PgRow>>,
 }
 
 /// A database error as a store error: a constraint a plan relied on (two pending callbacks
@@ -126,7 +140,13 @@ impl PgStore {
                 }
             })
             .await?;
+        let handle = runtime.handle().ok_or(StoreError::Closed)?.clone();
+        let lanes = batch_lanes(pool_size);
+        let plans = batch::Batcher::start(pool.clone(), lanes, &handle, batch::apply_plans);
+        let lookups = batch::Batcher::start(pool.clone(), lanes, &handle, batch::lookups);
         let store = Self {
+            plans: Arc::new(plans),
+            lookups: Arc::new(lookups),
             pool,
             connect: Arc::new(connect),
             quarantined: Arc::new(AtomicU64::new(0)),
@@ -187,11 +207,14 @@ impl PgStore {
         T: Send + 'static,
     {
         let result = self.runtime.run(f(self.clone())).await;
-        match &result {
-            Err(StoreError::Unavailable { .. }) => self.unreachable.store(true, Ordering::Relaxed),
-            _ => self.unreachable.store(false, Ordering::Relaxed),
-        }
+        self.note_reachable(&result);
         result
+    }
+
+    /// Whether the database answered the last request (for health).
+    fn note_reachable<T>(&self, result: &StoreResult<T>) {
+        let unreachable = matches!(result, Err(StoreError::Unavailable { .. }));
+        self.unreachable.store(unreachable, Ordering::Relaxed);
     }
 }
 
@@ -263,16 +286,19 @@ impl CallbackReads for PgStore {
 #[async_trait]
 impl Lifecycle for PgStore {
     async fn lookup(&self, lookup: Lookup) -> StoreResult<Found> {
-        self.on_db(move |s| async move { reads::lookup(&s, lookup).await })
-            .await
+        let result = reads::lookup(self, lookup).await;
+        self.note_reachable(&result);
+        result
     }
 
     async fn apply(&self, plan: Plan) -> StoreResult<()> {
         if plan.is_empty() {
             return Ok(());
         }
-        self.on_db(move |s| async move { apply::apply(&s, plan).await })
-            .await
+        // Encoded here, on the caller's thread; the batcher sends it on the store's runtime.
+        let result = apply::apply(self, plan).await;
+        self.note_reachable(&result);
+        result
     }
 }
 

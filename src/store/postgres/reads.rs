@@ -9,10 +9,10 @@ use sqlx::Row;
 use sqlx::postgres::PgRow;
 use ulid::Ulid;
 
+use super::batch::LookupKeys;
 use super::rows::{self, call_from, customer_version};
 use super::{PgStore, db_error};
 use crate::domain::callback::{Callback, CallbackId, TimelineEntry};
-use crate::domain::phone::PhoneNumber;
 use crate::store::{
     AgentFilter, CallbackDetail, Cursor, CustomerState, EventRecord, Found, ListQuery, Lookup,
     Page, PendingBreakdown, PendingStats, Phase, StatusFilter, StoreError, StoreResult, Versioned,
@@ -298,25 +298,22 @@ pub async fn next_due(store: &PgStore) -> StoreResult<Option<DateTime<Utc>>> {
 }
 
 /// Everything an event is decided from, in one round trip.
+/// What an incoming event is decided from. Lookups waiting at the same time share one
+/// statement (`batch::lookups`); the row that comes back is read here, on the caller's
+/// thread.
 pub async fn lookup(store: &PgStore, lookup: Lookup) -> StoreResult<Found> {
     let dedup = lookup.dedup.as_ref();
-    let row = sqlx::query(
-        "SELECT \
-           (SELECT json_build_object('rev', rev, 'data', data) FROM calls WHERE call_id = $1) AS call, \
-           (SELECT event_id FROM event_dedup WHERE trigger = $2 AND call_id = $3 AND leg = $4) AS dedup, \
-           (SELECT json_build_object('id', id, 'rev', rev, 'data', data) FROM callbacks WHERE id = $5) AS callback, \
-           (SELECT json_build_object('rev', rev, 'last', last_answered_at) FROM customers WHERE number = $6) AS customer, \
-           (SELECT json_build_object('id', id, 'rev', rev, 'data', data) FROM callbacks WHERE customer = $6 AND pending) AS pending",
-    )
-    .bind(lookup.call_id.as_deref())
-    .bind(dedup.map(|d| d.trigger.as_str()))
-    .bind(dedup.map(|d| d.call_id.as_str()))
-    .bind(dedup.map(|d| d.leg.as_str()))
-    .bind(lookup.callback.map(|c| c.to_string()))
-    .bind(lookup.customer.as_ref().map(PhoneNumber::as_str))
-    .fetch_one(&store.pool)
-    .await
-    .map_err(db_error)?;
+    let row = store
+        .lookups
+        .call(LookupKeys {
+            call_id: lookup.call_id.clone(),
+            dedup_trigger: dedup.map(|d| d.trigger.clone()),
+            dedup_call_id: dedup.map(|d| d.call_id.clone()),
+            dedup_leg: dedup.map(|d| d.leg.clone()),
+            callback: lookup.callback.map(|c| c.to_string()),
+            customer: lookup.customer.as_ref().map(|c| c.as_str().to_string()),
+        })
+        .await?;
     let json = |name: &str| -> StoreResult<Option<Value>> { row.try_get(name).map_err(db_error) };
     let mut found = Found::default();
     if let (Some(call_id), Some(v)) = (&lookup.call_id, json("call")?) {

@@ -27,6 +27,11 @@ impl StoreRuntime {
         })
     }
 
+    /// The runtime's handle, for tasks that live as long as the store (the batcher).
+    pub fn handle(&self) -> Option<&tokio::runtime::Handle> {
+        self.runtime.as_ref().map(tokio::runtime::Runtime::handle)
+    }
+
     /// Runs `work` here and hands its answer back to the caller's runtime. A panic in it
     /// fails this one call.
     pub async fn run<T: Send + 'static>(

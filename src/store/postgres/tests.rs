@@ -55,3 +55,38 @@ pub async fn fresh() -> PgFixture {
 mod contract {
     crate::contract_tests!(super::fresh);
 }
+
+/// A plan the database refuses (here a time it cannot read, as a bug would send) fails
+/// alone: the plans batched with it are applied and answered as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_the_database_refuses_fails_alone_in_its_batch() {
+    use super::apply::plan_json;
+    use super::batch::{PlanJob, apply_plans};
+    use crate::store::contract::values::{id, opening, pending};
+    use crate::store::{CallbackReads, StoreError};
+
+    let fixture = fresh().await;
+    let store = fixture.current.lock().unwrap().clone().unwrap();
+    let job = |n: u32| PlanJob {
+        plan: plan_json(&opening(pending(n, 0))).unwrap(),
+        order: n.to_string(),
+    };
+    let mut refused = job(2);
+    refused.plan["callbacks"][0]["first_missed_at"] = "not a time".into();
+    let pool = store.pool.clone();
+    let answers = store
+        .runtime
+        .run(async move { Ok(apply_plans(pool, vec![job(3), refused, job(1)]).await) })
+        .await
+        .unwrap();
+    assert_eq!(answers.len(), 3);
+    assert!(answers[0].is_ok(), "{:?}", answers[0]);
+    match &answers[1] {
+        Err(StoreError::Backend { message, .. }) => assert!(message.contains("22007"), "{message}"),
+        other => panic!("the refused plan answered {other:?}"),
+    }
+    assert!(answers[2].is_ok(), "{:?}", answers[2]);
+    assert!(store.callback(id(1)).await.unwrap().is_some());
+    assert!(store.callback(id(3)).await.unwrap().is_some());
+    assert!(store.callback(id(2)).await.unwrap().is_none());
+}
