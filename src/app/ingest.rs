@@ -75,9 +75,9 @@ impl App {
             (Err(_), Some(call_id)) => Some(format!("call {call_id}")),
             (Err(_), None) => None,
         };
-        let _turn = match turn_key {
-            Some(key) => Some(self.turns.take(key).await),
-            None => None,
+        let _turn = match (&self.turns, turn_key) {
+            (Some(turns), Some(key)) => Some(turns.take(key).await),
+            _ => None,
         };
         for attempt in 0..MAX_ATTEMPTS {
             back_off(attempt).await;

@@ -86,8 +86,8 @@ pub struct App {
     /// a change due later than that needs no nudge.
     looks_again_at: AtomicI64,
     ids: Mutex<ulid::Generator>,
-    /// Webhooks about one customer take turns (`turns.rs`).
-    turns: turns::Turns,
+    /// Webhooks about one customer take turns (`turns.rs`), where the store wants it.
+    turns: Option<turns::Turns>,
 }
 
 /// What the application is built from.
@@ -105,6 +105,10 @@ pub struct Parts {
 
 impl App {
     pub fn new(parts: Parts) -> Self {
+        let turns = parts
+            .store
+            .one_customer_at_a_time()
+            .then(turns::Turns::default);
         Self {
             store: parts.store,
             clock: parts.clock,
@@ -120,7 +124,7 @@ impl App {
             schedule_changed: Notify::new(),
             looks_again_at: AtomicI64::new(i64::MAX),
             ids: Mutex::new(ulid::Generator::new()),
-            turns: turns::Turns::default(),
+            turns,
         }
     }
 

@@ -89,6 +89,14 @@ pub trait Lifecycle: Send + Sync {
     /// Applies every write of `plan` atomically, durably; [`StoreError::Conflict`] (and no
     /// change) when anything it expected changed.
     async fn apply(&self, plan: Plan) -> StoreResult<()>;
+    /// Whether webhooks about one customer should take turns within a process before they
+    /// read (`app/turns.rs`): worth it where a conflict costs a round of database trips
+    /// (PostgreSQL), not where a conflicting plan is decided again and lands in the writer's
+    /// next batch within the same group commit (sled: measured, turns cost it 2–5 % of
+    /// throughput and 3 ms of p99 at 32 connections).
+    fn one_customer_at_a_time(&self) -> bool {
+        false
+    }
 }
 
 /// Deliveries waiting to be sent (the outbox), taken with leases.
