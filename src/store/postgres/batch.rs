@@ -3,13 +3,15 @@
 //! made the database's per-statement work, its WAL flush wake-ups and the round trips'
 //! system calls the cost — the CPU was saturated at ~2 300 webhooks a second with the
 //! database doing little per webhook. Here what waits at the same time goes together: the
-//! lookups as one statement over `unnest`, the plans as one `ringback_apply_many`
+//! lookups as one `ringback_lookup_many`, the plans as one `ringback_apply_many`
 //! (migrations/postgres/0004) — one transaction, one WAL flush — each plan in its own
 //! subtransaction, so one that conflicts is undone alone and answered alone.
 //!
 //! An item alone (a quiet moment) goes by itself at once, without waiting for company:
 //! batches form only from what queues while every lane is busy. Each caller is answered
-//! after its batch's COMMIT, so a `200` still means the write is durable.
+//! after its batch's COMMIT, so a `200` still means the write is durable. A caller that
+//! stops waiting (its client gone) does not take its plan out of a batch already formed —
+//! as before, when its statement ran on the store's runtime regardless.
 
 use std::future::Future;
 use std::sync::Arc;

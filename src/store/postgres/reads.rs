@@ -297,10 +297,10 @@ pub async fn next_due(store: &PgStore) -> StoreResult<Option<DateTime<Utc>>> {
         .map_err(db_error)
 }
 
-/// Everything an event is decided from, in one round trip.
 /// What an incoming event is decided from. Lookups waiting at the same time share one
 /// statement (`batch::lookups`); the row that comes back is read here, on the caller's
-/// thread.
+/// thread (a row that cannot be read is set aside from here too: rare, and a pool
+/// connection serves any runtime).
 pub async fn lookup(store: &PgStore, lookup: Lookup) -> StoreResult<Found> {
     let dedup = lookup.dedup.as_ref();
     let row = store
