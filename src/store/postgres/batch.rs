@@ -21,7 +21,7 @@ use sqlx::PgPool;
 use sqlx::postgres::PgRow;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use super::db_error;
+use super::{SqlState, db_error, sqlstate};
 use crate::store::{StoreError, StoreResult};
 
 /// The most items one statement carries: enough to amortise a round trip and a COMMIT, few
@@ -95,20 +95,17 @@ async fn dispatch<I, O, F, Fut>(
         let batch = run(pool.clone(), items);
         // A panic in a batch drops its answers (each caller gets an error) and its lane.
         tokio::spawn(async move {
-            let outcomes = batch.await;
+            let mut outcomes = batch.await;
             if outcomes.len() != answers.len() {
                 let e = StoreError::backend(format!(
                     "a batch of {} gave {} answers",
                     answers.len(),
                     outcomes.len()
                 ));
-                for answer in answers {
-                    let _ = answer.send(Err(e.clone()));
-                }
-            } else {
-                for (answer, outcome) in answers.into_iter().zip(outcomes) {
-                    let _ = answer.send(outcome);
-                }
+                outcomes = all_failed(answers.len(), e);
+            }
+            for (answer, outcome) in answers.into_iter().zip(outcomes) {
+                let _ = answer.send(outcome);
             }
             drop(lane);
         });
@@ -159,11 +156,16 @@ pub async fn apply_plans(pool: PgPool, mut jobs: Vec<PlanJob>) -> Vec<StoreResul
                 outcomes.len(),
                 jobs.len()
             ));
-            answers.fill(Err(e));
+            answers = all_failed(jobs.len(), e);
         }
-        Err(e) => answers.fill(Err(db_error(e))),
+        Err(e) => answers = all_failed(jobs.len(), db_error(e)),
     }
     answers
+}
+
+/// The same error for each of `n` items.
+fn all_failed<O>(n: usize, e: StoreError) -> Vec<StoreResult<O>> {
+    (0..n).map(|_| Err(e.clone())).collect()
 }
 
 /// What one lookup asks for (`reads::lookup` reads the row it gets back).
@@ -193,16 +195,10 @@ pub async fn lookups(pool: PgPool, keys: Vec<LookupKeys>) -> Vec<StoreResult<PgR
         .bind(column(|k| &k.customer))
         .fetch_all(&pool)
         .await;
+    // A row count that does not match is caught by the dispatcher, as for any batch.
     match rows {
-        Ok(rows) if rows.len() == n => rows.into_iter().map(Ok).collect(),
-        Ok(rows) => {
-            let e = StoreError::backend(format!("{} rows for {n} lookups", rows.len()));
-            (0..n).map(|_| Err(e.clone())).collect()
-        }
-        Err(e) => {
-            let e = db_error(e);
-            (0..n).map(|_| Err(e.clone())).collect()
-        }
+        Ok(rows) => rows.into_iter().map(Ok).collect(),
+        Err(e) => all_failed(n, db_error(e)),
     }
 }
 
@@ -212,14 +208,12 @@ fn read_outcome(outcome: &str) -> StoreResult<()> {
     if outcome.is_empty() {
         return Ok(());
     }
-    let code = outcome.get(..5).unwrap_or(outcome);
-    Err(match code {
-        // unique violation; serialization failure (a row changed); deadlock
-        "23505" | "40001" | "40P01" => StoreError::Conflict,
-        c if c.starts_with("08") || c.starts_with("57P") || c.starts_with("53") => {
+    Err(match sqlstate(outcome.get(..5).unwrap_or(outcome)) {
+        SqlState::Conflict => StoreError::Conflict,
+        SqlState::NotAnswering => {
             StoreError::unavailable(format!("the database is not answering ({outcome})"))
         }
-        _ => StoreError::backend(format!("a database statement failed: {outcome}")),
+        SqlState::Other => StoreError::backend(format!("a database statement failed: {outcome}")),
     })
 }
 

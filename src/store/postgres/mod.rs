@@ -73,18 +73,36 @@ pub struct PgStore {
     lookups: Arc<batch::Batcher<batch::LookupKeys, sqlx::postgres::PgRow>>,
 }
 
+/// What an SQLSTATE means to Ringback: the same for an error raised to a statement
+/// (`db_error`) and for one a batch caught and reported per plan (`batch.rs`).
+pub(crate) enum SqlState {
+    /// A constraint or revision a plan relied on: decide again.
+    Conflict,
+    /// The database cannot serve now: retry later.
+    NotAnswering,
+    Other,
+}
+
+pub(crate) fn sqlstate(code: &str) -> SqlState {
+    match code {
+        // unique violation; serialization failure (a row changed); deadlock
+        "23505" | "40001" | "40P01" => SqlState::Conflict,
+        // connection exceptions, shutdown, too many connections, out of resources
+        c if c.starts_with("08") || c.starts_with("57P") || c.starts_with("53") => {
+            SqlState::NotAnswering
+        }
+        _ => SqlState::Other,
+    }
+}
+
 /// A database error as a store error: a constraint a plan relied on (two pending callbacks
 /// for one customer, a row stored first by someone else) is a conflict; a database that does
 /// not answer is unavailable; anything else is the backend's.
 pub(crate) fn db_error(e: sqlx::Error) -> StoreError {
     match &e {
-        sqlx::Error::Database(d) => match d.code().as_deref() {
-            // unique violation; serialization failure; deadlock
-            Some("23505" | "40001" | "40P01") => StoreError::Conflict,
-            // connection exceptions, shutdown, too many connections, out of resources
-            Some(code)
-                if code.starts_with("08") || code.starts_with("57P") || code.starts_with("53") =>
-            {
+        sqlx::Error::Database(d) => match d.code().as_deref().map(sqlstate) {
+            Some(SqlState::Conflict) => StoreError::Conflict,
+            Some(SqlState::NotAnswering) => {
                 StoreError::unavailable_from("the database is not answering", e)
             }
             _ => StoreError::Backend {
