@@ -1,6 +1,6 @@
 //! Which compressor the event log's frames use (issue 14), measured on real webhook bodies:
 //!
-//!     cargo bench --bench log_codec --features codec-bench
+//!     cargo bench --bench log_codec
 //!
 //! Every payload is compressed on its own, as a frame is: a stored record (a small JSON
 //! envelope like the store's event record) followed by the body as received. Bodies: the

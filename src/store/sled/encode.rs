@@ -6,9 +6,12 @@
 //! This is also the one place that knows which indexes a callback lives in (see
 //! `keys.rs`): an index is written only when its key changes.
 
+use std::sync::Arc;
+
 use ulid::Ulid;
 
 use super::keys::{self, Tree};
+use super::log::Dictionaries;
 use super::logged::LogEntry;
 use super::records;
 use crate::domain::callback::{Callback, CallbackId};
@@ -66,7 +69,7 @@ impl EncodedPlan {
     }
 }
 
-pub fn encode(plan: &Plan) -> Result<EncodedPlan, StoreError> {
+pub fn encode(plan: &Plan, dictionaries: &Arc<Dictionaries>) -> Result<EncodedPlan, StoreError> {
     let mut out = EncodedPlan {
         event: plan.event.as_ref().map(|e| e.record.id),
         call_id: plan.event.as_ref().and_then(|e| e.record.call_id.clone()),
@@ -124,6 +127,7 @@ pub fn encode(plan: &Plan) -> Result<EncodedPlan, StoreError> {
             plan.event.as_ref(),
             &out.ops,
             out.pending_delta,
+            dictionaries,
         ));
     }
     out.logged = true;

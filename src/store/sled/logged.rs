@@ -36,7 +36,9 @@ use ulid::Ulid;
 
 use super::encode::Op;
 use super::keys::{self, Tree};
-use super::log::{EncodedFrame, Log, Position};
+use std::sync::Arc;
+
+use super::log::{Dictionaries, EncodedFrame, Log, Position};
 use super::ops;
 use super::records::{self, Undecodable};
 use super::tx::Tx;
@@ -56,7 +58,12 @@ pub struct LogEntry {
 
 impl LogEntry {
     /// The frame of `event` (if any) with `ops` and the pending count's change.
-    pub fn new(event: Option<&EventWrite>, ops: &[Op], pending_delta: i64) -> Self {
+    pub fn new(
+        event: Option<&EventWrite>,
+        ops: &[Op],
+        pending_delta: i64,
+        dictionaries: &Arc<Dictionaries>,
+    ) -> Self {
         let payload = payload(event, ops, pending_delta);
         let time_ms = event.map_or_else(
             || chrono::Utc::now().timestamp_millis(),
@@ -65,7 +72,7 @@ impl LogEntry {
         Self {
             event: event.map(|e| e.record.id),
             flags: event.map_or(0, |e| flags_of(&e.record)),
-            frame: EncodedFrame::encode(&payload, time_ms),
+            frame: EncodedFrame::encode(&payload, time_ms, dictionaries),
         }
     }
 }

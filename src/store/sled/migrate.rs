@@ -10,6 +10,7 @@
 //! | 1    | 2  | `outbox_due` is built from the outbox (deliveries are taken by it, with leases); the pending count is counted if absent; `quarantine` exists (empty) |
 //! | 2    | 3  | `digests` exists (empty); callbacks may carry `last_attempt_at` (absent reads as none) and the outbox deliveries of purpose `digest` — nothing to rewrite, but a build of schema 2 must not open a store that has them |
 //! | 3    | 4  | every event's record and body move into the event log (`log/`); `events` keeps the index (position and flags), `event_bodies` is emptied; `meta.log_applied` says how far the log is applied |
+//! | 4    | 5  | values are written packed (`packed.rs`: zstd against a built-in dictionary); those written before stay plain JSON, read as they are — nothing is rewritten |
 
 use sled::Transactional;
 use sled::transaction::TransactionError;
@@ -65,6 +66,7 @@ pub fn run(db: &sled::Db, trees: &[sled::Tree], log: &Log) -> Result<Option<u32>
             2 => transact(trees, to_2)?,
             3 => transact(trees, to_3)?,
             4 => to_4(trees, log)?,
+            5 => transact(trees, to_5)?,
             _ => unreachable!("every version up to SCHEMA_VERSION has a step"),
         }
         version = next;
@@ -149,6 +151,15 @@ fn to_3(tx: &Tx, _before: &Before) -> TxResult<()> {
     Ok(())
 }
 
+/// Values are packed from now on; the plain JSON ones already written read as they are and
+/// are packed when next written. Nothing to rewrite, but a build of schema 4 must not open a
+/// store holding values it cannot read.
+fn to_5(tx: &Tx, _before: &Before) -> TxResult<()> {
+    tx.tree(Tree::Meta)
+        .insert(keys::SCHEMA_VERSION_KEY, "5".as_bytes())?;
+    Ok(())
+}
+
 /// A sled store has one process (sled locks its files): every lease found at open was held
 /// by a process that is gone, so its deliveries are takeable again at their own time.
 pub fn release_every_lease(trees: &[sled::Tree]) -> Result<usize, StoreError> {
@@ -225,7 +236,11 @@ fn to_4(trees: &[sled::Tree], log: &Log) -> Result<(), StoreError> {
                         chunks.push(chunk_key);
                     }
                     let write = crate::store::EventWrite { record, body };
-                    batch.push((key, LogEntry::new(Some(&write), &[], 0), chunks));
+                    batch.push((
+                        key,
+                        LogEntry::new(Some(&write), &[], 0, log.dictionaries()),
+                        chunks,
+                    ));
                 }
                 Err(e) => unreadable.push((key, value, e.to_string())),
             }

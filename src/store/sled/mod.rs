@@ -19,6 +19,7 @@ mod log;
 mod logged;
 mod migrate;
 mod ops;
+mod packed;
 mod point;
 mod purge;
 mod read;
@@ -359,7 +360,7 @@ impl Lifecycle for SledStore {
         if plan.is_empty() {
             return Ok(());
         }
-        let encoded = encode::encode(&plan)?;
+        let encoded = encode::encode(&plan, self.live()?.log.dictionaries())?;
         self.submit(Work::Apply(Box::new(encoded)))
             .await
             .map(|_| ())
@@ -752,7 +753,7 @@ impl Transfer for SledStore {
                 }
             }
         }
-        let plan = transfer::import(&records);
+        let plan = transfer::import(&records, self.live()?.log.dictionaries());
         if plan.ops.is_empty() && plan.log.is_empty() {
             return Ok(());
         }

@@ -1,5 +1,6 @@
-//! How records are written in sled: JSON (readable with any sled tool, tolerant of fields
-//! it does not know), in the shapes below. Where a stored record differs from the domain's
+//! How records are written in sled: JSON (tolerant of fields it does not know), in the
+//! shapes below, packed since schema 5 (zstd against a built-in dictionary, `packed.rs`;
+//! values written before stay plain JSON and read as they are). Where a stored record differs from the domain's
 //! value it has its own type here, so the domain can change without changing the disk;
 //! `tests/data/store-v1` pins what older code wrote and `migrate.rs` moves it forward.
 //!
@@ -16,6 +17,7 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::packed;
 use crate::domain::call::{CallRecord, CallState, SeenDelivery};
 use crate::domain::callback::Callback;
 use crate::domain::reminder::Delivery;
@@ -36,17 +38,18 @@ impl From<Undecodable> for StoreError {
     }
 }
 
+/// The value stored for `value`: its JSON, packed (`packed.rs`).
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
     // Serializing these types into a Vec cannot fail: every map key is a string and no
     // Serialize impl here returns an error.
-    serde_json::to_vec(value).expect("records serialize to JSON")
+    packed::pack(serde_json::to_vec(value).expect("records serialize to JSON"))
 }
 
+/// Reads a stored value, packed or (written before schema 5) plain JSON.
 pub fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T, Undecodable> {
-    serde_json::from_slice(bytes).map_err(|e| Undecodable {
-        what,
-        reason: e.to_string(),
-    })
+    let undecodable = |reason: String| Undecodable { what, reason };
+    let json = packed::unpack(bytes).map_err(|e| undecodable(e.to_string()))?;
+    serde_json::from_slice(&json).map_err(|e| undecodable(e.to_string()))
 }
 
 /// A callback as written: its fields and its timeline sequence.
@@ -141,7 +144,9 @@ pub fn decode_delivery(bytes: &[u8]) -> Result<StoredDelivery, Undecodable> {
 }
 
 pub fn encode_event(record: &EventRecord, inline_body: &[u8]) -> Vec<u8> {
-    let header = encode(record);
+    // Plain JSON, not packed: the event goes into an event-log frame, which the log
+    // compresses whole (record and body together) with its own dictionary.
+    let header = serde_json::to_vec(record).expect("records serialize to JSON");
     let len = u32::try_from(header.len()).unwrap_or(u32::MAX);
     let mut out = Vec::with_capacity(4 + header.len() + inline_body.len());
     out.extend_from_slice(&len.to_be_bytes());

@@ -2,8 +2,11 @@
 //! (positions are the hex of the last key read), and records written back as one plan of
 //! plain writes per page, indexes included.
 
+use std::sync::Arc;
+
 use super::encode::{EncodedPlan, add_delivery, index_callback};
 use super::keys::{self, Tree};
+use super::log::Dictionaries;
 use super::logged::LogEntry;
 use super::read::Reader;
 use super::records;
@@ -219,7 +222,7 @@ pub fn export(
 }
 
 /// The writes that store `records` (secrets are files: the store writes them itself).
-pub fn import(records: &[Record]) -> EncodedPlan {
+pub fn import(records: &[Record], dictionaries: &Arc<Dictionaries>) -> EncodedPlan {
     let mut out = EncodedPlan::default();
     for record in records {
         match record {
@@ -291,6 +294,7 @@ pub fn import(records: &[Record]) -> EncodedPlan {
                 }),
                 &[],
                 0,
+                dictionaries,
             )),
             Record::Delivery(delivery) => add_delivery(delivery, &mut out),
         }

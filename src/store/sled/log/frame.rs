@@ -1,6 +1,9 @@
 //! One frame: encoding (compression and checksum, done off the writer thread) and the
 //! checks a reader makes before trusting a frame. The layout is in the module's header.
 
+use std::sync::Arc;
+
+use super::dict::Dictionaries;
 use super::{LogError, Position};
 
 /// Bytes before a frame's data: length, checksum, codec, time.
@@ -15,6 +18,8 @@ pub const MAX_FRAME_BYTES: u64 = 64 << 20;
 const CODEC_STORED: u8 = 0;
 /// lz4 block (`lz4_flex`), preceded by the uncompressed length as u32 LE.
 const CODEC_LZ4: u8 = 1;
+/// A zstd frame against one of the log's dictionaries (`dict.rs`), which names it.
+const CODEC_ZSTD_DICT: u8 = 2;
 
 /// A frame ready to append: compressed and checksummed off the writer thread.
 #[derive(Debug, Clone)]
@@ -24,11 +29,15 @@ pub struct EncodedFrame {
 
 impl EncodedFrame {
     /// `time_ms`: the record's time (ms since epoch) — kept in the frame header, used by retention.
-    pub fn encode(payload: &[u8], time_ms: i64) -> EncodedFrame {
-        let compressed = lz4_flex::compress_prepend_size(payload);
+    /// Compressed against the log's current dictionary when it has one, with lz4 until then.
+    pub fn encode(payload: &[u8], time_ms: i64, dictionaries: &Arc<Dictionaries>) -> EncodedFrame {
+        let (codec, compressed) = match dictionaries.compress(payload) {
+            Some(zstd) => (CODEC_ZSTD_DICT, zstd),
+            None => (CODEC_LZ4, lz4_flex::compress_prepend_size(payload)),
+        };
         // Small or random payloads can grow; those are stored as they are.
         let (codec, data) = if compressed.len() < payload.len() {
-            (CODEC_LZ4, compressed.as_slice())
+            (codec, compressed.as_slice())
         } else {
             (CODEC_STORED, payload)
         };
@@ -105,7 +114,7 @@ impl Header {
                 self.covered
             )));
         }
-        if self.codec != CODEC_STORED && self.codec != CODEC_LZ4 {
+        if ![CODEC_STORED, CODEC_LZ4, CODEC_ZSTD_DICT].contains(&self.codec) {
             return Err(corrupt(format!("unknown codec {}", self.codec)));
         }
         Ok(())
@@ -114,7 +123,12 @@ impl Header {
 
 /// Verifies the checksum of a whole frame (`frame` starts at its header) and returns its
 /// payload, decompressed.
-pub(super) fn decode(at: Position, header: &Header, frame: &[u8]) -> Result<Vec<u8>, LogError> {
+pub(super) fn decode(
+    at: Position,
+    header: &Header,
+    frame: &[u8],
+    dictionaries: &Dictionaries,
+) -> Result<Vec<u8>, LogError> {
     let corrupt = |reason: &str| LogError::Corrupt {
         at,
         reason: reason.to_owned(),
@@ -138,6 +152,7 @@ pub(super) fn decode(at: Position, header: &Header, frame: &[u8]) -> Result<Vec<
                 reason: format!("lz4: {e}"),
             })
         }
+        CODEC_ZSTD_DICT => dictionaries.decompress(at, data),
         other => Err(LogError::Corrupt {
             at,
             reason: format!("unknown codec {other}"),
@@ -168,12 +183,15 @@ mod tests {
             b"x",
             &br#"{"call_id":"1.2","x":"aaaaaaaaaaaaaaaaaaaaaaaa"}"#.repeat(20),
         ] {
-            let frame = EncodedFrame::encode(payload, -42);
+            let frame = EncodedFrame::encode(payload, -42, &Dictionaries::none());
             let header = Header::parse(frame.bytes().first_chunk().unwrap()).unwrap();
             assert_eq!(header.time_ms, -42);
             assert_eq!(header.frame_len(), frame.len());
             header.check(7, frame.len()).unwrap();
-            assert_eq!(decode(7, &header, frame.bytes()).unwrap(), payload);
+            assert_eq!(
+                decode(7, &header, frame.bytes(), &Dictionaries::none()).unwrap(),
+                payload
+            );
             assert_eq!(is_valid(frame.bytes()), Some(frame.len()));
         }
     }
@@ -181,7 +199,10 @@ mod tests {
     #[test]
     fn a_repetitive_payload_is_stored_compressed() {
         let payload = br#"{"call_flow":[{"type":"IVR"}]}"#.repeat(50);
-        assert!(EncodedFrame::encode(&payload, 0).len() < payload.len() as u64 / 4);
+        assert!(
+            EncodedFrame::encode(&payload, 0, &Dictionaries::none()).len()
+                < payload.len() as u64 / 4
+        );
     }
 
     #[test]
@@ -192,13 +213,13 @@ mod tests {
 
     #[test]
     fn a_flipped_bit_fails_the_checksum() {
-        let frame = EncodedFrame::encode(b"hello, log", 1);
+        let frame = EncodedFrame::encode(b"hello, log", 1, &Dictionaries::none());
         let mut bytes = frame.bytes().to_vec();
         *bytes.last_mut().unwrap() ^= 1;
         assert_eq!(is_valid(&bytes), None);
         let header = Header::parse(bytes.first_chunk().unwrap()).unwrap();
         assert!(matches!(
-            decode(0, &header, &bytes),
+            decode(0, &header, &bytes, &Dictionaries::none()),
             Err(LogError::Corrupt { .. })
         ));
     }

@@ -14,13 +14,15 @@
 //! offset  size  field
 //!      0     4  len      u32 LE: bytes after this and the crc field (9 + data)
 //!      4     4  crc      u32 LE: CRC-32 (IEEE) of those len bytes
-//!      8     1  codec    0 = data stored as is; 1 = lz4 block, after its u32 LE raw size
+//!      8     1  codec    0 = data stored as is; 1 = lz4 block, after its u32 LE raw size;
+//!                        2 = a zstd frame against a dictionary of this log (`dict.rs`)
 //!      9     8  time_ms  i64 LE: the record's time, ms since the epoch (for retention)
 //!     17   len-9 data
 //! ```
 //!
 //! A `len` under 9 — in particular the zeros a file system may leave after a crash — is
-//! not a frame: reading stops there.
+//! not a frame: reading stops there. Beside the segments, `dict-<n>.zdict` files hold the
+//! compression dictionaries trained on this log's own frames (`dict.rs`).
 //!
 //! # Durability
 //!
@@ -30,6 +32,7 @@
 //! last segment can have a torn tail; it is validated frame by frame and cut at the first
 //! frame that is partial, fails its checksum or reads as zeros.
 
+mod dict;
 mod frame;
 mod read;
 mod reserve;
@@ -40,6 +43,8 @@ mod segment;
 mod tests;
 #[cfg(test)]
 mod tests_damage;
+#[cfg(test)]
+mod tests_dict;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -48,6 +53,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
+pub use dict::Dictionaries;
 pub use frame::{EncodedFrame, MAX_FRAME_BYTES};
 use segment::{Segment, io_at, sync_dir};
 
@@ -61,12 +67,15 @@ pub struct LogOptions {
     /// A segment is sealed when the next frame would take it past this; retention and
     /// backups work in whole segments.
     pub segment_bytes: u64,
+    /// Frames sampled to train a compression dictionary (`dict.rs`).
+    pub dictionary_samples: usize,
 }
 
 impl Default for LogOptions {
     fn default() -> Self {
         LogOptions {
             segment_bytes: 32 << 20,
+            dictionary_samples: dict::SAMPLES,
         }
     }
 }
@@ -112,6 +121,8 @@ pub struct Log {
     end: AtomicU64,
     /// Space is allocated up to this position ahead of the end (`reserve.rs`).
     reserved: AtomicU64,
+    /// The compression dictionaries trained on this log's frames (`dict.rs`).
+    dictionaries: Arc<Dictionaries>,
 }
 
 impl Log {
@@ -175,6 +186,7 @@ impl Log {
         }
 
         let active = Arc::clone(segments.values().next_back().expect("an active segment"));
+        let dictionaries = Dictionaries::open(dir, opts.dictionary_samples)?;
         let opened = Opened {
             end: active.end(),
             cut_bytes,
@@ -188,6 +200,7 @@ impl Log {
             writer: Mutex::new(active),
             segments: RwLock::new(segments),
             maintenance: Mutex::new(()),
+            dictionaries,
         };
         Ok((log, opened))
     }
@@ -239,6 +252,7 @@ impl Log {
     /// Seals the active segment (synced whole) and starts the next one where it ends.
     fn roll(&self, sealing: &Segment) -> Result<Arc<Segment>, LogError> {
         sealing.file.sync_data().map_err(io_at(&sealing.path))?;
+        self.dictionaries.sealed();
         let next = Arc::new(Segment::create(&self.dir, sealing.end())?);
         // Room reserved in the sealed segment is not room in this one.
         self.reserved.store(0, Ordering::Release);
@@ -256,6 +270,11 @@ impl Log {
         // appended before this call that is not already in a synced sealed segment.
         let active = self.active();
         active.file.sync_data().map_err(io_at(&active.path))
+    }
+
+    /// What frames for this log are compressed with: pass it to [`EncodedFrame::encode`].
+    pub fn dictionaries(&self) -> &Arc<Dictionaries> {
+        &self.dictionaries
     }
 
     /// The next append position.

@@ -11,7 +11,7 @@ impl Log {
     /// is in no segment (dropped by retention, a gap, or past the end).
     pub fn read(&self, at: Position) -> Result<Vec<u8>, LogError> {
         let segment = self.segment_at(at).ok_or(LogError::Missing { at })?;
-        Ok(segment.frame(at)?.1)
+        Ok(segment.frame(at, &self.dictionaries)?.1)
     }
 
     /// The time_ms stored in the header of the frame at `at`. Cheap — the header only, so
@@ -74,7 +74,7 @@ impl Iterator for Scan<'_> {
                 self.next = at.checked_add(1)?;
                 continue;
             }
-            return Some(match segment.frame(at) {
+            return Some(match segment.frame(at, &self.log.dictionaries) {
                 Ok((header, payload)) => {
                     self.next = at + header.frame_len();
                     Ok(Scanned {

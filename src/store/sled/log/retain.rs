@@ -79,6 +79,8 @@ impl Log {
             let len = active.len();
             (all, active, len)
         };
+        // Dictionaries before the frames that need them.
+        self.dictionaries.copy_to(dir)?;
         let mut bytes = 0;
         for segment in &sealed {
             let to = dir.join(name(segment.base));

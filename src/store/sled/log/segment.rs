@@ -120,13 +120,17 @@ impl Segment {
     }
 
     /// The frame at `at`: its time and payload, checksum verified.
-    pub fn frame(&self, at: Position) -> Result<(Header, Vec<u8>), LogError> {
+    pub fn frame(
+        &self,
+        at: Position,
+        dictionaries: &super::dict::Dictionaries,
+    ) -> Result<(Header, Vec<u8>), LogError> {
         let header = self.header(at)?;
         let mut bytes = vec![0; header.frame_len() as usize];
         self.file
             .read_exact_at(&mut bytes, self.offset(at)?)
             .map_err(io_at(&self.path))?;
-        let payload = frame::decode(at, &header, &bytes)?;
+        let payload = frame::decode(at, &header, &bytes, dictionaries)?;
         Ok((header, payload))
     }
 

@@ -19,12 +19,26 @@ pub(super) fn payload(i: usize) -> Vec<u8> {
 
 pub(super) fn frames(range: std::ops::Range<usize>) -> Vec<EncodedFrame> {
     range
-        .map(|i| EncodedFrame::encode(&payload(i), 1_000 + i as i64))
+        .map(|i| {
+            EncodedFrame::encode(
+                &payload(i),
+                1_000 + i as i64,
+                &super::dict::Dictionaries::none(),
+            )
+        })
         .collect()
 }
 
 pub(super) fn open(dir: &Path, segment_bytes: u64, at_least: Position) -> (Log, Opened) {
-    Log::open(dir, LogOptions { segment_bytes }, at_least).unwrap()
+    Log::open(
+        dir,
+        LogOptions {
+            segment_bytes,
+            ..LogOptions::default()
+        },
+        at_least,
+    )
+    .unwrap()
 }
 
 pub(super) fn segment_files(dir: &Path) -> Vec<PathBuf> {
@@ -248,7 +262,7 @@ fn a_frame_bigger_than_a_segment_gets_a_segment_to_itself() {
     let random: Vec<u8> = (0..2_000u32)
         .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
         .collect();
-    let big = EncodedFrame::encode(&random, 5);
+    let big = EncodedFrame::encode(&random, 5, &super::dict::Dictionaries::none());
     assert!(big.len() > 200);
     let at = log.append(&[big]).unwrap()[0];
     let after = log.append(&frames(1..2)).unwrap()[0];
@@ -325,8 +339,8 @@ fn room_reserved_ahead_is_allocated_without_lengthening_the_segment_and_survives
             .collect()
     };
     let big = vec![
-        EncodedFrame::encode(&noise(1), 5_000),
-        EncodedFrame::encode(&noise(2), 5_001),
+        EncodedFrame::encode(&noise(1), 5_000, &super::dict::Dictionaries::none()),
+        EncodedFrame::encode(&noise(2), 5_001, &super::dict::Dictionaries::none()),
     ];
     let bytes: u64 = big.iter().map(EncodedFrame::len).sum();
     log.reserve(bytes).unwrap();

@@ -1,0 +1,373 @@
+//! Compression dictionaries for the log's frames, trained on this store's own traffic.
+//!
+//! A frame compressed alone (lz4, zstd) keeps ~0.5–0.65 of a webhook: each body repeats the
+//! keys and shapes of every other, but one frame cannot see another. A zstd dictionary
+//! trained on a deployment's own frames holds those shapes, and a frame compressed against
+//! it keeps ~0.1–0.2 (`docs/event-log.md`). Smartflo's payloads differ between accounts
+//! (custom fields, IVR names, which variables a webhook was configured with), so no
+//! dictionary shipped in the binary fits every one: each log trains its own.
+//!
+//! - **Sampling and training.** Until the log has a dictionary, frames are compressed with
+//!   lz4 and their payloads are sampled ([`SAMPLES`] of them or [`SAMPLE_BYTES`], whichever
+//!   comes first). A background thread then trains a dictionary of [`DICT_BYTES`]
+//!   (`zstd::dict::from_samples`, ~0.1–0.3 s), writes it to `dict-<n>.zdict` (temporary
+//!   file, fsync, rename, directory fsync) and only then installs it: no frame can name a
+//!   dictionary that is not durable. Training that fails (too few distinct samples) is
+//!   retried after as many frames again.
+//! - **Retraining.** When a segment is sealed, the mean compressed size of the frames
+//!   written in it against the current dictionary is compared with the first segment's
+//!   after that dictionary was installed; 1.3× worse (the traffic changed shape) starts a
+//!   new round of sampling and training. Traffic that keeps its shape trains once.
+//! - **Frames.** Codec 2 is a zstd frame against a log dictionary, with its dictionary id
+//!   and content size in zstd's own frame header: a reader needs nothing else.
+//! - **Dictionaries are kept**: a frame can be read as long as the log keeps it, and which
+//!   frames use which dictionary is not tracked. Each is 16 KiB and a new one is trained only
+//!   when the traffic changes, so they stay few. Backups copy them with the segments.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+use zstd::zstd_safe::{CCtx, CDict, DCtx, DDict};
+
+use super::segment::{io_at, sync_dir};
+use super::{LogError, MAX_FRAME_BYTES, Position};
+
+/// Frames sampled for one training.
+pub const SAMPLES: usize = 2_000;
+/// Bytes sampled for one training at most (big bodies fill it before [`SAMPLES`]).
+pub const SAMPLE_BYTES: usize = 8 << 20;
+/// The size of a trained dictionary.
+pub const DICT_BYTES: usize = 16 << 10;
+/// zstd level for frames: with a dictionary, 3 is as fast as 1 and a little smaller.
+const LEVEL: i32 = 3;
+/// How much worse than just after training the frames of a sealed segment may compress
+/// before a new dictionary is trained.
+const RETRAIN_WORSE: f64 = 1.3;
+const PREFIX: &str = "dict-";
+const SUFFIX: &str = ".zdict";
+
+/// The dictionary new frames are compressed with.
+struct Current {
+    cdict: CDict<'static>,
+    /// Mean compressed/raw ratio of the first sealed segment after it was installed.
+    baseline: Mutex<Option<f64>>,
+}
+
+/// Sampling state.
+#[derive(Default)]
+struct Samples {
+    /// Whether payloads are being collected for a training.
+    wanted: bool,
+    taken: Vec<Vec<u8>>,
+    bytes: usize,
+    /// Frames to let pass before sampling again after a failed training.
+    skip: usize,
+}
+
+/// Every dictionary of one log; `Send + Sync`, shared by its encoders and readers.
+pub struct Dictionaries {
+    dir: PathBuf,
+    readers: RwLock<HashMap<u32, Arc<DDict<'static>>>>,
+    current: RwLock<Option<Arc<Current>>>,
+    /// The number of the newest `dict-<n>.zdict`.
+    newest: AtomicU64,
+    samples: Mutex<Samples>,
+    /// `samples.wanted`, readable without the lock: every frame asks.
+    sampling: AtomicBool,
+    training: AtomicBool,
+    /// Trainings that failed (tests wait on it).
+    failed: AtomicU64,
+    /// Raw and compressed bytes of frames compressed against the current dictionary since
+    /// the last roll.
+    raw: AtomicU64,
+    packed: AtomicU64,
+    /// Frames to sample per training; [`SAMPLES`] except in tests.
+    sample_count: usize,
+}
+
+thread_local! {
+    // One context per thread: creating one costs more than compressing a frame.
+    static CCTX: RefCell<Option<CCtx<'static>>> = const { RefCell::new(None) };
+    static DCTX: RefCell<Option<DCtx<'static>>> = const { RefCell::new(None) };
+}
+
+impl Dictionaries {
+    /// Loads every dictionary in `dir`; the newest compresses new frames. A file that is not
+    /// a dictionary is reported and left alone (frames that name it read as corrupt).
+    pub fn open(dir: &Path, sample_count: usize) -> Result<Arc<Self>, LogError> {
+        let mut found = Vec::new();
+        for entry in fs::read_dir(dir).map_err(io_at(dir))? {
+            let entry = entry.map_err(io_at(dir))?;
+            let name = entry.file_name();
+            let Some(n) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix(PREFIX)?.strip_suffix(SUFFIX))
+                .and_then(|n| n.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            found.push((n, entry.path()));
+        }
+        found.sort();
+        let mut readers = HashMap::new();
+        let mut current = None;
+        let mut newest = 0;
+        for (n, path) in found {
+            let bytes = fs::read(&path).map_err(io_at(&path))?;
+            let Some(id) = zstd::zstd_safe::get_dict_id_from_dict(&bytes) else {
+                tracing::error!(file = %path.display(), "event log: not a zstd dictionary; frames compressed with it cannot be read");
+                continue;
+            };
+            readers.insert(id.get(), Arc::new(DDict::create(&bytes)));
+            current = Some(Arc::new(Current {
+                cdict: CDict::create(&bytes, LEVEL),
+                baseline: Mutex::new(None),
+            }));
+            newest = n;
+        }
+        let sampling = current.is_none();
+        let samples = Samples {
+            wanted: sampling,
+            ..Samples::default()
+        };
+        Ok(Arc::new(Self {
+            dir: dir.to_owned(),
+            readers: RwLock::new(readers),
+            current: RwLock::new(current),
+            newest: AtomicU64::new(newest),
+            samples: Mutex::new(samples),
+            sampling: AtomicBool::new(sampling),
+            training: AtomicBool::new(false),
+            failed: AtomicU64::new(0),
+            raw: AtomicU64::new(0),
+            packed: AtomicU64::new(0),
+            sample_count: sample_count.max(1),
+        }))
+    }
+
+    /// No dictionary and no training: frames are lz4 (tests of the format).
+    #[cfg(test)]
+    pub fn none() -> Arc<Self> {
+        Arc::new(Self {
+            dir: PathBuf::new(),
+            readers: RwLock::default(),
+            current: RwLock::default(),
+            newest: AtomicU64::new(0),
+            samples: Mutex::default(),
+            sampling: AtomicBool::new(false),
+            training: AtomicBool::new(false),
+            failed: AtomicU64::new(0),
+            raw: AtomicU64::new(0),
+            packed: AtomicU64::new(0),
+            sample_count: SAMPLES,
+        })
+    }
+
+    /// How many dictionaries the log has.
+    #[cfg(test)]
+    pub fn count(&self) -> usize {
+        read(&self.readers).len()
+    }
+
+    /// How many trainings failed.
+    #[cfg(test)]
+    pub fn failed(&self) -> u64 {
+        self.failed.load(Ordering::Relaxed)
+    }
+
+    /// `payload` compressed against the current dictionary, if there is one and it makes the
+    /// payload smaller; otherwise `None`, and the payload may be sampled for training.
+    pub fn compress(self: &Arc<Self>, payload: &[u8]) -> Option<Vec<u8>> {
+        let current = read(&self.current).clone();
+        let Some(current) = current else {
+            self.sample(payload);
+            return None;
+        };
+        let frame = CCTX.with(|cell| {
+            let mut cell = cell.borrow_mut();
+            let cctx = cell.get_or_insert_with(CCtx::create);
+            let mut out = Vec::with_capacity(zstd::zstd_safe::compress_bound(payload.len()));
+            cctx.compress_using_cdict(&mut out, payload, &current.cdict)
+                .ok()
+                .map(|_| out)
+        })?;
+        self.raw.fetch_add(payload.len() as u64, Ordering::Relaxed);
+        self.packed.fetch_add(frame.len() as u64, Ordering::Relaxed);
+        self.sample(payload);
+        (frame.len() < payload.len()).then_some(frame)
+    }
+
+    /// The payload of a codec-2 frame's data.
+    pub fn decompress(&self, at: Position, data: &[u8]) -> Result<Vec<u8>, LogError> {
+        let corrupt = |reason: String| LogError::Corrupt { at, reason };
+        let id = zstd::zstd_safe::get_dict_id_from_frame(data)
+            .ok_or_else(|| corrupt("a zstd frame without a dictionary id".into()))?;
+        let ddict = read(&self.readers)
+            .get(&id.get())
+            .cloned()
+            .ok_or_else(|| corrupt(format!("zstd dictionary {id} is not in the log")))?;
+        let size = match zstd::zstd_safe::get_frame_content_size(data) {
+            Ok(Some(size)) if size <= MAX_FRAME_BYTES => size as usize,
+            _ => return Err(corrupt("zstd frame without a size within the limit".into())),
+        };
+        DCTX.with(|cell| {
+            let mut cell = cell.borrow_mut();
+            let dctx = cell.get_or_insert_with(DCtx::create);
+            let mut out = Vec::with_capacity(size);
+            dctx.decompress_using_ddict(&mut out, data, &ddict)
+                .map_err(|code| {
+                    corrupt(format!("zstd: {}", zstd::zstd_safe::get_error_name(code)))
+                })?;
+            if out.len() != size {
+                return Err(corrupt("zstd frame shorter than its size".into()));
+            }
+            Ok(out)
+        })
+    }
+
+    /// A segment was sealed: decides, from how its frames compressed, whether the traffic
+    /// has changed enough to train a new dictionary.
+    pub fn sealed(&self) {
+        let raw = self.raw.swap(0, Ordering::Relaxed);
+        let packed = self.packed.swap(0, Ordering::Relaxed);
+        let Some(current) = read(&self.current).clone() else {
+            return;
+        };
+        if raw == 0 {
+            return;
+        }
+        let ratio = packed as f64 / raw as f64;
+        let mut baseline = lock(&current.baseline);
+        match *baseline {
+            None => *baseline = Some(ratio),
+            Some(first) if ratio > first * RETRAIN_WORSE => {
+                tracing::info!(
+                    ratio,
+                    baseline = first,
+                    "event log: frames compress worse than when the dictionary was trained; training another"
+                );
+                lock(&self.samples).wanted = true;
+                self.sampling.store(true, Ordering::Relaxed);
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// Keeps `payload` for training while samples are wanted; starts the training once
+    /// there are enough.
+    fn sample(self: &Arc<Self>, payload: &[u8]) {
+        if !self.sampling.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut samples = lock(&self.samples);
+        if !samples.wanted || self.training.load(Ordering::Relaxed) {
+            return;
+        }
+        if samples.skip > 0 {
+            samples.skip -= 1;
+            return;
+        }
+        samples.bytes += payload.len();
+        samples.taken.push(payload.to_vec());
+        if samples.taken.len() < self.sample_count && samples.bytes < SAMPLE_BYTES {
+            return;
+        }
+        let taken = std::mem::take(&mut samples.taken);
+        samples.bytes = 0;
+        self.training.store(true, Ordering::Relaxed);
+        drop(samples);
+        let this = Arc::clone(self);
+        let spawned = std::thread::Builder::new()
+            .name("log-dictionary".into())
+            .spawn(move || {
+                let result = this.train(&taken);
+                let mut samples = lock(&this.samples);
+                match result {
+                    Ok(n) => {
+                        samples.wanted = false;
+                        this.sampling.store(false, Ordering::Relaxed);
+                        tracing::info!(dictionary = n, samples = taken.len(), "event log: trained a compression dictionary");
+                    }
+                    Err(e) => {
+                        samples.skip = this.sample_count;
+                        this.failed.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(error = %e, "event log: training a compression dictionary failed; frames stay lz4 for now");
+                    }
+                }
+                this.training.store(false, Ordering::Relaxed);
+            });
+        if spawned.is_err() {
+            self.training.store(false, Ordering::Relaxed);
+        }
+    }
+
+    /// Trains, writes durably, then installs a dictionary; returns its number.
+    fn train(&self, samples: &[Vec<u8>]) -> Result<u64, String> {
+        let dict = zstd::dict::from_samples(samples, DICT_BYTES).map_err(|e| e.to_string())?;
+        let id = zstd::zstd_safe::get_dict_id_from_dict(&dict)
+            .ok_or("the trained dictionary has no id")?
+            .get();
+        if read(&self.readers).contains_key(&id) {
+            return Err(format!("a dictionary with id {id} exists already"));
+        }
+        let n = self.newest.load(Ordering::Relaxed) + 1;
+        let path = self.dir.join(format!("{PREFIX}{n:06}{SUFFIX}"));
+        write_durably(&path, &dict).map_err(|e| e.to_string())?;
+        write(&self.readers).insert(id, Arc::new(DDict::create(&dict)));
+        *write(&self.current) = Some(Arc::new(Current {
+            cdict: CDict::create(&dict, LEVEL),
+            baseline: Mutex::new(None),
+        }));
+        self.raw.store(0, Ordering::Relaxed);
+        self.packed.store(0, Ordering::Relaxed);
+        self.newest.store(n, Ordering::Relaxed);
+        Ok(n)
+    }
+
+    /// Copies every dictionary file into `dir` (synced; the caller syncs the directory).
+    pub fn copy_to(&self, dir: &Path) -> Result<(), LogError> {
+        for entry in fs::read_dir(&self.dir).map_err(io_at(&self.dir))? {
+            let entry = entry.map_err(io_at(&self.dir))?;
+            let name = entry.file_name();
+            let is_dict = name
+                .to_str()
+                .is_some_and(|n| n.starts_with(PREFIX) && n.ends_with(SUFFIX));
+            if is_dict {
+                let bytes = fs::read(entry.path()).map_err(io_at(&entry.path()))?;
+                let to = dir.join(&name);
+                let mut file = fs::File::create_new(&to).map_err(io_at(&to))?;
+                file.write_all(&bytes).map_err(io_at(&to))?;
+                file.sync_all().map_err(io_at(&to))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes `bytes` to `path` so that the file is there whole after a crash, or not at all.
+fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), LogError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let temporary = path.with_extension("tmp");
+    let mut file = fs::File::create(&temporary).map_err(io_at(&temporary))?;
+    file.write_all(bytes).map_err(io_at(&temporary))?;
+    file.sync_all().map_err(io_at(&temporary))?;
+    fs::rename(&temporary, path).map_err(io_at(path))?;
+    sync_dir(dir)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
+}
