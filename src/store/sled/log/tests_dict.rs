@@ -13,7 +13,11 @@ fn webhook(i: usize) -> Vec<u8> {
         "Meera", "Priya", "Arjun", "Kavya", "Rahul", "Sana", "Vikram",
     ];
     let departments = ["Sales", "Support", "Billing", "Renewals"];
-    let status = if i.is_multiple_of(3) { "answered" } else { "missed" };
+    let status = if i.is_multiple_of(3) {
+        "answered"
+    } else {
+        "missed"
+    };
     format!(
         r#"{{"uuid":"b{i:011}","call_id":"17{:08}.{i}","caller_id_number":"98{:08}","start_stamp":"2026-05-{:02} {:02}:{:02}:{:02}","call_status":"{status}","answered_agent_name":"{}","dept_name":"{}","billsec":"{}","call_flow":[{{"type":"init","time":"{}"}},{{"type":"IVR","id":"10{}","name":"Main IVR"}},{{"type":"Agent","name":"{}","dialst":"{}"}}],"hangup_cause":"{}","notes":"{}"}}"#,
         i * 7919 % 100_000_000,
