@@ -72,7 +72,10 @@ impl LogEntry {
         Self {
             event: event.map(|e| e.record.id),
             flags: event.map_or(0, |e| flags_of(&e.record)),
-            frame: EncodedFrame::encode(&payload, time_ms, dictionaries),
+            // Only a webhook's frame is worth a dictionary (and trains it): the others hold
+            // writes alone, whose values are packed already, and zstd would only cost the
+            // scheduler's claims and settlements time.
+            frame: EncodedFrame::encode(&payload, time_ms, event.map(|_| dictionaries)),
         }
     }
 }

@@ -146,6 +146,37 @@ async fn reading_an_unreadable_callback_by_id_is_an_error_not_a_panic() {
     assert!(!err.is_retryable());
 }
 
+/// A stored value as it is on disk, with the store closed.
+fn on_disk(path: &std::path::Path, tree: Tree, key: &[u8]) -> Vec<u8> {
+    let db = sled::open(path.join("sled")).unwrap();
+    let value = db.open_tree(tree.name()).unwrap().get(key).unwrap();
+    value.expect("a stored value").to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_is_stored_packed_and_one_written_as_plain_json_still_reads() {
+    let f = fresh().await;
+    f.store().apply(opening(pending(1, 1))).await.unwrap();
+    let before = format!("{:?}", f.store().callback_detail(id(1)).await.unwrap());
+    f.close().await;
+    let packed = on_disk(f.dir.path(), Tree::Callbacks, &id(1).to_bytes());
+    assert_eq!(packed[0], super::packed::CODEC_DICT_1);
+    let json = super::packed::unpack(&packed).unwrap().into_owned();
+    assert!(
+        packed.len() * 3 < json.len(),
+        "{} of {}",
+        packed.len(),
+        json.len()
+    );
+
+    // The same callback as schema 4 wrote it: plain JSON.
+    damage(f.dir.path(), Tree::Callbacks, &id(1).to_bytes(), &json);
+    let store = f.reopen().await;
+    let after = format!("{:?}", store.callback_detail(id(1)).await.unwrap());
+    assert!(after.contains("Some(CallbackDetail"), "{after}");
+    assert_eq!(after, before);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_that_aborts_fails_alone_and_the_rest_of_its_batch_lands() {
     for fault in [Fault::Abort, Fault::Panic] {

@@ -150,24 +150,6 @@ impl Dictionaries {
         }))
     }
 
-    /// No dictionary and no training: frames are lz4 (tests of the format).
-    #[cfg(test)]
-    pub fn none() -> Arc<Self> {
-        Arc::new(Self {
-            dir: PathBuf::new(),
-            readers: RwLock::default(),
-            current: RwLock::default(),
-            newest: AtomicU64::new(0),
-            samples: Mutex::default(),
-            sampling: AtomicBool::new(false),
-            training: AtomicBool::new(false),
-            failed: AtomicU64::new(0),
-            raw: AtomicU64::new(0),
-            packed: AtomicU64::new(0),
-            sample_count: SAMPLES,
-        })
-    }
-
     /// How many dictionaries the log has.
     #[cfg(test)]
     pub fn count(&self) -> usize {

@@ -29,9 +29,14 @@ pub struct EncodedFrame {
 
 impl EncodedFrame {
     /// `time_ms`: the record's time (ms since epoch) — kept in the frame header, used by retention.
-    /// Compressed against the log's current dictionary when it has one, with lz4 until then.
-    pub fn encode(payload: &[u8], time_ms: i64, dictionaries: &Arc<Dictionaries>) -> EncodedFrame {
-        let (codec, compressed) = match dictionaries.compress(payload) {
+    /// Compressed against the log's current dictionary when given one and it has one,
+    /// with lz4 otherwise.
+    pub fn encode(
+        payload: &[u8],
+        time_ms: i64,
+        dictionaries: Option<&Arc<Dictionaries>>,
+    ) -> EncodedFrame {
+        let (codec, compressed) = match dictionaries.and_then(|d| d.compress(payload)) {
             Some(zstd) => (CODEC_ZSTD_DICT, zstd),
             None => (CODEC_LZ4, lz4_flex::compress_prepend_size(payload)),
         };
@@ -176,6 +181,13 @@ pub(super) fn is_valid(bytes: &[u8]) -> Option<u64> {
 mod tests {
     use super::*;
 
+    /// A log directory's dictionaries when it has none.
+    fn no_dictionaries() -> (tempfile::TempDir, Arc<Dictionaries>) {
+        let dir = tempfile::tempdir().unwrap();
+        let dictionaries = Dictionaries::open(dir.path(), 1).unwrap();
+        (dir, dictionaries)
+    }
+
     #[test]
     fn an_encoded_frame_decodes_to_its_payload_and_time() {
         for payload in [
@@ -183,13 +195,13 @@ mod tests {
             b"x",
             &br#"{"call_id":"1.2","x":"aaaaaaaaaaaaaaaaaaaaaaaa"}"#.repeat(20),
         ] {
-            let frame = EncodedFrame::encode(payload, -42, &Dictionaries::none());
+            let frame = EncodedFrame::encode(payload, -42, None);
             let header = Header::parse(frame.bytes().first_chunk().unwrap()).unwrap();
             assert_eq!(header.time_ms, -42);
             assert_eq!(header.frame_len(), frame.len());
             header.check(7, frame.len()).unwrap();
             assert_eq!(
-                decode(7, &header, frame.bytes(), &Dictionaries::none()).unwrap(),
+                decode(7, &header, frame.bytes(), &no_dictionaries().1).unwrap(),
                 payload
             );
             assert_eq!(is_valid(frame.bytes()), Some(frame.len()));
@@ -199,10 +211,7 @@ mod tests {
     #[test]
     fn a_repetitive_payload_is_stored_compressed() {
         let payload = br#"{"call_flow":[{"type":"IVR"}]}"#.repeat(50);
-        assert!(
-            EncodedFrame::encode(&payload, 0, &Dictionaries::none()).len()
-                < payload.len() as u64 / 4
-        );
+        assert!(EncodedFrame::encode(&payload, 0, None).len() < payload.len() as u64 / 4);
     }
 
     #[test]
@@ -213,13 +222,13 @@ mod tests {
 
     #[test]
     fn a_flipped_bit_fails_the_checksum() {
-        let frame = EncodedFrame::encode(b"hello, log", 1, &Dictionaries::none());
+        let frame = EncodedFrame::encode(b"hello, log", 1, None);
         let mut bytes = frame.bytes().to_vec();
         *bytes.last_mut().unwrap() ^= 1;
         assert_eq!(is_valid(&bytes), None);
         let header = Header::parse(bytes.first_chunk().unwrap()).unwrap();
         assert!(matches!(
-            decode(0, &header, &bytes, &Dictionaries::none()),
+            decode(0, &header, &bytes, &no_dictionaries().1),
             Err(LogError::Corrupt { .. })
         ));
     }

@@ -19,13 +19,7 @@ pub(super) fn payload(i: usize) -> Vec<u8> {
 
 pub(super) fn frames(range: std::ops::Range<usize>) -> Vec<EncodedFrame> {
     range
-        .map(|i| {
-            EncodedFrame::encode(
-                &payload(i),
-                1_000 + i as i64,
-                &super::dict::Dictionaries::none(),
-            )
-        })
+        .map(|i| EncodedFrame::encode(&payload(i), 1_000 + i as i64, None))
         .collect()
 }
 
@@ -262,7 +256,7 @@ fn a_frame_bigger_than_a_segment_gets_a_segment_to_itself() {
     let random: Vec<u8> = (0..2_000u32)
         .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
         .collect();
-    let big = EncodedFrame::encode(&random, 5, &super::dict::Dictionaries::none());
+    let big = EncodedFrame::encode(&random, 5, None);
     assert!(big.len() > 200);
     let at = log.append(&[big]).unwrap()[0];
     let after = log.append(&frames(1..2)).unwrap()[0];
@@ -339,8 +333,8 @@ fn room_reserved_ahead_is_allocated_without_lengthening_the_segment_and_survives
             .collect()
     };
     let big = vec![
-        EncodedFrame::encode(&noise(1), 5_000, &super::dict::Dictionaries::none()),
-        EncodedFrame::encode(&noise(2), 5_001, &super::dict::Dictionaries::none()),
+        EncodedFrame::encode(&noise(1), 5_000, None),
+        EncodedFrame::encode(&noise(2), 5_001, None),
     ];
     let bytes: u64 = big.iter().map(EncodedFrame::len).sum();
     log.reserve(bytes).unwrap();

@@ -4,7 +4,6 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::dict::Dictionaries;
 use super::*;
 
 /// A webhook-shaped payload that varies like real traffic: numbers, names, times, flows.
@@ -50,7 +49,7 @@ fn options(samples: usize) -> LogOptions {
 fn append(log: &Log, payloads: &[Vec<u8>]) -> Vec<Position> {
     let frames: Vec<EncodedFrame> = payloads
         .iter()
-        .map(|p| EncodedFrame::encode(p, 1, log.dictionaries()))
+        .map(|p| EncodedFrame::encode(p, 1, Some(log.dictionaries())))
         .collect();
     log.append(&frames).unwrap()
 }
@@ -81,7 +80,7 @@ fn a_log_trains_a_dictionary_on_its_frames_and_later_frames_are_far_smaller() {
     let later: Vec<Vec<u8>> = (300..400).map(webhook).collect();
     let lz4: usize = later
         .iter()
-        .map(|p| EncodedFrame::encode(p, 1, &Dictionaries::none()).len() as usize)
+        .map(|p| EncodedFrame::encode(p, 1, None).len() as usize)
         .sum();
     let before = log.end();
     let positions = append(&log, &later);
@@ -130,7 +129,7 @@ fn frames_compressed_with_a_dictionary_read_back_after_reopening_and_from_a_copy
 fn a_frame_naming_a_dictionary_the_log_lacks_reads_as_corrupt() {
     let trained_dir = tempfile::tempdir().unwrap();
     let log = trained(trained_dir.path(), 200);
-    let frame = EncodedFrame::encode(&webhook(5_000), 1, log.dictionaries());
+    let frame = EncodedFrame::encode(&webhook(5_000), 1, Some(log.dictionaries()));
 
     let other = tempfile::tempdir().unwrap();
     let (bare, _) = Log::open(other.path(), options(200), 0).unwrap();
