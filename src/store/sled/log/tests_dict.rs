@@ -92,6 +92,10 @@ fn a_log_trains_a_dictionary_on_its_frames_and_later_frames_are_far_smaller() {
     for (at, payload) in positions.iter().zip(&later) {
         assert_eq!(&log.read(*at).unwrap(), payload);
     }
+    // A scan (what `ringback replay` and the redo at open read) decodes both codecs.
+    let scanned: Vec<Vec<u8>> = log.scan(0).map(|s| s.unwrap().payload).collect();
+    let sent: Vec<Vec<u8>> = (0..400).map(webhook).collect();
+    assert_eq!(scanned, sent);
     let files: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
