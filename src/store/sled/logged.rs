@@ -72,9 +72,8 @@ impl LogEntry {
         Self {
             event: event.map(|e| e.record.id),
             flags: event.map_or(0, |e| flags_of(&e.record)),
-            // Only a webhook's frame is worth a dictionary (and trains it): the others hold
-            // writes alone, whose values are packed already, and zstd would only cost the
-            // scheduler's claims and settlements time.
+            // Only a webhook's frame uses the dictionary (and trains it): the others hold
+            // writes alone, whose values are packed already, so it would gain little there.
             frame: EncodedFrame::encode(&payload, time_ms, event.map(|_| dictionaries)),
         }
     }
