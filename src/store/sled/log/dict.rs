@@ -9,17 +9,22 @@
 //!
 //! - **Sampling and training.** Until the log has a dictionary, frames are compressed with
 //!   lz4 and their payloads are sampled ([`SAMPLES`] of them or [`SAMPLE_BYTES`], whichever
-//!   comes first). A background thread then trains a dictionary of [`DICT_BYTES`]
-//!   (`zstd::dict::from_samples`, ~0.1–0.3 s), writes it to `dict-<n>.zdict` (temporary
-//!   file, fsync, rename, directory fsync) and only then installs it: no frame can name a
-//!   dictionary that is not durable. Training that fails (too few distinct samples) is
-//!   retried after as many frames again.
+//!   comes first), every digit replaced by `0`: a dictionary outlives the frames it was
+//!   trained on, so it must hold no customer's number. A background thread then trains a
+//!   dictionary of [`DICT_BYTES`] (`zstd::dict::from_samples`, ~0.1–0.3 s), writes it to
+//!   `dict-<n>.zdict` (temporary file, fsync, hard-linked into place — never over another
+//!   file — directory fsync) and only then installs it: no frame can name a dictionary
+//!   that is not durable. Training that fails (too few distinct samples) is retried after as
+//!   many frames again. A leftover temporary file is removed at open.
 //! - **Retraining.** When a segment is sealed, the mean compressed size of the frames
 //!   written in it against the current dictionary is compared with the first segment's
 //!   after that dictionary was installed; 1.3× worse (the traffic changed shape) starts a
 //!   new round of sampling and training. Traffic that keeps its shape trains once.
-//! - **Frames.** Codec 2 is a zstd frame against a log dictionary, with its dictionary id
-//!   and content size in zstd's own frame header: a reader needs nothing else.
+//! - **Frames.** Codec 2 is the payload's CRC-32 (u32 LE) and a zstd frame against a log
+//!   dictionary, with its dictionary id and content size in zstd's own frame header. The
+//!   CRC catches a payload decoded wrongly, e.g. with a damaged dictionary file; a
+//!   dictionary file zstd cannot load is reported at open and the frames naming it read as
+//!   corrupt, one by one.
 //! - **Dictionaries are kept**: a frame can be read as long as the log keeps it, and which
 //!   frames use which dictionary is not tracked. Each is 16 KiB and a new one is trained only
 //!   when the traffic changes, so they stay few. Backups copy them with the segments.
@@ -50,6 +55,7 @@ const LEVEL: i32 = 3;
 const RETRAIN_WORSE: f64 = 1.3;
 const PREFIX: &str = "dict-";
 const SUFFIX: &str = ".zdict";
+const TEMPORARY: &str = ".tmp";
 
 /// The dictionary new frames are compressed with.
 struct Current {
@@ -104,9 +110,17 @@ impl Dictionaries {
         for entry in fs::read_dir(dir).map_err(io_at(dir))? {
             let entry = entry.map_err(io_at(dir))?;
             let name = entry.file_name();
+            let Some(name) = name.to_str().and_then(|n| n.strip_prefix(PREFIX)) else {
+                continue;
+            };
+            if name.ends_with(TEMPORARY) {
+                // A training interrupted before its dictionary was in place: never used.
+                let path = entry.path();
+                fs::remove_file(&path).map_err(io_at(&path))?;
+                continue;
+            }
             let Some(n) = name
-                .to_str()
-                .and_then(|n| n.strip_prefix(PREFIX)?.strip_suffix(SUFFIX))
+                .strip_suffix(SUFFIX)
                 .and_then(|n| n.parse::<u64>().ok())
             else {
                 continue;
@@ -118,17 +132,26 @@ impl Dictionaries {
         let mut current = None;
         let mut newest = 0;
         for (n, path) in found {
+            // Numbers are never reused, even that of a file that cannot be read (it stays
+            // as evidence).
+            newest = n;
             let bytes = fs::read(&path).map_err(io_at(&path))?;
-            let Some(id) = zstd::zstd_safe::get_dict_id_from_dict(&bytes) else {
-                tracing::error!(file = %path.display(), "event log: not a zstd dictionary; frames compressed with it cannot be read");
+            let loaded = zstd::zstd_safe::get_dict_id_from_dict(&bytes).and_then(|id| {
+                Some((
+                    id,
+                    DDict::try_create(&bytes)?,
+                    CDict::try_create(&bytes, LEVEL)?,
+                ))
+            });
+            let Some((id, ddict, cdict)) = loaded else {
+                tracing::error!(file = %path.display(), "event log: not a readable zstd dictionary; frames compressed with it cannot be read");
                 continue;
             };
-            readers.insert(id.get(), Arc::new(DDict::create(&bytes)));
+            readers.insert(id.get(), Arc::new(ddict));
             current = Some(Arc::new(Current {
-                cdict: CDict::create(&bytes, LEVEL),
+                cdict,
                 baseline: Mutex::new(None),
             }));
-            newest = n;
         }
         let sampling = current.is_none();
         let samples = Samples {
@@ -173,10 +196,16 @@ impl Dictionaries {
         let frame = CCTX.with(|cell| {
             let mut cell = cell.borrow_mut();
             let cctx = cell.get_or_insert_with(CCtx::create);
-            let mut out = Vec::with_capacity(zstd::zstd_safe::compress_bound(payload.len()));
-            cctx.compress_using_cdict(&mut out, payload, &current.cdict)
-                .ok()
-                .map(|_| out)
+            let mut out = Vec::with_capacity(4 + zstd::zstd_safe::compress_bound(payload.len()));
+            // zstd writes these frames without a checksum of their content, and the frame's
+            // own CRC covers only the compressed bytes: this one catches a payload decoded
+            // wrongly (a damaged dictionary).
+            out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+            let mut frame = Vec::with_capacity(zstd::zstd_safe::compress_bound(payload.len()));
+            cctx.compress_using_cdict(&mut frame, payload, &current.cdict)
+                .ok()?;
+            out.extend_from_slice(&frame);
+            Some(out)
         })?;
         self.raw.fetch_add(payload.len() as u64, Ordering::Relaxed);
         self.packed.fetch_add(frame.len() as u64, Ordering::Relaxed);
@@ -184,9 +213,14 @@ impl Dictionaries {
         (frame.len() < payload.len()).then_some(frame)
     }
 
-    /// The payload of a codec-2 frame's data.
+    /// The payload of a codec-2 frame's data: the payload's CRC-32 (u32 LE), then the zstd
+    /// frame.
     pub fn decompress(&self, at: Position, data: &[u8]) -> Result<Vec<u8>, LogError> {
         let corrupt = |reason: String| LogError::Corrupt { at, reason };
+        let (crc, data) = data
+            .split_first_chunk::<4>()
+            .ok_or_else(|| corrupt("zstd data shorter than its checksum".into()))?;
+        let crc = u32::from_le_bytes(*crc);
         let id = zstd::zstd_safe::get_dict_id_from_frame(data)
             .ok_or_else(|| corrupt("a zstd frame without a dictionary id".into()))?;
         let ddict = read(&self.readers)
@@ -207,6 +241,11 @@ impl Dictionaries {
                 })?;
             if out.len() != size {
                 return Err(corrupt("zstd frame shorter than its size".into()));
+            }
+            if crc32fast::hash(&out) != crc {
+                return Err(corrupt(format!(
+                    "the payload decoded with dictionary {id} fails its checksum (a damaged dictionary?)"
+                )));
             }
             Ok(out)
         })
@@ -255,7 +294,14 @@ impl Dictionaries {
             return;
         }
         samples.bytes += payload.len();
-        samples.taken.push(payload.to_vec());
+        // Digits out: a dictionary outlives the frames it was trained on (raw retention does
+        // not reach it), so it must not keep customers' numbers. Shapes are what it is for.
+        samples.taken.push(
+            payload
+                .iter()
+                .map(|&b| if b.is_ascii_digit() { b'0' } else { b })
+                .collect(),
+        );
         if samples.taken.len() < self.sample_count && samples.bytes < SAMPLE_BYTES {
             return;
         }
@@ -297,12 +343,16 @@ impl Dictionaries {
         if read(&self.readers).contains_key(&id) {
             return Err(format!("a dictionary with id {id} exists already"));
         }
-        let n = self.newest.load(Ordering::Relaxed) + 1;
-        let path = self.dir.join(format!("{PREFIX}{n:06}{SUFFIX}"));
-        write_durably(&path, &dict).map_err(|e| e.to_string())?;
-        write(&self.readers).insert(id, Arc::new(DDict::create(&dict)));
+        let (Some(ddict), Some(cdict)) =
+            (DDict::try_create(&dict), CDict::try_create(&dict, LEVEL))
+        else {
+            return Err("zstd could not load the dictionary it trained".into());
+        };
+        let n = write_durably(&self.dir, self.newest.load(Ordering::Relaxed) + 1, &dict)
+            .map_err(|e| e.to_string())?;
+        write(&self.readers).insert(id, Arc::new(ddict));
         *write(&self.current) = Some(Arc::new(Current {
-            cdict: CDict::create(&dict, LEVEL),
+            cdict,
             baseline: Mutex::new(None),
         }));
         self.raw.store(0, Ordering::Relaxed);
@@ -331,15 +381,33 @@ impl Dictionaries {
     }
 }
 
-/// Writes `bytes` to `path` so that the file is there whole after a crash, or not at all.
-fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), LogError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let temporary = path.with_extension("tmp");
+/// Writes `bytes` as `dict-<n>.zdict` in `dir`, `n` the first number from `from` that no
+/// file has, so that the file is there whole after a crash or not at all, and never replaces
+/// another (two stores on one directory during a reopen could both be training). Returns
+/// `n`.
+fn write_durably(dir: &Path, from: u64, bytes: &[u8]) -> Result<u64, LogError> {
+    let temporary = dir.join(format!(
+        "{PREFIX}{from:06}-{}{TEMPORARY}",
+        std::process::id()
+    ));
     let mut file = fs::File::create(&temporary).map_err(io_at(&temporary))?;
     file.write_all(bytes).map_err(io_at(&temporary))?;
     file.sync_all().map_err(io_at(&temporary))?;
-    fs::rename(&temporary, path).map_err(io_at(path))?;
-    sync_dir(dir)
+    let mut n = from;
+    let placed = loop {
+        let path = dir.join(format!("{PREFIX}{n:06}{SUFFIX}"));
+        // A hard link fails rather than replace a file that exists.
+        match fs::hard_link(&temporary, &path) {
+            Ok(()) => break Ok(n),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < from + 1_000 => n += 1,
+            Err(e) => break Err(io_at(&path)(e)),
+        }
+    };
+    let removed = fs::remove_file(&temporary).map_err(io_at(&temporary));
+    let n = placed?;
+    removed?;
+    sync_dir(dir)?;
+    Ok(n)
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -23,9 +23,10 @@ impl Log {
     }
 
     /// Every frame at or after `from`, in log order, as a [`Scanned`]; it
-    /// continues across segments and gaps. A corrupt frame yields one error and the scan
-    /// resumes at the next segment, since nothing in a segment says where the frame after
-    /// a bad one starts.
+    /// continues across segments and gaps. A frame that fails its checksum yields one error
+    /// and the scan resumes at the next segment, since nothing in a segment says where the
+    /// frame after a bad one starts; a whole frame whose payload cannot be decompressed
+    /// yields one error and the scan goes on with the frame after it.
     pub fn scan(&self, from: Position) -> impl Iterator<Item = Result<Scanned, LogError>> + '_ {
         Scan {
             log: self,
@@ -85,7 +86,13 @@ impl Iterator for Scan<'_> {
                     })
                 }
                 Err(e) => {
-                    self.next = segment.end();
+                    // A frame that is whole but cannot be decompressed (its dictionary is
+                    // damaged, say) is one error; the next frame starts right after it.
+                    // Otherwise nothing says where the next frame starts.
+                    self.next = match segment.whole_frame_len(at) {
+                        Some(len) => at + len,
+                        None => segment.end(),
+                    };
                     Err(e)
                 }
             });

@@ -119,6 +119,17 @@ impl Segment {
         Ok(header)
     }
 
+    /// The length of the frame at `at` if it is whole and passes its checksum — whether or
+    /// not its payload can be decompressed.
+    pub fn whole_frame_len(&self, at: Position) -> Option<u64> {
+        let header = self.header(at).ok()?;
+        let mut bytes = vec![0; header.frame_len() as usize];
+        self.file
+            .read_exact_at(&mut bytes, self.offset(at).ok()?)
+            .ok()?;
+        frame::is_valid(&bytes)
+    }
+
     /// The frame at `at`: its time and payload, checksum verified.
     pub fn frame(
         &self,

@@ -96,12 +96,7 @@ fn a_log_trains_a_dictionary_on_its_frames_and_later_frames_are_far_smaller() {
     let scanned: Vec<Vec<u8>> = log.scan(0).map(|s| s.unwrap().payload).collect();
     let sent: Vec<Vec<u8>> = (0..400).map(webhook).collect();
     assert_eq!(scanned, sent);
-    let files: Vec<String> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.ends_with(".zdict"))
-        .collect();
-    assert_eq!(files, ["dict-000001.zdict"]);
+    assert_eq!(dictionary_files(dir.path()), ["dict-000001.zdict"]);
 }
 
 #[test]
@@ -155,4 +150,100 @@ fn when_training_fails_frames_stay_lz4_and_read_back() {
     assert_eq!(log.dictionaries().count(), 0);
     let at = append(&log, &[webhook(1)])[0];
     assert_eq!(log.read(at).unwrap(), webhook(1));
+}
+
+/// The dictionary files in `dir`, by name.
+fn dictionary_files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("dict-"))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_damaged_dictionary_makes_its_frames_corrupt_one_by_one_and_nothing_else() {
+    for damage in ["truncated", "flipped"] {
+        let dir = tempfile::tempdir().unwrap();
+        let log = trained(dir.path(), 200);
+        let with_dictionary = append(&log, &[webhook(300), webhook(301)]);
+        let plain: Vec<EncodedFrame> = [webhook(302), webhook(303)]
+            .iter()
+            .map(|p| EncodedFrame::encode(p, 1, None))
+            .collect();
+        let after = log.append(&plain).unwrap();
+        drop(log);
+
+        let file = dir.path().join("dict-000001.zdict");
+        let mut bytes = std::fs::read(&file).unwrap();
+        if damage == "truncated" {
+            bytes.truncate(64);
+        } else {
+            // The content section, past the header and entropy tables.
+            let at = bytes.len() - 100;
+            for b in &mut bytes[at..at + 40] {
+                *b ^= 0x5a;
+            }
+        }
+        std::fs::write(&file, &bytes).unwrap();
+
+        let (log, _) = Log::open(dir.path(), options(200), 0).unwrap();
+        for at in &with_dictionary {
+            assert!(
+                matches!(log.read(*at), Err(LogError::Corrupt { .. })),
+                "{damage}: {:?}",
+                log.read(*at)
+            );
+        }
+        assert_eq!(log.read(after[0]).unwrap(), webhook(302));
+        // A scan reports each such frame and goes on with the next one.
+        let scanned: Vec<_> = log.scan(with_dictionary[0]).collect();
+        assert_eq!(scanned.len(), 4, "{damage}");
+        assert!(scanned[..2].iter().all(Result::is_err), "{damage}");
+        let rest: Vec<Vec<u8>> = scanned[2..]
+            .iter()
+            .map(|s| s.as_ref().unwrap().payload.clone())
+            .collect();
+        assert_eq!(rest, [webhook(302), webhook(303)], "{damage}");
+    }
+}
+
+#[test]
+fn a_new_dictionary_never_replaces_a_file_and_a_leftover_temporary_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("dict-000001.zdict"), b"not a dictionary").unwrap();
+    std::fs::write(dir.path().join("dict-000002-77.tmp"), b"half written").unwrap();
+    let log = trained(dir.path(), 200);
+    assert_eq!(
+        dictionary_files(dir.path()),
+        ["dict-000001.zdict", "dict-000002.zdict"]
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("dict-000001.zdict")).unwrap(),
+        b"not a dictionary"
+    );
+    let at = append(&log, &[webhook(500)])[0];
+    assert_eq!(log.read(at).unwrap(), webhook(500));
+}
+
+#[test]
+fn a_dictionary_keeps_no_customer_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) = Log::open(dir.path(), options(200), 0).unwrap();
+    // Every payload names the same customer: a dictionary of raw samples would keep it.
+    let payloads: Vec<Vec<u8>> = (0..200)
+        .map(|i| {
+            let mut p = webhook(i);
+            p.extend_from_slice(br#"{"customer_no_with_prefix":"919812345678"}"#);
+            p
+        })
+        .collect();
+    append(&log, &payloads);
+    wait_for("a dictionary", || log.dictionaries().count() == 1);
+    let dictionary = std::fs::read(dir.path().join("dict-000001.zdict")).unwrap();
+    let has = |needle: &[u8]| dictionary.windows(needle.len()).any(|w| w == needle);
+    assert!(has(b"customer_no_with_prefix"), "shapes are kept");
+    assert!(!has(b"9812345678") && !has(b"12345678"), "numbers are not");
 }
