@@ -9,8 +9,8 @@
 //!
 //! - **Sampling and training.** Until the log has a dictionary, frames are compressed with
 //!   lz4 and their payloads are sampled ([`SAMPLES`] of them or [`SAMPLE_BYTES`], whichever
-//!   comes first), every digit replaced by `0`: a dictionary outlives the frames it was
-//!   trained on, so it must hold no customer's number. A background thread then trains a
+//!   comes first), every run of five or more digits replaced by `0`s: a dictionary
+//!   outlives the frames it was trained on, so it must hold no customer's number. A background thread then trains a
 //!   dictionary of [`DICT_BYTES`] (`zstd::dict::from_samples`, ~0.1–0.3 s), writes it to
 //!   `dict-<n>.zdict` (temporary file, fsync, hard-linked into place — never over another
 //!   file — directory fsync) and only then installs it: no frame can name a dictionary
@@ -56,6 +56,9 @@ const RETRAIN_WORSE: f64 = 1.3;
 const PREFIX: &str = "dict-";
 const SUFFIX: &str = ".zdict";
 const TEMPORARY: &str = ".tmp";
+/// Digits in a row taken for a possible phone number (or a part of one written in groups)
+/// in training samples: Indian numbers have ten, with their prefixes more.
+const NUMBER_DIGITS: usize = 5;
 
 /// The dictionary new frames are compressed with.
 struct Current {
@@ -294,14 +297,9 @@ impl Dictionaries {
             return;
         }
         samples.bytes += payload.len();
-        // Digits out: a dictionary outlives the frames it was trained on (raw retention does
-        // not reach it), so it must not keep customers' numbers. Shapes are what it is for.
-        samples.taken.push(
-            payload
-                .iter()
-                .map(|&b| if b.is_ascii_digit() { b'0' } else { b })
-                .collect(),
-        );
+        // A dictionary outlives the frames it was trained on (raw retention does not reach
+        // it), so it must not keep customers' numbers: shapes are what it is for.
+        samples.taken.push(without_numbers(payload));
         if samples.taken.len() < self.sample_count && samples.bytes < SAMPLE_BYTES {
             return;
         }
@@ -379,6 +377,25 @@ impl Dictionaries {
         }
         Ok(())
     }
+}
+
+/// Digits that could be (part of) a phone number — a run of [`NUMBER_DIGITS`] or more —
+/// replaced by `0`; shorter runs (dates, hours, small ids) are kept, since they are shapes
+/// as well.
+pub(super) fn without_numbers(payload: &[u8]) -> Vec<u8> {
+    let mut out = payload.to_vec();
+    let mut i = 0;
+    while i < out.len() {
+        let start = i;
+        while i < out.len() && out[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i - start >= NUMBER_DIGITS {
+            out[start..i].fill(b'0');
+        }
+        i = i.max(start + 1);
+    }
+    out
 }
 
 /// Writes `bytes` as `dict-<n>.zdict` in `dir`, `n` the first number from `from` that no
