@@ -40,7 +40,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use zstd::zstd_safe::{CCtx, CDict, DCtx, DDict};
 
 use super::segment::{io_at, sync_dir};
-use super::{LogError, MAX_FRAME_BYTES, Position};
+use super::{LogError, MAX_FRAME_BYTES, Position, lock};
 
 /// Frames sampled for one training.
 pub const SAMPLES: usize = 2_000;
@@ -132,30 +132,31 @@ impl Dictionaries {
         }
         found.sort();
         let mut readers = HashMap::new();
-        let mut current = None;
+        let mut newest_loaded = None;
         let mut newest = 0;
         for (n, path) in found {
             // Numbers are never reused, even that of a file that cannot be read (it stays
             // as evidence).
             newest = n;
             let bytes = fs::read(&path).map_err(io_at(&path))?;
-            let loaded = zstd::zstd_safe::get_dict_id_from_dict(&bytes).and_then(|id| {
-                Some((
-                    id,
-                    DDict::try_create(&bytes)?,
-                    CDict::try_create(&bytes, LEVEL)?,
-                ))
-            });
-            let Some((id, ddict, cdict)) = loaded else {
+            let loaded = zstd::zstd_safe::get_dict_id_from_dict(&bytes)
+                .and_then(|id| Some((id, DDict::try_create(&bytes)?)));
+            let Some((id, ddict)) = loaded else {
                 tracing::error!(file = %path.display(), "event log: not a readable zstd dictionary; frames compressed with it cannot be read");
                 continue;
             };
             readers.insert(id.get(), Arc::new(ddict));
-            current = Some(Arc::new(Current {
-                cdict,
-                baseline: Mutex::new(None),
-            }));
+            newest_loaded = Some(bytes);
         }
+        // Only the newest compresses: its tables are built once, the others' never.
+        let current = newest_loaded
+            .and_then(|bytes| CDict::try_create(&bytes, LEVEL))
+            .map(|cdict| {
+                Arc::new(Current {
+                    cdict,
+                    baseline: Mutex::new(None),
+                })
+            });
         let sampling = current.is_none();
         let samples = Samples {
             wanted: sampling,
@@ -199,15 +200,15 @@ impl Dictionaries {
         let frame = CCTX.with(|cell| {
             let mut cell = cell.borrow_mut();
             let cctx = cell.get_or_insert_with(CCtx::create);
-            let mut out = Vec::with_capacity(4 + zstd::zstd_safe::compress_bound(payload.len()));
             // zstd writes these frames without a checksum of their content, and the frame's
             // own CRC covers only the compressed bytes: this one catches a payload decoded
             // wrongly (a damaged dictionary).
-            out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
-            let mut frame = Vec::with_capacity(zstd::zstd_safe::compress_bound(payload.len()));
-            cctx.compress_using_cdict(&mut frame, payload, &current.cdict)
+            let mut out = vec![0; 4 + zstd::zstd_safe::compress_bound(payload.len())];
+            out[..4].copy_from_slice(&crc32fast::hash(payload).to_le_bytes());
+            let written = cctx
+                .compress_using_cdict(&mut out[4..], payload, &current.cdict)
                 .ok()?;
-            out.extend_from_slice(&frame);
+            out.truncate(4 + written);
             Some(out)
         })?;
         self.raw.fetch_add(payload.len() as u64, Ordering::Relaxed);
@@ -425,10 +426,6 @@ fn write_durably(dir: &Path, from: u64, bytes: &[u8]) -> Result<u64, LogError> {
     removed?;
     sync_dir(dir)?;
     Ok(n)
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
