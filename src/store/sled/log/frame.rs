@@ -167,6 +167,17 @@ pub(super) fn decode(
 
 /// Whether `bytes` (a frame, header first) is whole and passes its checksum: how a
 /// segment's tail is validated at open.
+/// How many bytes from the start of `bytes` a reader needs to judge the frame there: the
+/// header's size while it is not all there, then the frame's length. `None` when the header
+/// is there and cannot begin a frame (the log ends there).
+pub(super) fn wanted_len(bytes: &[u8]) -> Option<u64> {
+    let Some(header) = bytes.first_chunk::<HEADER_BYTES>() else {
+        return Some(HEADER_BYTES as u64);
+    };
+    let len = Header::parse(header)?.frame_len();
+    (len <= MAX_FRAME_BYTES).then_some(len)
+}
+
 pub(super) fn is_valid(bytes: &[u8]) -> Option<u64> {
     let header = Header::parse(bytes.first_chunk::<HEADER_BYTES>()?)?;
     let len = header.frame_len();

@@ -2,7 +2,7 @@
 //! tail at open.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read};
+use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -74,27 +74,23 @@ impl Segment {
     /// Opens the last segment for appending: walks its frames and truncates (then syncs) a
     /// torn or corrupt tail. Returns the segment and the bytes cut.
     pub fn open_active(path: PathBuf, base: Position) -> Result<(Segment, u64), LogError> {
-        let mut file = OpenOptions::new()
+        let file = OpenOptions::new()
             .read(true)
             .write(true)
             .open(&path)
             .map_err(io_at(&path))?;
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes).map_err(io_at(&path))?;
-        let mut valid = 0usize;
-        while let Some(len) = frame::is_valid(&bytes[valid..]) {
-            valid += len as usize;
-        }
-        let cut = (bytes.len() - valid) as u64;
+        let len = file.metadata().map_err(io_at(&path))?.len();
+        let valid = valid_prefix(&file, len).map_err(io_at(&path))?;
+        let cut = len - valid;
         if cut > 0 {
-            file.set_len(valid as u64).map_err(io_at(&path))?;
+            file.set_len(valid).map_err(io_at(&path))?;
             file.sync_all().map_err(io_at(&path))?;
         }
         let segment = Segment {
             base,
             path,
             file,
-            len: AtomicU64::new(valid as u64),
+            len: AtomicU64::new(valid),
         };
         Ok((segment, cut))
     }
@@ -189,5 +185,124 @@ pub(super) fn io_at(path: &Path) -> impl Fn(io::Error) -> LogError + '_ {
     move |source| LogError::Io {
         path: path.to_owned(),
         source,
+    }
+}
+
+/// The length of the run of whole, valid frames at the start of `file` (`len` bytes long).
+/// Reads through a window of [`SCAN_WINDOW`] bytes (or one frame, if bigger), never the
+/// whole segment: a full 32 MiB segment read at once stayed as resident memory after open.
+fn valid_prefix(file: &File, len: u64) -> std::io::Result<u64> {
+    valid_prefix_with(file, len, SCAN_WINDOW)
+}
+
+fn valid_prefix_with(file: &File, len: u64, read_size: u64) -> std::io::Result<u64> {
+    let mut window = Vec::new();
+    // The file offset of `window[0]`.
+    let mut start = 0u64;
+    let mut valid = 0u64;
+    loop {
+        let here = &window[(valid - start) as usize..];
+        if let Some(frame_len) = frame::is_valid(here) {
+            valid += frame_len;
+            continue;
+        }
+        let Some(wanted) = frame::wanted_len(here) else {
+            return Ok(valid);
+        };
+        let window_end = start + window.len() as u64;
+        if wanted <= here.len() as u64 || window_end >= len {
+            // The frame was all there and is not valid, or the file ends before it does.
+            return Ok(valid);
+        }
+        start = valid;
+        let size = (len - start).min(wanted.max(read_size));
+        window.resize(size as usize, 0);
+        file.read_exact_at(&mut window, start)?;
+    }
+}
+
+/// The read size of [`valid_prefix`].
+const SCAN_WINDOW: u64 = 1 << 20;
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+    use crate::store::sled::log::frame::EncodedFrame;
+
+    /// `n` bytes that do not compress, so a frame holds them as they are.
+    fn noise(n: usize, seed: u32) -> Vec<u8> {
+        let mut state = seed;
+        (0..n)
+            .map(|_| {
+                state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                (state >> 16) as u8
+            })
+            .collect()
+    }
+
+    /// A segment of frames of varied sizes (up to a few of the smaller read sizes below),
+    /// then `tail`; returns it and the length of its frames.
+    fn segment_with(tail: &[u8]) -> (tempfile::NamedTempFile, u64) {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        let mut whole = 0;
+        for (i, n) in [1usize, 40, 300, 5, 1000, 64, 2500, 17, 0, 700]
+            .into_iter()
+            .enumerate()
+        {
+            let frame = EncodedFrame::encode(&noise(n, i as u32), n as i64, None);
+            file.write_all(frame.bytes()).unwrap();
+            whole += frame.len();
+        }
+        file.write_all(tail).unwrap();
+        file.flush().unwrap();
+        (file, whole)
+    }
+
+    #[test]
+    fn the_valid_frames_are_found_whatever_the_read_size() {
+        let torn = EncodedFrame::encode(&noise(900, 99), 1, None);
+        let torn = &torn.bytes()[..500];
+        let mut flipped = EncodedFrame::encode(&noise(300, 98), 1, None)
+            .bytes()
+            .to_vec();
+        flipped[100] ^= 1;
+        for tail in [
+            &b""[..],
+            &[0; 64],
+            torn,
+            &torn[..10],
+            &flipped,
+            b"not a frame header",
+        ] {
+            let (file, whole) = segment_with(tail);
+            let len = file.as_file().metadata().unwrap().len();
+            for read_size in [1, 17, 100, 1000, 4096, SCAN_WINDOW] {
+                assert_eq!(
+                    valid_prefix_with(file.as_file(), len, read_size).unwrap(),
+                    whole,
+                    "tail of {} bytes, read {read_size} at a time",
+                    tail.len()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn frames_after_the_tail_are_never_reached() {
+        // A valid frame after a torn one is not part of the log: nothing after a tear was
+        // acknowledged.
+        let torn = EncodedFrame::encode(&noise(900, 99), 1, None);
+        let mut tail = torn.bytes()[..500].to_vec();
+        tail.extend_from_slice(EncodedFrame::encode(&noise(50, 97), 1, None).bytes());
+        let (file, whole) = segment_with(&tail);
+        let len = file.as_file().metadata().unwrap().len();
+        for read_size in [17, 4096, SCAN_WINDOW] {
+            assert_eq!(
+                valid_prefix_with(file.as_file(), len, read_size).unwrap(),
+                whole
+            );
+        }
     }
 }
