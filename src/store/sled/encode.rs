@@ -16,7 +16,7 @@ use super::logged::LogEntry;
 use super::records;
 use crate::domain::callback::{Callback, CallbackId};
 use crate::domain::reminder::Delivery;
-use crate::store::{CallbackWrite, CustomerWrite, Plan, StoreError, Version};
+use crate::store::{CallbackWrite, CustomerWrite, Lease, Plan, StoreError, Version};
 
 /// A key that must hold exactly `expect` (or be absent, for `None`).
 #[derive(Debug, Clone)]
@@ -48,6 +48,8 @@ pub struct EncodedPlan {
     /// The webhook event the plan stores, if any, and its call (for logs, and test faults).
     pub event: Option<Ulid>,
     pub call_id: Option<String>,
+    /// A settlement's delivery and the lease it was taken under, which must still be held.
+    pub settles: Option<(Ulid, Lease)>,
 }
 
 impl EncodedPlan {
@@ -105,10 +107,12 @@ pub fn encode(plan: &Plan, dictionaries: &Arc<Dictionaries>) -> Result<EncodedPl
             id.to_bytes(),
             Some(settle.taken.version.as_bytes()),
         );
+        // Its entry is where it was when taken (leases are not in sled).
         out.remove(
             Tree::OutboxDue,
-            keys::outbox_due(settle.taken.lease.until, id),
+            keys::outbox_due(settle.taken.delivery.next_attempt_at, id),
         );
+        out.settles = Some((id, settle.taken.lease));
         match &settle.keep {
             Some(keep) => add_delivery(keep, &mut out),
             None => out.remove(Tree::Outbox, id.to_bytes()),

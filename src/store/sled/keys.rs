@@ -19,8 +19,8 @@
 //! | `calls`               | Smartflo call_id (UTF-8)                         | `StoredCall`: `CallRecord` + deliveries seen (trigger, leg, event id) |
 //! | `last_answered`       | customer E.164 (UTF-8)                           | start of latest answered call (time, 8 B) |
 //! | `due`                 | next wake (time) ++ callback id                  | empty: the scheduler's agenda  |
-//! | `outbox`              | delivery id (16 B ULID)                          | `Delivery` not yet settled, with its `lease` when taken |
-//! | `outbox_due`          | takeable at (time) ++ delivery id                | empty: when each delivery may be taken (its `next_attempt_at`, or its lease's end) |
+//! | `outbox`              | delivery id (16 B ULID)                          | `Delivery` not yet settled (its lease lives in memory, `leases.rs`) |
+//! | `outbox_due`          | takeable at (time) ++ delivery id                | empty: when each delivery may be taken (its `next_attempt_at`) |
 //! | `rules_audit`         | time of the edit ++ change id (16 B)             | `RulesChange`: who, when, before, after |
 //! | `unknown_chats`       | Telegram chat id (i64, sign-flipped big-endian)  | `UnknownChat`: who wrote, what, when |
 //! | `quarantine`          | tree name ++ 0 ++ the record's key               | the record's bytes, set aside because they could not be read |

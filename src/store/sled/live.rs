@@ -52,6 +52,8 @@ pub struct Counters {
     /// Made durable only at close, not per group commit: a store being rebuilt from scratch
     /// (`ringback replay`), which is started again into a new directory if it fails.
     pub deferred_sync: bool,
+    /// Delivery leases (`leases.rs`): the store's, kept across a reopen.
+    pub leases: Arc<super::leases::Leases>,
     #[cfg(test)]
     pub faults: Arc<std::sync::Mutex<std::collections::HashMap<String, writer::Fault>>>,
 }
@@ -113,6 +115,7 @@ impl Live {
             failed: Arc::clone(&failed),
             quarantined: Arc::clone(&counters.quarantined),
             written: Arc::new(AtomicU64::new(0)),
+            leases: Arc::clone(&counters.leases),
             #[cfg(test)]
             faults: Arc::clone(&counters.faults),
         };

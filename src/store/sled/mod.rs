@@ -14,6 +14,7 @@ mod backup;
 mod encode;
 mod flusher;
 pub mod keys;
+mod leases;
 mod live;
 mod log;
 mod logged;
@@ -388,7 +389,8 @@ impl Outbox for SledStore {
     }
 
     async fn next_delivery_at(&self) -> StoreResult<Option<DateTime<Utc>>> {
-        self.scan(|r| r.next_delivery_at()).await
+        let leases = Arc::clone(&self.inner.counters.leases);
+        self.scan(move |r| r.next_delivery_at(&leases)).await
     }
 
     async fn outbox(&self) -> StoreResult<Vec<Delivery>> {

@@ -27,6 +27,14 @@ pub fn apply(
             return Ok(Err(StoreError::Conflict));
         }
     }
+    if let Some((id, lease)) = plan.settles {
+        // Settled only by whoever holds it: a lease that ran out and was taken by someone
+        // else (or given back) makes this settlement theirs to make, not ours.
+        if tx.lease(id) != Some(lease) {
+            return Ok(Err(StoreError::Conflict));
+        }
+        tx.set_lease(id, None);
+    }
     write(tx, &plan.ops)?;
     tx.add_pending(plan.pending_delta);
     for entry in &plan.log {
@@ -86,56 +94,40 @@ pub fn take(tx: &Tx, take: &Take, candidates: &[sled::IVec]) -> TxResult<Vec<Tak
         let own_key = keys::outbox_due(stored.takeable_at(), id);
         if own_key[..] != index_key[..] {
             // An entry left over at another time: a settlement done again from the event log
-            // after a crash, on a state that never durably had the lease it was settled
-            // under (leases are not made durable). The delivery's own entry replaces it.
+            // after a crash, written by a build that moved the entry to its lease's end,
+            // on a state that never durably had that lease. The delivery's own entry
+            // replaces it.
             tx.tree(Tree::OutboxDue).remove(index_key)?;
             tx.tree(Tree::OutboxDue).insert(&own_key, &[])?;
         }
-        if stored.takeable_at() > take.now {
+        let held = tx.lease(id).is_some_and(|l| l.until > take.now);
+        if held || stored.takeable_at() > take.now {
             continue;
         }
+        // In memory only (`leases.rs`): the delivery's record and its entry stay as they
+        // are, and a settlement checks both the record and the lease.
         let lease = Lease {
             owner: take.owner,
             until: take.until,
         };
-        let value = records::encode_delivery(&stored.delivery, Some(lease));
-        tx.tree(Tree::Outbox)
-            .insert(&id.to_bytes(), value.as_slice())?;
-        tx.tree(Tree::OutboxDue)
-            .remove(&keys::outbox_due(stored.takeable_at(), id))?;
-        tx.tree(Tree::OutboxDue)
-            .insert(&keys::outbox_due(take.until, id), &[])?;
+        tx.set_lease(id, Some(lease));
         taken.push(Taken {
             delivery: stored.delivery,
             lease,
-            version: Version::from_bytes(&value),
+            version: Version::from_bytes(&bytes),
         });
     }
     Ok(taken)
 }
 
-/// Clears `owner`'s leases on `ids`, making them takeable at their own time again.
-pub fn release(tx: &Tx, owner: LeaseOwner, ids: &[Ulid]) -> TxResult<()> {
+/// Ends `owner`'s leases on `ids`, making them takeable at their own time again (their
+/// entries never moved).
+pub fn release(tx: &Tx, owner: LeaseOwner, ids: &[Ulid]) {
     for id in ids {
-        let Some(bytes) = tx.tree(Tree::Outbox).get(id.to_bytes())? else {
-            continue;
-        };
-        let Ok(stored) = records::decode_delivery(&bytes) else {
-            continue;
-        };
-        let Some(lease) = stored.lease.filter(|l| l.owner == owner) else {
-            continue;
-        };
-        tx.tree(Tree::Outbox).insert(
-            &id.to_bytes(),
-            records::encode_delivery(&stored.delivery, None),
-        )?;
-        tx.tree(Tree::OutboxDue)
-            .remove(&keys::outbox_due(lease.until, *id))?;
-        tx.tree(Tree::OutboxDue)
-            .insert(&keys::outbox_due(stored.delivery.next_attempt_at, *id), &[])?;
+        if tx.lease(*id).is_some_and(|l| l.owner == owner) {
+            tx.set_lease(*id, None);
+        }
     }
-    Ok(())
 }
 
 /// Replaces (or, for a reset, removes) the stored editable rules and appends the change to
@@ -169,4 +161,121 @@ pub fn note_chat(tx: &Tx, chat: &UnknownChat) -> TxResult<()> {
     tx.tree(Tree::UnknownChats)
         .insert(&key, records::encode(&record))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use sled::Transactional;
+
+    use super::*;
+    use crate::store::contract::values::{delivery, t};
+    use crate::store::sled::leases::Leases;
+    use crate::store::sled::log::Dictionaries;
+    use crate::store::{Plan, SettleWrite};
+
+    fn owner(n: u128) -> LeaseOwner {
+        LeaseOwner(Ulid::from_parts(9, n))
+    }
+
+    fn asking(now: i64, who: u128) -> Take {
+        Take {
+            now: t(now),
+            owner: owner(who),
+            until: t(now + 5),
+            limit: 10,
+        }
+    }
+
+    /// One writer transaction over `trees` with `leases`, its changes applied once it
+    /// commits (as `writer.rs` does).
+    fn transaction<T>(
+        trees: &[sled::Tree],
+        leases: &Leases,
+        body: impl Fn(&Tx) -> TxResult<T>,
+    ) -> T {
+        let (out, changes) = trees
+            .transaction(|view| {
+                let tx = Tx::with_leases(view, leases);
+                let out = body(&tx)?;
+                Ok((out, tx.lease_changes()))
+            })
+            .map_err(|e: sled::transaction::TransactionError<StoreError>| e.to_string())
+            .unwrap();
+        leases.apply(changes);
+        out
+    }
+
+    /// A lease that ran out is taken again and the late holder's settlement comes in the
+    /// same writer batch, after the new take: it must see the new lease, not the table as
+    /// it was before the batch, or the delivery would be settled under the new holder.
+    #[test]
+    fn a_settlement_in_the_batch_that_took_the_delivery_again_conflicts() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let trees: Vec<sled::Tree> = keys::WRITTEN_TREES
+            .iter()
+            .map(|name| db.open_tree(name).unwrap())
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let dictionaries: Arc<Dictionaries> = Dictionaries::open(dir.path(), 1).unwrap();
+        let leases = Leases::default();
+        let d = delivery(1, 0);
+        trees[Tree::Outbox.index()]
+            .insert(d.id.to_bytes(), records::encode_delivery(&d, None))
+            .unwrap();
+        trees[Tree::OutboxDue.index()]
+            .insert(keys::outbox_due(d.next_attempt_at, d.id), &[])
+            .unwrap();
+        let candidates = || -> Vec<sled::IVec> {
+            trees[Tree::OutboxDue.index()]
+                .iter()
+                .keys()
+                .map(Result::unwrap)
+                .collect()
+        };
+
+        // Scanned before each transaction, as the writer does (sled's reads outside a
+        // transaction wait for the transactions running).
+        let due = candidates();
+        let first = transaction(&trees, &leases, |tx| super::take(tx, &asking(0, 1), &due));
+        assert_eq!(first.len(), 1);
+        assert_eq!(leases.get(d.id), Some(first[0].lease));
+        // Nothing about the lease went into sled: the record and its entry are as they were.
+        assert_eq!(
+            trees[Tree::Outbox.index()]
+                .get(d.id.to_bytes())
+                .unwrap()
+                .unwrap(),
+            records::encode_delivery(&d, None)
+        );
+        assert_eq!(trees[Tree::OutboxDue.index()].len(), 1);
+
+        let late = super::super::encode::encode(
+            &Plan {
+                settle: Some(SettleWrite {
+                    taken: first[0].clone(),
+                    keep: None,
+                }),
+                ..Plan::default()
+            },
+            &dictionaries,
+        )
+        .unwrap();
+        let log_end = Cell::new(0);
+        let due = candidates();
+        let (second, settled) = transaction(&trees, &leases, |tx| {
+            let second = super::take(tx, &asking(6, 2), &due)?;
+            Ok((second, apply(tx, &late, &log_end)?))
+        });
+        assert_eq!(second.len(), 1, "taken again once the first lease ran out");
+        assert!(matches!(settled, Err(StoreError::Conflict)), "{settled:?}");
+        assert_eq!(leases.get(d.id), Some(second[0].lease));
+        assert!(
+            trees[Tree::Outbox.index()]
+                .get(d.id.to_bytes())
+                .unwrap()
+                .is_some()
+        );
+    }
 }

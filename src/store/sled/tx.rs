@@ -6,13 +6,17 @@
 //! values encoded before it runs, and logs and counters follow its commit (see `notes`).
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 
 #[cfg(test)]
 use sled::transaction::ConflictableTransactionError;
 use sled::transaction::{ConflictableTransactionResult, TransactionalTree};
 
+use ulid::Ulid;
+
 use super::keys::{self, Tree};
-use crate::store::StoreError;
+use super::leases::Leases;
+use crate::store::{Lease, StoreError};
 
 pub type TxResult<T> = ConflictableTransactionResult<T, StoreError>;
 
@@ -36,6 +40,12 @@ pub struct Tx<'a> {
     /// The end of the last log frame whose writes this transaction made.
     log_applied: Cell<Option<u64>>,
     quarantined: RefCell<Vec<Quarantined>>,
+    /// The store's delivery leases (the writer's transactions; none for migrations and
+    /// redone frames, which never lease).
+    leases: Option<&'a Leases>,
+    /// Leases taken (`Some`) or ended (`None`) by this transaction, applied to `leases`
+    /// once it commits.
+    lease_changes: RefCell<HashMap<Ulid, Option<Lease>>>,
 }
 
 impl<'a> Tx<'a> {
@@ -45,7 +55,35 @@ impl<'a> Tx<'a> {
             pending_delta: Cell::new(0),
             log_applied: Cell::new(None),
             quarantined: RefCell::new(Vec::new()),
+            leases: None,
+            lease_changes: RefCell::new(HashMap::new()),
         }
+    }
+
+    /// A transaction of the writer, which takes, gives back and checks leases.
+    pub fn with_leases(trees: &'a [TransactionalTree], leases: &'a Leases) -> Self {
+        Self {
+            leases: Some(leases),
+            ..Self::new(trees)
+        }
+    }
+
+    /// The lease on delivery `id` as this transaction sees it.
+    pub fn lease(&self, id: Ulid) -> Option<Lease> {
+        match self.lease_changes.borrow().get(&id) {
+            Some(changed) => *changed,
+            None => self.leases.and_then(|l| l.get(id)),
+        }
+    }
+
+    /// Takes (`Some`) or ends (`None`) the lease on delivery `id`, once this commits.
+    pub fn set_lease(&self, id: Ulid, lease: Option<Lease>) {
+        self.lease_changes.borrow_mut().insert(id, lease);
+    }
+
+    /// The lease changes to apply once the transaction has committed.
+    pub fn lease_changes(&self) -> Vec<(Ulid, Option<Lease>)> {
+        self.lease_changes.borrow_mut().drain().collect()
     }
 
     pub fn tree(&self, tree: Tree) -> &TransactionalTree {

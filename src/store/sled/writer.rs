@@ -81,6 +81,8 @@ pub struct Shared {
     pub quarantined: Arc<AtomicU64>,
     /// Items applied (counted for the checkpoint at close, `live.rs`).
     pub written: Arc<AtomicU64>,
+    /// Delivery leases (`leases.rs`): changed here only, after a transaction commits.
+    pub leases: Arc<super::leases::Leases>,
     #[cfg(test)]
     pub faults: Arc<std::sync::Mutex<std::collections::HashMap<String, Fault>>>,
 }
@@ -207,7 +209,7 @@ fn needs_sled_flushed(work: &Work) -> bool {
 /// Applies one batch: prepares what must be read outside sled's transaction (scans), then
 /// one transaction for all, or one per item when that fails.
 fn round(trees: &[sled::Tree], shared: &Shared, work: &[Work]) -> Vec<Result<Done, StoreError>> {
-    let scans: Vec<Scan> = work.iter().map(|w| scan(trees, w)).collect();
+    let scans: Vec<Scan> = work.iter().map(|w| scan(trees, shared, w)).collect();
     match transact(trees, shared, work, &scans) {
         Ok(results) => results,
         Err(Failure::Storage(e)) => {
@@ -275,18 +277,19 @@ fn transact(
     let log_start = shared.log.end();
     let run = || {
         trees.transaction(|view| {
-            let tx = Tx::new(view);
+            let tx = Tx::with_leases(view, &shared.leases);
             let log_end = Cell::new(log_start);
             let mut results = Vec::with_capacity(work.len());
             for (w, s) in work.iter().zip(scans) {
                 results.push(item(&tx, shared, w, s, &log_end)?);
             }
             let quarantined = tx.finish()?;
-            Ok((results, quarantined))
+            Ok((results, quarantined, tx.lease_changes()))
         })
     };
     match catch_unwind(AssertUnwindSafe(run)) {
-        Ok(Ok((results, quarantined))) => {
+        Ok(Ok((results, quarantined, leases))) => {
+            shared.leases.apply(leases);
             note_quarantined(shared, &quarantined);
             append_frames(shared, work, results, log_start)
         }
@@ -362,7 +365,7 @@ enum Scan {
     Repair(RepairScan),
 }
 
-fn scan(trees: &[sled::Tree], work: &Work) -> Scan {
+fn scan(trees: &[sled::Tree], shared: &Shared, work: &Work) -> Scan {
     match work {
         Work::Take(take) => {
             let end = keys::time(
@@ -370,12 +373,17 @@ fn scan(trees: &[sled::Tree], work: &Work) -> Scan {
                     .checked_add_signed(chrono::Duration::milliseconds(1))
                     .unwrap_or(take.now),
             );
-            // Twice the limit: some candidates may turn out not to be takeable.
+            // Deliveries being sent keep their entry (leases are not in sled) and are
+            // passed over here. Twice the limit: some candidates may turn out not to be
+            // takeable.
             let keys = trees[Tree::OutboxDue.index()]
                 .range(..end.to_vec())
                 .keys()
-                .take(take.limit.saturating_mul(2))
                 .filter_map(Result::ok)
+                .filter(|key| {
+                    keys::ulid_from_index(key).is_none_or(|id| !shared.leases.held_at(id, take.now))
+                })
+                .take(take.limit.saturating_mul(2))
                 .collect();
             Scan::Take(keys)
         }
@@ -424,7 +432,7 @@ fn item(
             Ok(Done::Taken(ops::take(tx, take, candidates)?))
         }
         (Work::Release(owner, ids), _) => {
-            ops::release(tx, *owner, ids)?;
+            ops::release(tx, *owner, ids);
             Ok(Done::Written)
         }
         (Work::SaveRules(change), _) => {
