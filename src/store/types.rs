@@ -315,6 +315,13 @@ pub struct Lease {
     pub until: DateTime<Utc>,
 }
 
+impl Lease {
+    /// Whether it still keeps others from taking the delivery at `now`.
+    pub fn holds_at(&self, now: DateTime<Utc>) -> bool {
+        self.until > now
+    }
+}
+
 /// Is storage able to take durable writes now, and if not why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Health {

@@ -48,7 +48,7 @@ impl Leases {
 
     /// Whether delivery `id` is held by a lease that has not run out at `now`.
     pub fn held_at(&self, id: Ulid, now: DateTime<Utc>) -> bool {
-        self.get(id).is_some_and(|l| l.until > now)
+        self.get(id).is_some_and(|l| l.holds_at(now))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Ulid, Lease>> {

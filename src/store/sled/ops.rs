@@ -100,7 +100,7 @@ pub fn take(tx: &Tx, take: &Take, candidates: &[sled::IVec]) -> TxResult<Vec<Tak
             tx.tree(Tree::OutboxDue).remove(index_key)?;
             tx.tree(Tree::OutboxDue).insert(&own_key, &[])?;
         }
-        let held = tx.lease(id).is_some_and(|l| l.until > take.now);
+        let held = tx.lease(id).is_some_and(|l| l.holds_at(take.now));
         if held || stored.takeable_at() > take.now {
             continue;
         }
