@@ -50,6 +50,9 @@ pub struct EncodedPlan {
     pub call_id: Option<String>,
     /// A settlement's delivery and the lease it was taken under, which must still be held.
     pub settles: Option<(Ulid, Lease)>,
+    /// What the plan does to the outbox's time index (held in memory, `outbox_index.rs`):
+    /// deliveries recorded or moved, and (`None`) settled.
+    pub outbox: Vec<(Ulid, Option<chrono::DateTime<chrono::Utc>>)>,
 }
 
 impl EncodedPlan {
@@ -107,15 +110,13 @@ pub fn encode(plan: &Plan, dictionaries: &Arc<Dictionaries>) -> Result<EncodedPl
             id.to_bytes(),
             Some(settle.taken.version.as_bytes()),
         );
-        // Its entry is where it was when taken (leases are not in sled).
-        out.remove(
-            Tree::OutboxDue,
-            keys::outbox_due(settle.taken.delivery.next_attempt_at, id),
-        );
         out.settles = Some((id, settle.taken.lease));
         match &settle.keep {
             Some(keep) => add_delivery(keep, &mut out),
-            None => out.remove(Tree::Outbox, id.to_bytes()),
+            None => {
+                out.remove(Tree::Outbox, id.to_bytes());
+                out.outbox.push((id, None));
+            }
         }
     }
     if let Some(claim) = &plan.digest {
@@ -144,11 +145,8 @@ pub(super) fn add_delivery(delivery: &Delivery, out: &mut EncodedPlan) {
         delivery.id.to_bytes(),
         records::encode_delivery(delivery, None),
     );
-    out.insert(
-        Tree::OutboxDue,
-        keys::outbox_due(delivery.next_attempt_at, delivery.id),
-        Vec::new(),
-    );
+    out.outbox
+        .push((delivery.id, Some(delivery.next_attempt_at)));
 }
 
 /// A customer's version, as [`customer_version`] made it: the pending index value and the

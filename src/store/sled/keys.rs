@@ -19,8 +19,8 @@
 //! | `calls`               | Smartflo call_id (UTF-8)                         | `StoredCall`: `CallRecord` + deliveries seen (trigger, leg, event id) |
 //! | `last_answered`       | customer E.164 (UTF-8)                           | start of latest answered call (time, 8 B) |
 //! | `due`                 | next wake (time) ++ callback id                  | empty: the scheduler's agenda  |
-//! | `outbox`              | delivery id (16 B ULID)                          | `Delivery` not yet settled (its lease lives in memory, `leases.rs`) |
-//! | `outbox_due`          | takeable at (time) ++ delivery id                | empty: when each delivery may be taken (its `next_attempt_at`) |
+//! | `outbox`              | delivery id (16 B ULID)                          | `Delivery` not yet settled (its lease and its place in time order live in memory, `leases.rs`, `outbox_index.rs`) |
+//! | `outbox_due`          | (schemas 2–5: takeable at ++ delivery id)        | unused since schema 6, emptied at open; kept so the trees keep their positions, which log frames name |
 //! | `rules_audit`         | time of the edit ++ change id (16 B)             | `RulesChange`: who, when, before, after |
 //! | `unknown_chats`       | Telegram chat id (i64, sign-flipped big-endian)  | `UnknownChat`: who wrote, what, when |
 //! | `quarantine`          | tree name ++ 0 ++ the record's key               | the record's bytes, set aside because they could not be read |
@@ -29,7 +29,8 @@
 //! Record formats are in `records.rs`; `migrate.rs` moves a store written by an earlier
 //! schema to this one at open (schema 2 added `outbox_due`, leases and `quarantine`; schema 3
 //! added `digests`, and outbox deliveries of purpose `digest` carrying their report, which
-//! an older build could not read; schema 4 moved events into the event log).
+//! an older build could not read; schema 4 moved events into the event log; schema 5 packs
+//! values; schema 6 stopped writing `outbox_due`).
 //!
 //! `meta` keys: `schema_version`; `schedule_rules` (fingerprint of the rules the pending
 //! callbacks were scheduled with); `stored_rules` (the last `RulesChange` from the
@@ -187,7 +188,7 @@ pub const BODY_CHUNK: usize = 4096;
 /// Bodies up to this size are stored inside the event's value (one insert, not two).
 pub const BODY_INLINE: usize = 3 * 1024;
 /// The schema this build writes (and migrates older stores to).
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 pub fn time(t: DateTime<Utc>) -> [u8; 8] {
     ((t.timestamp_millis() as u64) ^ (1 << 63)).to_be_bytes()
@@ -240,14 +241,6 @@ pub fn callback_from_index(key: &[u8]) -> Option<CallbackId> {
 pub fn ulid_from_index(key: &[u8]) -> Option<ulid::Ulid> {
     let raw: [u8; 16] = key.get(8..24)?.try_into().ok()?;
     Some(ulid::Ulid::from_bytes(raw))
-}
-
-/// An `outbox_due` key: when the delivery may be taken, then its id.
-pub fn outbox_due(at: DateTime<Utc>, delivery: ulid::Ulid) -> [u8; 24] {
-    let mut key = [0u8; 24];
-    key[..8].copy_from_slice(&time(at));
-    key[8..].copy_from_slice(&delivery.to_bytes());
-    key
 }
 
 /// A `digests` key: the schedule's key, a zero byte, the occurrence.

@@ -2,7 +2,7 @@
 //!
 //! A lease only has to outlive the process that holds it: every lease found at open
 //! belonged to a process that is gone (sled lets one process at a time open a store), so
-//! the backend gave them all back at open anyway (`migrate::release_every_lease`, which
+//! the backend gave them all back at open anyway (`migrate::outbox_at_open`, which
 //! still clears the leases a build before this one wrote into sled). Writing them cost
 //! three sled writes per delivery taken and three more to give one back — about a sixth of
 //! a scheduler tick. The contract is unchanged: one taker until the lease runs out, a

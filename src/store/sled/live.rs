@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::flusher::{Flusher, wait_durable};
 use super::keys;
 use super::log::{Log, LogOptions};
+use super::outbox_index::OutboxIndex;
 use super::writer::{self, Command, Done, Shared, Work};
 use crate::store::StoreError;
 
@@ -36,6 +37,8 @@ pub struct Live {
     /// Items the writer applied since this database was opened (see [`CHECKPOINT_AFTER`]).
     written: Arc<AtomicU64>,
     sled_path: std::path::PathBuf,
+    /// When each outbox delivery may be taken (`outbox_index.rs`), built at this open.
+    pub outbox: Arc<OutboxIndex>,
 }
 
 /// Applied items since open past which closing the store opens sled once more, so that it
@@ -81,10 +84,10 @@ impl Live {
             );
             db.flush().map_err(super::from_sled)?;
         }
-        let released = super::migrate::release_every_lease(&trees)?;
-        if released > 0 {
+        let outbox = super::migrate::outbox_at_open(&trees)?;
+        if outbox.released > 0 {
             tracing::info!(
-                deliveries = released,
+                deliveries = outbox.released,
                 "deliveries being sent when Ringback last stopped will be sent again"
             );
         }
@@ -108,6 +111,7 @@ impl Live {
             Arc::clone(&failed),
             !counters.deferred_sync,
         ));
+        let outbox_index = Arc::new(OutboxIndex::build(outbox.takeable));
         let (queue, rx) = mpsc::channel(writer::QUEUE);
         let shared = Shared {
             flusher: Arc::clone(&flusher),
@@ -116,6 +120,7 @@ impl Live {
             quarantined: Arc::clone(&counters.quarantined),
             written: Arc::new(AtomicU64::new(0)),
             leases: Arc::clone(&counters.leases),
+            outbox: Arc::clone(&outbox_index),
             #[cfg(test)]
             faults: Arc::clone(&counters.faults),
         };
@@ -133,6 +138,7 @@ impl Live {
             failed,
             written,
             sled_path: path.join("sled"),
+            outbox: outbox_index,
         })
     }
 

@@ -11,6 +11,7 @@
 //! | 2    | 3  | `digests` exists (empty); callbacks may carry `last_attempt_at` (absent reads as none) and the outbox deliveries of purpose `digest` — nothing to rewrite, but a build of schema 2 must not open a store that has them |
 //! | 3    | 4  | every event's record and body move into the event log (`log/`); `events` keeps the index (position and flags), `event_bodies` is emptied; `meta.log_applied` says how far the log is applied |
 //! | 4    | 5  | values are written packed (`packed.rs`: zstd against a built-in dictionary); those written before stay plain JSON, read as they are — nothing is rewritten |
+//! | 5    | 6  | `outbox_due` is no longer written (the outbox's times are indexed in memory, `outbox_index.rs`) and is emptied at open by [`outbox_at_open`] — after the event log is redone, since frames of a build before may write to it again; a build of schema 5 would not find the deliveries recorded since |
 
 use sled::Transactional;
 use sled::transaction::TransactionError;
@@ -67,6 +68,7 @@ pub fn run(db: &sled::Db, trees: &[sled::Tree], log: &Log) -> Result<Option<u32>
             3 => transact(trees, to_3)?,
             4 => to_4(trees, log)?,
             5 => transact(trees, to_5)?,
+            6 => transact(trees, to_6)?,
             _ => unreachable!("every version up to SCHEMA_VERSION has a step"),
         }
         version = next;
@@ -126,14 +128,9 @@ impl Before {
 /// Schema 1 → 2.
 fn to_2(tx: &Tx, before: &Before) -> TxResult<()> {
     for (key, value) in &before.outbox {
-        match records::decode_delivery(value) {
-            Ok(stored) => {
-                tx.tree(Tree::OutboxDue).insert(
-                    &keys::outbox_due(stored.takeable_at(), stored.delivery.id),
-                    &[],
-                )?;
-            }
-            Err(e) => tx.quarantine(Tree::Outbox, key, value, e.to_string())?,
+        // (This step also built `outbox_due`, which schema 6 no longer has.)
+        if let Err(e) = records::decode_delivery(value) {
+            tx.quarantine(Tree::Outbox, key, value, e.to_string())?;
         }
     }
     let meta = tx.tree(Tree::Meta);
@@ -160,41 +157,69 @@ fn to_5(tx: &Tx, _before: &Before) -> TxResult<()> {
     Ok(())
 }
 
-/// A sled store has one process (sled locks its files): every lease found at open was held
-/// by a process that is gone, so its deliveries are takeable again at their own time.
-pub fn release_every_lease(trees: &[sled::Tree]) -> Result<usize, StoreError> {
+/// The outbox's time index lives in memory from schema 6 on; `outbox_at_open` empties the
+/// tree that held it.
+fn to_6(tx: &Tx, _before: &Before) -> TxResult<()> {
+    tx.tree(Tree::Meta)
+        .insert(keys::SCHEMA_VERSION_KEY, "6".as_bytes())?;
+    Ok(())
+}
+
+/// What the outbox holds at open.
+pub struct OutboxAtOpen {
+    /// Deliveries whose lease (written into sled by a build before schema 5's leases in
+    /// memory) was given back.
+    pub released: usize,
+    /// Every readable delivery and when it may be taken: the outbox index's content.
+    pub takeable: Vec<(ulid::Ulid, chrono::DateTime<chrono::Utc>)>,
+}
+
+/// Reads the outbox once at open, after the event log is redone: its deliveries and their
+/// times (for `outbox_index.rs`); and, as a sled store has one process (sled locks its
+/// files), gives back every lease a build before wrote into sled — held by a process that
+/// is gone, so its delivery is takeable again at its own time. Empties `outbox_due`, the
+/// tree that indexed the outbox before schema 6. An unreadable delivery is left for the
+/// first read of the outbox to set aside.
+pub fn outbox_at_open(trees: &[sled::Tree]) -> Result<OutboxAtOpen, StoreError> {
+    let stale_index = &trees[Tree::OutboxDue.index()];
+    if !stale_index.is_empty() {
+        stale_index.clear().map_err(super::from_sled)?;
+    }
     let mut leased = Vec::new();
+    let mut takeable = Vec::new();
     for item in trees[Tree::Outbox.index()].iter() {
         let (key, value) = item.map_err(super::from_sled)?;
-        if let Ok(stored) = records::decode_delivery(&value)
-            && let Some(lease) = stored.lease
-        {
+        let Ok(stored) = records::decode_delivery(&value) else {
+            continue;
+        };
+        takeable.push((stored.delivery.id, stored.delivery.next_attempt_at));
+        if let Some(lease) = stored.lease {
             leased.push((key, stored, lease));
         }
     }
-    if leased.is_empty() {
-        return Ok(0);
+    let released = leased.len();
+    if released > 0 {
+        release(trees, &leased)?;
     }
-    let count = leased.len();
+    Ok(OutboxAtOpen { released, takeable })
+}
+
+fn release(
+    trees: &[sled::Tree],
+    leased: &[(sled::IVec, records::StoredDelivery, crate::store::Lease)],
+) -> Result<(), StoreError> {
     let result = trees.transaction(|view| {
         let tx = Tx::new(view);
-        for (key, stored, lease) in &leased {
+        for (key, stored, _) in leased {
             tx.tree(Tree::Outbox)
                 .insert(key, records::encode_delivery(&stored.delivery, None))?;
-            tx.tree(Tree::OutboxDue)
-                .remove(&keys::outbox_due(lease.until, stored.delivery.id))?;
-            tx.tree(Tree::OutboxDue).insert(
-                &keys::outbox_due(stored.delivery.next_attempt_at, stored.delivery.id),
-                &[],
-            )?;
         }
         Ok(())
     });
     result.map_err(|e: TransactionError<StoreError>| match e {
         TransactionError::Abort(e) => e,
         TransactionError::Storage(e) => super::from_sled(e),
-    })?;
-    Ok(count)
+    })
 }
 
 /// Events moved into the log per transaction.

@@ -20,6 +20,7 @@ mod log;
 mod logged;
 mod migrate;
 mod ops;
+mod outbox_index;
 mod packed;
 mod point;
 mod purge;
@@ -389,8 +390,8 @@ impl Outbox for SledStore {
     }
 
     async fn next_delivery_at(&self) -> StoreResult<Option<DateTime<Utc>>> {
-        let leases = Arc::clone(&self.inner.counters.leases);
-        self.scan(move |r| r.next_delivery_at(&leases)).await
+        // In memory (`outbox_index.rs`): no read of sled.
+        Ok(self.live()?.outbox.next(&self.inner.counters.leases))
     }
 
     async fn outbox(&self) -> StoreResult<Vec<Delivery>> {

@@ -36,6 +36,9 @@ pub fn apply(
         tx.set_lease(id, None);
     }
     write(tx, &plan.ops)?;
+    for (id, at) in &plan.outbox {
+        tx.outbox_at(*id, *at);
+    }
     tx.add_pending(plan.pending_delta);
     for entry in &plan.log {
         let at = log_end.get();
@@ -64,48 +67,32 @@ pub fn write(tx: &Tx, ops: &[Op]) -> TxResult<()> {
     Ok(())
 }
 
-/// Leases the takeable deliveries among `candidates` (`outbox_due` keys up to `take.now`),
-/// at most `take.limit`. Each is checked again here: a candidate settled or taken since the
-/// scan is skipped; one that cannot be read is set aside; an entry at a time other than
-/// its delivery's is moved to that time.
-pub fn take(tx: &Tx, take: &Take, candidates: &[sled::IVec]) -> TxResult<Vec<Taken>> {
+/// Leases the takeable deliveries among `candidates` (the outbox index's, up to
+/// `take.now`), at most `take.limit`. Each is checked again here: a candidate settled or
+/// taken since is skipped; one that cannot be read is set aside.
+pub fn take(tx: &Tx, take: &Take, candidates: &[Ulid]) -> TxResult<Vec<Taken>> {
     let mut taken = Vec::new();
-    for index_key in candidates {
+    for &id in candidates {
         if taken.len() >= take.limit {
             break;
         }
-        let Some(id) = keys::ulid_from_index(index_key) else {
-            tx.tree(Tree::OutboxDue).remove(index_key)?;
-            continue;
-        };
         let Some(bytes) = tx.tree(Tree::Outbox).get(id.to_bytes())? else {
-            // Settled: its index entry is left over.
-            tx.tree(Tree::OutboxDue).remove(index_key)?;
+            // Settled earlier in this batch.
             continue;
         };
         let stored = match records::decode_delivery(&bytes) {
             Ok(d) => d,
             Err(e) => {
-                tx.tree(Tree::OutboxDue).remove(index_key)?;
                 tx.quarantine(Tree::Outbox, &id.to_bytes(), &bytes, e.to_string())?;
                 continue;
             }
         };
-        let own_key = keys::outbox_due(stored.takeable_at(), id);
-        if own_key[..] != index_key[..] {
-            // An entry left over at another time: a settlement done again from the event log
-            // after a crash, written by a build that moved the entry to its lease's end,
-            // on a state that never durably had that lease. The delivery's own entry
-            // replaces it.
-            tx.tree(Tree::OutboxDue).remove(index_key)?;
-            tx.tree(Tree::OutboxDue).insert(&own_key, &[])?;
-        }
         let held = tx.lease(id).is_some_and(|l| l.holds_at(take.now));
         if held || stored.takeable_at() > take.now {
             continue;
         }
-        // In memory only (`leases.rs`): the delivery's record and its entry stay as they
-        // are, and a settlement checks both the record and the lease.
+        // In memory only (`leases.rs`): the delivery's record stays as it is, and a
+        // settlement checks both the record and the lease.
         let lease = Lease {
             owner: take.owner,
             until: take.until,
@@ -224,24 +211,14 @@ mod tests {
         trees[Tree::Outbox.index()]
             .insert(d.id.to_bytes(), records::encode_delivery(&d, None))
             .unwrap();
-        trees[Tree::OutboxDue.index()]
-            .insert(keys::outbox_due(d.next_attempt_at, d.id), &[])
-            .unwrap();
-        let candidates = || -> Vec<sled::IVec> {
-            trees[Tree::OutboxDue.index()]
-                .iter()
-                .keys()
-                .map(Result::unwrap)
-                .collect()
-        };
+        // The outbox index's candidates, as the writer finds them before each transaction.
+        let candidates = || vec![d.id];
 
-        // Scanned before each transaction, as the writer does (sled's reads outside a
-        // transaction wait for the transactions running).
         let due = candidates();
         let first = transaction(&trees, &leases, |tx| super::take(tx, &asking(0, 1), &due));
         assert_eq!(first.len(), 1);
         assert_eq!(leases.get(d.id), Some(first[0].lease));
-        // Nothing about the lease went into sled: the record and its entry are as they were.
+        // Nothing about the lease went into sled: the record is as it was.
         assert_eq!(
             trees[Tree::Outbox.index()]
                 .get(d.id.to_bytes())
@@ -249,7 +226,6 @@ mod tests {
                 .unwrap(),
             records::encode_delivery(&d, None)
         );
-        assert_eq!(trees[Tree::OutboxDue.index()].len(), 1);
 
         let late = super::super::encode::encode(
             &Plan {

@@ -10,7 +10,6 @@ use ulid::Ulid;
 
 use super::encode::customer_version;
 use super::keys::{self, Tree};
-use super::leases::Leases;
 use super::log::Log;
 use super::logged;
 use super::records::{self, Undecodable};
@@ -450,30 +449,6 @@ impl<'a> Reader<'a> {
             }
         }
         Ok(out)
-    }
-
-    /// When the next delivery may be taken: the earliest entry not being sent, or the end
-    /// of a lease before it. Deliveries being sent keep their entries (`leases.rs`) and
-    /// come first (they were due when taken), so this reads as many entries as are being
-    /// sent, plus one.
-    pub fn next_delivery_at(&self, leases: &Leases) -> ReadResult<Option<DateTime<Utc>>> {
-        let mut next: Option<DateTime<Utc>> = None;
-        for key in self.tree(Tree::OutboxDue).iter().keys() {
-            let key = key.map_err(super::from_sled)?;
-            let Some(at) = keys::time_from(&key) else {
-                continue;
-            };
-            let lease = keys::ulid_from_index(&key).and_then(|id| leases.get(id));
-            match lease {
-                // Takeable when the lease runs out (or at its own time, if later).
-                Some(lease) => {
-                    let at = at.max(lease.until);
-                    next = Some(next.map_or(at, |n| n.min(at)));
-                }
-                None => return Ok(Some(next.map_or(at, |n| n.min(at)))),
-            }
-        }
-        Ok(next)
     }
 
     /// The latest claimed occurrence of a digest schedule.

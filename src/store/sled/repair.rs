@@ -57,7 +57,6 @@ pub fn scan(trees: &[sled::Tree], repair: &Repair) -> RepairScan {
                 entries.push((Tree::Timeline, k));
             }
         }
-        Tree::Outbox => suffix_matches(Tree::OutboxDue),
         Tree::Events => {
             for k in tree_of(Tree::EventBodies).scan_prefix(key).keys().flatten() {
                 entries.push((Tree::EventBodies, k));

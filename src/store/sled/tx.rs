@@ -18,6 +18,9 @@ use super::keys::{self, Tree};
 use super::leases::Leases;
 use crate::store::{Lease, StoreError};
 
+/// Outbox index changes: a delivery's takeable time, or (`None`) gone from the outbox.
+pub type OutboxChanges = Vec<(Ulid, Option<chrono::DateTime<chrono::Utc>>)>;
+
 pub type TxResult<T> = ConflictableTransactionResult<T, StoreError>;
 
 /// Aborts the transaction (test faults use it; items report their own failures as values).
@@ -46,6 +49,9 @@ pub struct Tx<'a> {
     /// Leases taken (`Some`) or ended (`None`) by this transaction, applied to `leases`
     /// once it commits.
     lease_changes: RefCell<HashMap<Ulid, Option<Lease>>>,
+    /// What this transaction did to the outbox's time index (`outbox_index.rs`), in order,
+    /// applied once it commits.
+    outbox_changes: RefCell<OutboxChanges>,
 }
 
 impl<'a> Tx<'a> {
@@ -57,6 +63,7 @@ impl<'a> Tx<'a> {
             quarantined: RefCell::new(Vec::new()),
             leases: None,
             lease_changes: RefCell::new(HashMap::new()),
+            outbox_changes: RefCell::new(Vec::new()),
         }
     }
 
@@ -86,6 +93,16 @@ impl<'a> Tx<'a> {
         self.lease_changes.borrow_mut().drain().collect()
     }
 
+    /// Records that delivery `id` may be taken from `at` on (`None`: it left the outbox).
+    pub fn outbox_at(&self, id: Ulid, at: Option<chrono::DateTime<chrono::Utc>>) {
+        self.outbox_changes.borrow_mut().push((id, at));
+    }
+
+    /// The outbox index changes to apply once the transaction has committed.
+    pub fn outbox_changes(&self) -> OutboxChanges {
+        std::mem::take(&mut *self.outbox_changes.borrow_mut())
+    }
+
     pub fn tree(&self, tree: Tree) -> &TransactionalTree {
         &self.trees[tree.index()]
     }
@@ -104,6 +121,11 @@ impl<'a> Tx<'a> {
         self.tree(Tree::Quarantine)
             .insert(keys::quarantine(tree.name(), key), bytes)?;
         self.tree(tree).remove(key)?;
+        if tree == Tree::Outbox
+            && let Ok(raw) = <[u8; 16]>::try_from(key)
+        {
+            self.outbox_at(Ulid::from_bytes(raw), None);
+        }
         self.quarantined.borrow_mut().push(Quarantined {
             tree: tree.name(),
             key: key.to_vec(),

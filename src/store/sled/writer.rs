@@ -83,6 +83,9 @@ pub struct Shared {
     pub written: Arc<AtomicU64>,
     /// Delivery leases (`leases.rs`): changed here only, after a transaction commits.
     pub leases: Arc<super::leases::Leases>,
+    /// When each outbox delivery may be taken (`outbox_index.rs`): changed here only, after
+    /// a transaction commits.
+    pub outbox: Arc<super::outbox_index::OutboxIndex>,
     #[cfg(test)]
     pub faults: Arc<std::sync::Mutex<std::collections::HashMap<String, Fault>>>,
 }
@@ -200,7 +203,7 @@ fn needs_sled_flushed(work: &Work) -> bool {
     match work {
         Work::Apply(plan) => !plan.logged,
         // A lease lost in a crash is no loss: every lease found at open belonged to a
-        // process that is gone and is released (`migrate::release_every_lease`).
+        // process that is gone and is released (`migrate::outbox_at_open`).
         Work::Take(_) | Work::Release(..) => false,
         _ => true,
     }
@@ -284,12 +287,18 @@ fn transact(
                 results.push(item(&tx, shared, w, s, &log_end)?);
             }
             let quarantined = tx.finish()?;
-            Ok((results, quarantined, tx.lease_changes()))
+            Ok((
+                results,
+                quarantined,
+                tx.lease_changes(),
+                tx.outbox_changes(),
+            ))
         })
     };
     match catch_unwind(AssertUnwindSafe(run)) {
-        Ok(Ok((results, quarantined, leases))) => {
+        Ok(Ok((results, quarantined, leases, outbox))) => {
             shared.leases.apply(leases);
+            shared.outbox.apply(outbox);
             note_quarantined(shared, &quarantined);
             append_frames(shared, work, results, log_start)
         }
@@ -361,31 +370,20 @@ fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
 /// because only this thread writes).
 enum Scan {
     None,
-    Take(Vec<sled::IVec>),
+    Take(Vec<Ulid>),
     Repair(RepairScan),
 }
 
 fn scan(trees: &[sled::Tree], shared: &Shared, work: &Work) -> Scan {
     match work {
         Work::Take(take) => {
-            let end = keys::time(
-                take.now
-                    .checked_add_signed(chrono::Duration::milliseconds(1))
-                    .unwrap_or(take.now),
-            );
-            // Deliveries being sent keep their entry (leases are not in sled) and are
-            // passed over here. Twice the limit: some candidates may turn out not to be
-            // takeable.
-            let keys = trees[Tree::OutboxDue.index()]
-                .range(..end.to_vec())
-                .keys()
-                .filter_map(Result::ok)
-                .filter(|key| {
-                    keys::ulid_from_index(key).is_none_or(|id| !shared.leases.held_at(id, take.now))
-                })
-                .take(take.limit.saturating_mul(2))
-                .collect();
-            Scan::Take(keys)
+            // Twice the limit: some candidates may turn out not to be takeable.
+            let ids = shared
+                .outbox
+                .due(take.now, take.limit.saturating_mul(2), |id| {
+                    shared.leases.held_at(id, take.now)
+                });
+            Scan::Take(ids)
         }
         Work::Repair(repair) => Scan::Repair(super::repair::scan(trees, repair)),
         _ => Scan::None,
