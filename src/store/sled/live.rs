@@ -14,6 +14,7 @@ use super::flusher::{Flusher, wait_durable};
 use super::keys;
 use super::log::{Log, LogOptions};
 use super::outbox_index::OutboxIndex;
+use super::recent::RecentCallbacks;
 use super::writer::{self, Command, Done, Shared, Work};
 use crate::store::StoreError;
 
@@ -39,6 +40,8 @@ pub struct Live {
     sled_path: std::path::PathBuf,
     /// When each outbox delivery may be taken (`outbox_index.rs`), built at this open.
     pub outbox: Arc<OutboxIndex>,
+    /// Callbacks as the writer last committed them (`recent.rs`).
+    pub recent: Arc<RecentCallbacks>,
 }
 
 /// Applied items since open past which closing the store opens sled once more, so that it
@@ -112,6 +115,7 @@ impl Live {
             !counters.deferred_sync,
         ));
         let outbox_index = Arc::new(OutboxIndex::build(outbox.takeable));
+        let recent = Arc::new(RecentCallbacks::default());
         let (queue, rx) = mpsc::channel(writer::QUEUE);
         let shared = Shared {
             flusher: Arc::clone(&flusher),
@@ -121,6 +125,7 @@ impl Live {
             written: Arc::new(AtomicU64::new(0)),
             leases: Arc::clone(&counters.leases),
             outbox: Arc::clone(&outbox_index),
+            recent: Arc::clone(&recent),
             #[cfg(test)]
             faults: Arc::clone(&counters.faults),
         };
@@ -139,6 +144,7 @@ impl Live {
             written,
             sled_path: path.join("sled"),
             outbox: outbox_index,
+            recent,
         })
     }
 

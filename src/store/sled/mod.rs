@@ -25,6 +25,7 @@ mod packed;
 mod point;
 mod purge;
 mod read;
+mod recent;
 mod records;
 mod repair;
 mod transfer;
@@ -51,7 +52,7 @@ use crate::store::{
     Found, Health, Lead, Leadership, LeaseOwner, Lifecycle, ListQuery, Lookup, Maintenance, Outbox,
     Page, Part, PendingBreakdown, PendingStats, Plan, Purged, Record, RulesChange, RulesStore,
     Secrets, Sessions, StoreError, StoreResult, Take, Taken, TelegramState, Transfer, UnknownChat,
-    Versioned,
+    Version, Versioned,
 };
 use keys::Tree;
 use live::{Counters, Live};
@@ -306,6 +307,15 @@ impl EventLog for SledStore {
 #[async_trait]
 impl CallbackReads for SledStore {
     async fn callback(&self, id: CallbackId) -> StoreResult<Option<Versioned<Callback>>> {
+        // Written lately: as committed, without waiting behind the writer (`recent.rs`).
+        if let Some(bytes) = self.live()?.recent.get(Ulid::from_bytes(id.to_bytes()))
+            && let Ok(value) = records::decode_callback(&bytes)
+        {
+            return Ok(Some(Versioned {
+                value,
+                version: Version::from_bytes(&bytes),
+            }));
+        }
         self.point(move |r| r.callback(id)).await
     }
 

@@ -58,9 +58,15 @@ pub fn write(tx: &Tx, ops: &[Op]) -> TxResult<()> {
         match op {
             Op::Insert(tree, key, value) => {
                 tx.tree(*tree).insert(key.as_slice(), value.as_slice())?;
+                if *tree == Tree::Callbacks {
+                    tx.callback_written(key, Some(value));
+                }
             }
             Op::Remove(tree, key) => {
                 tx.tree(*tree).remove(key.as_slice())?;
+                if *tree == Tree::Callbacks {
+                    tx.callback_written(key, None);
+                }
             }
         }
     }

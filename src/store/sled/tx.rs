@@ -21,6 +21,9 @@ use crate::store::{Lease, StoreError};
 /// Outbox index changes: a delivery's takeable time, or (`None`) gone from the outbox.
 pub type OutboxChanges = Vec<(Ulid, Option<chrono::DateTime<chrono::Utc>>)>;
 
+/// Callback writes: a callback's new bytes, or (`None`) its removal.
+pub type CallbackChanges = Vec<(Ulid, Option<std::sync::Arc<[u8]>>)>;
+
 pub type TxResult<T> = ConflictableTransactionResult<T, StoreError>;
 
 /// Aborts the transaction (test faults use it; items report their own failures as values).
@@ -52,6 +55,9 @@ pub struct Tx<'a> {
     /// What this transaction did to the outbox's time index (`outbox_index.rs`), in order,
     /// applied once it commits.
     outbox_changes: RefCell<OutboxChanges>,
+    /// Callbacks written (their new bytes) or removed (`None`) by plans in this transaction,
+    /// in order, for the writer's cache of them (`recent.rs`).
+    callback_changes: RefCell<CallbackChanges>,
 }
 
 impl<'a> Tx<'a> {
@@ -64,6 +70,7 @@ impl<'a> Tx<'a> {
             leases: None,
             lease_changes: RefCell::new(HashMap::new()),
             outbox_changes: RefCell::new(Vec::new()),
+            callback_changes: RefCell::new(Vec::new()),
         }
     }
 
@@ -101,6 +108,20 @@ impl<'a> Tx<'a> {
     /// The outbox index changes to apply once the transaction has committed.
     pub fn outbox_changes(&self) -> OutboxChanges {
         std::mem::take(&mut *self.outbox_changes.borrow_mut())
+    }
+
+    /// Records that a plan wrote callback `key` (`None`: removed it).
+    pub fn callback_written(&self, key: &[u8], bytes: Option<&[u8]>) {
+        if let Ok(raw) = <[u8; 16]>::try_from(key) {
+            self.callback_changes
+                .borrow_mut()
+                .push((Ulid::from_bytes(raw), bytes.map(std::sync::Arc::from)));
+        }
+    }
+
+    /// The callback writes to publish once the transaction has committed.
+    pub fn callback_changes(&self) -> CallbackChanges {
+        std::mem::take(&mut *self.callback_changes.borrow_mut())
     }
 
     pub fn tree(&self, tree: Tree) -> &TransactionalTree {

@@ -86,6 +86,8 @@ pub struct Shared {
     /// When each outbox delivery may be taken (`outbox_index.rs`): changed here only, after
     /// a transaction commits.
     pub outbox: Arc<super::outbox_index::OutboxIndex>,
+    /// Callbacks as last committed (`recent.rs`): changed here only, after a commit.
+    pub recent: Arc<super::recent::RecentCallbacks>,
     #[cfg(test)]
     pub faults: Arc<std::sync::Mutex<std::collections::HashMap<String, Fault>>>,
 }
@@ -287,18 +289,26 @@ fn transact(
                 results.push(item(&tx, shared, w, s, &log_end)?);
             }
             let quarantined = tx.finish()?;
-            Ok((
-                results,
-                quarantined,
+            let changes = (
                 tx.lease_changes(),
                 tx.outbox_changes(),
-            ))
+                tx.callback_changes(),
+            );
+            Ok((results, quarantined, changes))
         })
     };
     match catch_unwind(AssertUnwindSafe(run)) {
-        Ok(Ok((results, quarantined, leases, outbox))) => {
+        Ok(Ok((results, quarantined, (leases, outbox, callbacks)))) => {
             shared.leases.apply(leases);
             shared.outbox.apply(outbox);
+            // Retention and repairs remove callbacks without saying which to the cache.
+            if work
+                .iter()
+                .any(|w| matches!(w, Work::Purge(_) | Work::Repair(_)))
+            {
+                shared.recent.clear();
+            }
+            shared.recent.apply(callbacks);
             note_quarantined(shared, &quarantined);
             append_frames(shared, work, results, log_start)
         }
