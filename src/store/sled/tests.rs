@@ -282,6 +282,36 @@ async fn a_format_1_store_is_migrated_and_its_waiting_email_is_takeable() {
     assert_eq!(taken.len(), outbox.len());
 }
 
+/// A file-level backup of `sled`'s store, in `<returned dir>/data`.
+async fn backed_up(sled: &SledStore) -> TempDir {
+    use crate::store::FileBackups;
+    let earlier = tempfile::tempdir().unwrap();
+    sled.backup(earlier.path().join("data")).await.unwrap();
+    earlier
+}
+
+impl SledFixture {
+    /// Closes the store and opens the backup in `earlier` with this store's whole event
+    /// log: sled as of the backup, the log as of now (what a crash can leave).
+    async fn older_sled_with_newer_log(&self, earlier: &TempDir) -> SledStore {
+        self.close().await;
+        let restored = earlier.path().join("data");
+        std::fs::remove_dir_all(restored.join("log")).unwrap();
+        copy(&self.dir.path().join("log"), &restored.join("log"));
+        open(&restored)
+    }
+}
+
+/// Taking deliveries at minute `now` for owner `who`, with a five-minute lease.
+fn asking(now: i64, who: u128) -> crate::store::Take {
+    crate::store::Take {
+        now: t(now),
+        owner: crate::store::LeaseOwner(ulid::Ulid::from_parts(7, who)),
+        until: t(now + 5),
+        limit: 100,
+    }
+}
+
 fn copy(from: &std::path::Path, to: &std::path::Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
@@ -420,13 +450,10 @@ async fn everything(
 /// backup while the log goes on: opening does the later plans' writes again from the log.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_only_in_the_event_log_are_done_again_at_open() {
-    use crate::store::FileBackups;
     let f = fresh().await;
     let sled = f.sled();
     sled.apply(opening_by_webhook(1, 0)).await.unwrap();
-    let earlier = tempfile::tempdir().unwrap();
-    let restored = earlier.path().join("data");
-    sled.backup(restored.clone()).await.unwrap();
+    let earlier = backed_up(&sled).await;
     for n in 2..=20 {
         sled.apply(opening_by_webhook(n, i64::from(n)))
             .await
@@ -445,12 +472,9 @@ async fn writes_only_in_the_event_log_are_done_again_at_open() {
         (expected.0.len(), expected.1.len(), expected.2),
         (20, 21, 19)
     );
-    f.close().await;
 
     // sled as of the backup, with the whole log.
-    std::fs::remove_dir_all(restored.join("log")).unwrap();
-    copy(&f.dir.path().join("log"), &restored.join("log"));
-    let store = open(&restored);
+    let store = f.older_sled_with_newer_log(&earlier).await;
     assert_eq!(everything(&store).await, expected);
     let (record, body) = store.event(expected.1[20].id).await.unwrap().unwrap();
     assert_eq!(
@@ -459,7 +483,7 @@ async fn writes_only_in_the_event_log_are_done_again_at_open() {
     );
     // Opened again, nothing is done twice.
     store.close().await.unwrap();
-    let store = open(&restored);
+    let store = open(&earlier.path().join("data"));
     assert_eq!(everything(&store).await, expected);
 }
 
@@ -516,13 +540,7 @@ async fn a_log_torn_mid_frame_is_cut_at_open_and_the_store_goes_on() {
 /// retry is taken once, at its time, with no entry left behind at the old one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_settlement_done_again_without_its_lease_leaves_the_retry_takeable_once() {
-    use crate::store::{FileBackups, LeaseOwner, SettleWrite, Take};
-    let take = |now: i64, who: u128| Take {
-        now: t(now),
-        owner: LeaseOwner(ulid::Ulid::from_parts(7, who)),
-        until: t(now + 5),
-        limit: 100,
-    };
+    use crate::store::SettleWrite;
     let f = fresh().await;
     let sled = f.sled();
     sled.apply(Plan {
@@ -531,10 +549,8 @@ async fn a_settlement_done_again_without_its_lease_leaves_the_retry_takeable_onc
     })
     .await
     .unwrap();
-    let earlier = tempfile::tempdir().unwrap();
-    let restored = earlier.path().join("data");
-    sled.backup(restored.clone()).await.unwrap();
-    let mut taken = sled.take(take(0, 1)).await.unwrap();
+    let earlier = backed_up(&sled).await;
+    let mut taken = sled.take(asking(0, 1)).await.unwrap();
     assert_eq!(taken.len(), 2);
     let (second, first) = (taken.pop().unwrap(), taken.pop().unwrap());
     let mut retry = first.delivery.clone();
@@ -548,20 +564,17 @@ async fn a_settlement_done_again_without_its_lease_leaves_the_retry_takeable_onc
         .await
         .unwrap();
     }
-    f.close().await;
 
     // sled as of the backup (both deliveries waiting, no lease), with the whole log.
-    std::fs::remove_dir_all(restored.join("log")).unwrap();
-    copy(&f.dir.path().join("log"), &restored.join("log"));
-    let store = open(&restored);
+    let store = f.older_sled_with_newer_log(&earlier).await;
     let outbox = store.outbox().await.unwrap();
     assert_eq!(outbox.len(), 1, "the sent one is gone: {outbox:?}");
     assert_eq!(outbox[0].attempts, 1);
-    assert!(store.take(take(10, 2)).await.unwrap().is_empty());
-    let again = store.take(take(20, 2)).await.unwrap();
+    assert!(store.take(asking(10, 2)).await.unwrap().is_empty());
+    let again = store.take(asking(20, 2)).await.unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].delivery.id, delivery(1, 0).id);
-    assert!(store.take(take(21, 3)).await.unwrap().is_empty());
+    assert!(store.take(asking(21, 3)).await.unwrap().is_empty());
     store
         .apply(Plan {
             settle: Some(SettleWrite {
@@ -575,7 +588,7 @@ async fn a_settlement_done_again_without_its_lease_leaves_the_retry_takeable_onc
     assert!(store.outbox().await.unwrap().is_empty());
     // Nothing left in the time index at the old time or any other.
     assert_eq!(store.next_delivery_at().await.unwrap(), None);
-    assert!(store.take(take(600, 4)).await.unwrap().is_empty());
+    assert!(store.take(asking(600, 4)).await.unwrap().is_empty());
 }
 
 /// The name of the newest recovery snapshot sled has written (`snap.<LSN in hex>`).
@@ -634,14 +647,8 @@ async fn closing_after_many_writes_leaves_a_fresh_recovery_snapshot() {
 /// still sent, and one settled only in the log is not sent again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_outbox_order_is_built_again_at_open_from_what_the_log_redoes() {
-    use crate::store::contract::values::{delivery, t};
-    use crate::store::{FileBackups, LeaseOwner, SettleWrite, Take};
-    let asking = |now| Take {
-        now,
-        owner: LeaseOwner(ulid::Ulid::new()),
-        until: now + chrono::Duration::minutes(5),
-        limit: 10,
-    };
+    use crate::store::SettleWrite;
+    use crate::store::contract::values::delivery;
     let f = fresh().await;
     let sled = f.sled();
     let (waiting, sent) = (delivery(1, 3), delivery(2, 1));
@@ -651,16 +658,14 @@ async fn the_outbox_order_is_built_again_at_open_from_what_the_log_redoes() {
     })
     .await
     .unwrap();
-    let earlier = tempfile::tempdir().unwrap();
-    let restored = earlier.path().join("data");
-    sled.backup(restored.clone()).await.unwrap();
+    let earlier = backed_up(&sled).await;
     sled.apply(Plan {
         deliveries: vec![waiting.clone()],
         ..Plan::default()
     })
     .await
     .unwrap();
-    let taken = sled.take(asking(t(2))).await.unwrap();
+    let taken = sled.take(asking(2, 1)).await.unwrap();
     assert_eq!(
         taken.iter().map(|d| d.delivery.id).collect::<Vec<_>>(),
         vec![sent.id],
@@ -675,17 +680,14 @@ async fn the_outbox_order_is_built_again_at_open_from_what_the_log_redoes() {
     })
     .await
     .unwrap();
-    f.close().await;
 
     // sled as of the backup (which has only `sent`, unsettled), with the whole log.
-    std::fs::remove_dir_all(restored.join("log")).unwrap();
-    copy(&f.dir.path().join("log"), &restored.join("log"));
-    let store = open(&restored);
+    let store = f.older_sled_with_newer_log(&earlier).await;
     assert_eq!(
         store.next_delivery_at().await.unwrap(),
         Some(waiting.next_attempt_at)
     );
-    let taken = store.take(asking(t(10))).await.unwrap();
+    let taken = store.take(asking(10, 2)).await.unwrap();
     assert_eq!(
         taken.iter().map(|d| d.delivery.id).collect::<Vec<_>>(),
         vec![waiting.id]
