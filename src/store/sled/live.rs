@@ -15,7 +15,7 @@ use super::keys;
 use super::log::{Log, LogOptions};
 use super::outbox_index::OutboxIndex;
 use super::recent::RecentCallbacks;
-use super::writer::{self, Command, Done, Shared, Work};
+use super::writer::{self, Command, Done, Queued, Shared, Work};
 use crate::store::StoreError;
 
 /// sled's page cache; the default (1 GiB) is far more than a call centre's working set.
@@ -29,7 +29,7 @@ pub struct Live {
     pub trees: Arc<Vec<sled::Tree>>,
     /// The request path's keyed reads.
     pub point: super::point::PointReader,
-    queue: Mutex<Option<mpsc::Sender<Command>>>,
+    queue: Mutex<Option<mpsc::Sender<Queued>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     flusher: Arc<Flusher>,
     /// Set by the writer or flusher when sled reported an I/O error (sled 0.34 refuses every
@@ -152,7 +152,7 @@ impl Live {
         self.failed.load(Ordering::SeqCst)
     }
 
-    fn sender(&self) -> Result<mpsc::Sender<Command>, StoreError> {
+    fn sender(&self) -> Result<mpsc::Sender<Queued>, StoreError> {
         self.queue
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -173,7 +173,7 @@ impl Live {
                 StoreError::unavailable("the storage writer stopped; reopening storage")
             };
             queue?
-                .send(Command { work, reply })
+                .send(Queued::Write(Command { work, reply }))
                 .await
                 .map_err(|_| writer_gone())?;
             let (result, generation) = rx.await.map_err(|_| writer_gone())?;
@@ -181,6 +181,15 @@ impl Live {
             wait_durable(durable, generation).await?;
             Ok(done)
         })
+    }
+
+    /// Queues a read for the writer to answer between transactions (`writer::Queued`);
+    /// false when the writer is gone.
+    pub async fn read_on_writer(&self, job: super::point::Job) -> bool {
+        match self.sender() {
+            Ok(queue) => queue.send(Queued::Read(job)).await.is_ok(),
+            Err(_) => false,
+        }
     }
 
     /// Lets the writer drain its queue, stops both threads and flushes.

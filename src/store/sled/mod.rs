@@ -59,10 +59,12 @@ use live::{Counters, Live};
 use read::Reader;
 use writer::{Done, Work};
 
-/// Where a read runs: keyed reads of a few records on the point reader thread, scans on
-/// the blocking pool.
+/// Where a read runs: a webhook's lookup on the writer thread, other keyed reads of a few
+/// records on the point reader thread, scans on the blocking pool.
 #[derive(Clone, Copy)]
 enum Lane {
+    /// A webhook's lookup: on the writer thread, between its transactions.
+    Writer,
     Point,
     Scan,
 }
@@ -167,13 +169,17 @@ impl SledStore {
                 .await
                 .map_err(|e| StoreError::backend(format!("a storage read failed: {e}")))?
             }
-            Lane::Point => {
+            Lane::Point | Lane::Writer => {
                 let (reply, answer) = tokio::sync::oneshot::channel();
-                let queued = live.point.run(Box::new(move |trees| {
+                let job: point::Job = Box::new(move |trees| {
                     let mut reader = Reader::new(trees, None);
                     let result = read(&mut reader);
                     let _ = reply.send((result, reader.repairs));
-                }));
+                });
+                let queued = match lane {
+                    Lane::Writer => live.read_on_writer(job).await,
+                    _ => live.point.run(job),
+                };
                 if !queued {
                     return Err(failed());
                 }
@@ -357,13 +363,13 @@ impl Lifecycle for SledStore {
     async fn lookup(&self, lookup: Lookup) -> StoreResult<Found> {
         let again = lookup.clone();
         let (found, repaired) = self
-            .read(Lane::Point, true, move |r| r.lookup(&lookup))
+            .read(Lane::Writer, true, move |r| r.lookup(&lookup))
             .await?;
         if !repaired {
             return Ok(found);
         }
         // Something read was set aside or pointed nowhere: read once more without it.
-        self.read(Lane::Point, true, move |r| r.lookup(&again))
+        self.read(Lane::Writer, true, move |r| r.lookup(&again))
             .await
             .map(|(found, _)| found)
     }

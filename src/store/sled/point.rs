@@ -1,10 +1,13 @@
-//! The point reader: one thread that answers the small keyed reads of the request path (a
-//! webhook's lookup, a callback by id) off the async workers. Measured against
+//! The point reader: one thread that answers the small keyed reads of the dashboard, the API
+//! and the sender (a callback by id, a session) off the async workers. Measured against
 //! `spawn_blocking` per read: at ~5 000 webhooks/s on 2 cores the blocking pool's hand-off
 //! per request (a thread woken, parked and switched to for a read of a few µs) cost a fifth
 //! of ingest throughput; this thread is woken only when idle, and under load takes one job
 //! after another without sleeping. Scans (lists, exports) stay on the blocking pool, so a
-//! long page never makes a webhook's lookup wait behind it.
+//! long page never makes a keyed read wait behind it. A webhook's lookup runs on the writer
+//! thread instead (`writer::Queued::Read`): this thread spent much of its time parked on
+//! sled's lock while the writer's transactions ran; the writer never waits for it. These
+//! reads stay here so that a backup, which holds the writer, never holds them up.
 
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};

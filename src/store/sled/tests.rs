@@ -218,6 +218,47 @@ async fn a_write_that_aborts_fails_alone_and_the_rest_of_its_batch_lands() {
     }
 }
 
+/// A webhook's lookup is answered by the writer between its transactions (`writer::Queued`):
+/// it finds what was applied before it, and a read that panics there fails alone — the
+/// writer goes on writing and answering lookups.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_that_panics_on_the_writer_stops_neither_writes_nor_lookups() {
+    let f = fresh().await;
+    let sled = f.sled();
+    let pending_of = |n: u32| {
+        let sled = Arc::clone(&sled);
+        async move {
+            sled.lookup(crate::store::Lookup {
+                customer: Some(customer(n)),
+                ..crate::store::Lookup::default()
+            })
+            .await
+            .unwrap()
+            .customer
+            .and_then(|c| c.pending)
+            .map(|cb| cb.value.id)
+        }
+    };
+    sled.apply(opening(pending(1, 1))).await.unwrap();
+    assert_eq!(pending_of(1).await, Some(id(1)));
+
+    let (asked, answered) = tokio::sync::oneshot::channel::<()>();
+    let live = sled.live().unwrap();
+    assert!(
+        live.read_on_writer(Box::new(move |_| {
+            let _reply = asked;
+            panic!("a read that panics");
+        }))
+        .await
+    );
+    // Its reply is dropped, not sent: the one who asked gets an error.
+    assert!(answered.await.is_err());
+
+    sled.apply(opening(pending(2, 2))).await.unwrap();
+    assert_eq!(pending_of(2).await, Some(id(2)));
+    assert_eq!(pending_of(1).await, Some(id(1)));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_in_use_is_busy_not_broken() {
     let f = fresh().await;

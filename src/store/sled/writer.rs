@@ -71,6 +71,18 @@ pub struct Command {
     pub reply: oneshot::Sender<(Result<Done, StoreError>, u64)>,
 }
 
+/// What the writer's queue carries: work for a transaction, or a webhook's lookup, which
+/// the writer answers between its transactions. sled 0.34 makes every read outside a
+/// transaction wait while one runs (docs/sled-0.34.md), so a reader thread beside the
+/// writer spent its time parked on that lock and woken again; the writer is the one thread
+/// that never waits for it, and under load it is awake anyway.
+pub enum Queued {
+    Write(Command),
+    /// Runs at once, before the transaction of the batch it arrived with: it sees what
+    /// was committed before, as any read would, and nothing of writes not yet answered.
+    Read(super::point::Job),
+}
+
 /// What the thread shares with the store that owns it.
 pub struct Shared {
     pub flusher: Arc<Flusher>,
@@ -106,7 +118,7 @@ pub enum Fault {
 pub fn spawn(
     trees: Vec<sled::Tree>,
     shared: Shared,
-    queue: mpsc::Receiver<Command>,
+    queue: mpsc::Receiver<Queued>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::Builder::new()
         .name("ringback-writer".into())
@@ -129,7 +141,7 @@ impl Drop for Watchdog<'_> {
     }
 }
 
-fn run(trees: &[sled::Tree], shared: &Shared, mut queue: mpsc::Receiver<Command>) {
+fn run(trees: &[sled::Tree], shared: &Shared, mut queue: mpsc::Receiver<Queued>) {
     let mut watchdog = Watchdog {
         failed: &shared.failed,
         clean: false,
@@ -148,8 +160,13 @@ fn run(trees: &[sled::Tree], shared: &Shared, mut queue: mpsc::Receiver<Command>
             };
             let _ = command.reply.send((result.map(Done::BackedUp), generation));
         }
-        let Some(first) = queue.blocking_recv() else {
-            break;
+        let first = match queue.blocking_recv() {
+            None => break,
+            Some(Queued::Read(job)) => {
+                read(trees, job);
+                continue;
+            }
+            Some(Queued::Write(first)) => first,
         };
         if matches!(first.work, Work::Backup(..)) {
             backup = Some(first);
@@ -158,11 +175,12 @@ fn run(trees: &[sled::Tree], shared: &Shared, mut queue: mpsc::Receiver<Command>
         batch.push(first);
         while batch.len() < MAX_BATCH {
             match queue.try_recv() {
-                Ok(c) if matches!(c.work, Work::Backup(..)) => {
+                Ok(Queued::Read(job)) => read(trees, job),
+                Ok(Queued::Write(c)) if matches!(c.work, Work::Backup(..)) => {
                     backup = Some(c);
                     break;
                 }
-                Ok(c) => batch.push(c),
+                Ok(Queued::Write(c)) => batch.push(c),
                 Err(_) => break,
             }
         }
@@ -198,6 +216,12 @@ fn run(trees: &[sled::Tree], shared: &Shared, mut queue: mpsc::Receiver<Command>
         }
     }
     watchdog.clean = true;
+}
+
+/// Answers a read; a read that panics fails its own request (its reply is dropped), not
+/// the writer.
+fn read(trees: &[sled::Tree], job: super::point::Job) {
+    let _ = catch_unwind(AssertUnwindSafe(|| job(trees)));
 }
 
 /// Whether `work`, once applied, is durable only when sled has flushed it.
