@@ -27,7 +27,7 @@ pub struct Live {
     pub log: Arc<Log>,
     /// Every tree, in `keys::WRITTEN_TREES` order (reads use them directly).
     pub trees: Arc<Vec<sled::Tree>>,
-    /// The request path's keyed reads.
+    /// Keyed reads other than a webhook's lookup (which the writer answers).
     pub point: super::point::PointReader,
     queue: Mutex<Option<mpsc::Sender<Queued>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
@@ -167,11 +167,7 @@ impl Live {
         let failed = Arc::clone(&self.failed);
         Box::pin(async move {
             let (reply, rx) = oneshot::channel();
-            let writer_gone = || {
-                // The writer ended while this was queued: the store gets reopened.
-                failed.store(true, Ordering::SeqCst);
-                StoreError::unavailable("the storage writer stopped; reopening storage")
-            };
+            let writer_gone = || writer_gone(&failed);
             queue?
                 .send(Queued::Write(Command { work, reply }))
                 .await
@@ -183,13 +179,21 @@ impl Live {
         })
     }
 
-    /// Queues a read for the writer to answer between transactions (`writer::Queued`);
-    /// false when the writer is gone.
-    pub async fn read_on_writer(&self, job: super::point::Job) -> bool {
-        match self.sender() {
-            Ok(queue) => queue.send(Queued::Read(job)).await.is_ok(),
-            Err(_) => false,
-        }
+    /// Queues a read for the writer to answer between transactions (`writer::Queued`).
+    /// The job replies itself; when the writer is gone this says so as a write would
+    /// (unavailable, the store marked for reopening), so a webhook is told to retry.
+    pub async fn read_on_writer(&self, job: super::point::Job) -> Result<(), StoreError> {
+        self.sender()?
+            .send(Queued::Read(job))
+            .await
+            .map_err(|_| writer_gone(&self.failed))
+    }
+
+    /// What a job queued for the writer gets when its reply never comes: the store's
+    /// failure if it failed (the writer ended, or met an I/O error), else `None` (the job
+    /// itself failed).
+    pub fn writer_ended(&self) -> Option<StoreError> {
+        self.failed().then(|| writer_gone(&self.failed))
     }
 
     /// Lets the writer drain its queue, stops both threads and flushes.
@@ -227,6 +231,13 @@ fn open_sled(sled_path: &Path) -> sled::Result<sled::Db> {
         .path(sled_path)
         .cache_capacity(CACHE_BYTES)
         .open()
+}
+
+/// The writer ended while work was queued for it: the store gets reopened (the healer),
+/// and the caller is told to retry.
+fn writer_gone(failed: &AtomicBool) -> StoreError {
+    failed.store(true, Ordering::SeqCst);
+    StoreError::unavailable("the storage writer stopped; reopening storage")
 }
 
 /// Opens the closed sled database at `sled_path` once and closes it again: sled writes its

@@ -176,14 +176,15 @@ impl SledStore {
                     let result = read(&mut reader);
                     let _ = reply.send((result, reader.repairs));
                 });
-                let queued = match lane {
-                    Lane::Writer => live.read_on_writer(job).await,
-                    _ => live.point.run(job),
-                };
-                if !queued {
-                    return Err(failed());
+                match lane {
+                    Lane::Writer => live.read_on_writer(job).await?,
+                    _ if !live.point.run(job) => return Err(failed()),
+                    _ => {}
                 }
-                answer.await.map_err(|_| failed())?
+                answer.await.map_err(|_| match lane {
+                    Lane::Writer => live.writer_ended().unwrap_or_else(failed),
+                    _ => failed(),
+                })?
             }
         };
         let repaired = !repairs.is_empty();
