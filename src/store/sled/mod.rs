@@ -28,6 +28,7 @@ mod read;
 mod recent;
 mod records;
 mod repair;
+mod round;
 mod transfer;
 mod tx;
 pub(crate) mod writer;

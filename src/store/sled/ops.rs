@@ -182,7 +182,7 @@ mod tests {
     }
 
     /// One writer transaction over `trees` with `leases`, its changes applied once it
-    /// commits (as `writer.rs` does).
+    /// commits (as `round.rs` does).
     fn transaction<T>(
         trees: &[sled::Tree],
         leases: &Leases,
