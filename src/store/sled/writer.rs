@@ -24,6 +24,7 @@ use ulid::Ulid;
 use super::encode::EncodedPlan;
 use super::flusher::Flusher;
 use super::log::Log;
+use super::point::answer;
 use super::purge::PurgePlan;
 use super::repair::Repair;
 use super::round::{panic_text, round};
@@ -69,8 +70,8 @@ pub struct Command {
 /// What the writer's queue carries: work for a transaction, or a webhook's lookup, which
 /// the writer answers between its transactions. sled 0.34 makes every read outside a
 /// transaction wait while one runs (docs/sled-0.34.md), so a reader thread beside the
-/// writer spent its time parked on that lock and woken again; the writer is the one thread
-/// that never waits for it, and under load it is awake anyway.
+/// writer parked on that lock and was woken again at every transaction; the writer is the
+/// one thread that never waits for it, and under load it is awake anyway.
 pub enum Queued {
     Write(Command),
     /// Runs at once, before the transaction of the batch it arrived with: it sees what
@@ -158,7 +159,7 @@ fn run(trees: &[sled::Tree], shared: &Shared, mut queue: mpsc::Receiver<Queued>)
         let first = match queue.blocking_recv() {
             None => break,
             Some(Queued::Read(job)) => {
-                read(trees, job);
+                answer(trees, job);
                 continue;
             }
             Some(Queued::Write(first)) => first,
@@ -170,7 +171,7 @@ fn run(trees: &[sled::Tree], shared: &Shared, mut queue: mpsc::Receiver<Queued>)
         batch.push(first);
         while batch.len() < MAX_BATCH {
             match queue.try_recv() {
-                Ok(Queued::Read(job)) => read(trees, job),
+                Ok(Queued::Read(job)) => answer(trees, job),
                 Ok(Queued::Write(c)) if matches!(c.work, Work::Backup(..)) => {
                     backup = Some(c);
                     break;
@@ -211,12 +212,6 @@ fn run(trees: &[sled::Tree], shared: &Shared, mut queue: mpsc::Receiver<Queued>)
         }
     }
     watchdog.clean = true;
-}
-
-/// Answers a read; a read that panics fails its own request (its reply is dropped), not
-/// the writer.
-fn read(trees: &[sled::Tree], job: super::point::Job) {
-    let _ = catch_unwind(AssertUnwindSafe(|| job(trees)));
 }
 
 /// Whether `work`, once applied, is durable only when sled has flushed it.
