@@ -5,10 +5,13 @@
 //! application decides again. The customer's row is written first, so plans about one
 //! customer queue on its row lock instead of interleaving.
 //!
-//! The writes themselves run in the database (`ringback_apply`, migrations/postgres/0003):
-//! a plan is one statement, one round trip. Row by row from here it was a dozen, and at
-//! 32 concurrent webhooks the round trips' system calls and wake-ups, not the database's
-//! work, were the cost (a profile: most of the time in `send` and task switches).
+//! The writes themselves run in the database, a batch of plans in one statement
+//! (`ringback_apply_batch`, migrations/postgres/0005, from `columns.rs`); when a plan in the
+//! batch conflicts, the plans go again one by one, each as `ringback_apply`
+//! (migrations/postgres/0003) reads it from the JSON made here. Row by row from here a plan
+//! was a dozen round trips, and at 32 concurrent webhooks the round trips' system calls and
+//! wake-ups, not the database's work, were the cost (a profile: most of the time in `send`
+//! and task switches).
 //! `write_callback`, `insert_delivery` and `insert_event` remain for `copy-store`'s import.
 
 use base64::Engine;
@@ -35,12 +38,10 @@ fn changed(rows: u64) -> StoreResult<()> {
     }
 }
 
-/// Applies `plan`: `ringback_apply` (migrations/postgres/0003) runs its writes in one
-/// transaction and raises 40001 (a conflict) when one finds the row changed; plans waiting
-/// at the same time share a statement and a COMMIT (`batch.rs`).
+/// Applies `plan` in one transaction, which raises 40001 (a conflict) when a write finds its
+/// row changed; plans waiting at the same time share a statement and a COMMIT (`batch.rs`).
 pub async fn apply(store: &PgStore, plan: Plan) -> StoreResult<()> {
     let order = lock_order(&plan);
-    let plan = plan_json(&plan)?;
     store.plans.call(PlanJob { plan, order }).await
 }
 

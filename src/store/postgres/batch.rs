@@ -3,9 +3,11 @@
 //! made the database's per-statement work, its WAL flush wake-ups and the round trips'
 //! system calls the cost — the CPU was saturated at ~2 300 webhooks a second with the
 //! database doing little per webhook. Here what waits at the same time goes together: the
-//! lookups as one `ringback_lookup_many`, the plans as one `ringback_apply_many`
-//! (migrations/postgres/0004) — one transaction, one WAL flush — each plan in its own
-//! subtransaction, so one that conflicts is undone alone and answered alone.
+//! lookups as one `ringback_lookup_many` (migrations/postgres/0004), the plans as one
+//! `ringback_apply_batch` (0005: each kind of row written as a set) — one transaction, one
+//! WAL flush. A batch with a plan that conflicts is undone whole and goes again as
+//! `ringback_apply_many` (0004), each plan in its own subtransaction, so the one that
+//! conflicts is answered alone and the others are applied.
 //!
 //! An item alone (a quiet moment) goes by itself at once, without waiting for company:
 //! batches form only from what queues while every lane is busy. Each caller is answered
@@ -21,8 +23,10 @@ use sqlx::PgPool;
 use sqlx::postgres::PgRow;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
+use super::apply::plan_json;
+use super::columns::Columns;
 use super::{SqlState, db_error, sqlstate};
-use crate::store::{StoreError, StoreResult};
+use crate::store::{Plan, StoreError, StoreResult};
 
 /// The most items one statement carries: enough to amortise a round trip and a COMMIT, few
 /// enough that the row locks a batch of plans holds are not held long.
@@ -112,53 +116,96 @@ async fn dispatch<I, O, F, Fut>(
     }
 }
 
-/// A write plan as `ringback_apply` reads it, with where it goes in its batch: plans are
-/// applied in `order` (the customer's number), so that two batches about the same
-/// customers lock their rows in one order instead of deadlocking and waiting a second for
-/// PostgreSQL to notice.
+/// A write plan with where it goes in its batch: plans are applied in `order` (the
+/// customer's number), so that two batches about the same customers lock their rows in one
+/// order instead of deadlocking and waiting a second for PostgreSQL to notice.
 pub struct PlanJob {
-    pub plan: Value,
+    pub plan: Plan,
     pub order: String,
 }
 
-/// One batch of plans: alone, `ringback_apply` as before; together, `ringback_apply_many`.
-pub async fn apply_plans(pool: PgPool, mut jobs: Vec<PlanJob>) -> Vec<StoreResult<()>> {
-    if jobs.len() == 1 {
-        let job = jobs.pop().expect("one job");
-        let done = sqlx::query("SELECT ringback_apply($1)")
-            .bind(job.plan)
-            .execute(&pool)
-            .await
-            .map(|_| ())
-            .map_err(db_error);
-        return vec![done];
-    }
+/// One batch of plans: all of them as sets in one statement (`ringback_apply_batch`,
+/// migrations/postgres/0005). When that is refused — a plan in it conflicts, or the
+/// database refuses one — nothing of it was applied, and the plans go again one by one
+/// (`one_by_one`), so that each is answered for itself.
+pub async fn apply_plans(pool: PgPool, jobs: Vec<PlanJob>) -> Vec<StoreResult<()>> {
     let mut by_lock: Vec<usize> = (0..jobs.len()).collect();
     by_lock.sort_by(|&a, &b| jobs[a].order.cmp(&jobs[b].order));
-    let plans = by_lock
+    let plans: Vec<&Plan> = by_lock.iter().map(|&i| &jobs[i].plan).collect();
+    let mut answers: Vec<StoreResult<()>> = vec![Ok(()); jobs.len()];
+    for (&i, answer) in by_lock.iter().zip(apply_in_order(&pool, &plans).await) {
+        answers[i] = answer;
+    }
+    answers
+}
+
+async fn apply_in_order(pool: &PgPool, plans: &[&Plan]) -> Vec<StoreResult<()>> {
+    let refused = match Columns::of(plans.iter().copied()) {
+        Ok(columns) => match columns.apply(pool).await.map_err(db_error) {
+            Ok(()) => return vec![Ok(()); plans.len()],
+            Err(e @ StoreError::Unavailable { .. }) => return all_failed(plans.len(), e),
+            Err(e) => e,
+        },
+        Err(e) => e,
+    };
+    if plans.len() == 1 {
+        return vec![Err(refused)];
+    }
+    tracing::debug!(plans = plans.len(), error = %refused, "a batch of plans goes again one by one");
+    one_by_one(pool, plans).await
+}
+
+/// Each plan in its own subtransaction of one transaction (`ringback_apply_many`,
+/// migrations/postgres/0004), answered per plan, in order: the first of two plans about one
+/// customer is applied and the second conflicts, as if they had come one after the other.
+/// If the database cannot even read the batch (a value one plan carries that it refuses to
+/// parse), each plan goes in a statement of its own.
+async fn one_by_one(pool: &PgPool, jobs: &[&Plan]) -> Vec<StoreResult<()>> {
+    let Ok(plans) = jobs
         .iter()
-        .map(|&i| std::mem::take(&mut jobs[i].plan))
-        .collect();
+        .map(|p| plan_json(p))
+        .collect::<StoreResult<Vec<_>>>()
+    else {
+        return each_alone(pool, jobs).await;
+    };
     let done = sqlx::query_scalar::<_, Vec<String>>("SELECT ringback_apply_many($1)")
         .bind(Value::Array(plans))
-        .fetch_one(&pool)
+        .fetch_one(pool)
         .await;
-    let mut answers: Vec<StoreResult<()>> = vec![Ok(()); jobs.len()];
     match done {
         Ok(outcomes) if outcomes.len() == jobs.len() => {
-            for (&i, outcome) in by_lock.iter().zip(outcomes) {
-                answers[i] = read_outcome(&outcome);
-            }
+            outcomes.iter().map(|o| read_outcome(o)).collect()
         }
-        Ok(outcomes) => {
-            let e = StoreError::backend(format!(
+        Ok(outcomes) => all_failed(
+            jobs.len(),
+            StoreError::backend(format!(
                 "the database answered {} outcomes for {} plans",
                 outcomes.len(),
                 jobs.len()
-            ));
-            answers = all_failed(jobs.len(), e);
-        }
-        Err(e) => answers = all_failed(jobs.len(), db_error(e)),
+            )),
+        ),
+        Err(e) => match db_error(e) {
+            e @ StoreError::Unavailable { .. } => all_failed(jobs.len(), e),
+            _ => each_alone(pool, jobs).await,
+        },
+    }
+}
+
+/// Each plan in a transaction of its own, in order: what is left when the database refuses
+/// even to read a batch of plans.
+async fn each_alone(pool: &PgPool, jobs: &[&Plan]) -> Vec<StoreResult<()>> {
+    let mut answers = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let answer = match plan_json(job) {
+            Ok(plan) => sqlx::query("SELECT ringback_apply($1)")
+                .bind(plan)
+                .execute(pool)
+                .await
+                .map(|_| ())
+                .map_err(db_error),
+            Err(e) => Err(e),
+        };
+        answers.push(answer);
     }
     answers
 }

@@ -15,6 +15,7 @@
 
 mod apply;
 mod batch;
+mod columns;
 mod outbox;
 mod reads;
 mod rows;
