@@ -25,6 +25,12 @@ pub enum PayloadError {
     NotUtf8,
     #[error("payload has no fields")]
     Empty,
+    /// A NUL character (U+0000) anywhere in a key or value, raw or as the escape `\u0000`
+    /// that a nested JSON string would decode to. No telephony field holds one, and a
+    /// PostgreSQL store cannot keep one in text or JSON: refused on every backend alike,
+    /// rather than stored by one and answered with a 500 by the other.
+    #[error("field {0:?} holds a NUL character (U+0000)")]
+    NulCharacter(String),
 }
 
 /// The variables of one webhook, keyed by normalised name.
@@ -73,6 +79,9 @@ impl Fields {
     fn collect(pairs: impl IntoIterator<Item = (String, Value)>) -> Result<Self, PayloadError> {
         let mut map: BTreeMap<String, Value> = BTreeMap::new();
         for (key, value) in pairs {
+            if holds_nul(&key) || value_holds_nul(&value) {
+                return Err(PayloadError::NulCharacter(clip_key(&key)));
+            }
             let key = normalise_key(key);
             if key.is_empty() {
                 continue;
@@ -164,6 +173,27 @@ fn normalise_key(raw: String) -> String {
         return raw;
     }
     key.to_ascii_lowercase()
+}
+
+/// A NUL character, or the JSON escape for one (which a value holding JSON in a string
+/// would decode to).
+fn holds_nul(text: &str) -> bool {
+    text.contains('\0') || text.contains("\\u0000")
+}
+
+fn value_holds_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => holds_nul(s),
+        Value::Array(items) => items.iter().any(value_holds_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| holds_nul(k) || value_holds_nul(v)),
+        _ => false,
+    }
+}
+
+/// A key as a reason may quote it: printable, and short.
+fn clip_key(key: &str) -> String {
+    let printable: String = key.chars().filter(|c| !c.is_control()).take(64).collect();
+    printable
 }
 
 /// Values that mean "not given" in real traffic.

@@ -361,6 +361,51 @@ fn unreadable_bodies_say_what_is_wrong_with_them() {
 }
 
 #[test]
+fn a_nul_character_anywhere_in_a_payload_is_refused_naming_its_field() {
+    let cases: [(&str, &[u8], &str); 5] = [
+        (
+            "application/json",
+            br#"{"call_id":"1.1\u0000","uuid":"u"}"#,
+            "call_id",
+        ),
+        (
+            "application/json",
+            br#"{"call_id":"1.1","missed_agent":"{\"name\":\"A\\u0000\"}"}"#,
+            "missed_agent",
+        ),
+        (
+            "application/json",
+            br#"{"call_id":"1.1","x":[{"\u0000":1}]}"#,
+            "x",
+        ),
+        (
+            "application/x-www-form-urlencoded",
+            b"call_id=1.1&caller_id_number=%00",
+            "caller_id_number",
+        ),
+        (
+            "application/x-www-form-urlencoded",
+            b"call_id=1.1&ab%00c=1",
+            "abc",
+        ),
+    ];
+    for (ct, body, field) in cases {
+        let raw = raw("POST", Some(ct), "");
+        let err = read_webhook(&interpreter(), raw, body.to_vec(), now()).unwrap_err();
+        assert_eq!(
+            err,
+            Rejected::Unreadable(PayloadError::NulCharacter(field.into())),
+            "{}",
+            String::from_utf8_lossy(body)
+        );
+        assert!(err.to_string().contains("NUL character"), "{err}");
+    }
+    // The same characters spelled out are text like any other.
+    let fine = post_json("", br#"{"call_id":"1.1","note":"u0000 \\ 0"}"#);
+    assert!(fine.is_ok(), "{fine:?}");
+}
+
+#[test]
 fn ids_longer_than_a_key_may_be_are_refused_and_the_longest_allowed_is_read() {
     let long = "9".repeat(MAX_ID_LEN + 1);
     let err = post_json("", format!("{{\"call_id\":\"{long}\"}}").as_bytes()).unwrap_err();
