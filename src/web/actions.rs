@@ -35,7 +35,16 @@ struct AssignBody {
 }
 
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, WebError> {
-    serde_json::from_slice(body).map_err(|e| WebError::BadRequest(format!("bad JSON body: {e}")))
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| WebError::BadRequest(format!("bad JSON body: {e}")))?;
+    if let Some(fields) = value.as_object() {
+        for (k, v) in fields {
+            if let Some(text) = v.as_str() {
+                super::error::refuse_nul(text, &format!("field {k:?}"))?;
+            }
+        }
+    }
+    serde_json::from_value(value).map_err(|e| WebError::BadRequest(format!("bad JSON body: {e}")))
 }
 
 fn who(given: Option<String>) -> String {

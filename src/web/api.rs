@@ -151,6 +151,10 @@ pub(super) fn serde_urlencoded_params<T: serde::de::DeserializeOwned>(
     let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
         .into_owned()
         .collect();
+    for (k, v) in &pairs {
+        super::error::refuse_nul(k, "a query parameter's name")?;
+        super::error::refuse_nul(v, &format!("query parameter {k:?}"))?;
+    }
     let value = Value::Object(
         pairs
             .into_iter()

@@ -296,3 +296,71 @@ fn random_bodies_never_yield_a_server_error() {
         prop_assert!(matches!(status, 200 | 400 | 404 | 413 | 415), "{body:?} gave {status}");
     });
 }
+
+/// A NUL character (U+0000) is text nobody means, and PostgreSQL can neither store one nor
+/// search for one: wherever it arrives — a webhook's field, an action's reason, a list's
+/// filter — the answer is a 400 that says so, and nothing changes.
+#[tokio::test]
+async fn a_nul_character_is_400_wherever_it_arrives_and_changes_nothing() {
+    let app = spawn_app_with(crate::dashboard::DASHBOARD).await;
+    let mut missed = fixture("call_hangup_missed.json");
+    missed["call_id"] = "1780000001.1\u{0}".into();
+    let (status, reply) = app
+        .post_json(Some("call_hangup_missed"), &missed.to_string())
+        .await;
+    assert_eq!(status, 400, "{reply}");
+    assert!(
+        reply["error"]
+            .as_str()
+            .unwrap()
+            .contains("\"call_id\" holds a NUL character"),
+        "{reply}"
+    );
+    let (status, reply) = app
+        .post_form(
+            Some("call_hangup_missed"),
+            &[("call_id", "1.1"), ("caller_id_number", "98765\u{0}")],
+        )
+        .await;
+    assert_eq!(status, 400, "{reply}");
+    assert_nothing_stored(&app).await;
+
+    let (status, reply) = app.api_get("/api/v1/callbacks?agent=Meera%00").await;
+    assert_eq!(status, 400, "{reply}");
+    assert!(
+        reply["error"]
+            .as_str()
+            .unwrap()
+            .contains("\"agent\" holds a NUL character"),
+        "{reply}"
+    );
+
+    let body = missed_call("9876501601", "1780101601.1", "2026-05-28 11:29:00");
+    let (status, _) = app
+        .post_json(Some("call_hangup_missed"), &body.to_string())
+        .await;
+    assert_eq!(status, 200);
+    let id = app.pending().await[0]["id"].as_str().unwrap().to_string();
+    for body in [
+        serde_json::json!({"reason": "called\u{0}back"}),
+        serde_json::json!({"reason": "called back", "who": "asha\u{0}"}),
+    ] {
+        let (status, reply) = app
+            .api_post(&format!("/api/v1/callbacks/{id}/resolve"), body.clone())
+            .await;
+        assert_eq!(status, 400, "{body}: {reply}");
+        assert!(
+            reply["error"].as_str().unwrap().contains("NUL character"),
+            "{reply}"
+        );
+    }
+    assert_eq!(app.callback(&id).await["status"], "pending");
+
+    let visitor = crate::dashboard::Visitor::new(&app);
+    visitor.login("asha", crate::dashboard::PASSWORD).await;
+    let (status, html, _) = visitor.get("/?department=Sales%00").await;
+    assert_eq!(status, 400, "{html}");
+    assert!(html.contains("NUL character"), "{html}");
+    let (status, _, _) = visitor.get("/?department=Sales").await;
+    assert_eq!(status, 200);
+}

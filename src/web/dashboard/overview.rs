@@ -100,6 +100,13 @@ pub async fn pending(
         Ok(v) => v,
         Err(r) => return *r,
     };
+    for (name, value) in [("agent", &filter.agent), ("department", &filter.department)] {
+        if value.as_deref().is_some_and(|v| v.contains('\0')) {
+            return HttpResponse::BadRequest()
+                .content_type("text/plain; charset=utf-8")
+                .body(format!("The {name} filter holds a NUL character (U+0000)."));
+        }
+    }
     let wanted = filter.to_store();
     let breakdown = match read(state.app.store.pending_breakdown()).await {
         Ok(b) => b,
