@@ -240,6 +240,31 @@ fn writer_gone(failed: &AtomicBool) -> StoreError {
     StoreError::unavailable("the storage writer stopped; reopening storage")
 }
 
+/// Waits until nothing holds sled's lock on its files (a `flock` on `sled/db`), for at most
+/// `within`; whether it was released. The last handle on a database is not the last holder:
+/// a segment write sled's own I/O threads still finish after `flush` has returned keeps the
+/// file open a moment longer, and an open in that moment fails with "could not acquire
+/// lock" (seen about once in twenty close-then-open tests). Probing with our own `flock` on
+/// the file answers when sled has let go; it is dropped at once.
+pub fn wait_until_released(sled_path: &Path, within: std::time::Duration) -> bool {
+    use std::os::fd::AsRawFd;
+    let Ok(file) = File::open(sled_path.join("db")) else {
+        return true; // no file, no lock
+    };
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        // SAFETY: flock on a descriptor this function owns for the duration of the call.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            // Closing the file below releases the probe's lock.
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
 /// Opens the closed sled database at `sled_path` once and closes it again: sled writes its
 /// recovery snapshot while opening, so the next start replays nothing written before now.
 /// Must run once every handle on the database is gone (sled locks its files).

@@ -581,7 +581,13 @@ fn close_and_release(live: Arc<Live>) -> StoreResult<()> {
     }
     let checkpoint = (closed.is_ok() && live.wants_checkpoint() && Arc::strong_count(&live) == 1)
         .then(|| live.sled_path().to_path_buf());
+    let sled_path = live.sled_path().to_path_buf();
     drop(live);
+    // Closed means the files are free: a reopen (the healer's, a restart's, the checkpoint's
+    // just below) must not meet sled's lock still held by its own I/O threads.
+    if !live::wait_until_released(&sled_path, Duration::from_secs(10)) {
+        tracing::warn!("storage closed, but sled still held its files after 10 s");
+    }
     if let Some(sled_path) = checkpoint {
         match live::checkpoint(&sled_path) {
             Ok(took) => {
