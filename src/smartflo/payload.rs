@@ -192,8 +192,7 @@ fn value_holds_nul(value: &Value) -> bool {
 
 /// A key as a reason may quote it: printable, and short.
 fn clip_key(key: &str) -> String {
-    let printable: String = key.chars().filter(|c| !c.is_control()).take(64).collect();
-    printable
+    key.chars().filter(|c| !c.is_control()).take(64).collect()
 }
 
 /// Values that mean "not given" in real traffic.

@@ -139,6 +139,7 @@ pub async fn apply_plans(pool: PgPool, jobs: Vec<PlanJob>) -> Vec<StoreResult<()
     answers
 }
 
+/// The batch's plans, already in lock order: as sets, or one by one when that is refused.
 async fn apply_in_order(pool: &PgPool, plans: &[&Plan]) -> Vec<StoreResult<()>> {
     let refused = match Columns::of(plans.iter().copied()) {
         Ok(columns) => match columns.apply(pool).await.map_err(db_error) {
@@ -160,43 +161,43 @@ async fn apply_in_order(pool: &PgPool, plans: &[&Plan]) -> Vec<StoreResult<()>> 
 /// customer is applied and the second conflicts, as if they had come one after the other.
 /// If the database cannot even read the batch (a value one plan carries that it refuses to
 /// parse), each plan goes in a statement of its own.
-async fn one_by_one(pool: &PgPool, jobs: &[&Plan]) -> Vec<StoreResult<()>> {
-    let Ok(plans) = jobs
+async fn one_by_one(pool: &PgPool, plans: &[&Plan]) -> Vec<StoreResult<()>> {
+    let Ok(encoded) = plans
         .iter()
         .map(|p| plan_json(p))
         .collect::<StoreResult<Vec<_>>>()
     else {
-        return each_alone(pool, jobs).await;
+        return each_alone(pool, plans).await;
     };
     let done = sqlx::query_scalar::<_, Vec<String>>("SELECT ringback_apply_many($1)")
-        .bind(Value::Array(plans))
+        .bind(Value::Array(encoded))
         .fetch_one(pool)
         .await;
     match done {
-        Ok(outcomes) if outcomes.len() == jobs.len() => {
+        Ok(outcomes) if outcomes.len() == plans.len() => {
             outcomes.iter().map(|o| read_outcome(o)).collect()
         }
         Ok(outcomes) => all_failed(
-            jobs.len(),
+            plans.len(),
             StoreError::backend(format!(
                 "the database answered {} outcomes for {} plans",
                 outcomes.len(),
-                jobs.len()
+                plans.len()
             )),
         ),
         Err(e) => match db_error(e) {
-            e @ StoreError::Unavailable { .. } => all_failed(jobs.len(), e),
-            _ => each_alone(pool, jobs).await,
+            e @ StoreError::Unavailable { .. } => all_failed(plans.len(), e),
+            _ => each_alone(pool, plans).await,
         },
     }
 }
 
 /// Each plan in a transaction of its own, in order: what is left when the database refuses
 /// even to read a batch of plans.
-async fn each_alone(pool: &PgPool, jobs: &[&Plan]) -> Vec<StoreResult<()>> {
-    let mut answers = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        let answer = match plan_json(job) {
+async fn each_alone(pool: &PgPool, plans: &[&Plan]) -> Vec<StoreResult<()>> {
+    let mut answers = Vec::with_capacity(plans.len());
+    for plan in plans {
+        let answer = match plan_json(plan) {
             Ok(plan) => sqlx::query("SELECT ringback_apply($1)")
                 .bind(plan)
                 .execute(pool)
