@@ -101,10 +101,11 @@ pub async fn pending(
         Err(r) => return *r,
     };
     for (name, value) in [("agent", &filter.agent), ("department", &filter.department)] {
-        if value.as_deref().is_some_and(|v| v.contains('\0')) {
+        let what = format!("the {name} filter");
+        if let Err(refused) = crate::web::error::refuse_nul(value.as_deref().unwrap_or(""), &what) {
             return HttpResponse::BadRequest()
                 .content_type("text/plain; charset=utf-8")
-                .body(format!("The {name} filter holds a NUL character (U+0000)."));
+                .body(refused.to_string());
         }
     }
     let wanted = filter.to_store();
