@@ -89,8 +89,8 @@ pub struct StorageSettings {
 pub enum StorageBackend {
     /// sled, embedded, in `[storage].path` (one process).
     Sled,
-    /// PostgreSQL at `url`, with a pool of at most `pool_size` connections (any number of
-    /// replicas).
+    /// PostgreSQL at `url`, with a pool of at most `pool_size` connections for requests and
+    /// three of its own (webhook batches, leadership) (any number of replicas).
     Postgres { url: Secret, pool_size: u32 },
 }
 

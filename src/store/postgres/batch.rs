@@ -9,19 +9,28 @@
 //! `ringback_apply_many` (0004), each plan in its own subtransaction, so the one that
 //! conflicts is answered alone and the others are applied.
 //!
+//! A lane keeps its connection from one batch to the next. Taken from the pool for each
+//! statement, a connection cost two more round trips: sqlx checks it with a `Sync` when it
+//! is acquired and again when it is given back, so a batch was three round trips where it
+//! needs one, and the first of them stood in every webhook's way. A connection that has
+//! been idle a while is checked before use (the server, or a proxy's idle timeout, may
+//! have closed it meanwhile); one that met an unreachable database is never used again.
+//! These connections are the pool's plus one per lane (`pool.acquire()` then `detach()`),
+//! so a small pool is never starved by the batches.
+//!
 //! An item alone (a quiet moment) goes by itself at once, without waiting for company:
 //! batches form only from what queues while every lane is busy. Each caller is answered
 //! after its batch's COMMIT, so a `200` still means the write is durable. A caller that
 //! stops waiting (its client gone) does not take its plan out of a batch already formed —
 //! as before, when its statement ran on the store's runtime regardless.
 
-use std::future::Future;
-use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use futures_util::future::BoxFuture;
 use serde_json::Value;
-use sqlx::PgPool;
 use sqlx::postgres::PgRow;
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio::sync::{mpsc, oneshot};
 
 use super::apply::plan_json;
 use super::columns::Columns;
@@ -32,7 +41,15 @@ use crate::store::{Plan, StoreError, StoreResult};
 /// enough that the row locks a batch of plans holds are not held long.
 const MAX_BATCH: usize = 64;
 
+/// A lane's connection idle longer than this is checked (one round trip) before a batch
+/// goes on it. Under load a lane is never idle this long, so the check costs nothing there.
+const CHECK_IDLE_AFTER: Duration = Duration::from_secs(1);
+
 type Answer<O> = oneshot::Sender<StoreResult<O>>;
+
+/// Does one batch on a connection: one answer per item, in order.
+pub type Runner<I, O> =
+    for<'a> fn(&'a mut PgConnection, &'a [I]) -> BoxFuture<'a, Vec<StoreResult<O>>>;
 
 /// Hands items to a dispatcher that runs them in batches; cheap to share. Ends (its
 /// dispatcher with it) when the last handle goes.
@@ -40,19 +57,15 @@ pub struct Batcher<I, O> {
     jobs: mpsc::UnboundedSender<(I, Answer<O>)>,
 }
 
-impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
-    /// Starts the dispatcher on `runtime`: at most `lanes` batches in flight at once; `run`
-    /// does one batch and answers each item, in order.
-    pub fn start<F, Fut>(
+impl<I: Send + Sync + 'static, O: Send + 'static> Batcher<I, O> {
+    /// Starts the dispatcher on `runtime`: at most `lanes` batches in flight at once, each
+    /// lane with its own connection; `run` does one batch and answers each item, in order.
+    pub fn start(
         pool: PgPool,
         lanes: usize,
         runtime: &tokio::runtime::Handle,
-        run: F,
-    ) -> Self
-    where
-        F: Fn(PgPool, Vec<I>) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Vec<StoreResult<O>>> + Send + 'static,
-    {
+        run: Runner<I, O>,
+    ) -> Self {
         let (jobs, queue) = mpsc::unbounded_channel();
         runtime.spawn(dispatch(pool, queue, lanes.max(1), run));
         Self { jobs }
@@ -72,20 +85,21 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
 
 /// Takes items off the queue: waits for a free lane, then takes every item queued by then
 /// (up to [`MAX_BATCH`]) as one batch.
-async fn dispatch<I, O, F, Fut>(
+async fn dispatch<I, O>(
     pool: PgPool,
     mut queue: mpsc::UnboundedReceiver<(I, Answer<O>)>,
     lanes: usize,
-    run: F,
+    run: Runner<I, O>,
 ) where
-    I: Send + 'static,
+    I: Send + Sync + 'static,
     O: Send + 'static,
-    F: Fn(PgPool, Vec<I>) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Vec<StoreResult<O>>> + Send + 'static,
 {
-    let lanes = Arc::new(Semaphore::new(lanes));
+    let (free, mut freed) = mpsc::unbounded_channel();
+    for _ in 0..lanes {
+        let _ = free.send(Lane::new(pool.clone(), CHECK_IDLE_AFTER));
+    }
     while let Some(first) = queue.recv().await {
-        let Ok(lane) = lanes.clone().acquire_owned().await else {
+        let Some(lane) = freed.recv().await else {
             return;
         };
         let mut jobs = vec![first];
@@ -96,10 +110,14 @@ async fn dispatch<I, O, F, Fut>(
             }
         }
         let (items, answers): (Vec<I>, Vec<Answer<O>>) = jobs.into_iter().unzip();
-        let batch = run(pool.clone(), items);
-        // A panic in a batch drops its answers (each caller gets an error) and its lane.
+        let mut lane = Returning {
+            lane,
+            free: free.clone(),
+        };
+        // A panic in a batch drops its answers (each caller gets an error); its lane comes
+        // back without the connection, which the panic may have left mid-statement.
         tokio::spawn(async move {
-            let mut outcomes = batch.await;
+            let mut outcomes = lane.lane.run(run, &items).await;
             if outcomes.len() != answers.len() {
                 let e = StoreError::backend(format!(
                     "a batch of {} gave {} answers",
@@ -111,7 +129,70 @@ async fn dispatch<I, O, F, Fut>(
             for (answer, outcome) in answers.into_iter().zip(outcomes) {
                 let _ = answer.send(outcome);
             }
-            drop(lane);
+        });
+    }
+}
+
+/// One batch in the database at a time, on a connection kept from one batch to the next.
+pub(super) struct Lane {
+    pool: PgPool,
+    /// The connection and when its last batch ended; out of here while a batch runs.
+    held: Option<(PgConnection, Instant)>,
+    check_idle_after: Duration,
+}
+
+impl Lane {
+    pub(super) fn new(pool: PgPool, check_idle_after: Duration) -> Self {
+        Self {
+            pool,
+            held: None,
+            check_idle_after,
+        }
+    }
+
+    pub(super) async fn run<I, O>(
+        &mut self,
+        run: Runner<I, O>,
+        items: &[I],
+    ) -> Vec<StoreResult<O>> {
+        let mut conn = match self.connection().await {
+            Ok(conn) => conn,
+            Err(e) => return all_failed(items.len(), db_error(e)),
+        };
+        let outcomes = run(&mut conn, items).await;
+        let lost = outcomes
+            .iter()
+            .any(|o| matches!(o, Err(StoreError::Unavailable { .. })));
+        if !lost {
+            self.held = Some((conn, Instant::now()));
+        }
+        outcomes
+    }
+
+    /// The connection kept from the last batch, checked first if it has been idle a while;
+    /// else a new one from the pool, taken out of its count.
+    async fn connection(&mut self) -> Result<PgConnection, sqlx::Error> {
+        if let Some((mut conn, last_used)) = self.held.take()
+            && (last_used.elapsed() < self.check_idle_after || conn.ping().await.is_ok())
+        {
+            return Ok(conn);
+        }
+        Ok(self.pool.acquire().await?.detach())
+    }
+}
+
+/// Gives a lane back to the dispatcher when its batch ends, however it ends.
+struct Returning {
+    lane: Lane,
+    free: mpsc::UnboundedSender<Lane>,
+}
+
+impl Drop for Returning {
+    fn drop(&mut self) {
+        let _ = self.free.send(Lane {
+            pool: self.lane.pool.clone(),
+            held: self.lane.held.take(),
+            check_idle_after: self.lane.check_idle_after,
         });
     }
 }
@@ -128,21 +209,26 @@ pub struct PlanJob {
 /// migrations/postgres/0005). When that is refused — a plan in it conflicts, or the
 /// database refuses one — nothing of it was applied, and the plans go again one by one
 /// (`one_by_one`), so that each is answered for itself.
-pub async fn apply_plans(pool: PgPool, jobs: Vec<PlanJob>) -> Vec<StoreResult<()>> {
-    let mut by_lock: Vec<usize> = (0..jobs.len()).collect();
-    by_lock.sort_by(|&a, &b| jobs[a].order.cmp(&jobs[b].order));
-    let plans: Vec<&Plan> = by_lock.iter().map(|&i| &jobs[i].plan).collect();
-    let mut answers: Vec<StoreResult<()>> = vec![Ok(()); jobs.len()];
-    for (&i, answer) in by_lock.iter().zip(apply_in_order(&pool, &plans).await) {
-        answers[i] = answer;
-    }
-    answers
+pub fn apply_plans<'a>(
+    conn: &'a mut PgConnection,
+    jobs: &'a [PlanJob],
+) -> BoxFuture<'a, Vec<StoreResult<()>>> {
+    Box::pin(async move {
+        let mut by_lock: Vec<usize> = (0..jobs.len()).collect();
+        by_lock.sort_by(|&a, &b| jobs[a].order.cmp(&jobs[b].order));
+        let plans: Vec<&Plan> = by_lock.iter().map(|&i| &jobs[i].plan).collect();
+        let mut answers: Vec<StoreResult<()>> = vec![Ok(()); jobs.len()];
+        for (&i, answer) in by_lock.iter().zip(apply_in_order(conn, &plans).await) {
+            answers[i] = answer;
+        }
+        answers
+    })
 }
 
 /// The batch's plans, already in lock order: as sets, or one by one when that is refused.
-async fn apply_in_order(pool: &PgPool, plans: &[&Plan]) -> Vec<StoreResult<()>> {
+async fn apply_in_order(conn: &mut PgConnection, plans: &[&Plan]) -> Vec<StoreResult<()>> {
     let refused = match Columns::of(plans.iter().copied()) {
-        Ok(columns) => match columns.apply(pool).await.map_err(db_error) {
+        Ok(columns) => match columns.apply(conn).await.map_err(db_error) {
             Ok(()) => return vec![Ok(()); plans.len()],
             Err(e @ StoreError::Unavailable { .. }) => return all_failed(plans.len(), e),
             Err(e) => e,
@@ -153,7 +239,7 @@ async fn apply_in_order(pool: &PgPool, plans: &[&Plan]) -> Vec<StoreResult<()>> 
         return vec![Err(refused)];
     }
     tracing::debug!(plans = plans.len(), error = %refused, "a batch of plans goes again one by one");
-    one_by_one(pool, plans).await
+    one_by_one(conn, plans).await
 }
 
 /// Each plan in its own subtransaction of one transaction (`ringback_apply_many`,
@@ -161,17 +247,17 @@ async fn apply_in_order(pool: &PgPool, plans: &[&Plan]) -> Vec<StoreResult<()>> 
 /// customer is applied and the second conflicts, as if they had come one after the other.
 /// If the database cannot even read the batch (a value one plan carries that it refuses to
 /// parse), each plan goes in a statement of its own.
-async fn one_by_one(pool: &PgPool, plans: &[&Plan]) -> Vec<StoreResult<()>> {
+async fn one_by_one(conn: &mut PgConnection, plans: &[&Plan]) -> Vec<StoreResult<()>> {
     let Ok(encoded) = plans
         .iter()
         .map(|p| plan_json(p))
         .collect::<StoreResult<Vec<_>>>()
     else {
-        return each_alone(pool, plans).await;
+        return each_alone(conn, plans).await;
     };
     let done = sqlx::query_scalar::<_, Vec<String>>("SELECT ringback_apply_many($1)")
         .bind(Value::Array(encoded))
-        .fetch_one(pool)
+        .fetch_one(&mut *conn)
         .await;
     match done {
         Ok(outcomes) if outcomes.len() == plans.len() => {
@@ -187,20 +273,20 @@ async fn one_by_one(pool: &PgPool, plans: &[&Plan]) -> Vec<StoreResult<()>> {
         ),
         Err(e) => match db_error(e) {
             e @ StoreError::Unavailable { .. } => all_failed(plans.len(), e),
-            _ => each_alone(pool, plans).await,
+            _ => each_alone(conn, plans).await,
         },
     }
 }
 
 /// Each plan in a transaction of its own, in order: what is left when the database refuses
 /// even to read a batch of plans.
-async fn each_alone(pool: &PgPool, plans: &[&Plan]) -> Vec<StoreResult<()>> {
+async fn each_alone(conn: &mut PgConnection, plans: &[&Plan]) -> Vec<StoreResult<()>> {
     let mut answers = Vec::with_capacity(plans.len());
     for plan in plans {
         let answer = match plan_json(plan) {
             Ok(plan) => sqlx::query("SELECT ringback_apply($1)")
                 .bind(plan)
-                .execute(pool)
+                .execute(&mut *conn)
                 .await
                 .map(|_| ())
                 .map_err(db_error),
@@ -229,25 +315,27 @@ pub struct LookupKeys {
 
 /// One batch of lookups in one statement (`ringback_lookup_many`, migrations/postgres/0004):
 /// a row per lookup, in order.
-pub async fn lookups(pool: PgPool, keys: Vec<LookupKeys>) -> Vec<StoreResult<PgRow>> {
-    let n = keys.len();
-    let column = |f: fn(&LookupKeys) -> &Option<String>| -> Vec<Option<String>> {
-        keys.iter().map(|k| f(k).clone()).collect()
+pub fn lookups<'a>(
+    conn: &'a mut PgConnection,
+    keys: &'a [LookupKeys],
+) -> BoxFuture<'a, Vec<StoreResult<PgRow>>> {
+    let column = |f: fn(&LookupKeys) -> &Option<String>| -> Vec<Option<&str>> {
+        keys.iter().map(|k| f(k).as_deref()).collect()
     };
-    let rows = sqlx::query("SELECT * FROM ringback_lookup_many($1, $2, $3, $4, $5, $6)")
+    let statement = sqlx::query("SELECT * FROM ringback_lookup_many($1, $2, $3, $4, $5, $6)")
         .bind(column(|k| &k.call_id))
         .bind(column(|k| &k.dedup_trigger))
         .bind(column(|k| &k.dedup_call_id))
         .bind(column(|k| &k.dedup_leg))
         .bind(column(|k| &k.callback))
-        .bind(column(|k| &k.customer))
-        .fetch_all(&pool)
-        .await;
-    // A row count that does not match is caught by the dispatcher, as for any batch.
-    match rows {
-        Ok(rows) => rows.into_iter().map(Ok).collect(),
-        Err(e) => all_failed(n, db_error(e)),
-    }
+        .bind(column(|k| &k.customer));
+    Box::pin(async move {
+        // A row count that does not match is caught by the dispatcher, as for any batch.
+        match statement.fetch_all(conn).await {
+            Ok(rows) => rows.into_iter().map(Ok).collect(),
+            Err(e) => all_failed(keys.len(), db_error(e)),
+        }
+    })
 }
 
 /// One plan's outcome in a batch: '' applied, else "SQLSTATE message", read as `db_error`

@@ -9,7 +9,7 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sqlx::PgPool;
+use sqlx::PgConnection;
 use sqlx::types::Json;
 
 use super::rows::{self, call_json, ms, split_customer_version};
@@ -151,7 +151,7 @@ impl<'a> Columns<'a> {
     }
 
     /// Applies the batch in one statement, all or nothing.
-    pub async fn apply(self, pool: &PgPool) -> Result<(), sqlx::Error> {
+    pub async fn apply(self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
         sqlx::query(APPLY_BATCH)
             .bind(self.cu_number)
             .bind(self.cu_rev)
@@ -189,7 +189,7 @@ impl<'a> Columns<'a> {
             .bind(self.dg_schedule)
             .bind(self.dg_occurrence)
             .bind(self.dg_claim)
-            .execute(pool)
+            .execute(conn)
             .await
             .map(|_| ())
     }

@@ -80,7 +80,11 @@ async fn batch_of(store: &PgStore, plans: Vec<(Plan, &str)>) -> Vec<StoreResult<
     let pool = store.pool.clone();
     store
         .runtime
-        .run(async move { Ok(apply_plans(pool, jobs).await) })
+        .run(async move {
+            let jobs: Vec<PlanJob> = jobs;
+            let mut conn = pool.acquire().await.map_err(super::db_error)?;
+            Ok(apply_plans(&mut conn, &jobs).await)
+        })
         .await
         .unwrap()
 }
@@ -182,4 +186,93 @@ async fn a_plan_the_database_refuses_fails_alone_in_its_batch() {
     assert!(store.callback(id(1)).await.unwrap().is_some());
     assert!(store.callback(id(3)).await.unwrap().is_some());
     assert!(store.callback(id(2)).await.unwrap().is_none());
+}
+
+/// Kills every other connection to the test's database, as a server restart or a proxy's
+/// idle timeout would, and waits until they are gone.
+async fn close_other_connections(pool: &sqlx::PgPool) {
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+/// A batch lane keeps its connection from one batch to the next. When the server has
+/// closed it meanwhile: after an idle while the lane checks it first and takes a new one
+/// without failing a batch; used again at once, the batch fails as unavailable (a 503 the
+/// sender retries) and the next one goes on a new connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_lane_replaces_a_connection_the_server_closed() {
+    use super::batch::{Lane, LookupKeys, lookups};
+    use std::time::Duration;
+
+    let fixture = fresh().await;
+    let store = open_store(&fixture);
+    let pool = store.pool.clone();
+    let one = [LookupKeys::default()];
+    store
+        .runtime
+        .run(async move {
+            for (check_idle_after, first_after_close_ok) in
+                [(Duration::ZERO, true), (Duration::MAX, false)]
+            {
+                let mut lane = Lane::new(pool.clone(), check_idle_after);
+                assert!(lane.run(lookups, &one).await[0].is_ok());
+                close_other_connections(&pool).await;
+                let first = lane.run(lookups, &one).await;
+                if first_after_close_ok {
+                    assert!(first[0].is_ok(), "checked first: {:?}", first[0]);
+                } else {
+                    assert!(
+                        matches!(first[0], Err(StoreError::Unavailable { .. })),
+                        "used at once: {:?}",
+                        first[0]
+                    );
+                }
+                let next = lane.run(lookups, &one).await;
+                assert!(next[0].is_ok(), "the batch after: {:?}", next[0]);
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+}
+
+/// A batch that panics fails its own callers only: its lane comes back, and the batches
+/// after it are done as usual (with one lane, a lost lane would stop every write).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_that_panics_fails_alone_and_its_lane_comes_back() {
+    use super::batch::Batcher;
+    use futures_util::future::BoxFuture;
+
+    fn panics_on_true<'a>(
+        conn: &'a mut sqlx::PgConnection,
+        items: &'a [bool],
+    ) -> BoxFuture<'a, Vec<StoreResult<i32>>> {
+        Box::pin(async move {
+            assert!(!items.iter().any(|&p| p), "a batch that panics");
+            let one: i32 = sqlx::query_scalar("SELECT 1")
+                .fetch_one(conn)
+                .await
+                .unwrap();
+            items.iter().map(|_| Ok(one)).collect()
+        })
+    }
+
+    let fixture = fresh().await;
+    let store = open_store(&fixture);
+    let handle = store.runtime.handle().unwrap().clone();
+    let batcher = Batcher::start(store.pool.clone(), 1, &handle, panics_on_true);
+    let answered = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        assert!(batcher.call(true).await.is_err());
+        for _ in 0..3 {
+            assert_eq!(batcher.call(false).await.unwrap(), 1);
+            assert!(batcher.call(true).await.is_err());
+        }
+    })
+    .await;
+    assert!(answered.is_ok(), "a batch after the panic was never done");
 }
