@@ -45,6 +45,11 @@ const MAX_BATCH: usize = 64;
 /// goes on it. Under load a lane is never idle this long, so the check costs nothing there.
 const CHECK_IDLE_AFTER: Duration = Duration::from_secs(1);
 
+/// A lane's connection older than this is replaced, as the pool replaces its own (sqlx's
+/// default `max_lifetime`): a server's per-connection caches stay bounded, and after a
+/// failover that left the old server answering, the lane follows the URL within this time.
+const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
+
 type Answer<O> = oneshot::Sender<StoreResult<O>>;
 
 /// Does one batch on a connection: one answer per item, in order.
@@ -138,6 +143,8 @@ pub(super) struct Lane {
     pool: PgPool,
     /// The connection and when its last batch ended; out of here while a batch runs.
     held: Option<(PgConnection, Instant)>,
+    /// When the held connection was opened.
+    opened: Instant,
     check_idle_after: Duration,
 }
 
@@ -146,6 +153,7 @@ impl Lane {
         Self {
             pool,
             held: None,
+            opened: Instant::now(),
             check_idle_after,
         }
     }
@@ -173,11 +181,14 @@ impl Lane {
     /// else a new one from the pool, taken out of its count.
     async fn connection(&mut self) -> Result<PgConnection, sqlx::Error> {
         if let Some((mut conn, last_used)) = self.held.take()
+            && self.opened.elapsed() < MAX_LIFETIME
             && (last_used.elapsed() < self.check_idle_after || conn.ping().await.is_ok())
         {
             return Ok(conn);
         }
-        Ok(self.pool.acquire().await?.detach())
+        let conn = self.pool.acquire().await?.detach();
+        self.opened = Instant::now();
+        Ok(conn)
     }
 }
 
@@ -192,6 +203,7 @@ impl Drop for Returning {
         let _ = self.free.send(Lane {
             pool: self.lane.pool.clone(),
             held: self.lane.held.take(),
+            opened: self.lane.opened,
             check_idle_after: self.lane.check_idle_after,
         });
     }
@@ -367,10 +379,16 @@ mod tests {
         ] {
             assert!(matches!(read_outcome(conflict), Err(StoreError::Conflict)));
         }
-        assert!(matches!(
-            read_outcome("53200 out of memory"),
-            Err(StoreError::Unavailable { .. })
-        ));
+        for not_answering in [
+            "53200 out of memory",
+            "57P01 terminating connection due to administrator command",
+            "25006 cannot execute INSERT in a read-only transaction",
+        ] {
+            assert!(matches!(
+                read_outcome(not_answering),
+                Err(StoreError::Unavailable { .. })
+            ));
+        }
         match read_outcome("22P02 invalid input syntax for type timestamp with time zone") {
             Err(StoreError::Backend { message, .. }) => assert!(message.contains("22P02")),
             other => panic!("{other:?}"),

@@ -88,8 +88,11 @@ pub(crate) fn sqlstate(code: &str) -> SqlState {
     match code {
         // unique violation; serialization failure (a row changed); deadlock
         "23505" | "40001" | "40P01" => SqlState::Conflict,
-        // connection exceptions, shutdown, too many connections, out of resources
-        c if c.starts_with("08") || c.starts_with("57P") || c.starts_with("53") => {
+        // connection exceptions, shutdown, too many connections, out of resources; and a
+        // server that has become read-only (a primary demoted in a failover, which a
+        // connection opened before it still reaches): the connection is dropped, and the
+        // next one goes wherever the URL now points
+        c if c.starts_with("08") || c.starts_with("57P") || c.starts_with("53") || c == "25006" => {
             SqlState::NotAnswering
         }
         _ => SqlState::Other,
