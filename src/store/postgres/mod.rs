@@ -16,6 +16,7 @@
 mod apply;
 mod batch;
 mod columns;
+mod lane;
 mod outbox;
 mod reads;
 mod rows;

@@ -206,7 +206,8 @@ async fn close_other_connections(pool: &sqlx::PgPool) {
 /// sender retries) and the next one goes on a new connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_lane_replaces_a_connection_the_server_closed() {
-    use super::batch::{Lane, LookupKeys, lookups};
+    use super::batch::{LookupKeys, lookups};
+    use super::lane::Lane;
     use std::time::Duration;
 
     let fixture = fresh().await;
