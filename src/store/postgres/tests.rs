@@ -189,15 +189,28 @@ async fn a_plan_the_database_refuses_fails_alone_in_its_batch() {
 }
 
 /// Kills every other connection to the test's database, as a server restart or a proxy's
-/// idle timeout would, and waits until they are gone.
+/// idle timeout would, and waits until they are gone (polled: `pg_terminate_backend`'s own
+/// wait needs PostgreSQL 14, and Ringback supports 13).
 async fn close_other_connections(pool: &sqlx::PgPool) {
-    sqlx::query(
-        "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity \
-         WHERE datname = current_database() AND pid <> pg_backend_pid()",
-    )
-    .execute(pool)
-    .await
-    .unwrap();
+    let others = "FROM pg_stat_activity WHERE datname = current_database() \
+                  AND pid <> pg_backend_pid() AND backend_type = 'client backend'";
+    // One connection for both, so that the one left is the one asking.
+    let mut conn = pool.acquire().await.unwrap();
+    sqlx::query(&format!("SELECT pg_terminate_backend(pid) {others}"))
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    for _ in 0..500 {
+        let left: i64 = sqlx::query_scalar(&format!("SELECT count(*) {others}"))
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        if left == 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the other connections were still there after 5 s");
 }
 
 /// A batch lane keeps its connection from one batch to the next. When the server has
