@@ -40,7 +40,7 @@ fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, WebError> {
     if let Some(fields) = value.as_object() {
         for (k, v) in fields {
             if let Some(text) = v.as_str() {
-                super::error::refuse_nul(text, &format!("field {k:?}"))?;
+                super::error::refuse_nul(text, format_args!("field {k:?}"))?;
             }
         }
     }

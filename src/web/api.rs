@@ -153,7 +153,7 @@ pub(super) fn serde_urlencoded_params<T: serde::de::DeserializeOwned>(
         .collect();
     for (k, v) in &pairs {
         super::error::refuse_nul(k, "a query parameter's name")?;
-        super::error::refuse_nul(v, &format!("query parameter {k:?}"))?;
+        super::error::refuse_nul(v, format_args!("query parameter {k:?}"))?;
     }
     let value = Value::Object(
         pairs

@@ -14,8 +14,9 @@ use crate::store::StoreError;
 
 /// Refuses text holding a NUL character (U+0000): no person or telephony system means one,
 /// and PostgreSQL can keep one neither in text nor in JSON (a filter holding one would fail
-/// its query there, a 500). `what` names the field for the 400's reason.
-pub fn refuse_nul(text: &str, what: &str) -> Result<(), WebError> {
+/// its query there, a 500). `what` names the field for the 400's reason; it is formatted only
+/// then, so a caller checking every field of every request pays nothing for the name.
+pub fn refuse_nul(text: &str, what: impl std::fmt::Display) -> Result<(), WebError> {
     if text.contains('\0') {
         return Err(WebError::BadRequest(format!(
             "{what} holds a NUL character (U+0000)"

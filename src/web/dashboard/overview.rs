@@ -101,8 +101,8 @@ pub async fn pending(
         Err(r) => return *r,
     };
     for (name, value) in [("agent", &filter.agent), ("department", &filter.department)] {
-        let what = format!("the {name} filter");
-        if let Err(refused) = crate::web::error::refuse_nul(value.as_deref().unwrap_or(""), &what) {
+        let what = format_args!("the {name} filter");
+        if let Err(refused) = crate::web::error::refuse_nul(value.as_deref().unwrap_or(""), what) {
             return HttpResponse::BadRequest()
                 .content_type("text/plain; charset=utf-8")
                 .body(refused.to_string());
