@@ -6,7 +6,8 @@
 //! customer index) so that racing replicas behave as one process; `outbox.rs` takes
 //! deliveries with `FOR UPDATE SKIP LOCKED` leases; `upkeep.rs` holds retention (one replica
 //! at a time, by an advisory lock), secrets, leadership (an advisory lock held on a
-//! connection of its own) and copying.
+//! connection of its own) and copying; `traits.rs` implements the store contract with them,
+//! and `errors.rs` says what a database error means.
 //!
 //! Queries are checked at run time (`sqlx::query`), so building needs no database.
 //! Writes are acknowledged after COMMIT with `synchronous_commit = on`. A database that does
@@ -16,12 +17,16 @@
 mod apply;
 mod batch;
 mod columns;
+mod copying;
+mod errors;
+mod event_reads;
 mod lane;
 mod outbox;
 mod reads;
 mod rows;
 mod runtime;
 mod sessions;
+mod traits;
 mod upkeep;
 
 #[cfg(test)]
@@ -31,21 +36,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Executor};
-use ulid::Ulid;
 
-use crate::domain::callback::{Callback, CallbackId};
-use crate::domain::reminder::Delivery;
-use crate::store::{
-    CallbackDetail, CallbackReads, Cutoffs, Digests, EventLog, EventRecord, Found, Health, Lead,
-    Leadership, LeaseOwner, Lifecycle, ListQuery, Lookup, Maintenance, Outbox, Page, Part,
-    PendingBreakdown, PendingStats, Plan, Purged, Record, RulesChange, RulesStore, Secrets,
-    Sessions, StoreError, StoreResult, Take, Taken, TelegramState, Transfer, UnknownChat,
-    Versioned,
-};
+pub(crate) use errors::{SqlState, db_error, sqlstate};
+
+use crate::store::{StoreError, StoreResult};
 
 /// The schema, embedded: `migrations/postgres/*.sql`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -73,61 +69,6 @@ pub struct PgStore {
     /// Write plans and lookups go to the database in batches (group commit): `batch.rs`.
     plans: Arc<batch::Batcher<batch::PlanJob, ()>>,
     lookups: Arc<batch::Batcher<batch::LookupKeys, sqlx::postgres::PgRow>>,
-}
-
-/// What an SQLSTATE means to Ringback: the same for an error raised to a statement
-/// (`db_error`) and for one a batch caught and reported per plan (`batch.rs`).
-pub(crate) enum SqlState {
-    /// A constraint or revision a plan relied on: decide again.
-    Conflict,
-    /// The database cannot serve now: retry later.
-    NotAnswering,
-    Other,
-}
-
-pub(crate) fn sqlstate(code: &str) -> SqlState {
-    match code {
-        // unique violation; serialization failure (a row changed); deadlock
-        "23505" | "40001" | "40P01" => SqlState::Conflict,
-        // connection exceptions, shutdown, too many connections, out of resources; and a
-        // server that has become read-only (a primary demoted in a failover, which a
-        // connection opened before it still reaches): the connection is dropped, and the
-        // next one goes wherever the URL now points
-        c if c.starts_with("08") || c.starts_with("57P") || c.starts_with("53") || c == "25006" => {
-            SqlState::NotAnswering
-        }
-        _ => SqlState::Other,
-    }
-}
-
-/// A database error as a store error: a constraint a plan relied on (two pending callbacks
-/// for one customer, a row stored first by someone else) is a conflict; a database that does
-/// not answer is unavailable; anything else is the backend's.
-pub(crate) fn db_error(e: sqlx::Error) -> StoreError {
-    match &e {
-        sqlx::Error::Database(d) => match d.code().as_deref().map(sqlstate) {
-            Some(SqlState::Conflict) => StoreError::Conflict,
-            Some(SqlState::NotAnswering) => {
-                StoreError::unavailable_from("the database is not answering", e)
-            }
-            _ => StoreError::Backend {
-                message: "a database statement failed".into(),
-                source: Some(Arc::new(e)),
-            },
-        },
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::Protocol(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => {
-            StoreError::unavailable_from("the database is not reachable", e)
-        }
-        _ => StoreError::Backend {
-            message: "the database answered something unexpected".into(),
-            source: Some(Arc::new(e)),
-        },
-    }
 }
 
 impl PgStore {
@@ -235,283 +176,5 @@ impl PgStore {
     fn note_reachable<T>(&self, result: &StoreResult<T>) {
         let unreachable = matches!(result, Err(StoreError::Unavailable { .. }));
         self.unreachable.store(unreachable, Ordering::Relaxed);
-    }
-}
-
-#[async_trait]
-impl EventLog for PgStore {
-    async fn event(&self, id: Ulid) -> StoreResult<Option<(EventRecord, Vec<u8>)>> {
-        self.on_db(move |s| async move { reads::event(&s, id).await })
-            .await
-    }
-
-    async fn events(&self, after: Option<Ulid>, limit: usize) -> StoreResult<Vec<EventRecord>> {
-        self.on_db(move |s| async move { reads::events(&s, after, limit).await })
-            .await
-    }
-
-    async fn unreadable_numbers(
-        &self,
-        since: DateTime<Utc>,
-        limit: usize,
-    ) -> StoreResult<Vec<EventRecord>> {
-        self.on_db(move |s| async move { reads::unreadable_numbers(&s, since, limit).await })
-            .await
-    }
-}
-
-#[async_trait]
-impl CallbackReads for PgStore {
-    async fn callback(&self, id: CallbackId) -> StoreResult<Option<Versioned<Callback>>> {
-        self.on_db(move |s| async move { reads::callback(&s, id).await })
-            .await
-    }
-
-    async fn callbacks(&self, ids: Vec<CallbackId>) -> StoreResult<Vec<Versioned<Callback>>> {
-        self.on_db(move |s| async move { reads::callbacks(&s, ids).await })
-            .await
-    }
-
-    async fn callback_detail(&self, id: CallbackId) -> StoreResult<Option<CallbackDetail>> {
-        self.on_db(move |s| async move { reads::detail(&s, id).await })
-            .await
-    }
-
-    async fn list_callbacks(&self, query: ListQuery) -> StoreResult<Page> {
-        self.on_db(move |s| async move { reads::list(&s, query).await })
-            .await
-    }
-
-    async fn pending_stats(&self) -> StoreResult<PendingStats> {
-        self.on_db(move |s| async move { reads::pending_stats(&s).await })
-            .await
-    }
-
-    async fn pending_breakdown(&self) -> StoreResult<PendingBreakdown> {
-        self.on_db(|s| async move { reads::pending_breakdown(&s).await })
-            .await
-    }
-
-    async fn due(&self, now: DateTime<Utc>, limit: usize) -> StoreResult<Vec<Versioned<Callback>>> {
-        self.on_db(move |s| async move { reads::due(&s, now, limit).await })
-            .await
-    }
-
-    async fn next_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
-        self.on_db(move |s| async move { reads::next_due(&s).await })
-            .await
-    }
-}
-
-#[async_trait]
-impl Lifecycle for PgStore {
-    async fn lookup(&self, lookup: Lookup) -> StoreResult<Found> {
-        let result = reads::lookup(self, lookup).await;
-        self.note_reachable(&result);
-        result
-    }
-
-    async fn apply(&self, plan: Plan) -> StoreResult<()> {
-        if plan.is_empty() {
-            return Ok(());
-        }
-        // Encoded here, on the caller's thread; the batcher sends it on the store's runtime.
-        let result = apply::apply(self, plan).await;
-        self.note_reachable(&result);
-        result
-    }
-
-    /// A conflict here costs a second lookup and plan through the batches: measured on the
-    /// bench mix, one plan in nine conflicted without turns (3 593 req/s, p99 25.1 ms at 32
-    /// connections) and none with them (3 707, 22.8 ms).
-    fn one_customer_at_a_time(&self) -> bool {
-        true
-    }
-}
-
-#[async_trait]
-impl Outbox for PgStore {
-    async fn take(&self, take: Take) -> StoreResult<Vec<Taken>> {
-        self.on_db(move |s| async move { outbox::take(&s, take).await })
-            .await
-    }
-
-    async fn release(&self, owner: LeaseOwner, deliveries: Vec<Ulid>) -> StoreResult<()> {
-        self.on_db(move |s| async move { outbox::release(&s, owner, deliveries).await })
-            .await
-    }
-
-    async fn next_delivery_at(&self) -> StoreResult<Option<DateTime<Utc>>> {
-        self.on_db(move |s| async move { outbox::next_delivery_at(&s).await })
-            .await
-    }
-
-    async fn outbox(&self) -> StoreResult<Vec<Delivery>> {
-        self.on_db(move |s| async move { outbox::all(&s).await })
-            .await
-    }
-}
-
-#[async_trait]
-impl RulesStore for PgStore {
-    async fn stored_rules(&self) -> StoreResult<Option<RulesChange>> {
-        self.on_db(move |s| async move { upkeep::stored_rules(&s).await })
-            .await
-    }
-
-    async fn save_rules(&self, change: RulesChange) -> StoreResult<()> {
-        self.on_db(move |s| async move { upkeep::save_rules(&s, change).await })
-            .await
-    }
-
-    async fn rules_audit(&self, limit: usize) -> StoreResult<Vec<RulesChange>> {
-        self.on_db(move |s| async move { upkeep::rules_audit(&s, limit).await })
-            .await
-    }
-
-    async fn schedule_fingerprint(&self) -> StoreResult<Option<String>> {
-        self.on_db(move |s| async move { upkeep::setting(&s, upkeep::SCHEDULE_RULES).await })
-            .await
-    }
-
-    async fn set_schedule_fingerprint(&self, fingerprint: String) -> StoreResult<()> {
-        self.on_db(move |s| async move {
-            upkeep::set_setting(&s, upkeep::SCHEDULE_RULES, fingerprint).await
-        })
-        .await
-    }
-}
-
-#[async_trait]
-impl TelegramState for PgStore {
-    async fn telegram_offset(&self) -> StoreResult<i64> {
-        let stored = self
-            .on_db(|s| async move { upkeep::setting(&s, upkeep::TELEGRAM_OFFSET).await })
-            .await?;
-        Ok(stored.and_then(|v| v.parse().ok()).unwrap_or(0))
-    }
-
-    async fn save_telegram_offset(&self, offset: i64) -> StoreResult<()> {
-        self.on_db(move |s| async move {
-            upkeep::set_setting(&s, upkeep::TELEGRAM_OFFSET, offset.to_string()).await
-        })
-        .await
-    }
-
-    async fn note_unknown_chat(&self, chat: UnknownChat) -> StoreResult<()> {
-        self.on_db(move |s| async move { upkeep::note_unknown_chat(&s, chat).await })
-            .await
-    }
-
-    async fn unknown_chats(&self) -> StoreResult<Vec<UnknownChat>> {
-        self.on_db(move |s| async move { upkeep::unknown_chats(&s).await })
-            .await
-    }
-}
-
-#[async_trait]
-impl Digests for PgStore {
-    async fn last_digest(&self, schedule: &str) -> StoreResult<Option<DateTime<Utc>>> {
-        let schedule = schedule.to_string();
-        self.on_db(move |s| async move { upkeep::last_digest(&s, &schedule).await })
-            .await
-    }
-}
-
-#[async_trait]
-impl Secrets for PgStore {
-    async fn secret(&self, name: &str, fresh: String) -> StoreResult<(String, bool)> {
-        let name = name.to_string();
-        self.on_db(move |s| async move { upkeep::secret(&s, &name, fresh).await })
-            .await
-    }
-
-    fn secret_location(&self, name: &str) -> String {
-        format!("the database (table secrets, name {name:?})")
-    }
-}
-
-#[async_trait]
-impl Sessions for PgStore {
-    async fn end_session(
-        &self,
-        id: &str,
-        until: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        let id = id.to_string();
-        self.on_db(move |s| async move { sessions::end(&s, &id, until, now).await })
-            .await
-    }
-
-    async fn session_ended(&self, id: &str) -> StoreResult<bool> {
-        let id = id.to_string();
-        self.on_db(move |s| async move { sessions::ended(&s, &id).await })
-            .await
-    }
-}
-
-#[async_trait]
-impl Leadership for PgStore {
-    async fn try_lead(&self, role: &'static str) -> StoreResult<Option<Box<dyn Lead>>> {
-        self.on_db(move |s| async move { upkeep::try_lead(&s, role).await })
-            .await
-    }
-}
-
-#[async_trait]
-impl Transfer for PgStore {
-    async fn is_empty(&self) -> StoreResult<bool> {
-        self.on_db(move |s| async move { upkeep::is_empty(&s).await })
-            .await
-    }
-
-    async fn export(
-        &self,
-        part: Part,
-        after: Option<String>,
-        limit: usize,
-    ) -> StoreResult<(Vec<Record>, Option<String>)> {
-        self.on_db(move |s| async move { upkeep::export(&s, part, after, limit.max(1)).await })
-            .await
-    }
-
-    async fn import(&self, records: Vec<Record>) -> StoreResult<()> {
-        self.on_db(move |s| async move { upkeep::import(&s, records).await })
-            .await
-    }
-}
-
-#[async_trait]
-impl Maintenance for PgStore {
-    async fn probe(&self) -> StoreResult<()> {
-        self.on_db(move |s| async move {
-            upkeep::set_setting(&s, "probe", Utc::now().to_rfc3339()).await
-        })
-        .await
-    }
-
-    fn health(&self) -> Health {
-        if self.pool.is_closed() {
-            Health::Unavailable("storage is closed".into())
-        } else if self.unreachable.load(Ordering::Relaxed) {
-            Health::Unavailable("the database is not reachable; retrying".into())
-        } else {
-            Health::Ready
-        }
-    }
-
-    async fn purge(&self, cutoffs: Cutoffs, limit: usize) -> StoreResult<Purged> {
-        self.on_db(move |s| async move { upkeep::purge(&s, cutoffs, limit).await })
-            .await
-    }
-
-    fn quarantined(&self) -> u64 {
-        self.quarantined.load(Ordering::Relaxed)
-    }
-
-    async fn close(&self) -> StoreResult<()> {
-        self.pool.close().await;
-        Ok(())
     }
 }

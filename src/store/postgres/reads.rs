@@ -1,4 +1,5 @@
-//! The contract's reads. A row whose JSON no longer reads as its value is set aside in
+//! The contract's reads of callbacks, calls and customers (the event log's are
+//! `event_reads.rs`). A row whose JSON no longer reads as its value is set aside in
 //! `quarantine` (and counted): scans go on without it, a read of it by id is an error.
 
 use std::sync::atomic::Ordering;
@@ -14,13 +15,13 @@ use super::rows::{self, call_from, customer_version};
 use super::{PgStore, db_error};
 use crate::domain::callback::{Callback, CallbackId, TimelineEntry};
 use crate::store::{
-    AgentFilter, CallbackDetail, Cursor, CustomerState, EventRecord, Found, ListQuery, Lookup,
-    Page, PendingBreakdown, PendingStats, Phase, StatusFilter, StoreError, StoreResult, Versioned,
+    AgentFilter, CallbackDetail, Cursor, CustomerState, Found, ListQuery, Lookup, Page,
+    PendingBreakdown, PendingStats, Phase, StatusFilter, StoreError, StoreResult, Versioned,
 };
 
 const MAX_LIMIT: usize = 10_000;
 
-fn limit(n: usize) -> i64 {
+pub(super) fn limit(n: usize) -> i64 {
     i64::try_from(n.clamp(1, MAX_LIMIT)).unwrap_or(1)
 }
 
@@ -377,84 +378,4 @@ async fn versioned_callback(store: &PgStore, v: Value) -> Option<Versioned<Callb
             None
         }
     }
-}
-
-fn event_row(row: &PgRow) -> Result<EventRecord, String> {
-    let record: Value = row.try_get("record").map_err(|e| e.to_string())?;
-    serde_json::from_value(record).map_err(|e| e.to_string())
-}
-
-pub async fn event(store: &PgStore, id: Ulid) -> StoreResult<Option<(EventRecord, Vec<u8>)>> {
-    let row = sqlx::query("SELECT record, body FROM events WHERE id = $1")
-        .bind(id.to_string())
-        .fetch_optional(&store.pool)
-        .await
-        .map_err(db_error)?;
-    let Some(row) = row else { return Ok(None) };
-    let body: Vec<u8> = row.try_get("body").map_err(db_error)?;
-    match event_row(&row) {
-        Ok(record) => Ok(Some((record, body))),
-        Err(why) => {
-            set_aside(store, "events", "id", &id.to_string(), &why).await;
-            Err(StoreError::Corrupt {
-                what: format!("event {id}"),
-                source: None,
-            })
-        }
-    }
-}
-
-/// Events since `since` flagged `unreadable`, newest first (ids are ULIDs: the primary
-/// key's range is the period).
-pub async fn unreadable_numbers(
-    store: &PgStore,
-    since: DateTime<Utc>,
-    n: usize,
-) -> StoreResult<Vec<EventRecord>> {
-    let from = Ulid::from_parts(u64::try_from(since.timestamp_millis()).unwrap_or(0), 0);
-    let found = sqlx::query(
-        "SELECT id, record FROM events WHERE id >= $1 AND record ? 'unreadable' ORDER BY id DESC LIMIT $2",
-    )
-    .bind(from.to_string())
-    .bind(limit(n))
-    .fetch_all(&store.pool)
-    .await
-    .map_err(db_error)?;
-    let mut out = Vec::with_capacity(found.len());
-    for row in &found {
-        match event_row(row) {
-            Ok(record) => out.push(record),
-            Err(why) => {
-                let id: String = row.try_get("id").unwrap_or_default();
-                set_aside(store, "events", "id", &id, &why).await;
-            }
-        }
-    }
-    Ok(out)
-}
-
-pub async fn events(
-    store: &PgStore,
-    after: Option<Ulid>,
-    n: usize,
-) -> StoreResult<Vec<EventRecord>> {
-    let found = sqlx::query(
-        "SELECT id, record FROM events WHERE ($1::text IS NULL OR id > $1) ORDER BY id LIMIT $2",
-    )
-    .bind(after.map(|a| a.to_string()))
-    .bind(limit(n))
-    .fetch_all(&store.pool)
-    .await
-    .map_err(db_error)?;
-    let mut out = Vec::with_capacity(found.len());
-    for row in &found {
-        match event_row(row) {
-            Ok(record) => out.push(record),
-            Err(why) => {
-                let id: String = row.try_get("id").unwrap_or_default();
-                set_aside(store, "events", "id", &id, &why).await;
-            }
-        }
-    }
-    Ok(out)
 }

@@ -71,3 +71,8 @@ pub fn ms(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
     t.duration_trunc(chrono::TimeDelta::milliseconds(1))
         .unwrap_or(t)
 }
+
+/// A JSON column read back as what it holds; one that does not decode is corrupt.
+pub fn decode<T: serde::de::DeserializeOwned>(what: &str, v: Value) -> StoreResult<T> {
+    serde_json::from_value(v).map_err(|e| StoreError::corrupt(what.to_string(), e))
+}

@@ -11,16 +11,16 @@ use ulid::Ulid;
 use super::encode::customer_version;
 use super::keys::{self, Tree};
 use super::log::Log;
-use super::logged;
 use super::records::{self, Undecodable};
 use super::repair::Repair;
 use crate::domain::callback::{Callback, CallbackId, TimelineEntry};
-use crate::domain::reminder::Delivery;
 use crate::store::{
-    CallbackDetail, CallbackFilter, Cursor, CustomerState, EventRecord, Found, ListQuery, Lookup,
-    Page, PendingBreakdown, PendingStats, Phase, RulesChange, StatusFilter, StoreError,
-    UnknownChat, Version, Versioned,
+    CallbackDetail, CallbackFilter, Cursor, CustomerState, Found, ListQuery, Lookup, Page,
+    PendingBreakdown, PendingStats, Phase, StatusFilter, StoreError, Version, Versioned,
 };
+
+mod events;
+mod meta;
 
 const MAX_LIMIT: usize = 10_000;
 
@@ -344,192 +344,5 @@ impl<'a> Reader<'a> {
             .first()
             .map_err(super::from_sled)?
             .and_then(|(k, _)| keys::time_from(&k)))
-    }
-
-    pub fn event(&mut self, id: Ulid) -> ReadResult<Option<(EventRecord, Vec<u8>)>> {
-        let Some(index) = self.get(Tree::Events, &id.to_bytes())? else {
-            return Ok(None);
-        };
-        self.logged_event(&id.to_bytes(), &index)
-    }
-
-    /// The event an `events` index entry points at, read from the log. An entry that is not
-    /// an index value is set aside; a frame gone from the log (a crash lost it before it was
-    /// acknowledged) or unreadable there answers `Corrupt` for that event alone.
-    fn logged_event(
-        &mut self,
-        key: &[u8],
-        index: &[u8],
-    ) -> ReadResult<Option<(EventRecord, Vec<u8>)>> {
-        let Some((at, _)) = logged::index_from(index) else {
-            let e = Undecodable {
-                what: "event index",
-                reason: "not a position in the event log".into(),
-            };
-            self.quarantine(Tree::Events, key, &e);
-            return Err(e.into());
-        };
-        let log = self
-            .log
-            .ok_or_else(|| StoreError::backend("events are read on the scan lane"))?;
-        let payload = log
-            .read(at)
-            .map_err(|e| StoreError::corrupt("event log frame", e))?;
-        let frame = logged::decode(&payload, false)?;
-        Ok(frame.event)
-    }
-
-    pub fn events(&mut self, after: Option<Ulid>, limit: usize) -> ReadResult<Vec<EventRecord>> {
-        let iter = match after {
-            Some(id) => self
-                .tree(Tree::Events)
-                .range::<[u8; 16], _>((Bound::Excluded(id.to_bytes()), Bound::Unbounded)),
-            None => self.tree(Tree::Events).iter(),
-        };
-        let limit = limit.clamp(1, MAX_LIMIT);
-        let mut out = Vec::new();
-        for item in iter {
-            if out.len() >= limit {
-                break;
-            }
-            let (key, index) = item.map_err(super::from_sled)?;
-            match self.logged_event(&key, &index) {
-                Ok(Some((record, _))) => out.push(record),
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e.describe(), "an event could not be read; listed without it")
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    /// Events since `since` flagged `unreadable`, newest first. Events are keyed by their
-    /// ULID, which starts with the receipt time, so this reads only the period asked for,
-    /// and the index's flag says which to read from the log.
-    pub fn unreadable_numbers(
-        &mut self,
-        since: DateTime<Utc>,
-        limit: usize,
-    ) -> ReadResult<Vec<EventRecord>> {
-        let from = Ulid::from_parts(u64::try_from(since.timestamp_millis()).unwrap_or(0), 0);
-        let limit = limit.clamp(1, MAX_LIMIT);
-        let mut out = Vec::new();
-        let range = self
-            .tree(Tree::Events)
-            .range::<[u8; 16], _>((Bound::Included(from.to_bytes()), Bound::Unbounded));
-        for item in range.rev() {
-            if out.len() >= limit {
-                break;
-            }
-            let (key, index) = item.map_err(super::from_sled)?;
-            if logged::index_from(&index).is_some_and(|(_, flags)| flags & logged::UNREADABLE == 0)
-            {
-                continue;
-            }
-            match self.logged_event(&key, &index) {
-                Ok(Some((record, _))) if record.unreadable.is_some() => out.push(record),
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e.describe(), "an event could not be read; listed without it")
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    /// Every delivery not yet settled.
-    pub fn outbox(&mut self) -> ReadResult<Vec<Delivery>> {
-        let mut out = Vec::new();
-        for item in self.tree(Tree::Outbox).iter() {
-            let (key, value) = item.map_err(super::from_sled)?;
-            match records::decode_delivery(&value) {
-                Ok(stored) => out.push(stored.delivery),
-                Err(e) => self.quarantine(Tree::Outbox, &key, &e),
-            }
-        }
-        Ok(out)
-    }
-
-    /// The latest claimed occurrence of a digest schedule.
-    pub fn last_digest(&self, schedule: &str) -> ReadResult<Option<DateTime<Utc>>> {
-        let prefix = keys::digest_prefix(schedule);
-        Ok(self
-            .tree(Tree::Digests)
-            .scan_prefix(&prefix)
-            .keys()
-            .next_back()
-            .transpose()
-            .map_err(super::from_sled)?
-            .and_then(|k| keys::time_from(&k[prefix.len()..])))
-    }
-
-    /// The `meta` keys of ended sessions that may be forgotten at `now`.
-    pub fn sessions_ended_before(&self, now: DateTime<Utc>) -> ReadResult<Vec<Vec<u8>>> {
-        let mut out = Vec::new();
-        for item in self.tree(Tree::Meta).scan_prefix(keys::ENDED_SESSION) {
-            let (key, until) = item.map_err(super::from_sled)?;
-            if keys::time_from(&until).is_none_or(|until| until < now) {
-                out.push(key.to_vec());
-            }
-        }
-        Ok(out)
-    }
-
-    /// A time kept in `meta` under `key`, if any.
-    pub fn meta_time(&self, key: &[u8]) -> ReadResult<Option<DateTime<Utc>>> {
-        Ok(self
-            .get(Tree::Meta, key)?
-            .as_deref()
-            .and_then(keys::time_from))
-    }
-
-    pub fn session_ended(&self, id: &str) -> ReadResult<bool> {
-        Ok(self.get(Tree::Meta, &keys::ended_session(id))?.is_some())
-    }
-
-    pub fn meta(&self, key: &str) -> ReadResult<Option<sled::IVec>> {
-        self.get(Tree::Meta, key.as_bytes())
-    }
-
-    pub fn stored_rules(&mut self) -> ReadResult<Option<RulesChange>> {
-        let Some(bytes) = self.meta(keys::STORED_RULES)? else {
-            return Ok(None);
-        };
-        match records::decode("stored rules", &bytes) {
-            Ok(change) => Ok(Some(change)),
-            Err(e) => {
-                self.quarantine(Tree::Meta, keys::STORED_RULES.as_bytes(), &e);
-                Ok(None)
-            }
-        }
-    }
-
-    pub fn rules_audit(&mut self, limit: usize) -> ReadResult<Vec<RulesChange>> {
-        let mut out = Vec::new();
-        for item in self.tree(Tree::RulesAudit).iter().rev() {
-            if out.len() >= limit {
-                break;
-            }
-            let (key, value) = item.map_err(super::from_sled)?;
-            match records::decode("rules change", &value) {
-                Ok(change) => out.push(change),
-                Err(e) => self.quarantine(Tree::RulesAudit, &key, &e),
-            }
-        }
-        Ok(out)
-    }
-
-    pub fn unknown_chats(&mut self) -> ReadResult<Vec<UnknownChat>> {
-        let mut chats = Vec::new();
-        for item in self.tree(Tree::UnknownChats).iter() {
-            let (key, value) = item.map_err(super::from_sled)?;
-            match records::decode::<UnknownChat>("unknown chat", &value) {
-                Ok(chat) => chats.push(chat),
-                Err(e) => self.quarantine(Tree::UnknownChats, &key, &e),
-            }
-        }
-        chats.sort_by_key(|c| std::cmp::Reverse(c.last_seen));
-        Ok(chats)
     }
 }
