@@ -4,6 +4,7 @@
 //! Everything a later feature reads is parsed and checked here, so `ringback check-config`
 //! rejects a bad file before anything runs, naming the key and the reason.
 
+mod database_url;
 pub mod extras;
 pub mod holidays;
 mod raw;
@@ -24,6 +25,7 @@ use url::Url;
 
 use crate::domain::phone::{CountryCode, PhoneNumber};
 pub use crate::domain::reminder::Channel;
+pub use database_url::parse_postgres_url;
 pub use secret::Secret;
 
 /// The prefix of environment overrides: `RINGBACK_EMAIL__SMTP_URL` sets `email.smtp_url`.
@@ -249,9 +251,29 @@ fn figment_for(path: &Path, overrides: Vec<(String, String)>) -> Figment {
             continue;
         }
         let value: figment::value::Value = value.parse().expect("figment parses any string");
-        figment = figment.merge(Serialized::default(&key, value));
+        figment = figment.merge(EnvVar { name, key, value });
     }
     figment
+}
+
+/// One `RINGBACK_…` variable as a figment source, named as the variable: an error in it (a
+/// key that does not exist, a value of the wrong type) says which variable, not the file.
+struct EnvVar {
+    name: String,
+    key: String,
+    value: figment::value::Value,
+}
+
+impl figment::Provider for EnvVar {
+    fn metadata(&self) -> figment::Metadata {
+        figment::Metadata::named(format!("environment variable {}", self.name))
+    }
+
+    fn data(
+        &self,
+    ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        Serialized::default(&self.key, &self.value).data()
+    }
 }
 
 /// figment's errors name the key and the source; they never include values of our secret

@@ -213,6 +213,9 @@ fn check_backend(issues: &mut Issues, raw: &RawConfig) -> Option<StorageBackend>
                     "must start with postgres:// or postgresql://",
                 );
                 ok = false;
+            } else if let Err(why) = super::parse_postgres_url(url) {
+                issues.add("storage.url", format!("not a usable PostgreSQL URL: {why}"));
+                ok = false;
             }
             if !(1..=512).contains(&storage.pool_size) {
                 issues.add(

@@ -238,6 +238,56 @@ fn environment_variables_override_the_file() {
 }
 
 #[test]
+fn a_mistyped_environment_variable_is_named_in_the_error_not_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(&dir, BASE_CONFIG);
+    let err = Settings::load_with_env(
+        std::path::Path::new(&path),
+        [("RINGBACK_STORAGE__BOGUS".to_string(), "1".to_string())],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("storage.bogus"), "{err}");
+    assert!(
+        err.contains("(from environment variable RINGBACK_STORAGE__BOGUS)"),
+        "{err}"
+    );
+    assert!(
+        !err.contains(".rs:"),
+        "no source location of Ringback's: {err}"
+    );
+}
+
+#[test]
+fn a_database_url_the_driver_cannot_use_is_refused_with_why_and_without_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = BASE_CONFIG.replace("path = \"data\"", "backend = \"postgres\"");
+    let path = write_config(&dir, &text);
+    let load = |url: &str| {
+        Settings::load_with_env(
+            std::path::Path::new(&path),
+            [("RINGBACK_STORAGE__URL".to_string(), url.to_string())],
+        )
+    };
+    let err = load("postgres://ringback:hunter4secret@db.example.in/ringback?sslmode=bogus")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("storage.url"), "{err}");
+    assert!(err.contains("bogus"), "the reason: {err}");
+    assert!(!err.contains("hunter4"), "{err}");
+    let err = load("postgres://ringback:hunter4secret@db.example.in:port/ringback")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("storage.url") && !err.contains("hunter4"),
+        "{err}"
+    );
+    assert!(
+        load("postgres://ringback:hunter4secret@db.example.in/ringback?sslmode=require").is_ok()
+    );
+}
+
+#[test]
 fn webhook_urls_prints_one_url_per_trigger_with_the_token() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(&dir, BASE_CONFIG);

@@ -75,10 +75,9 @@ impl PgStore {
     /// Connects (lazily: a database that is down at start is retried by each request),
     /// migrates the schema, and refuses a database whose schema is newer than this build's.
     pub async fn open(url: &str, pool_size: u32) -> StoreResult<Self> {
-        let connect: PgConnectOptions = url
-            .parse()
-            // The URL may hold a password: the error is not repeated.
-            .map_err(|_| StoreError::backend("[storage].url is not a PostgreSQL URL"))?;
+        // The URL may hold a password: the reason never repeats it.
+        let connect = crate::config::parse_postgres_url(url)
+            .map_err(|why| StoreError::backend(format!("not a usable PostgreSQL URL: {why}")))?;
         let connect = connect.disable_statement_logging();
         let runtime = Arc::new(runtime::StoreRuntime::start()?);
         // The pool is made on the store's runtime, so its connections are driven there.
