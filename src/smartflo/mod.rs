@@ -83,7 +83,10 @@ impl Interpreter {
             Some(Err(why)) => (received_at, Some(why)),
             None => (received_at, None),
         };
-        let customer_raw = event.customer_raw(direction).map(str::to_string);
+        // Shown to supervisors when it cannot be read: bounded like every kept text.
+        let customer_raw = event
+            .customer_raw(direction)
+            .map(|raw| event::clip(raw, event::MAX_TEXT));
         let customer = event
             .customer_raw(direction)
             .ok_or_else(|| "no customer number field".to_string())

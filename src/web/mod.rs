@@ -93,7 +93,7 @@ impl AppState {
         let source = self.sources.source(req);
         self.count_auth_failure(what);
         if self.throttle.failed(source, std::time::Instant::now()) {
-            tracing::warn!(source = ?source, what, "too many failed authentications; throttling this source for up to a minute");
+            tracing::warn!(source = %source.map_or_else(|| "unknown".to_string(), |ip| ip.to_string()), what, "too many failed authentications; throttling this source for up to a minute");
         }
     }
 

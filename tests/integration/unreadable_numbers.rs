@@ -92,3 +92,31 @@ async fn without_unreadable_numbers_the_pending_list_says_nothing_of_them() {
     let (_, html, _) = v.get("/unreadable").await;
     assert!(html.contains("None in the last 30 days."), "{html}");
 }
+
+#[tokio::test]
+async fn an_unreadable_number_of_any_length_is_shown_cut_to_the_kept_length() {
+    let app = spawn_app_with(DASHBOARD).await;
+    let huge = "9".repeat(100_000);
+    let body = missed_call(&huge, "1780190011.1", "2026-05-28 11:29:00");
+    let (status, reply) = app
+        .post_json(Some("call_hangup_missed"), &body.to_string())
+        .await;
+    assert_eq!(status, 200, "{reply}");
+    assert!(reply["callback_id"].is_null(), "{reply}");
+    let v = Visitor::new(&app);
+    v.login("asha", PASSWORD).await;
+    let (status, html, _) = v.get("/unreadable").await;
+    assert_eq!(status.as_u16(), 200);
+    let shown = html
+        .split("<code>")
+        .nth(1)
+        .and_then(|rest| rest.split("</code>").next())
+        .unwrap_or_else(|| panic!("no number shown: {html}"));
+    assert!(shown.starts_with("999"), "{shown}");
+    assert!(
+        shown.chars().count() <= 121,
+        "{} characters shown",
+        shown.chars().count()
+    );
+    assert!(html.len() < 20_000, "the page is {} bytes", html.len());
+}

@@ -35,6 +35,18 @@ pub(crate) fn sqlstate(code: &str) -> SqlState {
 /// not answer is unavailable; anything else is the backend's.
 pub(crate) fn db_error(e: sqlx::Error) -> StoreError {
     match &e {
+        // The login refused (SQLSTATE class 28: a wrong password, no such role) or no such
+        // database: a setting to correct, said once and plainly — the server's own message
+        // names the role or the database, never the password.
+        sqlx::Error::Database(d)
+            if d.code()
+                .is_some_and(|c| c.starts_with("28") || c == "3D000") =>
+        {
+            StoreError::unavailable(format!(
+                "the database refused the connection: {}",
+                d.message()
+            ))
+        }
         sqlx::Error::Database(d) => match d.code().as_deref().map(sqlstate) {
             Some(SqlState::Conflict) => StoreError::Conflict,
             Some(SqlState::NotAnswering) => {

@@ -172,8 +172,17 @@ impl PgStore {
     }
 
     /// Whether the database answered the last request (for health).
+    /// The change is logged once each way, so that an outage has a start and an end in the
+    /// log beside the failed requests.
     fn note_reachable<T>(&self, result: &StoreResult<T>) {
         let unreachable = matches!(result, Err(StoreError::Unavailable { .. }));
-        self.unreachable.store(unreachable, Ordering::Relaxed);
+        let was = self.unreachable.swap(unreachable, Ordering::Relaxed);
+        match (was, unreachable) {
+            (false, true) => tracing::warn!(
+                "storage: the database is not answering; webhooks are told to retry until it does"
+            ),
+            (true, false) => tracing::info!("storage: the database answers again"),
+            _ => {}
+        }
     }
 }

@@ -290,3 +290,21 @@ async fn a_batch_that_panics_fails_alone_and_its_lane_comes_back() {
     .await;
     assert!(answered.is_ok(), "a batch after the panic was never done");
 }
+
+#[tokio::test]
+async fn a_database_that_refuses_the_connection_says_why_once() {
+    let url = server::shared().fresh_database();
+    let (server_url, _) = url.rsplit_once('/').expect("a URL with a database");
+    let missing = format!("{server_url}/ringback_no_such_database");
+    let refused = match PgStore::open(&missing, 2).await {
+        Err(e) => e,
+        Ok(_) => panic!("a database that does not exist was opened"),
+    };
+    let said = refused.describe();
+    assert!(
+        said.starts_with("storage is unavailable: the database refused the connection:"),
+        "{said}"
+    );
+    assert_eq!(said.matches("does not exist").count(), 1, "{said}");
+    assert!(said.contains("ringback_no_such_database"), "{said}");
+}

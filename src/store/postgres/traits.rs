@@ -207,7 +207,7 @@ impl Secrets for PgStore {
     }
 
     fn secret_location(&self, name: &str) -> String {
-        format!("the database (table secrets, name {name:?})")
+        format!("the database's secrets table, as {name:?}")
     }
 }
 

@@ -181,7 +181,7 @@ pub async fn login(
             );
         }
         Ok(true) => {
-            tracing::warn!(source = ?source, what = "login", "too many failed authentications; throttling this source for up to a minute");
+            tracing::warn!(source = %source.map_or_else(|| "unknown".to_string(), |ip| ip.to_string()), what = "login", "too many failed authentications; throttling this source for up to a minute");
         }
         Ok(false) => {}
     }
