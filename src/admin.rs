@@ -277,8 +277,7 @@ pub async fn copy_store(
     target: &str,
 ) -> anyhow::Result<Vec<(crate::store::Part, usize)>> {
     let source = store::open(&settings.storage).await.map_err(|e| match e {
-        // The reason already says to stop the other process.
-        StoreError::Busy(why) => anyhow::anyhow!("cannot copy: {why}"),
+        StoreError::Busy(why) => anyhow::anyhow!("{why}: stop `ringback serve` before copying"),
         other => anyhow::Error::from(other).context("opening the store to copy"),
     })?;
     let into = if is_postgres(target) {

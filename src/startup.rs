@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App as HttpApp, HttpServer};
-use anyhow::Context;
+use anyhow::{Context, bail};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -26,7 +26,7 @@ use crate::config::{Settings, StorageBackend};
 use crate::domain::rules::{LiveRules, Rules};
 use crate::links::LinkSigner;
 use crate::scheduler::Scheduler;
-use crate::store::{self, Store};
+use crate::store::{self, Store, StoreError};
 use crate::tokens::{self, TokenSet};
 use crate::web::dashboard::Dashboard;
 use crate::web::{self as routes, AppState};
@@ -77,12 +77,24 @@ impl Application {
         install_tls_provider();
         let settings = Arc::new(settings);
         let data_dir = settings.storage.path.clone();
-        let opened = store::open(&settings.storage).await.with_context(|| {
-            match settings.storage.backend {
-                StorageBackend::Sled => format!("opening storage in {}", data_dir.display()),
-                StorageBackend::Postgres { .. } => "opening the PostgreSQL store".to_string(),
+        let opened = match store::open(&settings.storage).await {
+            Ok(opened) => opened,
+            Err(StoreError::Busy(why)) => {
+                bail!("{why}: stop it first, or point [storage].path at another directory")
             }
-        })?;
+            Err(e) => {
+                return Err(anyhow::Error::from(e)).with_context(|| {
+                    match settings.storage.backend {
+                        StorageBackend::Sled => {
+                            format!("opening storage in {}", data_dir.display())
+                        }
+                        StorageBackend::Postgres { .. } => {
+                            "opening the PostgreSQL store".to_string()
+                        }
+                    }
+                });
+            }
+        };
         let store = Arc::clone(&opened.store);
         let links = Arc::new(LinkSigner::new(
             tokens::link_key(

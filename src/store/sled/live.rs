@@ -310,9 +310,9 @@ fn opening_error(path: &Path, e: sled::Error) -> StoreError {
         let holder = lock_holder(&path.join("sled").join("db"))
             .map(|pid| format!(" (pid {pid}?)"))
             .unwrap_or_default();
+        // What to do about it is the caller's to say (serve, migrate, copy-store, replay).
         StoreError::Busy(format!(
-            "the data directory {} is in use by another ringback{holder}: stop it first, or \
-             point [storage].path at another directory",
+            "the data directory {} is in use by another ringback{holder}",
             path.display()
         ))
     } else {
