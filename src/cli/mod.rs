@@ -149,7 +149,7 @@ fn load(path: &Path) -> Result<Settings, ExitCode> {
 
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,actix_server=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,actix_server=warn,sqlx=warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)

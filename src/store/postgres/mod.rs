@@ -36,8 +36,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{ConnectOptions, Executor};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, Executor};
 
 pub(crate) use errors::{SqlState, db_error, sqlstate};
 
@@ -71,6 +71,24 @@ pub struct PgStore {
     lookups: Arc<batch::Batcher<batch::LookupKeys, sqlx::postgres::PgRow>>,
 }
 
+/// A connection that could not be made at start: where to, and why, when the database
+/// could not be reached (the URL's host and port, never its password).
+fn not_reached(connect: &PgConnectOptions, e: sqlx::Error) -> StoreError {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut => {
+            StoreError::unavailable_from(
+                format!(
+                    "the database at {}:{} is not reachable",
+                    connect.get_host(),
+                    connect.get_port()
+                ),
+                e,
+            )
+        }
+        e => db_error(e),
+    }
+}
+
 impl PgStore {
     /// Connects (lazily: a database that is down at start is retried by each request),
     /// migrates the schema, and refuses a database whose schema is newer than this build's.
@@ -85,7 +103,7 @@ impl PgStore {
             .run({
                 let connect = connect.clone();
                 async move {
-                    PgPoolOptions::new()
+                    let made = PgPoolOptions::new()
                         .max_connections(pool_size)
                         .acquire_timeout(ACQUIRE_TIMEOUT)
                         .after_connect(|conn, _| {
@@ -95,9 +113,20 @@ impl PgStore {
                                 Ok(())
                             })
                         })
-                        .connect_with(connect)
-                        .await
-                        .map_err(db_error)
+                        .connect_with(connect.clone())
+                        .await;
+                    match made {
+                        Ok(pool) => Ok(pool),
+                        // The pool retried until its timeout and kept only that: one
+                        // direct attempt says why (refused, no such host, TLS).
+                        Err(sqlx::Error::PoolTimedOut) => {
+                            Err(match PgConnection::connect_with(&connect).await {
+                                Err(e) => not_reached(&connect, e),
+                                Ok(_) => db_error(sqlx::Error::PoolTimedOut),
+                            })
+                        }
+                        Err(e) => Err(not_reached(&connect, e)),
+                    }
                 }
             })
             .await?;

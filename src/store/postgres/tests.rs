@@ -308,3 +308,26 @@ async fn a_database_that_refuses_the_connection_says_why_once() {
     assert_eq!(said.matches("does not exist").count(), 1, "{said}");
     assert!(said.contains("ringback_no_such_database"), "{said}");
 }
+
+#[tokio::test]
+async fn a_database_that_cannot_be_reached_at_start_says_where_and_why() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let url = format!("postgres://ringback:hunter5secret@127.0.0.1:{closed}/ringback");
+    let refused = match PgStore::open(&url, 2).await {
+        Err(e) => e,
+        Ok(_) => panic!("a closed port was opened"),
+    };
+    assert!(matches!(refused, StoreError::Unavailable { .. }));
+    let said = refused.describe();
+    assert!(
+        said.contains(&format!(
+            "the database at 127.0.0.1:{closed} is not reachable"
+        )),
+        "{said}"
+    );
+    assert!(said.to_lowercase().contains("refused"), "{said}");
+    assert!(!said.contains("hunter5"), "{said}");
+}
