@@ -84,7 +84,7 @@ pub(super) fn check_config(config: PathBuf) -> ExitCode {
 
 /// What check-config says about SPEC §11's settings: the service level, the next holidays,
 /// digests, privacy and languages.
-pub fn section_11_lines(settings: &Settings, now: chrono::DateTime<chrono::Utc>) -> Vec<String> {
+fn section_11_lines(settings: &Settings, now: chrono::DateTime<chrono::Utc>) -> Vec<String> {
     let extras = &settings.extras;
     let sla = &extras.rules.sla;
     let human = |d: chrono::Duration| {

@@ -1,6 +1,7 @@
 //! The command line: `serve`, `check-config`, `webhook-urls`, `smartflo-setup`, `export`,
 //! `backup`, `hash-password`, `migrate`, `copy-store`, `replay` (docs/operations.md): the
-//! arguments here, each command in `serve`, `check` or `commands`.
+//! arguments here, each command in `serve`, `check` or `commands` (`replay` in
+//! `crate::replay`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

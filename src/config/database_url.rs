@@ -18,7 +18,9 @@ pub fn parse_postgres_url(url: &str) -> Result<PgConnectOptions, String> {
     })
 }
 
-/// `reason` with the URL's password, as written or decoded, replaced by `…`.
+/// `reason` with the URL's password, as written or decoded, replaced by `…`. A password of
+/// under four characters is left alone: replacing it inside sqlx's own words would garble
+/// them and show which letters it is made of.
 fn without_password(url: &str, reason: &str) -> String {
     let mut reason = reason.to_string();
     if let Ok(parsed) = url::Url::parse(url.trim())
@@ -28,7 +30,7 @@ fn without_password(url: &str, reason: &str) -> String {
             .decode_utf8_lossy()
             .into_owned();
         for form in [password.to_string(), decoded] {
-            if !form.is_empty() {
+            if form.chars().count() >= 4 {
                 reason = reason.replace(&form, "…");
             }
         }

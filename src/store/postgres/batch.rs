@@ -265,6 +265,9 @@ fn read_outcome(outcome: &str) -> StoreResult<()> {
         SqlState::NotAnswering => {
             StoreError::unavailable(format!("the database is not answering ({outcome})"))
         }
+        SqlState::Refused => {
+            StoreError::unavailable(format!("the database refused the connection ({outcome})"))
+        }
         SqlState::Other => StoreError::backend(format!("a database statement failed: {outcome}")),
     })
 }
@@ -287,6 +290,7 @@ mod tests {
             "53200 out of memory",
             "57P01 terminating connection due to administrator command",
             "25006 cannot execute INSERT in a read-only transaction",
+            "28P01 password authentication failed for user \"ringback\"",
         ] {
             assert!(matches!(
                 read_outcome(not_answering),

@@ -1,5 +1,6 @@
 //! What a database error means to Ringback: a conflict (decide again), a database that is
-//! not answering (a 503 with `Retry-After`), or the backend's own failure.
+//! not answering or refuses the login (a 503 with `Retry-After`), or the backend's own
+//! failure.
 
 use std::sync::Arc;
 
@@ -12,6 +13,9 @@ pub(crate) enum SqlState {
     Conflict,
     /// The database cannot serve now: retry later.
     NotAnswering,
+    /// The login was refused (SQLSTATE class 28, raised only while connecting: a wrong
+    /// password, no such role): a setting to correct; retry later too.
+    Refused,
     Other,
 }
 
@@ -19,6 +23,7 @@ pub(crate) fn sqlstate(code: &str) -> SqlState {
     match code {
         // unique violation; serialization failure (a row changed); deadlock
         "23505" | "40001" | "40P01" => SqlState::Conflict,
+        c if c.starts_with("28") => SqlState::Refused,
         // connection exceptions, shutdown, too many connections, out of resources; and a
         // server that has become read-only (a primary demoted in a failover, which a
         // connection opened before it still reaches): the connection is dropped, and the
@@ -35,23 +40,16 @@ pub(crate) fn sqlstate(code: &str) -> SqlState {
 /// not answer is unavailable; anything else is the backend's.
 pub(crate) fn db_error(e: sqlx::Error) -> StoreError {
     match &e {
-        // The login refused (SQLSTATE class 28: a wrong password, no such role) or no such
-        // database: a setting to correct, said once and plainly — the server's own message
-        // names the role or the database, never the password.
-        sqlx::Error::Database(d)
-            if d.code()
-                .is_some_and(|c| c.starts_with("28") || c == "3D000") =>
-        {
-            StoreError::unavailable(format!(
-                "the database refused the connection: {}",
-                d.message()
-            ))
-        }
         sqlx::Error::Database(d) => match d.code().as_deref().map(sqlstate) {
             Some(SqlState::Conflict) => StoreError::Conflict,
             Some(SqlState::NotAnswering) => {
                 StoreError::unavailable_from("the database is not answering", e)
             }
+            // Said once and plainly: the server's message names the role, never the password.
+            Some(SqlState::Refused) => StoreError::unavailable(format!(
+                "the database refused the connection: {}",
+                d.message()
+            )),
             _ => StoreError::Backend {
                 message: "a database statement failed".into(),
                 source: Some(Arc::new(e)),

@@ -1,12 +1,13 @@
 //! The PostgreSQL backend (SPEC §10): every piece of state in one database, so any number
 //! of `ringback serve` replicas can share it. `migrations/postgres/` is the schema (applied
 //! by `serve` at start and by `ringback migrate`, serialised between replicas by sqlx's
-//! migration lock); `reads.rs` answers the contract's reads; `apply.rs` turns a plan into
-//! one transaction of conditional writes (a row's `rev`, the one-pending-callback-per-
-//! customer index) so that racing replicas behave as one process; `outbox.rs` takes
-//! deliveries with `FOR UPDATE SKIP LOCKED` leases; `upkeep.rs` holds retention (one replica
-//! at a time, by an advisory lock), secrets, leadership (an advisory lock held on a
-//! connection of its own) and copying; `traits.rs` implements the store contract with them,
+//! migration lock); `reads.rs` and `event_reads.rs` answer the contract's reads; `apply.rs`
+//! turns a plan into one transaction of conditional writes (a row's `rev`, the
+//! one-pending-callback-per-customer index) so that racing replicas behave as one process,
+//! and `batch.rs` sends lookups and plans in batches; `outbox.rs` takes deliveries with
+//! `FOR UPDATE SKIP LOCKED` leases; `upkeep.rs` holds retention (one replica at a time, by
+//! an advisory lock), secrets and leadership (an advisory lock held on a connection of its
+//! own); `copying.rs` is `copy-store`; `traits.rs` implements the store contract with them,
 //! and `errors.rs` says what a database error means.
 //!
 //! Queries are checked at run time (`sqlx::query`), so building needs no database.
@@ -39,12 +40,15 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, Executor};
 
-pub(crate) use errors::{SqlState, db_error, sqlstate};
+use errors::{SqlState, db_error, sqlstate};
 
 use crate::store::{StoreError, StoreResult};
 
 /// The schema, embedded: `migrations/postgres/*.sql`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// How often, at most, the start of a database outage is logged.
+const OUTAGE_LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// How long a request waits for a connection before it is told to retry.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -63,8 +67,13 @@ pub struct PgStore {
     pool: PgPool,
     connect: Arc<PgConnectOptions>,
     quarantined: Arc<AtomicU64>,
-    /// Set when the last request met an unreachable database, cleared by the next success.
+    /// Set when the last request met an unreachable database, cleared by the next answer.
     unreachable: Arc<AtomicBool>,
+    /// When an outage was last logged (seconds since `started`, 0: never), and whether the
+    /// current one was (so that its end is logged too).
+    outage_logged_at: Arc<AtomicU64>,
+    outage_logged: Arc<AtomicBool>,
+    started: std::time::Instant,
     runtime: Arc<runtime::StoreRuntime>,
     /// Write plans and lookups go to the database in batches (group commit): `batch.rs`.
     plans: Arc<batch::Batcher<batch::PlanJob, ()>>,
@@ -85,13 +94,23 @@ fn not_reached(connect: &PgConnectOptions, e: sqlx::Error) -> StoreError {
                 e,
             )
         }
+        // No such database: said once and plainly, as a refused login is (`db_error`).
+        sqlx::Error::Database(d) if d.code().as_deref() == Some("3D000") => {
+            StoreError::unavailable(format!(
+                "the database refused the connection: {}",
+                d.message()
+            ))
+        }
         e => db_error(e),
     }
 }
 
 impl PgStore {
-    /// Connects (lazily: a database that is down at start is retried by each request),
-    /// migrates the schema, and refuses a database whose schema is newer than this build's.
+    /// Connects, migrates the schema, and refuses a database whose schema is newer than this
+    /// build's. A database that cannot be reached here is an error: `serve` exits, and its
+    /// supervisor may start it again (deploy/ringback.service: every 5 s, at most 10 times
+    /// in 5 minutes). Once open, connections lost later are made again by the requests that
+    /// need them.
     pub async fn open(url: &str, pool_size: u32) -> StoreResult<Self> {
         // The URL may hold a password: the reason never repeats it.
         let connect = crate::config::parse_postgres_url(url)
@@ -119,12 +138,21 @@ impl PgStore {
                         Ok(pool) => Ok(pool),
                         // The pool retried until its timeout and kept only that: one
                         // direct attempt says why (refused, no such host, TLS).
-                        Err(sqlx::Error::PoolTimedOut) => {
-                            Err(match PgConnection::connect_with(&connect).await {
-                                Err(e) => not_reached(&connect, e),
-                                Ok(_) => db_error(sqlx::Error::PoolTimedOut),
-                            })
-                        }
+                        Err(sqlx::Error::PoolTimedOut) => Err(
+                            match tokio::time::timeout(
+                                ACQUIRE_TIMEOUT,
+                                PgConnection::connect_with(&connect),
+                            )
+                            .await
+                            {
+                                Ok(Err(e)) => not_reached(&connect, e),
+                                // No answer at all (a firewall dropping the packets), or
+                                // connected now: the pool's timeout is what there is to say.
+                                Err(_) | Ok(Ok(_)) => {
+                                    not_reached(&connect, sqlx::Error::PoolTimedOut)
+                                }
+                            },
+                        ),
                         Err(e) => Err(not_reached(&connect, e)),
                     }
                 }
@@ -140,6 +168,9 @@ impl PgStore {
             connect: Arc::new(connect),
             quarantined: Arc::new(AtomicU64::new(0)),
             unreachable: Arc::new(AtomicBool::new(false)),
+            outage_logged_at: Arc::new(AtomicU64::new(0)),
+            outage_logged: Arc::new(AtomicBool::new(false)),
+            started: std::time::Instant::now(),
             runtime,
         };
         store.on_db(|s| async move { s.migrate().await }).await?;
@@ -201,17 +232,32 @@ impl PgStore {
     }
 
     /// Whether the database answered the last request (for health).
-    /// The change is logged once each way, so that an outage has a start and an end in the
-    /// log beside the failed requests.
+    /// Only an answer from the database clears it (an error that never reached it, such as
+    /// a store closing, says nothing either way). An outage is logged when it starts — at
+    /// most once every [`OUTAGE_LOG_EVERY`], so a database that flickers does not flood the
+    /// log — and, when that was logged, again when it ends.
     fn note_reachable<T>(&self, result: &StoreResult<T>) {
-        let unreachable = matches!(result, Err(StoreError::Unavailable { .. }));
-        let was = self.unreachable.swap(unreachable, Ordering::Relaxed);
-        match (was, unreachable) {
-            (false, true) => tracing::warn!(
-                "storage: the database is not answering; webhooks are told to retry until it does"
-            ),
-            (true, false) => tracing::info!("storage: the database answers again"),
-            _ => {}
+        match result {
+            Err(e @ StoreError::Unavailable { .. }) => {
+                if self.unreachable.swap(true, Ordering::Relaxed) {
+                    return;
+                }
+                let now = self.started.elapsed().as_secs();
+                let last = self.outage_logged_at.load(Ordering::Relaxed);
+                if last == 0 || now.saturating_sub(last) >= OUTAGE_LOG_EVERY.as_secs() {
+                    self.outage_logged_at.store(now.max(1), Ordering::Relaxed);
+                    self.outage_logged.store(true, Ordering::Relaxed);
+                    tracing::warn!(error = %e.describe(), "storage: the database is not answering; webhooks are told to retry until it does");
+                }
+            }
+            Ok(_) | Err(StoreError::Conflict | StoreError::Corrupt { .. }) => {
+                if self.unreachable.swap(false, Ordering::Relaxed)
+                    && self.outage_logged.swap(false, Ordering::Relaxed)
+                {
+                    tracing::info!("storage: the database answers again");
+                }
+            }
+            Err(_) => {}
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The store contract (`crate::store`) for `PgStore`: each call runs on the store's own
 //! runtime (`PgStore::on_db`) and goes to the module that does the work — `reads.rs`,
-//! `batch.rs` (lookups and plans in batches), `outbox.rs`, `upkeep.rs`, `sessions.rs`.
+//! `event_reads.rs`, `batch.rs` (lookups and plans in batches), `apply.rs`, `outbox.rs`,
+//! `upkeep.rs`, `sessions.rs`, `copying.rs`.
 
 use std::sync::atomic::Ordering;
 

@@ -1,5 +1,6 @@
 //! Training a dictionary: frames' payloads sampled (numbers blanked), a dictionary trained
-//! from them on a thread of its own, written durably to its own file, then installed.
+//! from them on a thread of its own, written durably to its own file, then installed; and
+//! copying the dictionary files into a backup (`copy_to`).
 
 use std::fs;
 use std::io::Write;
