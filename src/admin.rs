@@ -226,6 +226,12 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
 
 /// `ringback migrate`: opening a store brings its schema to this build's.
 pub async fn migrate(settings: &Settings) -> anyhow::Result<String> {
+    let before = match &settings.storage.backend {
+        StorageBackend::Postgres { url, .. } => {
+            crate::store::postgres::schema_version(url.expose()).await?
+        }
+        StorageBackend::Sled => None,
+    };
     let opened = store::open(&settings.storage).await.map_err(|e| match e {
         StoreError::Busy(why) => anyhow::anyhow!("{why}: `serve` migrates it at start"),
         other => anyhow::Error::from(other).context("opening the store"),
@@ -237,14 +243,16 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<String> {
             settings.storage.path.display(),
             crate::store::sled::keys::SCHEMA_VERSION
         ),
-        StorageBackend::Postgres { .. } => format!(
-            "the database's schema is at version {}",
-            crate::store::postgres::MIGRATOR
-                .iter()
-                .map(|m| m.version)
-                .max()
-                .unwrap_or(0)
-        ),
+        StorageBackend::Postgres { .. } => {
+            let now = crate::store::postgres::schema_version_of_this_build();
+            match before {
+                None => format!("created the database's schema at version {now}"),
+                Some(was) if was < now => {
+                    format!("migrated the database's schema from version {was} to {now}")
+                }
+                Some(_) => format!("the database's schema is at version {now} already"),
+            }
+        }
     })
 }
 

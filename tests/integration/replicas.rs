@@ -470,6 +470,39 @@ fn copy_store(config: &std::path::Path, to: &str) -> std::process::Output {
         .unwrap()
 }
 
+#[test]
+fn migrate_says_whether_it_created_migrated_or_found_the_schema() {
+    let url = pg::shared().fresh_database();
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("config.toml");
+    std::fs::write(&config, pg_config(9, &url, "")).unwrap();
+    let migrate = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_ringback"))
+            .args(["migrate", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{said}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        said
+    };
+    let first = migrate();
+    assert!(
+        first.starts_with("created the database's schema at version "),
+        "{first}"
+    );
+    let version = first.trim().rsplit(' ').next().unwrap().to_string();
+    let again = migrate();
+    assert_eq!(
+        again.trim(),
+        format!("the database's schema is at version {version} already")
+    );
+}
+
 #[tokio::test]
 async fn copy_store_moves_an_installation_from_sled_to_postgres_and_back() {
     let smtp = FakeSmtp::start().await;

@@ -80,6 +80,42 @@ pub struct PgStore {
     lookups: Arc<batch::Batcher<batch::LookupKeys, sqlx::postgres::PgRow>>,
 }
 
+/// The newest migration a database has applied; `None` for a database without Ringback's
+/// schema.
+async fn applied_version(conn: &mut PgConnection) -> StoreResult<Option<i64>> {
+    sqlx::query_scalar(
+        "SELECT max(version) FROM _sqlx_migrations WHERE to_regclass('_sqlx_migrations') IS NOT NULL",
+    )
+    .fetch_one(conn)
+    .await
+    .or_else(|e| match &e {
+        // No migrations table yet: a new database.
+        sqlx::Error::Database(d) if d.code().as_deref() == Some("42P01") => Ok(None),
+        _ => Err(e),
+    })
+    .map_err(db_error)
+}
+
+/// The schema version a database is at before anything migrates it (`ringback migrate`
+/// says what it changed), read on a connection of its own.
+pub async fn schema_version(url: &str) -> StoreResult<Option<i64>> {
+    let connect = crate::config::parse_postgres_url(url)
+        .map_err(|why| StoreError::backend(format!("not a usable PostgreSQL URL: {why}")))?;
+    let connect = connect.disable_statement_logging();
+    let mut conn = tokio::time::timeout(ACQUIRE_TIMEOUT, PgConnection::connect_with(&connect))
+        .await
+        .unwrap_or(Err(sqlx::Error::PoolTimedOut))
+        .map_err(|e| not_reached(&connect, e))?;
+    let version = applied_version(&mut conn).await;
+    let _ = conn.close().await;
+    version
+}
+
+/// The schema version this build migrates a database to.
+pub fn schema_version_of_this_build() -> i64 {
+    MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
+}
+
 /// A connection that could not be made at start: where to, and why, when the database
 /// could not be reached (the URL's host and port, never its password).
 fn not_reached(connect: &PgConnectOptions, e: sqlx::Error) -> StoreError {
@@ -180,18 +216,10 @@ impl PgStore {
     /// Applies the migrations this build has and the database lacks; returns the schema
     /// version after. A database migrated by a newer build is refused.
     pub async fn migrate(&self) -> StoreResult<i64> {
-        let ours = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
-        let applied: Option<i64> = sqlx::query_scalar(
-            "SELECT max(version) FROM _sqlx_migrations WHERE to_regclass('_sqlx_migrations') IS NOT NULL",
-        )
-        .fetch_one(&self.pool)
-        .await
-        .or_else(|e| match &e {
-            // No migrations table yet: a new database.
-            sqlx::Error::Database(d) if d.code().as_deref() == Some("42P01") => Ok(None),
-            _ => Err(e),
-        })
-        .map_err(db_error)?;
+        let ours = schema_version_of_this_build();
+        let mut conn = self.pool.acquire().await.map_err(db_error)?;
+        let applied = applied_version(&mut conn).await?;
+        drop(conn);
         if let Some(theirs) = applied
             && theirs > ours
         {
