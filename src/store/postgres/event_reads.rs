@@ -53,17 +53,7 @@ pub async fn unreadable_numbers(
     .fetch_all(&store.pool)
     .await
     .map_err(db_error)?;
-    let mut out = Vec::with_capacity(found.len());
-    for row in &found {
-        match event_row(row) {
-            Ok(record) => out.push(record),
-            Err(why) => {
-                let id: String = row.try_get("id").unwrap_or_default();
-                set_aside(store, "events", "id", &id, &why).await;
-            }
-        }
-    }
-    Ok(out)
+    Ok(readable(store, &found).await)
 }
 
 pub async fn events(
@@ -79,8 +69,13 @@ pub async fn events(
     .fetch_all(&store.pool)
     .await
     .map_err(db_error)?;
-    let mut out = Vec::with_capacity(found.len());
-    for row in &found {
+    Ok(readable(store, &found).await)
+}
+
+/// The records of `rows` that read; one that does not is set aside (`reads::set_aside`).
+async fn readable(store: &PgStore, rows: &[PgRow]) -> Vec<EventRecord> {
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
         match event_row(row) {
             Ok(record) => out.push(record),
             Err(why) => {
@@ -89,5 +84,5 @@ pub async fn events(
             }
         }
     }
-    Ok(out)
+    out
 }
