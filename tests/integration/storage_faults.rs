@@ -21,6 +21,8 @@ fn damage_callback(data: &std::path::Path, id: &str) {
     tree.insert(id.to_bytes(), &b"\x00not a callback"[..])
         .unwrap();
     db.flush().unwrap();
+    drop(tree);
+    ringback::store::sled::release(db, &data.join("sled"));
 }
 
 #[tokio::test]

@@ -83,6 +83,8 @@ fn copy_into(
             into.apply_batch(batch).map_err(sled)?;
         }
         copy.flush().map_err(sled)?;
+        // A restore may open the copy at once: sled's threads must have let go of it.
+        super::live::release(copy, &target.join("sled"));
     }
     sync_tree(&target.join("sled")).map_err(|e| io("syncing the copy".into(), e))?;
     // The event log as of the same moment (the writer appends nothing while this runs):

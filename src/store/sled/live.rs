@@ -272,8 +272,18 @@ pub fn checkpoint(sled_path: &Path) -> Result<std::time::Duration, StoreError> {
     let started = std::time::Instant::now();
     let db = open_sled(sled_path).map_err(super::from_sled)?;
     db.flush().map_err(super::from_sled)?;
-    drop(db);
+    release(db, sled_path);
     Ok(started.elapsed())
+}
+
+/// Drops a handle on the sled database at `sled_path` (its last one) and waits, for at most
+/// 10 s, until sled's own threads have let go of its files, so that whoever opens it next
+/// (a restart, the healer, a restore, a test) does not meet sled's lock.
+pub fn release(db: sled::Db, sled_path: &Path) {
+    drop(db);
+    if !wait_until_released(sled_path, std::time::Duration::from_secs(10)) {
+        tracing::warn!(path = %sled_path.display(), "sled still held its files 10 s after the last handle was dropped");
+    }
 }
 
 /// Where sled's state says the event log was applied up to (0: nothing logged yet).

@@ -19,6 +19,9 @@ mod flusher;
 pub mod keys;
 mod leases;
 mod live;
+/// Letting go of a sled database opened directly (a checkpoint, a backup's copy, a test
+/// working on a closed store's files) so that the next open does not meet its lock.
+pub use live::release;
 mod log;
 mod logged;
 mod migrate;

@@ -79,6 +79,7 @@ fn damage(path: &std::path::Path, tree: Tree, key: &[u8], bytes: &[u8]) {
         .insert(key, bytes)
         .unwrap();
     db.flush().unwrap();
+    super::release(db, &path.join("sled"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -150,6 +151,7 @@ async fn reading_an_unreadable_callback_by_id_is_an_error_not_a_panic() {
 fn on_disk(path: &std::path::Path, tree: Tree, key: &[u8]) -> Vec<u8> {
     let db = sled::open(path.join("sled")).unwrap();
     let value = db.open_tree(tree.name()).unwrap().get(key).unwrap();
+    super::release(db, &path.join("sled"));
     value.expect("a stored value").to_vec()
 }
 
@@ -279,6 +281,7 @@ async fn a_store_from_a_newer_version_is_refused_with_a_reason() {
             .insert(keys::SCHEMA_VERSION_KEY, "99")
             .unwrap();
         db.flush().unwrap();
+        super::release(db, &dir.path().join("sled"));
     }
     let err = SledStore::open(dir.path()).err().expect("refused");
     assert!(err.to_string().contains("newer Ringback"), "{err}");
