@@ -59,6 +59,11 @@ const HANGUP: &[(&str, &str)] = &[
     ("missed_agent", "$missed_agent"),
     ("first_missed_agent_number", "$first_missed_agent_number"),
     ("answered_agent", "$answered_agent"),
+    // On a click-to-call's hangup these say whether the customer answered (Smartflo rings
+    // the agent first): without them an answered call-back is only recorded, not cleared.
+    ("outbound_sec", "$outbound_sec"),
+    ("call_connected", "$call_connected"),
+    ("call_flow", "$call_flow"),
     ("custom_identifier", "$custom_identifier"),
 ];
 

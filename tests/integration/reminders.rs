@@ -78,6 +78,7 @@ async fn the_first_reminder_goes_out_first_after_the_miss_by_email_and_telegram(
     assert!(mail.contains("+919876500701"));
     assert!(mail.contains("First missed: 28 May 2026, 11:29"), "{mail}");
     assert!(mail.contains("Agent:        Meera"), "{mail}");
+    assert!(mail.contains("Waiting:      2 min"), "{mail}");
     // The link opens a signed view of the callback: Meera has no dashboard login.
     assert!(
         mail.contains("Open the callback: http://ringback.test/v/"),
@@ -92,6 +93,7 @@ async fn the_first_reminder_goes_out_first_after_the_miss_by_email_and_telegram(
     let text = messages[0].body["text"].as_str().unwrap();
     assert!(text.contains("Call back +919876500701"), "{text}");
     assert!(text.contains("Agent: Meera"), "{text}");
+    assert!(text.contains("waiting 2 min"), "{text}");
     assert_eq!(messages[0].body["parse_mode"], "HTML");
     assert_eq!(
         messages[0].token,

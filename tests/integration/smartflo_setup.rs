@@ -172,6 +172,69 @@ async fn the_printed_body_templates_open_and_clear_a_callback_once_smartflo_fill
     assert_eq!(reply["effect"], "resolved", "{reply}");
 }
 
+/// Smartflo rings the agent first: a click-to-call's hangup clears a callback only when it
+/// shows the customer answered, which the printed hangup template must carry.
+#[tokio::test]
+async fn a_call_back_the_customer_answered_clears_through_the_printed_hangup_template() {
+    let app = spawn_app().await;
+    let settings = Settings::load_with_env(&app.dir.path().join("config.toml"), Vec::new())
+        .expect("the test config");
+    let hooks = ringback::setup::webhooks(&settings, WEBHOOK_TOKEN);
+    let hangup = hooks
+        .iter()
+        .find(|h| h.trigger == Trigger::CallHangup)
+        .unwrap();
+    let body = missed_call("9876501502", "1780150101.1", "2026-05-28 11:29:00");
+    let (_, reply) = app.post_json(Some("call_hangup"), &body.to_string()).await;
+    assert_eq!(reply["effect"], "opened", "{reply}");
+    let id = reply["callback_id"].as_str().unwrap().to_string();
+
+    // The hangup of the call-back, as Smartflo fills the template in: the agent's leg and
+    // the customer's (`outbound_sec` 7) both answered.
+    let call_back = fill(
+        &hangup.body_template(),
+        &[
+            ("uuid", "\"65f1a2b3c4e01\""),
+            ("call_id", "\"1780150102.1\""),
+            ("direction", "\"clicktocall\""),
+            ("call_status", "\"answered\""),
+            ("customer_number", "\"$customer_number\""),
+            ("caller_id_number", "\"9200000604\""),
+            ("call_to_number", "\"919876501502\""),
+            ("start_stamp", "\"2026-05-28 11:40:00\""),
+            ("end_stamp", "\"2026-05-28 11:40:11\""),
+            ("billsec", "\"11\""),
+            ("hangup_cause", "\"NORMAL_CLEARING\""),
+            ("missed_agent", "\"\""),
+            ("first_missed_agent_number", "\"\""),
+            (
+                "answered_agent",
+                r#"{"id":"0507000000011","name":"Meera","number":"+919800000011"}"#,
+            ),
+            ("outbound_sec", "\"7\""),
+            ("call_connected", "\"1\""),
+            (
+                "call_flow",
+                r#"[{"type":"init","value":"1780150102.1","time":"1780150800"}]"#,
+            ),
+            ("custom_identifier", &format!("\"{id}\"")),
+        ],
+    );
+    let url = hangup.url.replace("http://ringback.test", &app.address);
+    let response = app
+        .client
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(call_back)
+        .send()
+        .await
+        .unwrap();
+    let reply: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(reply["effect"], "resolved", "{reply}");
+    let cb = app.callback(&id).await;
+    assert_eq!(cb["resolution"]["kind"], "answered_outbound", "{cb}");
+}
+
 #[tokio::test]
 async fn a_post_without_a_body_is_a_setup_problem_refused_with_the_reason_and_counted() {
     let app = spawn_app().await;
