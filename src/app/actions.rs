@@ -56,12 +56,17 @@ impl App {
                 Ok(changed) => changed,
                 Err(refused) => return Ok(ActOutcome::Refused(refused)),
             };
+            if timeline.is_empty() {
+                return Ok(ActOutcome::Done(Box::new(after)));
+            }
             let mut plan = Plan::default();
             add_callback(&mut plan, Some(cb), after.clone(), timeline, now);
             let work_at = super::writes::earliest_work(&plan);
             let resolved = super::writes::resolved_by(&plan);
             match self.apply(plan).await {
                 Ok(()) => {
+                    // One line per person's action (operations.md), whichever door.
+                    tracing::info!(callback = %id, action = action.name(), %who, "callback action");
                     self.observe_resolved(&resolved);
                     self.nudge_for(work_at);
                     return Ok(ActOutcome::Done(Box::new(after)));

@@ -112,6 +112,7 @@ enum Command {
 }
 
 pub async fn run() -> ExitCode {
+    keep_new_files_private();
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config } => serve(config).await,
@@ -138,6 +139,16 @@ pub async fn run() -> ExitCode {
             Ok(settings) => crate::replay::run(&settings, since.as_deref(), &into).await,
             Err(code) => code,
         },
+    }
+}
+
+/// Everything Ringback writes — sled's files, the event log, backups, exports, tokens —
+/// holds customer numbers or secrets: readable by its owner only, whatever umask it was
+/// started with (sled and the log would otherwise create theirs 0644 in 0755 directories).
+fn keep_new_files_private() {
+    // SAFETY: umask only sets this process's file-creation mask; it cannot fail.
+    unsafe {
+        libc::umask(0o077);
     }
 }
 

@@ -34,6 +34,20 @@ pub enum Action {
     },
 }
 
+impl Action {
+    /// What was done, in one word (for logs): `resolve`, `snooze`, `assign`, `call`, or
+    /// the outcome's code (`no_answer`, `wrong_number`, …).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Resolve { .. } => "resolve",
+            Action::Snooze { .. } => "snooze",
+            Action::Assign { .. } => "assign",
+            Action::CallRequested { .. } => "call",
+            Action::Outcome { outcome, .. } => outcome.code(),
+        }
+    }
+}
+
 /// The outcome of a call-back attempt, as an agent records it (SPEC §11). Each counts as a
 /// failed attempt; a wrong number resolves the callback, "call me later" snoozes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -154,7 +168,8 @@ pub enum ActionError {
     LaterInPast(DateTime<Utc>),
 }
 
-/// Applies `action` by `who` at `now`.
+/// Applies `action` by `who` at `now`: the callback after it and the timeline entries it
+/// adds (none when it changes nothing).
 pub fn apply(
     cb: &Callback,
     action: &Action,
@@ -266,6 +281,10 @@ pub fn apply(
             after.attempts = after.attempts.saturating_add(1);
             after.last_attempt_at = Some(now);
             entries
+        }
+        // Assigning it to the agent who has it changes nothing: no entry, nothing to write.
+        Action::Assign { agent } if cb.assigned_agent.as_ref() == Some(agent) => {
+            return Ok((cb.clone(), Vec::new()));
         }
         Action::Assign { agent } => {
             let from = cb

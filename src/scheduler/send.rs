@@ -146,10 +146,14 @@ impl Scheduler {
 
     fn settled(&self, delivery: &Delivery, result: SendResult) -> (Settlement, Outcome) {
         let channel = delivery.recipient.channel.as_str();
+        let (what, recipient) = (purpose_word(delivery.purpose), &delivery.recipient.name);
+        let callback = delivery.callback;
         let at = self.app.now();
         match result {
             SendResult::Sent { message } => {
                 self.metrics.sent(delivery.purpose, channel);
+                // One line per message handed over (operations.md): who got what, and where.
+                tracing::info!(what, round = delivery.round, channel, %recipient, %callback, "message sent");
                 (Settlement::Sent { at, message }, Outcome::Sent)
             }
             SendResult::Transient {
@@ -163,7 +167,7 @@ impl Scheduler {
                     }
                     None => reminder::backoff(delivery.attempts, rand::rng().random()),
                 };
-                tracing::warn!(channel, recipient = %delivery.recipient.name, %reason, retry_in = %wait, "reminder delivery failed; will retry");
+                tracing::warn!(what, channel, %recipient, %callback, %reason, retry_in = %wait, "delivery failed; will retry");
                 let gives_up = at - delivery.created_at >= reminder::give_up_after();
                 let settlement = Settlement::Retry {
                     at,
@@ -179,10 +183,20 @@ impl Scheduler {
             }
             SendResult::Permanent(reason) => {
                 self.metrics.failed(channel, true);
-                tracing::warn!(channel, recipient = %delivery.recipient.name, %reason, "reminder delivery failed for good");
+                tracing::warn!(what, channel, %recipient, %callback, %reason, "delivery failed for good");
                 (Settlement::Failed { at, reason }, Outcome::Failed)
             }
         }
+    }
+}
+
+/// What a delivery carries, as its log lines say it.
+fn purpose_word(purpose: Purpose) -> &'static str {
+    match purpose {
+        Purpose::Reminder => "reminder",
+        Purpose::Escalation => "escalation",
+        Purpose::Closure => "closure",
+        Purpose::Digest => "digest",
     }
 }
 

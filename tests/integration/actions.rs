@@ -100,6 +100,25 @@ async fn assigning_changes_who_is_reminded() {
 }
 
 #[tokio::test]
+async fn assigning_a_callback_to_the_agent_who_has_it_changes_nothing() {
+    let app = spawn_app().await;
+    let id = open(&app).await;
+    let before = app.callback(&id).await;
+    assert_eq!(before["assigned_agent"]["name"], "Meera");
+    let (status, cb) = app
+        .api_post(
+            &format!("/api/v1/callbacks/{id}/assign"),
+            json!({"agent": "meera", "who": "Asha"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{cb}");
+    assert_eq!(cb["assigned_agent"]["name"], "Meera");
+    let after = app.callback(&id).await;
+    assert_eq!(after["events"], before["events"], "no timeline entry");
+    assert_eq!(after["next_reminder_at"], before["next_reminder_at"]);
+}
+
+#[tokio::test]
 async fn bad_actions_are_refused_and_change_nothing() {
     let app = spawn_app().await;
     let id = open(&app).await;

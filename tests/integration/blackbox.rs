@@ -365,9 +365,37 @@ async fn sigterm_and_restart_neither_resend_nor_lose_the_schedule() {
             .expect("accepted");
     }
     assert!(bot.wait_until(|b| b.messages_to(1001).len() == 3).await);
+    // A person's action through the API (before the schedule is read: it moves it).
+    let (_, listed) = daemon.api("/api/v1/callbacks").await;
+    let first = listed["callbacks"][0]["id"].as_str().unwrap().to_string();
+    let snoozed = http
+        .post(daemon.url(&format!("/api/v1/callbacks/{first}/snooze")))
+        .bearer_auth(API)
+        .json(&json!({"minutes": 30, "who": "Asha"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(snoozed.status(), 200);
     let (_, before) = daemon.api("/api/v1/callbacks").await;
     assert!(daemon.terminate(), "SIGTERM exits 0");
+    // The log has a line per message sent and per person's action (operations.md).
+    let log = daemon.log();
+    let sent: Vec<&str> = log.lines().filter(|l| l.contains("message sent")).collect();
+    assert_eq!(sent.len(), 3, "{log}");
+    assert!(
+        sent.iter()
+            .all(|l| l.contains("reminder") && l.contains("telegram") && l.contains("Meera")),
+        "{sent:?}"
+    );
+    assert!(
+        log.lines().any(|l| l.contains("callback action")
+            && l.contains("snooze")
+            && l.contains("Asha")
+            && l.contains(&first)),
+        "{log}"
+    );
     assert!(daemon.log().contains("stopped; storage flushed"));
+    only_its_owner_can_read(&tmp.path().join("data"));
     daemon.restart().await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (_, after) = daemon.api("/api/v1/callbacks").await;
@@ -392,6 +420,36 @@ async fn sigterm_and_restart_neither_resend_nor_lose_the_schedule() {
         schedule(&before),
         schedule(&after),
         "the schedule resumes where it was"
+    );
+}
+
+/// Every file and directory under `dir` (sled's files, the event log, tokens and keys) is
+/// closed to everyone but its owner, whatever the umask the service was started with.
+fn only_its_owner_can_read(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mut seen = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(at) = todo.pop() {
+        let meta = std::fs::metadata(&at).unwrap();
+        let mode = meta.permissions().mode() & 0o777;
+        assert_eq!(mode & 0o077, 0, "{} is {mode:o}", at.display());
+        seen.push(at.strip_prefix(dir).unwrap().to_path_buf());
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(&at).unwrap() {
+                todo.push(entry.unwrap().path());
+            }
+        }
+    }
+    for made in ["sled/db", "log", "session.key"] {
+        assert!(
+            seen.iter().any(|p| p.starts_with(made)),
+            "{made} among {seen:?}"
+        );
+    }
+    assert!(
+        seen.iter()
+            .any(|p| p.starts_with("log") && p != Path::new("log")),
+        "a file of the event log among {seen:?}"
     );
 }
 
@@ -643,7 +701,7 @@ async fn secrets_never_reach_the_log() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let log = daemon.log();
     assert!(
-        log.contains("reminder delivery failed"),
+        log.contains("delivery failed"),
         "the failures were logged: {log}"
     );
     for secret in secrets {
