@@ -27,7 +27,10 @@ pub fn parse_duration(raw: &str, max: Duration) -> Result<Duration, String> {
         return Err("missing duration (e.g. \"2m\", \"1h30m\")".into());
     }
     let d = humantime::parse_duration(raw).map_err(|e| {
-        format!("{raw:?} is not a duration ({e}); write e.g. \"90s\", \"2m\", \"1h30m\"")
+        format!(
+            "{raw:?} is not a duration ({}); write e.g. \"90s\", \"2m\", \"1h30m\"",
+            duration_problem(raw, &e)
+        )
     })?;
     if d > max {
         let days = max.as_secs() / 86_400;
@@ -39,6 +42,32 @@ pub fn parse_duration(raw: &str, max: Duration) -> Result<Duration, String> {
         return Err(format!("{raw:?} is too long: at most {days}d{year}"));
     }
     Ok(d)
+}
+
+/// What is wrong with a duration, in words about what was written: humantime's own say
+/// byte offsets ("expected number at 0").
+fn duration_problem(raw: &str, e: &humantime::DurationError) -> String {
+    use humantime::DurationError as E;
+    let char_at = |at: usize| raw.get(at..).and_then(|rest| rest.chars().next());
+    match e {
+        E::NumberExpected(0) => "it must start with a number".into(),
+        E::NumberExpected(at) => match char_at(*at) {
+            Some(c) => format!("a number is missing before {c:?}"),
+            None => "a number is missing at the end".into(),
+        },
+        E::InvalidCharacter(at) => match char_at(*at) {
+            Some(c) => format!("{c:?} cannot be part of a duration"),
+            None => "it ends in a character a duration cannot have".into(),
+        },
+        E::UnknownUnit { unit, value, .. } if unit.is_empty() => {
+            format!("{value} needs a unit: {value}s, {value}m, {value}h or {value}d")
+        }
+        E::UnknownUnit { unit, .. } => {
+            format!("{unit:?} is not a unit of time: use s, m, h or d")
+        }
+        E::NumberOverflow => "the number is too large".into(),
+        E::Empty => "it is empty".into(),
+    }
 }
 
 /// A rule duration as the domain holds it.
@@ -252,5 +281,22 @@ mod tests {
         .unwrap();
         assert_eq!(valid.rules.first_after, chrono::Duration::days(365));
         assert!(valid.warnings.is_empty());
+    }
+
+    #[test]
+    fn a_mistyped_duration_is_explained_in_words_about_what_was_written() {
+        let reason = |raw: &str| parse_duration(raw, MAX_RULE_DURATION).unwrap_err();
+        for (raw, said) in [
+            ("soon", "it must start with a number"),
+            ("2m x", "a number is missing before 'x'"),
+            ("2m,5s", "',' cannot be part of a duration"),
+            ("15", "15 needs a unit: 15s, 15m, 15h or 15d"),
+            ("2 fortnights", "\"fortnights\" is not a unit of time"),
+            ("99999999999999999999s", "the number is too large"),
+        ] {
+            let reason = reason(raw);
+            assert!(reason.contains(said), "{raw:?}: {reason}");
+            assert!(!reason.contains(" at "), "no byte offsets: {reason}");
+        }
     }
 }

@@ -26,6 +26,7 @@ pub fn authorize(state: &AppState, req: &HttpRequest) -> Result<(), WebError> {
 }
 
 #[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ListParams {
     status: Option<String>,
     limit: Option<String>,
@@ -87,6 +88,7 @@ pub async fn get_callback(
 }
 
 #[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EventParams {
     after: Option<String>,
     limit: Option<String>,
@@ -161,7 +163,12 @@ pub(super) fn serde_urlencoded_params<T: serde::de::DeserializeOwned>(
             .map(|(k, v)| (k, Value::String(v)))
             .collect(),
     );
-    serde_json::from_value(value).map_err(|e| WebError::BadRequest(format!("bad query: {e}")))
+    // A misspelt parameter (`?statuss=all`) is refused, as a misspelt body field is, rather
+    // than quietly answered as if it were not there.
+    serde_json::from_value(value).map_err(|e| {
+        let e = e.to_string().replace("unknown field", "unknown parameter");
+        WebError::BadRequest(format!("bad query: {e}"))
+    })
 }
 
 pub fn renderer(state: &AppState) -> Renderer {

@@ -9,6 +9,7 @@ use super::{AppState, WebError};
 use crate::export;
 
 #[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CsvParams {
     status: Option<String>,
 }

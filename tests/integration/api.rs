@@ -200,6 +200,27 @@ async fn long_lists_come_in_pages() {
 }
 
 #[tokio::test]
+async fn a_misspelt_query_parameter_is_refused_not_ignored() {
+    let app = spawn_app().await;
+    for (path, named) in [
+        ("/api/v1/callbacks?statuss=all", "statuss"),
+        ("/api/v1/callbacks?status=all&limt=5", "limt"),
+        ("/api/v1/events?afer=01M8MKQFH12E6PMJQ6D48WEJRS", "afer"),
+        ("/api/v1/callbacks.csv?state=pending", "state"),
+    ] {
+        let (status, body) = app.api_get(path).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        let error = body["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains(&format!("unknown parameter `{named}`")),
+            "{path}: {error}"
+        );
+    }
+    let (status, _) = app.api_get("/api/v1/callbacks?status=all&limit=5").await;
+    assert_eq!(status, 200, "the known ones still work");
+}
+
+#[tokio::test]
 async fn unknown_callbacks_and_events_are_404() {
     let app = spawn_app().await;
     for path in [
