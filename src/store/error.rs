@@ -39,6 +39,10 @@ pub enum StoreError {
     /// backup while another is being written).
     #[error("{0}")]
     Busy(String),
+    /// The store was written or migrated by a newer Ringback than this build: it is not
+    /// opened (this build could misread it). Only at open; retrying will not help.
+    #[error("{0}")]
+    Newer(String),
     /// Anything else the backend reported (a bug, a failed write of one item).
     #[error("storage failed: {message}")]
     Backend {
@@ -110,6 +114,7 @@ impl StoreError {
             StoreError::Conflict => "conflict",
             StoreError::Closed => "closed",
             StoreError::Busy(_) => "busy",
+            StoreError::Newer(_) => "newer",
             StoreError::Backend { .. } => "backend",
         }
     }

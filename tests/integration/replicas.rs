@@ -501,6 +501,36 @@ fn migrate_says_whether_it_created_migrated_or_found_the_schema() {
         again.trim(),
         format!("the database's schema is at version {version} already")
     );
+
+    // A newer build migrates the database further: this one refuses it, saying why.
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use sqlx::Connection;
+        let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (99999999999999, 'from a newer build', true, '\\x00', 0)",
+        )
+        .execute(&mut db)
+        .await
+        .unwrap();
+    });
+    let out = Command::new(env!("CARGO_BIN_EXE_ringback"))
+        .args(["migrate", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains(&format!(
+            "this database was migrated by a newer Ringback (schema 99999999999999; this build knows up to {version}): run that version"
+        )),
+        "{said}"
+    );
+    assert!(
+        !said.contains("unavailable"),
+        "not a passing outage: {said}"
+    );
 }
 
 #[tokio::test]

@@ -223,13 +223,9 @@ impl PgStore {
         if let Some(theirs) = applied
             && theirs > ours
         {
-            return Err(StoreError::Unavailable {
-                reason: format!(
-                    "this database was migrated by a newer Ringback (schema {theirs}; this build knows up to {ours}); run that version"
-                ),
-                retry_after: crate::store::DEFAULT_RETRY_AFTER,
-                source: None,
-            });
+            return Err(StoreError::Newer(format!(
+                "this database was migrated by a newer Ringback (schema {theirs}; this build knows up to {ours}): run that version, or restore a backup made before it"
+            )));
         }
         MIGRATOR
             .run(&self.pool)

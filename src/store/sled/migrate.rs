@@ -49,14 +49,10 @@ pub fn run(db: &sled::Db, trees: &[sled::Tree], log: &Log) -> Result<Option<u32>
         // Data without a version predates versioning: the first format.
         None => 1,
         Some(v) if v > keys::SCHEMA_VERSION => {
-            return Err(StoreError::Unavailable {
-                reason: format!(
-                    "this store was written by a newer Ringback (storage schema {v}; this build reads up to {}); run that version, or restore a backup made before it",
-                    keys::SCHEMA_VERSION
-                ),
-                retry_after: crate::store::DEFAULT_RETRY_AFTER,
-                source: None,
-            });
+            return Err(StoreError::Newer(format!(
+                "this store was written by a newer Ringback (storage schema {v}; this build reads up to {}): run that version, or restore a backup made before it",
+                keys::SCHEMA_VERSION
+            )));
         }
         Some(v) => v,
     };
