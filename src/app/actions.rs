@@ -57,6 +57,7 @@ impl App {
                 Err(refused) => return Ok(ActOutcome::Refused(refused)),
             };
             if timeline.is_empty() {
+                tracing::info!(callback = %id, action = action.name(), %who, "callback action changed nothing");
                 return Ok(ActOutcome::Done(Box::new(after)));
             }
             let mut plan = Plan::default();

@@ -48,7 +48,11 @@ pub fn parse_duration(raw: &str, max: Duration) -> Result<Duration, String> {
 /// byte offsets ("expected number at 0").
 fn duration_problem(raw: &str, e: &humantime::DurationError) -> String {
     use humantime::DurationError as E;
-    let char_at = |at: usize| raw.get(at..).and_then(|rest| rest.chars().next());
+    // The offset can point at the spaces before what is wrong.
+    let char_at = |at: usize| {
+        raw.get(at..)
+            .and_then(|rest| rest.trim_start().chars().next())
+    };
     match e {
         E::NumberExpected(0) => "it must start with a number".into(),
         E::NumberExpected(at) => match char_at(*at) {
@@ -56,16 +60,19 @@ fn duration_problem(raw: &str, e: &humantime::DurationError) -> String {
             None => "a number is missing at the end".into(),
         },
         E::InvalidCharacter(at) => match char_at(*at) {
+            Some('.') => "a fraction needs digits after the point (\"1.5h\")".into(),
             Some(c) => format!("{c:?} cannot be part of a duration"),
             None => "it ends in a character a duration cannot have".into(),
         },
-        E::UnknownUnit { unit, value, .. } if unit.is_empty() => {
-            format!("{value} needs a unit: {value}s, {value}m, {value}h or {value}d")
+        E::UnknownUnit { unit, .. } if unit.is_empty() => {
+            "every number needs a unit after it (s, m, h, d, w)".into()
         }
         E::UnknownUnit { unit, .. } => {
-            format!("{unit:?} is not a unit of time: use s, m, h or d")
+            format!("{unit:?} is not a unit of time: use s, m, h, d or w")
         }
-        E::NumberOverflow => "the number is too large".into(),
+        E::NumberOverflow => {
+            "the number is too large, or has more decimals than a unit can take".into()
+        }
         E::Empty => "it is empty".into(),
     }
 }
@@ -290,7 +297,10 @@ mod tests {
             ("soon", "it must start with a number"),
             ("2m x", "a number is missing before 'x'"),
             ("2m,5s", "',' cannot be part of a duration"),
-            ("15", "15 needs a unit: 15s, 15m, 15h or 15d"),
+            ("15", "every number needs a unit after it"),
+            ("1.5", "every number needs a unit after it"),
+            ("1.h", "a fraction needs digits after the point"),
+            ("2m   x", "a number is missing before 'x'"),
             ("2 fortnights", "\"fortnights\" is not a unit of time"),
             ("99999999999999999999s", "the number is too large"),
         ] {

@@ -283,7 +283,14 @@ pub fn apply(
             entries
         }
         // Assigning it to the agent who has it changes nothing: no entry, nothing to write.
-        Action::Assign { agent } if cb.assigned_agent.as_ref() == Some(agent) => {
+        // By name, as the directory matches names: the number in the configuration may have
+        // changed since, and reminders look the agent up by name.
+        Action::Assign { agent }
+            if cb
+                .assigned_agent
+                .as_ref()
+                .is_some_and(|a| a.name.eq_ignore_ascii_case(&agent.name)) =>
+        {
             return Ok((cb.clone(), Vec::new()));
         }
         Action::Assign { agent } => {

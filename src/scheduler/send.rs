@@ -153,7 +153,11 @@ impl Scheduler {
             SendResult::Sent { message } => {
                 self.metrics.sent(delivery.purpose, channel);
                 // One line per message handed over (operations.md): who got what, and where.
-                tracing::info!(what, round = delivery.round, channel, %recipient, %callback, "message sent");
+                if delivery.purpose == Purpose::Digest {
+                    tracing::info!(what, channel, %recipient, digest = %callback, "message sent");
+                } else {
+                    tracing::info!(what, round = delivery.round, channel, %recipient, %callback, "message sent");
+                }
                 (Settlement::Sent { at, message }, Outcome::Sent)
             }
             SendResult::Transient {

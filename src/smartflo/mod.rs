@@ -159,7 +159,10 @@ fn click_to_call_legs(
         || trigger == Some(Trigger::C2cAnsweredByCustomer)
         || event.outbound_sec.is_some_and(|s| s > 0)
         || event.customer_leg_answered;
+    // `call_connected` 1 is the agent's leg connecting, whatever else the payload lacks: a
+    // `call_flow` whose only agent step says "Dialed" (corpus2 line 9) is not a miss then.
     let agent_never_answered = event.answered_agent.is_none()
+        && event.call_connected != Some(true)
         && (!event.missed_agents.is_empty() || event.call_connected == Some(false));
     match intent {
         Intent::Answered(_) if !customer_answered => (

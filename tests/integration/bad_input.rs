@@ -325,13 +325,13 @@ async fn a_nul_character_is_400_wherever_it_arrives_and_changes_nothing() {
     assert_eq!(status, 400, "{reply}");
     assert_nothing_stored(&app).await;
 
-    let (status, reply) = app.api_get("/api/v1/callbacks?agent=Meera%00").await;
+    let (status, reply) = app.api_get("/api/v1/callbacks?status=all%00").await;
     assert_eq!(status, 400, "{reply}");
     assert!(
         reply["error"]
             .as_str()
             .unwrap()
-            .contains("\"agent\" holds a NUL character"),
+            .contains("\"status\" holds a NUL character"),
         "{reply}"
     );
 

@@ -92,15 +92,25 @@ impl Daemon {
     async fn spawn(&mut self) {
         self.runs += 1;
         let log = std::fs::File::create(self.dir.join(format!("run{}.log", self.runs))).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_ringback"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ringback"));
+        command
             .args(["serve", "--config"])
             .arg(self.dir.join("config.toml"))
             .env("RUST_LOG", "info")
             .stdout(log.try_clone().unwrap())
             .stderr(log)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("start ringback");
+            .stdin(Stdio::null());
+        // Started with the usual umask, not the test runner's (which may already be
+        // strict): the service must keep its files private by itself.
+        // SAFETY: umask is async-signal-safe; nothing else runs in the child before exec.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            command.pre_exec(|| {
+                libc::umask(0o022);
+                Ok(())
+            });
+        }
+        let child = command.spawn().expect("start ringback");
         self.child = Some(child);
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(20);

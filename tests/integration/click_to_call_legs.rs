@@ -103,3 +103,24 @@ async fn a_click_to_call_the_customer_did_not_answer_still_counts_as_an_attempt(
     assert_eq!(reply["effect"], "attempt", "{reply}");
     assert_eq!(app.callback(&id).await["attempts"], 1);
 }
+
+#[tokio::test]
+async fn a_connected_click_to_call_whose_flow_shows_the_agent_only_dialed_is_an_attempt() {
+    let app = spawn_app().await;
+    at_ist(&app, 2026, 4, 9, 12, 50);
+    let id = open(&app, "8200000525", "1775719000.3", "2026-04-09 12:45:00").await;
+    at_ist(&app, 2026, 4, 9, 12, 56);
+
+    // Line 9 (no `answered_agent`, `call_connected` 1, the flow's only agent step
+    // "Dialed"), as it would come had the customer not answered.
+    let mut unanswered = corpus2(9);
+    unanswered["outbound_sec"] = "0".into();
+    unanswered["call_status"] = "missed".into();
+    unanswered["custom_identifier"] = id.clone().into();
+    let (status, reply) = app
+        .post_json(Some("c2c_missed_by_customer"), &unanswered.to_string())
+        .await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["effect"], "attempt", "{reply}");
+    assert_eq!(app.callback(&id).await["attempts"], 1);
+}
