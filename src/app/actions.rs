@@ -48,6 +48,10 @@ impl App {
                 return Ok(ActOutcome::NotFound);
             };
             let now = self.now();
+            if cb.value.is_pending() && self.repeats_last_outcome(id, &action, who, now).await? {
+                tracing::info!(callback = %id, action = action.name(), %who, "callback action changed nothing: the same outcome was recorded moments ago");
+                return Ok(ActOutcome::Done(Box::new(cb.value)));
+            }
             let rules = self.rules.get();
             let applied = decide("applying an action", || {
                 actions::apply(&cb.value, &action, who, now, &rules)
@@ -77,6 +81,27 @@ impl App {
             }
         }
         Err(StoreError::Conflict.into())
+    }
+
+    /// Whether `action` is an outcome `who` recorded moments ago (read from the timeline
+    /// only for outcomes).
+    async fn repeats_last_outcome(
+        &self,
+        id: CallbackId,
+        action: &Action,
+        who: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, AppError> {
+        if !matches!(action, Action::Outcome { .. }) {
+            return Ok(false);
+        }
+        let timeline = self
+            .store
+            .callback_detail(id)
+            .await?
+            .map(|d| d.timeline)
+            .unwrap_or_default();
+        Ok(actions::repeats_last_outcome(&timeline, action, who, now))
     }
 
     /// Asks Smartflo to connect `agent` (default: the assigned agent) to the customer, with

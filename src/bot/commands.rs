@@ -95,7 +95,8 @@ impl TelegramBot {
             lines.push(format!(
                 "• <a href=\"{}\">{}</a> — missed {}×, waiting {}{}",
                 composer.link_for(cb, &user.name, now),
-                cb.customer_number,
+                // Masked under `[privacy] mask_numbers`, as in every other message.
+                html_escape(&composer.customer(&cb.customer_number)),
                 cb.missed_calls,
                 humane_age(now - cb.first_received_at),
                 cb.assigned_agent

@@ -109,15 +109,7 @@ pub(super) async fn export(config: PathBuf, status: &str, out: &Path) -> ExitCod
     let mut sink: Box<dyn std::io::Write + Send> = if out == Path::new("-") {
         Box::new(std::io::BufWriter::new(std::io::stdout()))
     } else {
-        use std::os::unix::fs::OpenOptionsExt;
-        // Customer numbers are personal data: readable by the owner only.
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(out)
-        {
+        match private_file(out) {
             Ok(f) => Box::new(std::io::BufWriter::new(f)),
             Err(e) => {
                 eprintln!("error: creating {}: {e}", out.display());
@@ -182,6 +174,28 @@ pub(super) async fn migrate(config: PathBuf) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `path` opened for writing, readable by its owner only — customer numbers are personal
+/// data — even when it already existed with a looser mode; not through a symbolic link
+/// (which could point anywhere).
+fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => {
+                std::io::Error::other("it is a symbolic link; give the path of the file itself")
+            }
+            _ => e,
+        })?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    Ok(file)
 }
 
 pub(super) async fn copy_store(config: PathBuf, to: &str) -> ExitCode {

@@ -83,6 +83,28 @@ fn rule_duration(raw: &str) -> Result<chrono::Duration, String> {
     chrono::Duration::from_std(d).map_err(|_| format!("{raw:?} is out of range"))
 }
 
+/// Fewer business minutes than this in the next four weeks is worth a warning.
+const FEW_OPEN_MINUTES: u32 = 60;
+
+/// The warning for business hours that hardly ever open (`"0 0 9 1 1 *"`: a minute a year),
+/// which hold back every reminder, escalation and service level until they do.
+fn rarely_open_warning(hours: &BusinessHours) -> Option<ConfigIssue> {
+    let now = chrono::Utc::now();
+    let open = hours.open_minutes(now, chrono::Duration::days(28), FEW_OPEN_MINUTES);
+    (open < FEW_OPEN_MINUTES).then(|| {
+        let next = hours
+            .next_open(now)
+            .map(|t| t.with_timezone(&hours.zone()).format("%-d %b %Y, %H:%M").to_string())
+            .unwrap_or_else(|| "never".into());
+        ConfigIssue {
+            key: "reminders.business_hours".into(),
+            reason: format!(
+                "open only {open} minute(s) in the next four weeks (next opening: {next}); reminders, escalations and the service level wait for business hours"
+            ),
+        }
+    })
+}
+
 /// The warning for a timing under a minute, if `d` is one.
 fn short_warning(key: &str, d: chrono::Duration) -> Option<ConfigIssue> {
     (d < SHORT).then(|| ConfigIssue {
@@ -98,7 +120,7 @@ fn short_warning(key: &str, d: chrono::Duration) -> Option<ConfigIssue> {
 #[derive(Debug, Clone)]
 pub struct ValidRules {
     pub rules: Rules,
-    /// Timings under a minute.
+    /// Timings under a minute, business hours that hardly open, no escalation step.
     pub warnings: Vec<ConfigIssue>,
 }
 
@@ -135,6 +157,11 @@ pub fn validate_rules(
             None
         }
     };
+    if let Some(hours) = &business_hours {
+        warnings.extend(rarely_open_warning(
+            &hours.clone().with_holidays(extras.holidays.clone()),
+        ));
+    }
     warnings.extend(first_after.and_then(|d| short_warning("reminders.first_after", d)));
     warnings.extend(repeat_every.and_then(|d| short_warning("reminders.repeat_every", d)));
 
@@ -182,6 +209,13 @@ pub fn validate_rules(
                 notify: step.notify.iter().map(|n| n.trim().to_string()).collect(),
             });
         }
+    }
+
+    if text.escalation.is_empty() {
+        warnings.push(ConfigIssue {
+            key: "escalation".into(),
+            reason: "there is no escalation step: a callback nobody is assigned to (missed on the IVR, a department, after hours) is reminded to nobody, and nobody hears of callbacks left waiting; add a step that notifies a supervisor".into(),
+        });
     }
 
     match (business_hours, first_after, repeat_every) {
@@ -307,6 +341,35 @@ mod tests {
             let reason = reason(raw);
             assert!(reason.contains(said), "{raw:?}: {reason}");
             assert!(!reason.contains(" at "), "no byte offsets: {reason}");
+        }
+    }
+
+    #[test]
+    fn rules_without_an_escalation_step_warn_that_unassigned_callbacks_reach_nobody() {
+        let valid =
+            validate_rules(&text("2m", &[]), None, &names(), 0, &RuleExtras::default()).unwrap();
+        let keys: Vec<&str> = valid.warnings.iter().map(|w| w.key.as_str()).collect();
+        assert_eq!(keys, ["escalation"]);
+        assert!(valid.warnings[0].reason.contains("nobody is assigned"));
+    }
+
+    #[test]
+    fn business_hours_that_hardly_open_are_valid_with_a_warning() {
+        for (hours, rare) in [
+            ("0 0 9 1 1 *", true),
+            ("* 0-9 9 1 1 *", true),
+            ("0 0 0 29 2 Mon", true),
+            ("* * 9-18 * * Mon-Sat", false),
+            ("* * 10 * * Sun", false),
+        ] {
+            let mut rules = text("2m", &["30m"]);
+            rules.business_hours = hours.into();
+            let valid = validate_rules(&rules, None, &names(), 0, &RuleExtras::default()).unwrap();
+            let warned = valid
+                .warnings
+                .iter()
+                .any(|w| w.key == "reminders.business_hours" && w.reason.contains("open only"));
+            assert_eq!(warned, rare, "{hours}: {:?}", valid.warnings);
         }
     }
 }

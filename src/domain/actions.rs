@@ -1,7 +1,7 @@
 //! What people do to a callback (SPEC §5.2, §7): resolve it, snooze it, reassign it. Each
 //! is a timeline entry saying who did it, and each changes what the scheduler does next.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::agent::AgentRef;
@@ -168,6 +168,37 @@ pub enum ActionError {
     LaterInPast(DateTime<Utc>),
 }
 
+/// How long the same outcome by the same person counts as one press: a refreshed
+/// confirmation page, a double tap, a link opened on two devices.
+pub const REPEAT_WINDOW: Duration = Duration::minutes(2);
+
+/// Whether `action` by `who` at `now` is the outcome they recorded last, again within
+/// [`REPEAT_WINDOW`]: it is then not counted a second time (each outcome is an attempt,
+/// and attempts escalate).
+pub fn repeats_last_outcome(
+    timeline: &[TimelineEntry],
+    action: &Action,
+    who: &str,
+    now: DateTime<Utc>,
+) -> bool {
+    let Action::Outcome { outcome, .. } = action else {
+        return false;
+    };
+    let prefix = format!("{}:", outcome.code());
+    timeline
+        .iter()
+        .rev()
+        .find(|e| e.kind == TimelineKind::Outcome)
+        .is_some_and(|last| {
+            last.who.as_deref() == Some(who)
+                && now - last.at < REPEAT_WINDOW
+                && last
+                    .detail
+                    .as_deref()
+                    .is_some_and(|d| d.starts_with(&prefix))
+        })
+}
+
 /// Applies `action` by `who` at `now`: the callback after it and the timeline entries it
 /// adds (none when it changes nothing).
 pub fn apply(
@@ -308,4 +339,52 @@ pub fn apply(
     };
     after.reschedule(rules);
     Ok((after, timeline))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn outcome_entry(who: &str, at: DateTime<Utc>, outcome: Outcome) -> TimelineEntry {
+        TimelineEntry {
+            at,
+            kind: TimelineKind::Outcome,
+            event_id: None,
+            trigger: None,
+            call_id: None,
+            agent: None,
+            who: Some(who.into()),
+            detail: Some(format!("{}: {}", outcome.code(), outcome.words())),
+        }
+    }
+
+    #[test]
+    fn only_the_same_outcome_by_the_same_person_moments_later_is_a_repeat() {
+        let t = Utc.with_ymd_and_hms(2026, 5, 28, 6, 0, 0).unwrap();
+        let timeline = [outcome_entry("Meera", t, Outcome::NoAnswer)];
+        let no_answer = Action::Outcome {
+            outcome: Outcome::NoAnswer,
+            at: None,
+        };
+        let busy = Action::Outcome {
+            outcome: Outcome::Busy,
+            at: None,
+        };
+        let soon = t + Duration::seconds(90);
+        assert!(repeats_last_outcome(&timeline, &no_answer, "Meera", soon));
+        assert!(!repeats_last_outcome(&timeline, &no_answer, "Arjun", soon));
+        assert!(!repeats_last_outcome(&timeline, &busy, "Meera", soon));
+        assert!(!repeats_last_outcome(
+            &timeline,
+            &no_answer,
+            "Meera",
+            t + REPEAT_WINDOW
+        ));
+        assert!(!repeats_last_outcome(&[], &no_answer, "Meera", soon));
+        let resolve = Action::Resolve {
+            reason: "no_answer".into(),
+        };
+        assert!(!repeats_last_outcome(&timeline, &resolve, "Meera", soon));
+    }
 }

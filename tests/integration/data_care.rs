@@ -202,6 +202,30 @@ async fn export_and_backup_work_with_the_service_running_or_stopped_and_a_backup
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&live_csv).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "customer numbers are personal data");
+    // Over a file that was readable by everyone: it is not any more.
+    std::fs::set_permissions(&live_csv, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (ok, _, err) = ringback_async(
+        vec![
+            "export".into(),
+            "--out".into(),
+            live_csv.display().to_string(),
+        ],
+        config.clone(),
+    )
+    .await;
+    assert!(ok, "export over an existing file: {err}");
+    let mode = std::fs::metadata(&live_csv).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "an existing file is made private");
+    // Not through a symbolic link.
+    let link = tmp.path().join("link.csv");
+    std::os::unix::fs::symlink(tmp.path().join("elsewhere.csv"), &link).unwrap();
+    let (ok, _, err) = ringback_async(
+        vec!["export".into(), "--out".into(), link.display().to_string()],
+        config.clone(),
+    )
+    .await;
+    assert!(!ok && err.contains("it is a symbolic link"), "{err}");
+    assert!(!tmp.path().join("elsewhere.csv").exists());
 
     // Stopped: the commands open the store themselves and see the same data.
     assert!(daemon.terminate());

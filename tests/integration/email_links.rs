@@ -242,6 +242,15 @@ async fn an_emailed_outcome_link_records_an_attempt_that_the_next_reminder_count
         )
     );
 
+    // Pressed again a moment later (a refresh, a second device): counted once.
+    app.clock.advance(Duration::seconds(30));
+    let (status, html, _) = v.post(&busy, &[]).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("Recorded: busy."), "{html}");
+    let again = state(&app, &id).await;
+    assert_eq!(again["attempts"], 1, "one press, one attempt");
+    assert_eq!(again["events"], cb["events"], "no second entry");
+
     // The reminders go on, and the next one tells Meera about the attempt.
     app.advance(Duration::minutes(15)).await;
     let mails = smtp.mails_to("meera@example.in");

@@ -297,6 +297,28 @@ async fn pending_lists_the_senders_open_callbacks_oldest_first() {
     );
 }
 
+#[tokio::test]
+async fn pending_masks_customer_numbers_when_the_privacy_setting_says_so() {
+    let bot = FakeBotApi::start().await;
+    let masked = format!("{}\n[privacy]\nmask_numbers = true\n", config(&bot, None));
+    let app = spawn_app_with_config(&masked).await;
+    reminded(&app, &bot, "9876501307").await;
+    bot.say(MEERA, "/pending");
+    assert!(
+        bot.wait_until(|b| b
+            .messages_to(MEERA)
+            .iter()
+            .any(|m| m.body["text"].as_str().unwrap().contains("1 pending")))
+            .await
+    );
+    let reply = bot.messages_to(MEERA).last().unwrap().body["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(!reply.contains("9876501307"), "{reply}");
+    assert!(reply.contains("+91 ••••• •1307"), "{reply}");
+}
+
 /// The "done when": tap "Call back now", Smartflo places the call, the answered
 /// click-to-call webhook resolves the callback, and the agent's message says so.
 #[tokio::test]
