@@ -29,6 +29,9 @@ pub enum CallOutcome {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ActOutcome {
     Done(Box<Callback>),
+    /// Nothing to do: assigned to the agent who has it, or the outcome this person recorded
+    /// moments ago pressed again. The callback as it is.
+    Unchanged(Box<Callback>),
     NotFound,
     Refused(ActionError),
 }
@@ -50,7 +53,7 @@ impl App {
             let now = self.now();
             if cb.value.is_pending() && self.repeats_last_outcome(id, &action, who, now).await? {
                 tracing::info!(callback = %id, action = action.name(), %who, "callback action changed nothing: the same outcome was recorded moments ago");
-                return Ok(ActOutcome::Done(Box::new(cb.value)));
+                return Ok(ActOutcome::Unchanged(Box::new(cb.value)));
             }
             let rules = self.rules.get();
             let applied = decide("applying an action", || {
@@ -62,7 +65,7 @@ impl App {
             };
             if timeline.is_empty() {
                 tracing::info!(callback = %id, action = action.name(), %who, "callback action changed nothing");
-                return Ok(ActOutcome::Done(Box::new(after)));
+                return Ok(ActOutcome::Unchanged(Box::new(after)));
             }
             let mut plan = Plan::default();
             add_callback(&mut plan, Some(cb), after.clone(), timeline, now);
@@ -177,7 +180,7 @@ impl App {
             )
             .await?
         {
-            ActOutcome::Done(_) => Ok(outcome),
+            ActOutcome::Done(_) | ActOutcome::Unchanged(_) => Ok(outcome),
             ActOutcome::NotFound => Ok(CallOutcome::Refused("no such callback".into())),
             ActOutcome::Refused(ActionError::AlreadyResolved) => Ok(outcome),
             ActOutcome::Refused(e) => Ok(CallOutcome::Refused(e.to_string())),

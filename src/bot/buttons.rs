@@ -127,6 +127,9 @@ impl TelegramBot {
         };
         match result {
             Ok((ActOutcome::Done(_), answer, line)) => (answer, line),
+            Ok((ActOutcome::Unchanged(_), ..)) => {
+                ("Done already; it counts once.".into(), String::new())
+            }
             Ok((ActOutcome::NotFound, ..)) => {
                 ("That callback no longer exists.".into(), String::new())
             }

@@ -162,7 +162,9 @@ async fn act(
     who: String,
 ) -> Result<HttpResponse, WebError> {
     match state.app.act(id, action, &who).await? {
-        ActOutcome::Done(cb) => Ok(HttpResponse::Ok().json(renderer(state).callback(&cb, None))),
+        ActOutcome::Done(cb) | ActOutcome::Unchanged(cb) => {
+            Ok(HttpResponse::Ok().json(renderer(state).callback(&cb, None)))
+        }
         ActOutcome::NotFound => Err(WebError::NotFound(format!("no callback with id {id}"))),
         ActOutcome::Refused(e @ ActionError::AlreadyResolved) => {
             Err(WebError::Conflict(e.to_string()))

@@ -134,12 +134,19 @@ async fn visitors_who_are_not_logged_in_are_sent_to_the_login_form() {
         html.contains(r#"<input type="hidden" name="next" value="&#x2f;summary">"#),
         "{html}"
     );
-    // A POST without a session does nothing.
-    let (status, _, _) = v
+    // A POST without a session (one that expired while the form was open) does nothing,
+    // and the login leads back to the page the form was on, not to the form's address.
+    let (status, _, headers) = v
         .post(&format!("/callbacks/{id}/resolve"), &[("reason", "x")])
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        location(&headers),
+        format!("/login?next=%2Fcallbacks%2F{id}")
+    );
     assert_eq!(app.pending().await.len(), 1);
+    let (_, _, headers) = v.post("/rules/reset", &[]).await;
+    assert_eq!(location(&headers), "/login?next=%2Frules");
 }
 
 #[tokio::test]
@@ -271,6 +278,17 @@ async fn resolve_snooze_and_assign_work_from_the_callback_page() {
 
     let (_, html, _) = v.get(&format!("{page}?done=assigned")).await;
     assert!(html.contains("Reassigned."), "the flash");
+    let (_, _, headers) = v
+        .post(
+            &format!("{page}/assign"),
+            &[("csrf", &csrf), ("agent", "arjun")],
+        )
+        .await;
+    assert_eq!(
+        location(&headers),
+        format!("{page}?done=unchanged_assigned"),
+        "Arjun has it already"
+    );
     assert!(html.contains("Snoozed"), "timeline shows the snooze");
 
     let (status, _, _) = v
@@ -352,8 +370,18 @@ async fn an_outcome_recorded_on_the_callback_page_is_on_its_timeline_and_counts_
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(location(&headers), format!("{page}?done=invalid"));
     assert_eq!(app.callback(&id).await["attempts"], 2);
-    record("wrong_number").await;
-    let (_, html, _) = v.get(&page).await;
+    let (_, html, _) = v.get(&format!("{page}?done=invalid")).await;
+    assert!(
+        html.contains(r#"<p class="flash problem" role="alert">Nothing done"#),
+        "a refusal does not look like a success: {html}"
+    );
+    let (_, _, headers) = record("wrong_number").await;
+    assert_eq!(location(&headers), format!("{page}?done=outcome_resolved"));
+    let (_, html, _) = v.get(&format!("{page}?done=outcome_resolved")).await;
+    assert!(
+        html.contains("Wrong number recorded: the callback is resolved."),
+        "{html}"
+    );
     assert!(
         html.contains("<dt>Call-back attempts</dt><dd>3</dd>"),
         "{html}"

@@ -265,7 +265,10 @@ pub fn flash(query: &str) -> Value {
             "resolved" => "Resolved.",
             "snoozed" => "Snoozed.",
             "outcome" => "Outcome recorded as an attempt.",
+            "outcome_resolved" => "Wrong number recorded: the callback is resolved.",
+            "unchanged_outcome" => "Already recorded a moment ago: it counts once.",
             "assigned" => "Reassigned.",
+            "unchanged_assigned" => "It is assigned to them already: nothing changed.",
             "rules" => "Rules saved; pending callbacks follow them now.",
             "reset" => "The file's rules are in force again; later edits of config.toml take effect at the next start.",
             "unchanged" => "Nothing changed.",
@@ -278,8 +281,22 @@ pub fn flash(query: &str) -> Value {
             "call_refused" => "The call was not placed (nobody assigned with a Smartflo id, or click-to-call is off).",
             _ => "",
         });
+    // What went wrong reads as a problem (and is announced), not as a success.
+    let problem = form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "done")
+        .is_some_and(|(_, v)| {
+            matches!(
+                v.as_ref(),
+                "already_resolved"
+                    | "reason_missing"
+                    | "unknown_agent"
+                    | "invalid"
+                    | "call_failed"
+                    | "call_refused"
+            )
+        });
     match text {
-        Some(t) if !t.is_empty() => json!(t),
+        Some(t) if !t.is_empty() => json!({"text": t, "problem": problem}),
         _ => Value::Null,
     }
 }

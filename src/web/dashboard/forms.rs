@@ -41,7 +41,12 @@ async fn act(
         Err(code) => return see_other(&format!("{page}?done={code}")),
     };
     match state.app.act(id, action, &viewer.name).await {
+        // A wrong number resolves the callback: say so, not "recorded as an attempt".
+        Ok(ActOutcome::Done(cb)) if done == "outcome" && !cb.is_pending() => {
+            see_other(&format!("{page}?done=outcome_resolved"))
+        }
         Ok(ActOutcome::Done(_)) => see_other(&format!("{page}?done={done}")),
+        Ok(ActOutcome::Unchanged(_)) => see_other(&format!("{page}?done=unchanged_{done}")),
         Ok(ActOutcome::NotFound) => HttpResponse::NotFound().body("No such callback."),
         Ok(ActOutcome::Refused(ActionError::AlreadyResolved)) => {
             see_other(&format!("{page}?done=already_resolved"))

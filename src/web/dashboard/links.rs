@@ -112,7 +112,8 @@ async fn open(
                 "Already resolved",
                 &format!("Nothing to do: this callback is already resolved ({how})."),
                 Some(&cb),
-                Map::new(),
+                // Its signed view: the person may be an agent, who has no dashboard login.
+                with_view(state, &link, Map::new()),
             ))
         }
         None => Err(page(
@@ -337,6 +338,10 @@ pub async fn act(
     };
     match acted {
         (Ok(ActOutcome::Done(_)), message) => done("Done", message),
+        (Ok(ActOutcome::Unchanged(_)), _) => done(
+            "Nothing changed",
+            "That was done already (a moment ago, or it was yours already); it counts once.".into(),
+        ),
         (Ok(ActOutcome::Refused(ActionError::AlreadyResolved)), _) => refused(
             StatusCode::CONFLICT,
             "This callback is already resolved.".into(),

@@ -218,6 +218,17 @@ fn see_other(location: &str) -> HttpResponse {
         .finish()
 }
 
+/// The page a form posting to `path` lives on: after logging in again, the browser is sent
+/// there (a GET of the form's own address would be a 404).
+fn page_of_form(path: &str) -> String {
+    let mut parts = path.trim_start_matches('/').split('/');
+    match (parts.next(), parts.next()) {
+        (Some("callbacks"), Some(id)) => format!("/callbacks/{id}"),
+        (Some("rules"), _) => "/rules".into(),
+        _ => "/".into(),
+    }
+}
+
 /// The logged-in viewer, or the response to send instead: the login page (or a note that
 /// the dashboard is off).
 async fn require(
@@ -245,9 +256,13 @@ async fn require(
     .await
     .map_err(|e| Box::new(pages::failed_page(&e)))?;
     viewer.ok_or_else(|| {
-        let next = match req.query_string() {
-            "" => req.path().to_string(),
-            q => format!("{}?{q}", req.path()),
+        let next = match (
+            req.method() == actix_web::http::Method::GET,
+            req.query_string(),
+        ) {
+            (false, _) => page_of_form(req.path()),
+            (true, "") => req.path().to_string(),
+            (true, q) => format!("{}?{q}", req.path()),
         };
         let next: String = form_urlencoded::byte_serialize(next.as_bytes()).collect();
         Box::new(see_other(&format!("/login?next={next}")))
