@@ -23,6 +23,7 @@ struct ResolveBody {
 #[serde(deny_unknown_fields)]
 struct SnoozeBody {
     minutes: Option<i64>,
+    #[serde(default, deserialize_with = "rfc3339")]
     until: Option<DateTime<chrono::FixedOffset>>,
     who: Option<String>,
 }
@@ -45,6 +46,23 @@ fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, WebError> {
         }
     }
     serde_json::from_value(value).map_err(|e| WebError::BadRequest(format!("bad JSON body: {e}")))
+}
+
+/// A time in a body: RFC 3339 with its offset, refused with what to write instead (serde's
+/// own "input contains invalid characters" names neither the value nor the form).
+fn rfc3339<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<DateTime<chrono::FixedOffset>>, D::Error> {
+    use serde::de::Error;
+    let raw: Option<String> = Option::deserialize(d)?;
+    raw.map(|r| {
+        DateTime::parse_from_rfc3339(r.trim()).map_err(|_| {
+            D::Error::custom(format!(
+                "{r:?} is not a time: write it in RFC 3339 with its offset, e.g. \"2026-05-28T15:00:00+05:30\""
+            ))
+        })
+    })
+    .transpose()
 }
 
 fn who(given: Option<String>) -> String {
@@ -113,6 +131,7 @@ pub async fn assign(
 #[serde(deny_unknown_fields)]
 struct OutcomeBody {
     outcome: String,
+    #[serde(default, deserialize_with = "rfc3339")]
     at: Option<DateTime<chrono::FixedOffset>>,
     who: Option<String>,
 }

@@ -86,14 +86,25 @@ pub async fn csv_response(state: &AppState, req: &HttpRequest) -> Result<HttpRes
         .streaming(stream::iter([Ok(web::Bytes::from(body))]).chain(rest)))
 }
 
+/// The body of a request that takes no fields: `{}` or nothing.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoFields {}
+
 /// `POST /api/v1/backup`: a consistent copy of the store in
 /// `<storage.path>/backups/<UTC time>/`, fsync'd before the reply. The place is fixed, not
 /// chosen by the caller, so an API token cannot be used to write elsewhere.
 pub async fn backup(
     state: web::Data<AppState>,
     req: HttpRequest,
+    body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
     authorize(&state, &req)?;
+    // It takes no fields: `{"to": …}` is refused, not quietly ignored (the place is fixed).
+    if !body.iter().all(u8::is_ascii_whitespace) {
+        let _: NoFields = serde_json::from_slice(&body)
+            .map_err(|e| WebError::BadRequest(format!("bad JSON body: {e}")))?;
+    }
     let Some(backups) = &state.backups else {
         return Err(WebError::Conflict(
             "this storage backend is backed up with its own tools, not through Ringback".into(),

@@ -186,4 +186,45 @@ async fn bad_actions_are_refused_and_change_nothing() {
     assert_eq!(cb["status"], "pending");
     assert_eq!(cb["snoozed_until"], Value::Null);
     assert_eq!(cb["assigned_agent"]["name"], "Meera");
+    assert_eq!(cb["attempts"], 0);
+}
+
+#[tokio::test]
+async fn a_time_that_cannot_be_read_is_refused_saying_what_to_write() {
+    let app = spawn_app().await;
+    let id = open(&app).await;
+    for (path, body, said) in [
+        (
+            "outcome",
+            json!({"outcome": "call_later", "at": "tomorrow"}),
+            "\"tomorrow\" is not a time: write it in RFC 3339 with its offset",
+        ),
+        (
+            "outcome",
+            json!({"outcome": "call_later", "at": "2026-05-28T15:00:00"}),
+            "\"2026-05-28T15:00:00\" is not a time",
+        ),
+        ("snooze", json!({"until": "5pm"}), "\"5pm\" is not a time"),
+    ] {
+        let (status, reply) = app
+            .api_post(&format!("/api/v1/callbacks/{id}/{path}"), body.clone())
+            .await;
+        assert_eq!(status, 400, "{body}: {reply}");
+        let error = reply["error"].as_str().unwrap();
+        assert!(error.contains(said), "{body}: {error}");
+    }
+    assert_eq!(app.callback(&id).await["attempts"], 0);
+
+    // The backup takes no fields: a place to write to is refused, not ignored.
+    let (status, reply) = app
+        .api_post("/api/v1/backup", json!({"to": "/tmp/elsewhere"}))
+        .await;
+    assert_eq!(status, 400, "{reply}");
+    assert!(
+        reply["error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field `to`"),
+        "{reply}"
+    );
 }
