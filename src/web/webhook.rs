@@ -4,7 +4,7 @@
 //! (400). Only then is anything stored, and the reply waits until it is durable.
 
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 
 use super::views::WebhookReply;
@@ -56,7 +56,37 @@ pub fn bearer_token(req: &HttpRequest) -> Option<String> {
         .then(|| token.trim().to_string())
 }
 
+/// A webhook refused for what was sent (bad token, body, content type, size) gets a log
+/// line with the reason, so an admin whose Smartflo webhook is set up wrong finds it in the
+/// log, not only in Smartflo's delivery report. Not for `429` (the throttle logs when it
+/// starts) nor for setup problems (logged as such), nor for our own `5xx` (logged where they
+/// happen).
 async fn handle(
+    state: &AppState,
+    req: &HttpRequest,
+    token: Option<String>,
+    body: web::Payload,
+) -> Result<HttpResponse, WebError> {
+    let answer = handle_delivery(state, req, token, body).await;
+    if let Err(e) = &answer {
+        use actix_web::ResponseError;
+        let status = e.status_code();
+        let logged = req.extensions().contains::<SetupProblemLogged>();
+        if status.is_client_error()
+            && status != actix_web::http::StatusCode::TOO_MANY_REQUESTS
+            && !logged
+        {
+            let source = state
+                .sources
+                .source(req)
+                .map_or_else(|| "-".to_string(), |ip| ip.to_string());
+            tracing::warn!(status = status.as_u16(), %source, reason = %e, "webhook refused");
+        }
+    }
+    answer
+}
+
+async fn handle_delivery(
     state: &AppState,
     req: &HttpRequest,
     token: Option<String>,
@@ -159,12 +189,16 @@ pub fn raw_event(req: &HttpRequest) -> RawEvent {
     }
 }
 
+/// Marks a request whose refusal was logged as a setup problem already.
+struct SetupProblemLogged;
+
 /// A delivery that cannot be read: 415 when the content type is what is wrong, else 400.
 /// A POST with neither a body nor variables in the URL is a setup problem, not a bad event:
 /// the event is lost unless the admin fixes the webhook, so say so in the log and a metric
 /// as well as in the reply.
 fn rejected(state: &AppState, req: &HttpRequest, why: Rejected) -> WebError {
     if let Some(problem) = why.setup_problem() {
+        req.extensions_mut().insert(SetupProblemLogged);
         state.metrics.setup_problem(problem);
         tracing::warn!(
             query = req.query_string(),

@@ -387,6 +387,15 @@ async fn sigterm_and_restart_neither_resend_nor_lose_the_schedule() {
         .unwrap();
     assert_eq!(snoozed.status(), 200);
     let (_, before) = daemon.api("/api/v1/callbacks").await;
+    // A webhook set up wrong (text/plain) is refused, and the log says so.
+    let refused = http
+        .post(daemon.url(&format!("/webhooks/smartflo/{TOKEN}?trigger=call_hangup")))
+        .header("content-type", "text/plain")
+        .body("call_id=1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 415);
     assert!(daemon.terminate(), "SIGTERM exits 0");
     // The log has a line per message sent and per person's action (operations.md).
     let log = daemon.log();
@@ -396,6 +405,11 @@ async fn sigterm_and_restart_neither_resend_nor_lose_the_schedule() {
         sent.iter()
             .all(|l| l.contains("reminder") && l.contains("telegram") && l.contains("Meera")),
         "{sent:?}"
+    );
+    assert!(
+        log.lines()
+            .any(|l| l.contains("webhook refused") && l.contains("status=415")),
+        "{log}"
     );
     assert!(
         log.lines().any(|l| l.contains("callback action")

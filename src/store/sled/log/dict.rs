@@ -187,6 +187,14 @@ impl Dictionaries {
         read(&self.readers).len()
     }
 
+    /// Whether appends compress with a dictionary now. A trained dictionary is added for
+    /// readers a moment before appends start using it (see `training`), so a test that
+    /// waits for [`Self::count`] alone may still append frames without it.
+    #[cfg(test)]
+    pub fn in_use(&self) -> bool {
+        read(&self.current).is_some()
+    }
+
     /// How many trainings failed.
     #[cfg(test)]
     pub fn failed(&self) -> u64 {

@@ -69,7 +69,9 @@ fn trained(dir: &Path, samples: usize) -> Log {
     let (log, _) = Log::open(dir, options(samples), 0).unwrap();
     let first: Vec<Vec<u8>> = (0..samples).map(webhook).collect();
     append(&log, &first);
-    wait_for("a dictionary", || log.dictionaries().count() == 1);
+    wait_for("a dictionary in use", || {
+        log.dictionaries().count() == 1 && log.dictionaries().in_use()
+    });
     log
 }
 
@@ -242,7 +244,9 @@ fn a_dictionary_keeps_no_customer_numbers() {
         })
         .collect();
     append(&log, &payloads);
-    wait_for("a dictionary", || log.dictionaries().count() == 1);
+    wait_for("a dictionary in use", || {
+        log.dictionaries().count() == 1 && log.dictionaries().in_use()
+    });
     let dictionary = std::fs::read(dir.path().join("dict-000001.zdict")).unwrap();
     let has = |needle: &[u8]| dictionary.windows(needle.len()).any(|w| w == needle);
     assert!(has(b"customer_no_with_prefix"), "shapes are kept");

@@ -79,6 +79,8 @@ impl Dictionaries {
         };
         let n = write_durably(&self.dir, self.newest.load(Ordering::Relaxed) + 1, &dict)
             .map_err(|e| e.to_string())?;
+        self.newest.store(n, Ordering::Relaxed);
+        // Readers first: a frame compressed with it must never meet a reader without it.
         write(&self.readers).insert(id, Arc::new(ddict));
         *write(&self.current) = Some(Arc::new(Current {
             cdict,
@@ -86,7 +88,6 @@ impl Dictionaries {
         }));
         self.raw.store(0, Ordering::Relaxed);
         self.packed.store(0, Ordering::Relaxed);
-        self.newest.store(n, Ordering::Relaxed);
         Ok(n)
     }
 
