@@ -165,6 +165,7 @@ async fn measure(total: usize, service: bool) -> (Duration, Option<Service>) {
             agents: Vec::new(),
             mask_numbers: false,
             languages: Vec::new(),
+            chats: Vec::new(),
         },
     };
     let scheduler = Scheduler::new(

@@ -93,6 +93,18 @@ pub fn notifier_for(
                 .chain(settings.supervisors.iter().map(|s| (&s.name, &s.language)))
                 .filter_map(|(name, lang)| lang.clone().map(|l| (name.clone(), l)))
                 .collect(),
+            chats: settings
+                .agents
+                .iter()
+                .map(|a| (&a.name, a.telegram_chat_id))
+                .chain(
+                    settings
+                        .supervisors
+                        .iter()
+                        .map(|s| (&s.name, s.telegram_chat_id)),
+                )
+                .filter_map(|(name, chat)| chat.map(|c| (c, name.clone())))
+                .collect(),
         },
     })
 }

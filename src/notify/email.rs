@@ -87,12 +87,17 @@ impl EmailSender {
     }
 }
 
+/// The error with its sources, each said once: lettre's own message already ends with its
+/// source's for some errors ("Connection refused (os error 111)" twice otherwise).
 fn describe(e: &lettre::transport::smtp::Error) -> String {
     let mut text = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
+        let said = s.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
         source = s.source();
     }
     text

@@ -49,6 +49,8 @@ pub struct Composer {
     pub mask_numbers: bool,
     /// People with a `language` other than English: name, language code.
     pub languages: Vec<(String, String)>,
+    /// People's Telegram chats: chat id, name. A closure names only the chat it edits.
+    pub chats: Vec<(i64, String)>,
 }
 
 impl Composer {
@@ -86,6 +88,22 @@ impl Composer {
             .as_ref()
             .is_some_and(|a| a.name.eq_ignore_ascii_case(who));
         !assigned && self.agents.iter().any(|a| a.eq_ignore_ascii_case(who))
+    }
+
+    /// Who a message is for: the recipient's name, or for a closure (which knows only the
+    /// Telegram chat whose message it edits) the name of that chat's person.
+    pub fn recipient_name<'a>(
+        &'a self,
+        recipient: &'a crate::domain::reminder::Recipient,
+    ) -> &'a str {
+        if !recipient.name.is_empty() || recipient.channel != Channel::Telegram {
+            return &recipient.name;
+        }
+        let chat = recipient.address.parse::<i64>().ok();
+        self.chats
+            .iter()
+            .find(|(id, _)| Some(*id) == chat)
+            .map_or("", |(_, name)| name.as_str())
     }
 
     /// The language `who`'s messages are written in (`None`: English).
@@ -223,6 +241,7 @@ impl Composer {
             outcomes: Outcome::ALL
                 .into_iter()
                 .map(|o| LabelledLink {
+                    code: o.code().to_string(),
                     label: super::outcome_label(o).to_string(),
                     url: url(QuickAction::Outcome(o)),
                 })
@@ -242,9 +261,10 @@ impl Composer {
         } else {
             0
         };
-        let mut ctx = self.context(cb, &delivery.recipient.name, delivery.round, level, now);
+        let who = self.recipient_name(&delivery.recipient);
+        let mut ctx = self.context(cb, who, delivery.round, level, now);
         match delivery.recipient.channel {
-            Channel::Email => ctx.links = self.action_links(cb, &delivery.recipient.name, now),
+            Channel::Email => ctx.links = self.action_links(cb, who, now),
             // The log is read by more people than the customer's agent (README: numbers
             // are logged masked); the link leads to the full number.
             Channel::Log => {
@@ -254,7 +274,7 @@ impl Composer {
             }
             Channel::Telegram => {}
         }
-        let language = self.language_of(&delivery.recipient.name);
+        let language = self.language_of(who);
         let kind = match delivery.purpose {
             Purpose::Reminder => "reminder",
             Purpose::Escalation => "escalation",
@@ -363,7 +383,27 @@ mod tests {
             agents: vec!["Priya".into(), "Arjun".into()],
             mask_numbers: false,
             languages: Vec::new(),
+            chats: vec![(1001, "Priya".into())],
         }
+    }
+
+    #[test]
+    fn a_closure_is_for_the_person_whose_telegram_chat_it_edits() {
+        use crate::domain::reminder::Recipient;
+        let composer = composer();
+        let closure = |address: &str| Recipient {
+            name: String::new(),
+            channel: Channel::Telegram,
+            address: address.into(),
+        };
+        assert_eq!(composer.recipient_name(&closure("1001")), "Priya");
+        assert_eq!(composer.recipient_name(&closure("4242")), "");
+        let named = Recipient {
+            name: "Arjun".into(),
+            channel: Channel::Email,
+            address: "arjun@example.in".into(),
+        };
+        assert_eq!(composer.recipient_name(&named), "Arjun");
     }
 
     fn delivery(name: &str, channel: Channel) -> Delivery {

@@ -172,6 +172,9 @@ pub struct ActionLinks {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct LabelledLink {
+    /// What it records, as the API names it (`no_answer`, `busy`, …): templates in other
+    /// languages label the link by it.
+    pub code: String,
     pub label: String,
     pub url: String,
 }
@@ -203,6 +206,7 @@ impl MessageContext {
                 take: Some("https://ringback.example/a/take-token".into()),
                 done: "https://ringback.example/a/done-token".into(),
                 outcomes: vec![LabelledLink {
+                    code: "no_answer".into(),
                     label: "📵 No answer".into(),
                     url: "https://ringback.example/a/no-answer-token".into(),
                 }],
@@ -354,6 +358,18 @@ mod tests {
         assert!(text.contains("+919876543210"));
         assert!(text.contains("28 May 2026, 10:40"));
         assert!(t.overridden().is_empty());
+    }
+
+    #[test]
+    fn the_hindi_reminder_labels_its_outcome_links_in_hindi() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = Templates::load(dir.path()).unwrap();
+        for name in ["reminder.hi.txt", "reminder.hi.html"] {
+            let text = t.render(name, &MessageContext::sample()).unwrap();
+            assert!(text.contains("कोशिश की पर बात नहीं हुई?"), "{name}: {text}");
+            assert!(text.contains("📵 जवाब नहीं मिला"), "{name}: {text}");
+            assert!(!text.contains("No answer"), "{name}: {text}");
+        }
     }
 
     #[test]

@@ -146,7 +146,8 @@ impl Scheduler {
 
     fn settled(&self, delivery: &Delivery, result: SendResult) -> (Settlement, Outcome) {
         let channel = delivery.recipient.channel.as_str();
-        let (what, recipient) = (purpose_word(delivery.purpose), &delivery.recipient.name);
+        let what = purpose_word(delivery.purpose);
+        let recipient = self.notifier.composer.recipient_name(&delivery.recipient);
         let callback = delivery.callback;
         let at = self.app.now();
         match result {
@@ -171,7 +172,10 @@ impl Scheduler {
                     }
                     None => reminder::backoff(delivery.attempts, rand::rng().random()),
                 };
-                tracing::warn!(what, channel, %recipient, %callback, %reason, retry_in = %wait, "delivery failed; will retry");
+                let retry_in = humantime::format_duration(std::time::Duration::from_secs(
+                    wait.num_seconds().max(0) as u64,
+                ));
+                tracing::warn!(what, channel, %recipient, %callback, %reason, %retry_in, "delivery failed; will retry");
                 let gives_up = at - delivery.created_at >= reminder::give_up_after();
                 let settlement = Settlement::Retry {
                     at,
