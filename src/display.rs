@@ -15,6 +15,12 @@ pub fn humane_age(age: Duration) -> String {
     }
 }
 
+/// A manual resolution's reason as people read it: an outcome's code (`wrong_number`, what a
+/// "wrong number" press stores) in words, any other reason as it was written.
+pub fn resolution_reason(reason: &str) -> &str {
+    crate::domain::actions::Outcome::from_code(reason).map_or(reason, |o| o.words())
+}
+
 /// RFC 3339 in `zone`, to the second: how the API and the CSV export show times.
 pub fn rfc3339(t: DateTime<Utc>, zone: Tz) -> String {
     t.with_timezone(&zone)
@@ -67,6 +73,12 @@ pub fn phone(e164: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_wrong_number_resolution_reads_in_words_and_other_reasons_as_written() {
+        assert_eq!(resolution_reason("wrong_number"), "wrong number");
+        assert_eq!(resolution_reason("Spoke on WhatsApp"), "Spoke on WhatsApp");
+    }
 
     #[test]
     fn snooze_entries_read_in_local_time_old_and_new() {

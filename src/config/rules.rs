@@ -194,11 +194,19 @@ pub fn validate_rules(
                 "must name at least one supervisor or agent".into(),
             );
         }
+        let mut named = HashSet::new();
         for (j, name) in step.notify.iter().enumerate() {
-            if !names.contains(&name.trim().to_lowercase()) {
+            let person = name.trim().to_lowercase();
+            if !names.contains(&person) {
                 issue(
                     format!("{key}.notify[{j}]"),
                     format!("{name:?} is not a configured supervisor or agent"),
+                );
+            } else if !named.insert(person) {
+                // Each would get the escalation twice.
+                issue(
+                    format!("{key}.notify[{j}]"),
+                    format!("{name:?} is named twice in this step"),
                 );
             }
         }
@@ -371,5 +379,14 @@ mod tests {
                 .any(|w| w.key == "reminders.business_hours" && w.reason.contains("open only"));
             assert_eq!(warned, rare, "{hours}: {:?}", valid.warnings);
         }
+    }
+
+    #[test]
+    fn a_person_named_twice_in_a_step_is_refused() {
+        let mut rules = text("2m", &["30m"]);
+        rules.escalation[0].notify = vec!["asha".into(), " Asha".into()];
+        let issues = validate_rules(&rules, None, &names(), 0, &RuleExtras::default()).unwrap_err();
+        assert_eq!(issues[0].key, "escalation[0].notify[1]");
+        assert!(issues[0].reason.contains("named twice"), "{issues:?}");
     }
 }

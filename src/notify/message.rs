@@ -168,7 +168,7 @@ impl Composer {
                 let reason = r
                     .reason
                     .as_deref()
-                    .map(|x| format!(": {x}"))
+                    .map(|x| format!(": {}", crate::display::resolution_reason(x)))
                     .unwrap_or_default();
                 format!("resolved{by} at {when}{reason}")
             }

@@ -188,12 +188,17 @@ fn parse_seconds(raw: &str) -> Option<u32> {
     (secs.is_finite() && secs >= 0.0).then(|| secs.min(u32::MAX as f64) as u32)
 }
 
-/// `text` cut to at most `max` characters (on a character boundary).
+/// `text` as it is kept and shown (names, departments, dispositions): control characters
+/// (a newline in a department name) read as spaces, and the bidirectional overrides and
+/// isolates that would make it display reversed (U+202A–U+202E, U+2066–U+2069) are
+/// dropped; cut to at most `max` characters. Joiners (U+200C, U+200D), which Indic
+/// scripts need, stay.
 pub fn clip(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((end, _)) => text[..end].to_string(),
-        None => text.to_string(),
-    }
+    text.chars()
+        .filter(|c| !matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'))
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(max)
+        .collect()
 }
 
 fn started_at(
@@ -437,5 +442,7 @@ mod tests {
     fn clipping_keeps_whole_characters() {
         assert_eq!(clip("नमस्ते", 2), "नम");
         assert_eq!(clip("short", 120), "short");
+        assert_eq!(clip("Sales\n\r\u{202E}selaS\u{2069}", 120), "Sales  selaS");
+        assert_eq!(clip("क्\u{200D}ष", 120), "क्\u{200D}ष", "joiners stay");
     }
 }

@@ -79,7 +79,7 @@ pub(super) fn resolution_text(cb: &Callback, zone: chrono_tz::Tz) -> Option<Stri
         let reason = r
             .reason
             .as_deref()
-            .map(|x| format!(": {x}"))
+            .map(|x| format!(": {}", crate::display::resolution_reason(x)))
             .unwrap_or_default();
         format!("{}{by} at {}{reason}", how(r.kind), local_time(r.at, zone))
     })
