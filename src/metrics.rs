@@ -46,7 +46,8 @@ pub struct WebhookLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabels {
-    /// `unavailable`, `corrupt`, `conflict`, `closed`, `busy`, `backend` or `decision`.
+    /// `unavailable`, `corrupt`, `conflict`, `closed`, `busy`, `newer`, `backend` or
+    /// `decision`.
     pub kind: String,
 }
 
@@ -144,6 +145,10 @@ impl Metrics {
             webhook_setup_problems.clone(),
         );
         let auth_failures = Family::<AuthLabels, Counter>::default();
+        // At zero from the start, so an alert on their increase works after a restart.
+        for what in ["webhook", "api", "login", "link"] {
+            drop(auth_failures.get_or_create(&AuthLabels { what: what.into() }));
+        }
         registry.register(
             "auth_failures",
             "Requests refused for a wrong or missing credential, by what they tried to reach",
@@ -171,6 +176,18 @@ impl Metrics {
             Unit::Seconds,
             reminder_lateness.clone(),
         );
+        for kind in [
+            "unavailable",
+            "corrupt",
+            "conflict",
+            "closed",
+            "busy",
+            "newer",
+            "backend",
+            "decision",
+        ] {
+            drop(REQUEST_FAILURES.get_or_create(&KindLabels { kind: kind.into() }));
+        }
         registry.register(
             "request_failures",
             "Requests that failed on storage (unavailable, corrupt, …) or on a decision, by kind",
@@ -347,6 +364,8 @@ mod tests {
             "ringback_reminders_failed_total{channel=\"email\",kind=\"transient\"} 0",
             "ringback_reminders_failed_total{channel=\"telegram\",kind=\"permanent\"} 0",
             "ringback_webhook_setup_problems_total{problem=\"empty_body\"} 0",
+            "ringback_auth_failures_total{what=\"login\"} 0",
+            "ringback_request_failures_total{kind=\"decision\"} 0",
         ] {
             assert!(
                 text.lines().any(|l| l == line),
