@@ -51,10 +51,6 @@ impl App {
                 return Ok(ActOutcome::NotFound);
             };
             let now = self.now();
-            if cb.value.is_pending() && self.repeats_last_outcome(id, &action, who, now).await? {
-                tracing::info!(callback = %id, action = action.name(), %who, "callback action changed nothing: the same outcome was recorded moments ago");
-                return Ok(ActOutcome::Unchanged(Box::new(cb.value)));
-            }
             let rules = self.rules.get();
             let applied = decide("applying an action", || {
                 actions::apply(&cb.value, &action, who, now, &rules)
@@ -63,6 +59,15 @@ impl App {
                 Ok(changed) => changed,
                 Err(refused) => return Ok(ActOutcome::Refused(refused)),
             };
+            // Judged once the action is known to be valid: a repeat of a refused one is
+            // refused as the first was.
+            if self
+                .repeats_last_outcome(&cb.value, &action, who, now)
+                .await?
+            {
+                tracing::info!(callback = %id, action = action.name(), %who, "callback action changed nothing: the same outcome was recorded moments ago");
+                return Ok(ActOutcome::Unchanged(Box::new(cb.value)));
+            }
             if timeline.is_empty() {
                 tracing::info!(callback = %id, action = action.name(), %who, "callback action changed nothing");
                 return Ok(ActOutcome::Unchanged(Box::new(after)));
@@ -90,7 +95,7 @@ impl App {
     /// only for outcomes).
     async fn repeats_last_outcome(
         &self,
-        id: CallbackId,
+        cb: &Callback,
         action: &Action,
         who: &str,
         now: DateTime<Utc>,
@@ -100,11 +105,13 @@ impl App {
         }
         let timeline = self
             .store
-            .callback_detail(id)
+            .callback_detail(cb.id)
             .await?
             .map(|d| d.timeline)
             .unwrap_or_default();
-        Ok(actions::repeats_last_outcome(&timeline, action, who, now))
+        Ok(actions::repeats_last_outcome(
+            cb, &timeline, action, who, now,
+        ))
     }
 
     /// Asks Smartflo to connect `agent` (default: the assigned agent) to the customer, with

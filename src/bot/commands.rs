@@ -81,7 +81,7 @@ impl TelegramBot {
                 Some(agent) => c
                     .assigned_agent
                     .as_ref()
-                    .is_some_and(|a| a.name == agent.name),
+                    .is_some_and(|a| a.name.eq_ignore_ascii_case(&agent.name)),
                 None => true,
             })
             .collect();

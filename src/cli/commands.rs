@@ -189,12 +189,15 @@ fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .map_err(|e| match e.raw_os_error() {
-            Some(libc::ELOOP) => {
-                std::io::Error::other("it is a symbolic link; give the path of the file itself")
-            }
+            Some(libc::ELOOP) => std::io::Error::other(
+                "it is a symbolic link; give the path of the file itself (or `-` for standard output)",
+            ),
             _ => e,
         })?;
-    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    // A regular file only: a device (`/dev/null`) keeps its mode.
+    if file.metadata()?.is_file() {
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
     Ok(file)
 }
 

@@ -194,27 +194,26 @@ pub fn validate_rules(
                 "must name at least one supervisor or agent".into(),
             );
         }
-        let mut named = HashSet::new();
         for (j, name) in step.notify.iter().enumerate() {
-            let person = name.trim().to_lowercase();
-            if !names.contains(&person) {
+            if !names.contains(&name.trim().to_lowercase()) {
                 issue(
                     format!("{key}.notify[{j}]"),
                     format!("{name:?} is not a configured supervisor or agent"),
-                );
-            } else if !named.insert(person) {
-                // Each would get the escalation twice.
-                issue(
-                    format!("{key}.notify[{j}]"),
-                    format!("{name:?} is named twice in this step"),
                 );
             }
         }
         if let Some(after) = after {
             previous = Some(after);
+            // A person named twice is notified once.
+            let mut seen = HashSet::new();
             escalation.push(EscalationStep {
                 after,
-                notify: step.notify.iter().map(|n| n.trim().to_string()).collect(),
+                notify: step
+                    .notify
+                    .iter()
+                    .map(|n| n.trim().to_string())
+                    .filter(|n| seen.insert(n.to_lowercase()))
+                    .collect(),
             });
         }
     }
@@ -382,11 +381,10 @@ mod tests {
     }
 
     #[test]
-    fn a_person_named_twice_in_a_step_is_refused() {
+    fn a_person_named_twice_in_a_step_is_notified_once() {
         let mut rules = text("2m", &["30m"]);
         rules.escalation[0].notify = vec!["asha".into(), " Asha".into()];
-        let issues = validate_rules(&rules, None, &names(), 0, &RuleExtras::default()).unwrap_err();
-        assert_eq!(issues[0].key, "escalation[0].notify[1]");
-        assert!(issues[0].reason.contains("named twice"), "{issues:?}");
+        let valid = validate_rules(&rules, None, &names(), 0, &RuleExtras::default()).unwrap();
+        assert_eq!(valid.rules.escalation[0].notify, ["asha"]);
     }
 }

@@ -168,22 +168,40 @@ pub enum ActionError {
     LaterInPast(DateTime<Utc>),
 }
 
+/// Who an API call is by when it names nobody (`"who"` left out).
+pub const ANONYMOUS_API_CALLER: &str = "api";
+
 /// How long the same outcome by the same person counts as one press: a refreshed
 /// confirmation page, a double tap, a link opened on two devices.
 pub const REPEAT_WINDOW: Duration = Duration::minutes(2);
 
 /// Whether `action` by `who` at `now` is the outcome they recorded last, again within
 /// [`REPEAT_WINDOW`]: it is then not counted a second time (each outcome is an attempt,
-/// and attempts escalate).
+/// and attempts escalate). "Call later" repeats only when it asks for about the same time
+/// (a refreshed page computes a time a little later); asking for another time is a new
+/// request. `api` — the API's caller who gave no name — is nobody in particular: never a
+/// repeat.
 pub fn repeats_last_outcome(
+    cb: &Callback,
     timeline: &[TimelineEntry],
     action: &Action,
     who: &str,
     now: DateTime<Utc>,
 ) -> bool {
-    let Action::Outcome { outcome, .. } = action else {
+    let Action::Outcome { outcome, at } = action else {
         return false;
     };
+    if who == ANONYMOUS_API_CALLER {
+        return false;
+    }
+    if let (Outcome::CallLater, Some(at)) = (outcome, at) {
+        let same_time = cb
+            .snoozed_until
+            .is_some_and(|until| (*at - until).abs() < REPEAT_WINDOW);
+        if !same_time {
+            return false;
+        }
+    }
     let prefix = format!("{}:", outcome.code());
     timeline
         .iter()
@@ -346,6 +364,37 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
+    fn pending_callback() -> Callback {
+        let at = Utc.with_ymd_and_hms(2026, 5, 28, 5, 0, 0).unwrap();
+        Callback {
+            id: CallbackId::new(ulid::Ulid::from_parts(1, 1)),
+            customer_number: crate::domain::phone::PhoneNumber::from_e164_unchecked(
+                "+919876543210",
+            ),
+            status: Status::Pending,
+            missed_calls: 1,
+            first_missed_at: at,
+            last_missed_at: at,
+            first_received_at: at,
+            last_received_at: at,
+            assigned_agent: None,
+            missed_agents: Vec::new(),
+            department: None,
+            attempts: 0,
+            reminders_sent: 0,
+            escalation_level: 0,
+            reminder_due_at: None,
+            next_reminder_at: None,
+            rounds_issued: 0,
+            next_escalation_at: None,
+            telegram_messages: Vec::new(),
+            snoozed_until: None,
+            resolved_at: None,
+            resolution: None,
+            last_attempt_at: None,
+        }
+    }
+
     fn outcome_entry(who: &str, at: DateTime<Utc>, outcome: Outcome) -> TimelineEntry {
         TimelineEntry {
             at,
@@ -371,20 +420,46 @@ mod tests {
             outcome: Outcome::Busy,
             at: None,
         };
+        let cb = pending_callback();
+        let repeats = |timeline: &[TimelineEntry], action: &Action, who: &str, at| {
+            repeats_last_outcome(&cb, timeline, action, who, at)
+        };
         let soon = t + Duration::seconds(90);
-        assert!(repeats_last_outcome(&timeline, &no_answer, "Meera", soon));
-        assert!(!repeats_last_outcome(&timeline, &no_answer, "Arjun", soon));
-        assert!(!repeats_last_outcome(&timeline, &busy, "Meera", soon));
-        assert!(!repeats_last_outcome(
-            &timeline,
-            &no_answer,
-            "Meera",
-            t + REPEAT_WINDOW
-        ));
-        assert!(!repeats_last_outcome(&[], &no_answer, "Meera", soon));
+        assert!(repeats(&timeline, &no_answer, "Meera", soon));
+        assert!(!repeats(&timeline, &no_answer, "Arjun", soon));
+        assert!(!repeats(&timeline, &busy, "Meera", soon));
+        assert!(!repeats(&timeline, &no_answer, "Meera", t + REPEAT_WINDOW));
+        assert!(!repeats(&[], &no_answer, "Meera", soon));
         let resolve = Action::Resolve {
             reason: "no_answer".into(),
         };
-        assert!(!repeats_last_outcome(&timeline, &resolve, "Meera", soon));
+        assert!(!repeats(&timeline, &resolve, "Meera", soon));
+        let by_api = [outcome_entry(ANONYMOUS_API_CALLER, t, Outcome::NoAnswer)];
+        assert!(!repeats(&by_api, &no_answer, ANONYMOUS_API_CALLER, soon));
+    }
+
+    #[test]
+    fn call_later_repeats_only_when_it_asks_for_about_the_same_time() {
+        let t = Utc.with_ymd_and_hms(2026, 5, 28, 6, 0, 0).unwrap();
+        let timeline = [outcome_entry("Meera", t, Outcome::CallLater)];
+        let mut cb = pending_callback();
+        cb.snoozed_until = Some(t + Duration::hours(1));
+        let later = |at| Action::Outcome {
+            outcome: Outcome::CallLater,
+            at: Some(at),
+        };
+        let soon = t + Duration::seconds(30);
+        let refreshed = later(soon + Duration::hours(1));
+        assert!(repeats_last_outcome(
+            &cb, &timeline, &refreshed, "Meera", soon
+        ));
+        let other_time = later(t + Duration::hours(3));
+        assert!(!repeats_last_outcome(
+            &cb,
+            &timeline,
+            &other_time,
+            "Meera",
+            soon
+        ));
     }
 }

@@ -56,7 +56,8 @@ fn rfc3339<'de, D: serde::Deserializer<'de>>(
     use serde::de::Error;
     let raw: Option<String> = Option::deserialize(d)?;
     raw.map(|r| {
-        DateTime::parse_from_rfc3339(r.trim()).map_err(|_| {
+        // chrono's own reading (as serde's was): RFC 3339, and `+0530` or a space too.
+        r.trim().parse::<DateTime<chrono::FixedOffset>>().map_err(|_| {
             D::Error::custom(format!(
                 "{r:?} is not a time: write it in RFC 3339 with its offset, e.g. \"2026-05-28T15:00:00+05:30\""
             ))
@@ -67,9 +68,9 @@ fn rfc3339<'de, D: serde::Deserializer<'de>>(
 
 fn who(given: Option<String>) -> String {
     given
-        .map(|w| w.trim().chars().take(80).collect::<String>())
-        .filter(|w| !w.is_empty())
-        .unwrap_or_else(|| "api".to_string())
+        .map(|w| crate::smartflo::event::clip(w.trim(), 80))
+        .filter(|w| !w.trim().is_empty())
+        .unwrap_or_else(|| crate::domain::actions::ANONYMOUS_API_CALLER.to_string())
 }
 
 pub async fn resolve(
