@@ -42,9 +42,15 @@ impl DigestSchedule {
         &self.expression
     }
 
-    /// The latest moment of the schedule at or before `now`.
+    /// The latest moment of the schedule at or before `now`. The schedule's moments are
+    /// whole seconds and the search is for those before a bound: the bound is the second
+    /// after `now`'s whole second, so 09:29:59.4 does not reach 09:30:00 (a digest claimed
+    /// up to a second early was titled with the minute before its own).
     pub fn latest(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let just_after = now.checked_add_signed(Duration::seconds(1))?;
+        use chrono::SubsecRound;
+        let just_after = now
+            .trunc_subsecs(0)
+            .checked_add_signed(Duration::seconds(1))?;
         self.schedule
             .after(&just_after.with_timezone(&self.zone))
             .next_back()

@@ -148,6 +148,11 @@ fn the_schedule_finds_its_latest_and_next_moments() {
     let schedule = DigestSchedule::parse("0 30 9 * * Mon-Sat", chrono_tz::Asia::Kolkata).unwrap();
     assert_eq!(schedule.latest(ist(29, 9, 30)), Some(ist(29, 9, 30)));
     assert_eq!(schedule.latest(ist(29, 9, 29)), Some(ist(28, 9, 30)));
+    // Not before its second has come, however little is missing; any time within it.
+    let just_before = ist(29, 9, 30) - Duration::milliseconds(760);
+    assert_eq!(schedule.latest(just_before), Some(ist(28, 9, 30)));
+    let within = ist(29, 9, 30) + Duration::milliseconds(999);
+    assert_eq!(schedule.latest(within), Some(ist(29, 9, 30)));
     assert_eq!(schedule.next_after(ist(29, 9, 30)), Some(ist(30, 9, 30)));
     // Saturday's digest is followed by Monday's.
     assert_eq!(
