@@ -128,7 +128,11 @@ impl TelegramBot {
         match result {
             Ok((ActOutcome::Done(_), answer, line)) => (answer, line),
             Ok((ActOutcome::Unchanged(_), ..)) => {
-                ("Done already; it counts once.".into(), String::new())
+                let answer = match action {
+                    QuickAction::Take => "It is yours already.",
+                    _ => "Recorded already; it counts once.",
+                };
+                (answer.into(), String::new())
             }
             Ok((ActOutcome::NotFound, ..)) => {
                 ("That callback no longer exists.".into(), String::new())
