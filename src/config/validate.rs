@@ -147,6 +147,7 @@ pub(super) fn validate(raw: RawConfig, source: &Path) -> Result<Settings, Config
     // Every Option below is Some: a None always came with an issue.
     let missing = "validated above";
     let rules = rules.expect(missing);
+    let people_warnings = people::people_warnings(&agents, &supervisors);
     Ok(Settings {
         source: source.to_path_buf(),
         server: ServerSettings {
@@ -184,6 +185,7 @@ pub(super) fn validate(raw: RawConfig, source: &Path) -> Result<Settings, Config
             .warnings
             .into_iter()
             .chain(extras.warnings.iter().cloned())
+            .chain(people_warnings)
             .collect(),
         dashboard,
         templates: TemplateSettings { dir: templates_dir },

@@ -399,6 +399,26 @@ fn timings_under_a_minute_are_accepted_with_a_warning_so_the_loop_can_be_watched
 }
 
 #[test]
+fn slips_in_the_people_and_the_rules_are_accepted_with_warnings_naming_their_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = BASE_CONFIG
+        .replace("smartflo_id = \"0507000000012\"", "smartflo_id = \"12\"")
+        .replace("email = \"asha@example.in\"", "email = \"asha@example\"");
+    // No escalation step at all.
+    let text = text.split("[[escalation]]").next().unwrap().to_string();
+    let path = write_config(&dir, &text);
+    let (ok, stdout, stderr) = ringback(&["check-config", "--config", &path]);
+    assert!(ok, "{stderr}");
+    for line in [
+        "warning: agents[1].smartflo_id: \"12\" is not shaped like a Smartflo agent id",
+        "warning: supervisors[0].email: asha@example has no dot in its domain",
+        "warning: escalation: there is no escalation step: a callback nobody is assigned to",
+    ] {
+        assert!(stdout.contains(line), "{line} in {stdout}");
+    }
+}
+
+#[test]
 fn check_config_warns_about_a_public_url_smartflo_cannot_reach_or_that_is_plain_http() {
     let dir = tempfile::tempdir().unwrap();
     for (url, warning) in [

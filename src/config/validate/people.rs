@@ -228,3 +228,40 @@ pub(super) fn check_supervisor(
         language: language?,
     })
 }
+
+/// What about the people is valid but probably a slip: a Smartflo agent id that is not
+/// Smartflo's shape (13 digits starting `05`), an email domain without a dot.
+pub(super) fn people_warnings(agents: &[Agent], supervisors: &[Supervisor]) -> Vec<ConfigIssue> {
+    let mut warnings = Vec::new();
+    let mut domain_without_dot = |key: String, email: &Option<Address>| {
+        if let Some(address) = email
+            && !address.domain().contains('.')
+        {
+            warnings.push(ConfigIssue {
+                key,
+                reason: format!(
+                    "{address} has no dot in its domain: mail to it will not arrive unless the mail server knows that name"
+                ),
+            });
+        }
+    };
+    for (i, agent) in agents.iter().enumerate() {
+        domain_without_dot(format!("agents[{i}].email"), &agent.email);
+    }
+    for (i, supervisor) in supervisors.iter().enumerate() {
+        domain_without_dot(format!("supervisors[{i}].email"), &supervisor.email);
+    }
+    for (i, agent) in agents.iter().enumerate() {
+        if let Some(id) = &agent.smartflo_id
+            && !(id.len() == 13 && id.starts_with("05"))
+        {
+            warnings.push(ConfigIssue {
+                key: format!("agents[{i}].smartflo_id"),
+                reason: format!(
+                    "{id:?} is not shaped like a Smartflo agent id (13 digits starting 05, e.g. 0507297260061): click-to-call and matching webhooks by id will not find this agent"
+                ),
+            });
+        }
+    }
+    warnings
+}
