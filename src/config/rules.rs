@@ -138,6 +138,7 @@ pub fn validate_rules(
     let mut issue = |key: String, reason: String| issues.push(ConfigIssue { key, reason });
 
     let business_hours = BusinessHours::parse(&text.business_hours, zone.unwrap_or(chrono_tz::UTC))
+        .map(|hours| hours.with_holidays(extras.holidays.clone()))
         .map_err(|e| issue("reminders.business_hours".into(), e.to_string()))
         .ok();
     let first_after = rule_duration(&text.first_after)
@@ -157,11 +158,7 @@ pub fn validate_rules(
             None
         }
     };
-    if let Some(hours) = &business_hours {
-        warnings.extend(rarely_open_warning(
-            &hours.clone().with_holidays(extras.holidays.clone()),
-        ));
-    }
+    warnings.extend(business_hours.as_ref().and_then(rarely_open_warning));
     warnings.extend(first_after.and_then(|d| short_warning("reminders.first_after", d)));
     warnings.extend(repeat_every.and_then(|d| short_warning("reminders.repeat_every", d)));
 
@@ -232,7 +229,7 @@ pub fn validate_rules(
                     min_talk_seconds,
                     first_after,
                     repeat_every,
-                    business_hours: business_hours.with_holidays(extras.holidays.clone()),
+                    business_hours,
                     escalation,
                     escalate_after_attempts: extras.escalate_after_attempts,
                     sla: extras.sla.clone(),

@@ -164,20 +164,15 @@ impl BusinessHours {
     /// How many minutes from `from` to `from + span` are inside business hours, counted up
     /// to `enough` (it stops there: only "too few" is ever asked).
     pub fn open_minutes(&self, from: DateTime<Utc>, span: Duration, enough: u32) -> u32 {
-        let Some(mut at) = self.next_open(from) else {
-            return 0;
-        };
         let end = from + span;
-        let mut open = 0;
-        while at < end && open < enough {
-            if self.is_open(at) {
-                open += 1;
-                at += Duration::minutes(1);
-            } else {
-                match self.next_open(at) {
-                    Some(next) => at = next,
-                    None => break,
+        let (mut at, mut open) = (from, 0);
+        while open < enough {
+            match self.next_open(at) {
+                Some(next) if next < end => {
+                    open += 1;
+                    at = next + Duration::minutes(1);
                 }
+                _ => break,
             }
         }
         open

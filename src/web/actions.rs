@@ -35,7 +35,7 @@ struct AssignBody {
     who: Option<String>,
 }
 
-fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, WebError> {
+pub(super) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, WebError> {
     let value: serde_json::Value = serde_json::from_slice(body)
         .map_err(|e| WebError::BadRequest(format!("bad JSON body: {e}")))?;
     if let Some(fields) = value.as_object() {

@@ -102,8 +102,7 @@ pub async fn backup(
     authorize(&state, &req)?;
     // It takes no fields: `{"to": …}` is refused, not quietly ignored (the place is fixed).
     if !body.iter().all(u8::is_ascii_whitespace) {
-        let _: NoFields = serde_json::from_slice(&body)
-            .map_err(|e| WebError::BadRequest(format!("bad JSON body: {e}")))?;
+        let _: NoFields = super::actions::parse(&body)?;
     }
     let Some(backups) = &state.backups else {
         return Err(WebError::Conflict(

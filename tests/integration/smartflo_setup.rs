@@ -94,6 +94,16 @@ fn webhook_urls_says_which_are_required_and_warns_about_a_loopback_public_url() 
     assert!(dtmf.contains("optional"), "{dtmf}");
 }
 
+/// The `call_hangup` webhook as `smartflo-setup` prints it for `app`'s configuration.
+fn printed_hangup(app: &TestApp) -> ringback::setup::WebhookSetup {
+    let settings = Settings::load_with_env(&app.dir.path().join("config.toml"), Vec::new())
+        .expect("the test config");
+    ringback::setup::webhooks(&settings, WEBHOOK_TOKEN)
+        .into_iter()
+        .find(|h| h.trigger == Trigger::CallHangup)
+        .unwrap()
+}
+
 /// Fills a body template in as Smartflo does: each `$variable` replaced by its value
 /// (objects as JSON), unknown ones left as they are.
 fn fill(template: &str, values: &[(&str, &str)]) -> String {
@@ -110,13 +120,7 @@ fn fill(template: &str, values: &[(&str, &str)]) -> String {
 #[tokio::test]
 async fn the_printed_body_templates_open_and_clear_a_callback_once_smartflo_fills_them_in() {
     let app = spawn_app().await;
-    let settings = Settings::load_with_env(&app.dir.path().join("config.toml"), Vec::new())
-        .expect("the test config");
-    let hooks = ringback::setup::webhooks(&settings, WEBHOOK_TOKEN);
-    let hangup = hooks
-        .iter()
-        .find(|h| h.trigger == Trigger::CallHangup)
-        .unwrap();
+    let hangup = printed_hangup(&app);
     let missed = fill(
         &hangup.body_template(),
         &[
@@ -177,13 +181,7 @@ async fn the_printed_body_templates_open_and_clear_a_callback_once_smartflo_fill
 #[tokio::test]
 async fn a_call_back_the_customer_answered_clears_through_the_printed_hangup_template() {
     let app = spawn_app().await;
-    let settings = Settings::load_with_env(&app.dir.path().join("config.toml"), Vec::new())
-        .expect("the test config");
-    let hooks = ringback::setup::webhooks(&settings, WEBHOOK_TOKEN);
-    let hangup = hooks
-        .iter()
-        .find(|h| h.trigger == Trigger::CallHangup)
-        .unwrap();
+    let hangup = printed_hangup(&app);
     let body = missed_call("9876501502", "1780150101.1", "2026-05-28 11:29:00");
     let (_, reply) = app.post_json(Some("call_hangup"), &body.to_string()).await;
     assert_eq!(reply["effect"], "opened", "{reply}");

@@ -232,36 +232,35 @@ pub(super) fn check_supervisor(
 /// What about the people is valid but probably a slip: a Smartflo agent id that is not
 /// Smartflo's shape (13 digits starting `05`), an email domain without a dot.
 pub(super) fn people_warnings(agents: &[Agent], supervisors: &[Supervisor]) -> Vec<ConfigIssue> {
-    let mut warnings = Vec::new();
-    let mut domain_without_dot = |key: String, email: &Option<Address>| {
-        if let Some(address) = email
-            && !address.domain().contains('.')
-        {
-            warnings.push(ConfigIssue {
-                key,
-                reason: format!(
-                    "{address} has no dot in its domain: mail to it will not arrive unless the mail server knows that name"
-                ),
-            });
-        }
+    let domain_without_dot = |key: String, email: &Option<Address>| {
+        let address = email.as_ref().filter(|a| !a.domain().contains('.'))?;
+        Some(ConfigIssue {
+            key,
+            reason: format!(
+                "{address} has no dot in its domain: mail to it will not arrive unless the mail server knows that name"
+            ),
+        })
     };
-    for (i, agent) in agents.iter().enumerate() {
-        domain_without_dot(format!("agents[{i}].email"), &agent.email);
-    }
-    for (i, supervisor) in supervisors.iter().enumerate() {
-        domain_without_dot(format!("supervisors[{i}].email"), &supervisor.email);
-    }
-    for (i, agent) in agents.iter().enumerate() {
-        if let Some(id) = &agent.smartflo_id
-            && !(id.len() == 13 && id.starts_with("05"))
-        {
-            warnings.push(ConfigIssue {
-                key: format!("agents[{i}].smartflo_id"),
-                reason: format!(
-                    "{id:?} is not shaped like a Smartflo agent id (13 digits starting 05, e.g. 0507297260061): click-to-call and matching webhooks by id will not find this agent"
-                ),
-            });
-        }
-    }
-    warnings
+    let unlike_smartflo = |key: String, id: &Option<String>| {
+        let id = id
+            .as_ref()
+            .filter(|id| !(id.len() == 13 && id.starts_with("05")))?;
+        Some(ConfigIssue {
+            key,
+            reason: format!(
+                "{id:?} is not shaped like a Smartflo agent id (13 digits starting 05, e.g. 0507297260061): click-to-call and matching webhooks by id will not find this agent"
+            ),
+        })
+    };
+    let agents = agents.iter().enumerate().flat_map(|(i, a)| {
+        [
+            domain_without_dot(format!("agents[{i}].email"), &a.email),
+            unlike_smartflo(format!("agents[{i}].smartflo_id"), &a.smartflo_id),
+        ]
+    });
+    let supervisors = supervisors
+        .iter()
+        .enumerate()
+        .map(|(i, s)| domain_without_dot(format!("supervisors[{i}].email"), &s.email));
+    agents.chain(supervisors).flatten().collect()
 }

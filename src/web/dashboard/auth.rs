@@ -259,46 +259,45 @@ pub async fn logout(
 
 /// The JSON fragment pages use for "flash" messages passed in the query string.
 pub fn flash(query: &str) -> Value {
-    let text = form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == "done")
-        .map(|(_, v)| match v.as_ref() {
-            "resolved" => "Resolved.",
-            "snoozed" => "Snoozed.",
-            "outcome" => "Outcome recorded as an attempt.",
-            "outcome_resolved" => "Wrong number recorded: the callback is resolved.",
-            "unchanged_outcome" => "Already recorded a moment ago: it counts once.",
-            "assigned" => "Reassigned.",
-            "unchanged_assigned" => "It is assigned to them already: nothing changed.",
-            "rules" => "Rules saved; pending callbacks follow them now.",
-            "reset" => "The file's rules are in force again; later edits of config.toml take effect at the next start.",
-            "unchanged" => "Nothing changed.",
-            "already_resolved" => "Nothing done: this callback is already resolved.",
-            "reason_missing" => "Nothing done: give a reason to resolve.",
-            "unknown_agent" => "Nothing done: that is not a configured agent.",
-            "invalid" => "Nothing done: that was not a valid choice.",
-            "calling" => "Smartflo is placing the call: the agent's phone rings first.",
-            "call_failed" => "The call could not be placed; the timeline says why.",
-            "call_refused" => "The call was not placed (nobody assigned with a Smartflo id, or click-to-call is off).",
-            _ => "",
-        });
+    let Some((_, done)) = form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "done")
+    else {
+        return Value::Null;
+    };
+    let text = match done.as_ref() {
+        "resolved" => "Resolved.",
+        "snoozed" => "Snoozed.",
+        "outcome" => "Outcome recorded as an attempt.",
+        "outcome_resolved" => "Wrong number recorded: the callback is resolved.",
+        "unchanged_outcome" => "Already recorded a moment ago: it counts once.",
+        "assigned" => "Reassigned.",
+        "unchanged_assigned" => "It is assigned to them already: nothing changed.",
+        "rules" => "Rules saved; pending callbacks follow them now.",
+        "reset" => {
+            "The file's rules are in force again; later edits of config.toml take effect at the next start."
+        }
+        "unchanged" => "Nothing changed.",
+        "already_resolved" => "Nothing done: this callback is already resolved.",
+        "reason_missing" => "Nothing done: give a reason to resolve.",
+        "unknown_agent" => "Nothing done: that is not a configured agent.",
+        "invalid" => "Nothing done: that was not a valid choice.",
+        "calling" => "Smartflo is placing the call: the agent's phone rings first.",
+        "call_failed" => "The call could not be placed; the timeline says why.",
+        "call_refused" => {
+            "The call was not placed (nobody assigned with a Smartflo id, or click-to-call is off)."
+        }
+        _ => return Value::Null,
+    };
     // What went wrong reads as a problem (and is announced), not as a success.
-    let problem = form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == "done")
-        .is_some_and(|(_, v)| {
-            matches!(
-                v.as_ref(),
-                "already_resolved"
-                    | "reason_missing"
-                    | "unknown_agent"
-                    | "invalid"
-                    | "call_failed"
-                    | "call_refused"
-            )
-        });
-    match text {
-        Some(t) if !t.is_empty() => json!({"text": t, "problem": problem}),
-        _ => Value::Null,
-    }
+    let problem = matches!(
+        done.as_ref(),
+        "already_resolved"
+            | "reason_missing"
+            | "unknown_agent"
+            | "invalid"
+            | "call_failed"
+            | "call_refused"
+    );
+    json!({"text": text, "problem": problem})
 }
 
 #[cfg(test)]
